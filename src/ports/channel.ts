@@ -70,6 +70,8 @@ export interface Reply {
   orderId?: string;
   /** The user's balance after this reply's event, in seconds. Email states it in every reply. */
   balanceSeconds?: number;
+  /** A progress update (transcribing...): chat adapters show it by editing the order's status message; mail drops it. */
+  transient?: boolean;
 }
 
 /** Called by an adapter for every message. Resolves once the message is durably recorded. */
@@ -97,5 +99,19 @@ export class DeliveryError extends Error {
   ) {
     super(message, options);
     this.name = 'DeliveryError';
+  }
+}
+
+/**
+ * Thrown by `IncomingAttachment.open()` when the platform will not hand the file over
+ * (e.g. Telegram's 20 MB download limit). The core answers the user with one clear sentence.
+ */
+export class AttachmentRefusal extends Error {
+  constructor(
+    readonly reason: 'too_large' | 'unavailable',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AttachmentRefusal';
   }
 }
