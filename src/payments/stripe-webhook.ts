@@ -1,0 +1,150 @@
+import type Koa from 'koa';
+import Stripe from 'stripe';
+import type { Logger } from '../log';
+import type { PaymentEvent, PaymentEvents, PaymentOutcome } from '../ports/payments';
+import { checkoutsExpired, paymentsFailed, paymentsSucceeded, revenueCents, webhookEvents } from './metrics';
+import { BodyTooLargeError, readRawBody } from './raw-body';
+
+/** Stripe's events are a few kilobytes; anything near this is not from Stripe. */
+export const DEFAULT_WEBHOOK_MAX_BYTES = 1024 * 1024;
+
+export interface StripeWebhookOptions {
+  /** `STRIPE_WEBHOOK_SECRET` (`whsec_...`). */
+  webhookSecret: string;
+  events: PaymentEvents;
+  log: Logger;
+  /** Oldest signature timestamp accepted, in seconds; Stripe's default (300) when absent. */
+  toleranceSeconds?: number;
+  maxBytes?: number;
+}
+
+type Handler = 'paid' | 'failed' | 'expired';
+
+const HANDLED_TYPES = new Set([
+  'checkout.session.completed',
+  'checkout.session.async_payment_succeeded',
+  'checkout.session.async_payment_failed',
+  'checkout.session.expired',
+]);
+
+/**
+ * Koa middleware for `POST /webhooks/stripe`. Verifies the signature on the raw body (400 and nothing
+ * changed when it is bad or stale), turns checkout events into `PaymentEvents` calls, and answers 200
+ * once the core has recorded the outcome, or 500 when the core failed so that Stripe delivers again.
+ */
+export function stripeWebhook(options: StripeWebhookOptions): Koa.Middleware {
+  const { webhookSecret, events, log } = options;
+  const tolerance = options.toleranceSeconds ?? Stripe.webhooks.DEFAULT_TOLERANCE;
+  const maxBytes = options.maxBytes ?? DEFAULT_WEBHOOK_MAX_BYTES;
+
+  return async (ctx) => {
+    if (ctx.method !== 'POST') {
+      ctx.set('Allow', 'POST');
+      return reply(ctx, 405, { error: 'method not allowed' });
+    }
+
+    let raw: Buffer;
+    try {
+      raw = await readRawBody(ctx.req, maxBytes);
+    } catch (error) {
+      if (!(error instanceof BodyTooLargeError)) throw error;
+      log.warn({ limit: maxBytes }, 'stripe webhook body too large');
+      // The rest of the body is never read, so the connection cannot be reused.
+      ctx.set('Connection', 'close');
+      return reply(ctx, 413, { error: 'payload too large' });
+    }
+
+    const signature = ctx.get('stripe-signature');
+    if (!signature) {
+      log.warn('stripe webhook without a signature');
+      return reply(ctx, 400, { error: 'missing Stripe-Signature header' });
+    }
+    let event: Stripe.Event;
+    try {
+      event = Stripe.webhooks.constructEvent(raw, signature, webhookSecret, tolerance);
+    } catch (error) {
+      log.warn({ reason: (error as Error).message }, 'stripe webhook signature rejected');
+      return reply(ctx, 400, { error: 'invalid signature' });
+    }
+
+    const typeLabel = HANDLED_TYPES.has(event.type) ? event.type : 'other';
+    const call = routeEvent(event);
+    if (!call.handler) {
+      log.info({ eventId: event.id, type: event.type, reason: call.reason }, 'stripe event ignored');
+      webhookEvents.inc({ type: typeLabel, outcome: 'ignored' });
+      return reply(ctx, 200, { received: true, outcome: 'ignored' });
+    }
+
+    let outcome: PaymentOutcome;
+    try {
+      outcome = await events[call.handler](call.event);
+    } catch (error) {
+      log.error({ err: error, eventId: event.id, type: event.type, orderId: call.event.orderId }, 'payment event failed; Stripe will retry');
+      webhookEvents.inc({ type: typeLabel, outcome: 'error' });
+      return reply(ctx, 500, { error: 'internal error' });
+    }
+
+    count(call.handler, outcome, call.event);
+    webhookEvents.inc({ type: typeLabel, outcome });
+    const fields = { eventId: event.id, type: event.type, orderId: call.event.orderId, checkoutId: call.event.checkoutId, outcome };
+    if (outcome === 'mismatch') {
+      log.error(
+        { ...fields, amountCents: call.event.amountCents, currency: call.event.currency },
+        'payment does not match the order\'s quote; order not fulfilled',
+      );
+    } else {
+      log.info(fields, 'stripe event handled');
+    }
+    return reply(ctx, 200, { received: true, outcome });
+  };
+}
+
+type Route = { handler: Handler; event: PaymentEvent; reason?: undefined } | { handler?: undefined; reason: string };
+
+/** Which core call an event means, if any. */
+function routeEvent(event: Stripe.Event): Route {
+  if (!HANDLED_TYPES.has(event.type)) return { reason: 'unhandled type' };
+  const session = event.data.object as Stripe.Checkout.Session;
+  if (session.object !== 'checkout.session') return { reason: 'not a checkout session' };
+  const orderId = session.client_reference_id ?? session.metadata?.order_id;
+  if (!orderId) return { reason: 'no order id on the session' };
+  const paymentEvent: PaymentEvent = {
+    eventId: event.id,
+    orderId,
+    checkoutId: session.id,
+    amountCents: session.amount_total ?? 0,
+    currency: (session.currency ?? '').toLowerCase(),
+  };
+  switch (event.type) {
+    case 'checkout.session.completed':
+      // Bank debits and vouchers complete the checkout before the money arrives; their
+      // async_payment_succeeded event pays the order later.
+      if (session.payment_status !== 'paid') return { reason: `payment_status ${session.payment_status}` };
+      return { handler: 'paid', event: paymentEvent };
+    case 'checkout.session.async_payment_succeeded':
+      return { handler: 'paid', event: paymentEvent };
+    case 'checkout.session.async_payment_failed':
+      return { handler: 'failed', event: paymentEvent };
+    case 'checkout.session.expired':
+      return { handler: 'expired', event: paymentEvent };
+    default:
+      return { reason: 'unhandled type' };
+  }
+}
+
+function count(handler: Handler, outcome: PaymentOutcome, event: PaymentEvent): void {
+  if (outcome !== 'applied') return;
+  if (handler === 'paid') {
+    paymentsSucceeded.inc();
+    revenueCents.inc({ currency: event.currency }, event.amountCents);
+  } else if (handler === 'failed') {
+    paymentsFailed.inc();
+  } else {
+    checkoutsExpired.inc();
+  }
+}
+
+function reply(ctx: Koa.Context, status: number, body: Record<string, unknown>): void {
+  ctx.status = status;
+  ctx.body = body;
+}
