@@ -1,0 +1,2 @@
+export { createMailChannel, MailChannel } from './mail-channel';
+export type { MailOptions } from './options';

@@ -1,0 +1,63 @@
+import nodemailer, { type Transporter } from 'nodemailer';
+import type { Logger } from '../src/log';
+import { DeliveryError, type Reply, type ReplyAddress } from '../src/ports/channel';
+import { composeReply } from './compose';
+
+export interface SmtpRepliesOptions {
+  host: string;
+  port: number;
+  secure: boolean;
+  user?: string;
+  password?: string;
+  from: string;
+  tls?: { rejectUnauthorized?: boolean };
+  log: Logger;
+}
+
+/** How many reply keys are remembered to drop accidental repeats. */
+const RECENT_KEYS = 10_000;
+
+interface SmtpError extends Error {
+  code?: string;
+  command?: string;
+  responseCode?: number;
+}
+
+/** Sends the core's replies as threaded emails through one pooled SMTP transport. */
+export class SmtpReplies {
+  private readonly transport: Transporter;
+  private readonly recent = new Set<string>();
+
+  constructor(private readonly options: SmtpRepliesOptions) {
+    this.transport = nodemailer.createTransport({
+      host: options.host,
+      port: options.port,
+      secure: options.secure,
+      auth: options.user ? { user: options.user, pass: options.password ?? '' } : undefined,
+      tls: options.tls,
+      pool: true,
+      maxConnections: 2,
+    });
+  }
+
+  /** Mails one reply; throws `DeliveryError`, permanent when the recipient is refused. */
+  async send(to: ReplyAddress, reply: Reply): Promise<void> {
+    if (this.recent.has(reply.key)) return;
+    try {
+      const info = await this.transport.sendMail(composeReply(to, reply, this.options.from));
+      this.options.log.info({ key: reply.key, kind: reply.kind, orderId: reply.orderId, messageId: info.messageId }, 'mail reply sent');
+    } catch (err) {
+      const e = err as SmtpError;
+      // A refused recipient will be refused again; anything else (server down, auth, 4xx) may pass later.
+      const permanent = e.code === 'EENVELOPE' || (e.command === 'RCPT TO' && (e.responseCode ?? 0) >= 500);
+      throw new DeliveryError(`mail reply failed: ${e.code ?? ''} ${e.responseCode ?? ''}`.trim(), permanent, { cause: err });
+    }
+    this.recent.add(reply.key);
+    if (this.recent.size > RECENT_KEYS) this.recent.delete(this.recent.values().next().value as string);
+  }
+
+  /** Closes pooled connections. */
+  close(): void {
+    this.transport.close();
+  }
+}

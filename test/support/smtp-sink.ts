@@ -1,0 +1,75 @@
+import { simpleParser, type ParsedMail } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+
+/** One mail the sink received: the envelope, the raw bytes and mailparser's view of them. */
+export interface SunkMail {
+  envelope: { from: string; to: string[] };
+  raw: Buffer;
+  parsed: ParsedMail;
+}
+
+/** An SMTP server on loopback that keeps every mail it is given. */
+export interface SmtpSink {
+  host: string;
+  port: number;
+  mails: SunkMail[];
+  /** Resolves once at least `count` mails arrived (or rejects after `timeoutMs`). */
+  waitFor(count: number, timeoutMs?: number): Promise<SunkMail[]>;
+  close(): Promise<void>;
+}
+
+/** Starts nodemailer's smtp-server without TLS or auth; recipients in `refuse` get a 550. */
+export async function startSmtpSink(options: { refuse?: string[] } = {}): Promise<SmtpSink> {
+  const mails: SunkMail[] = [];
+  const waiters = new Set<() => void>();
+  const refuse = new Set((options.refuse ?? []).map((a) => a.toLowerCase()));
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onRcptTo(address, _session, callback) {
+      if (refuse.has(address.address.toLowerCase())) {
+        const err = Object.assign(new Error('mailbox unavailable'), { responseCode: 550 });
+        return callback(err);
+      }
+      callback();
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', async () => {
+        const raw = Buffer.concat(chunks);
+        const envelope = {
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+        };
+        mails.push({ envelope, raw, parsed: await simpleParser(raw) });
+        for (const w of waiters) w();
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.server.address() as { port: number };
+  return {
+    host: '127.0.0.1',
+    port,
+    mails,
+    waitFor: (count, timeoutMs = 60_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          if (mails.length < count) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(mails.slice());
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`expected ${count} mails, got ${mails.length}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      }),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
