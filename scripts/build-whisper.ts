@@ -1,0 +1,110 @@
+/**
+ * Builds whisper.cpp's `whisper-cli` and `whisper-server` from the source the npm package
+ * `nodejs-whisper` ships, so `npm ci` alone provides the engine (no download, no system package).
+ * Static, Release, into `build/whisper.cpp/`; skipped when a build of the same source and options
+ * is already there. `GGML_CUDA=1` in the environment builds the CUDA variant (the GPU image does).
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Where the whisper.cpp source lives (inside node_modules) and where its build goes. */
+export const whisperPaths = {
+  source: join(root, 'node_modules', 'nodejs-whisper', 'cpp', 'whisper.cpp'),
+  build: join(root, 'build', 'whisper.cpp'),
+};
+
+/** Path of a built whisper.cpp program, e.g. `whisperBinary('whisper-cli')`. */
+export function whisperBinary(name: 'whisper-cli' | 'whisper-server', buildDir = whisperPaths.build): string {
+  return join(buildDir, 'bin', name);
+}
+
+export interface BuildResult {
+  cli: string;
+  server: string;
+  skipped: boolean;
+  version: string;
+}
+
+function run(command: string, args: string[], log: (line: string) => void): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    const keep = (chunk: Buffer) => {
+      tail = (tail + chunk.toString()).slice(-4000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolvePromise();
+      else {
+        log(tail);
+        reject(new Error(`${command} ${args[0] ?? ''} exited with ${code}`));
+      }
+    });
+  });
+}
+
+async function sourceVersion(source: string): Promise<string> {
+  const cmake = await readFile(join(source, 'CMakeLists.txt'), 'utf8');
+  return /project\("whisper\.cpp" VERSION ([0-9.]+)\)/.exec(cmake)?.[1] ?? 'unknown';
+}
+
+/** Builds the engine unless the stamp says this source version and these options are already built. */
+export async function buildWhisper(
+  options: { source?: string; build?: string; cuda?: boolean; jobs?: number; log?: (line: string) => void } = {},
+): Promise<BuildResult> {
+  const source = options.source ?? whisperPaths.source;
+  const build = options.build ?? whisperPaths.build;
+  const log = options.log ?? ((line: string) => console.error(line));
+  const cuda = options.cuda ?? process.env.GGML_CUDA === '1';
+  if (!existsSync(join(source, 'CMakeLists.txt'))) throw new Error(`whisper.cpp source not found at ${source}`);
+
+  const version = await sourceVersion(source);
+  const flags = [
+    '-DCMAKE_BUILD_TYPE=Release',
+    '-DBUILD_SHARED_LIBS=OFF',
+    '-DWHISPER_BUILD_TESTS=OFF',
+    '-DWHISPER_BUILD_EXAMPLES=ON',
+    '-DWHISPER_BUILD_SERVER=ON',
+    '-DWHISPER_SDL2=OFF',
+    '-DWHISPER_CURL=OFF',
+    // The build is for this machine (npm ci runs here); the GPU image sets GGML_CUDA and its own arch.
+    `-DGGML_CUDA=${cuda ? 'ON' : 'OFF'}`,
+  ];
+  const stamp = createHash('sha256').update(JSON.stringify({ version, flags })).digest('hex').slice(0, 16);
+  const stampFile = join(build, 'build-stamp.json');
+  const cli = whisperBinary('whisper-cli', build);
+  const server = whisperBinary('whisper-server', build);
+  if (existsSync(cli) && existsSync(server) && existsSync(stampFile)) {
+    const previous = JSON.parse(await readFile(stampFile, 'utf8')) as { stamp?: string };
+    if (previous.stamp === stamp) return { cli, server, skipped: true, version };
+  }
+
+  await mkdir(build, { recursive: true });
+  log(`building whisper.cpp ${version}${cuda ? ' (CUDA)' : ''} into ${build}`);
+  await run('cmake', ['-S', source, '-B', build, '-G', existsSync('/usr/bin/ninja') ? 'Ninja' : 'Unix Makefiles', ...flags], log);
+  const jobs = options.jobs ?? availableParallelism();
+  await run('cmake', ['--build', build, '--config', 'Release', '-j', String(jobs), '--target', 'whisper-cli', 'whisper-server'], log);
+  await writeFile(stampFile, JSON.stringify({ stamp, version, flags }, null, 2));
+  return { cli, server, skipped: false, version };
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const started = Date.now();
+  buildWhisper()
+    .then((result) => {
+      console.error(`whisper.cpp ${result.version} ${result.skipped ? 'already built' : `built in ${((Date.now() - started) / 1000).toFixed(0)} s`}: ${result.cli}`);
+    })
+    .catch((error: unknown) => {
+      console.error(`whisper.cpp build failed: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    });
+}
