@@ -1,0 +1,108 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Telegram, TelegramError } from 'telegraf';
+import type { Logger } from '../../src/log';
+import { DeliveryError } from '../../src/ports/channel';
+
+/** How Bot API calls are retried. */
+export interface RetryPolicy {
+  /** Attempts in all, the first included, for 5xx and network failures. */
+  maxAttempts: number;
+  /** First backoff after a 5xx or network failure; doubles each time. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** A 429 asking to wait longer than this is handed back to the caller instead of slept through. */
+  maxRetryAfterSeconds: number;
+}
+
+/** Five attempts over about 7.5 s for server errors; 429 waits are honoured up to a minute. */
+export const defaultRetryPolicy: RetryPolicy = { maxAttempts: 5, baseDelayMs: 500, maxDelayMs: 8_000, maxRetryAfterSeconds: 60 };
+
+/**
+ * A Bot API client that retries what Telegram asks to be retried (429 after `retry_after`, 5xx and
+ * network failures with bounded backoff) and hands every other error straight back.
+ */
+export class BotApi {
+  readonly telegram: Telegram;
+
+  constructor(
+    token: string,
+    readonly apiRoot: string,
+    private readonly log: Logger,
+    private readonly policy: RetryPolicy = defaultRetryPolicy,
+  ) {
+    this.telegram = new Telegram(token, { apiRoot });
+  }
+
+  /** One call, no retries: for long polls and best-effort calls such as chat actions. */
+  async once<T>(method: string, payload: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
+    // The typed wrappers lag behind the Bot API (reply_to_message_id on uploads), so calls go by name.
+    const callApi = this.telegram.callApi.bind(this.telegram) as unknown as (
+      m: string,
+      p: Record<string, unknown>,
+      o: { signal?: AbortSignal },
+    ) => Promise<T>;
+    return callApi(method, payload, { signal });
+  }
+
+  /** One call with Telegram's retry rules applied. */
+  async call<T>(method: string, payload: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
+    return this.retrying(method, () => this.once<T>(method, payload, signal), signal);
+  }
+
+  /** Runs `attempt` until it succeeds or fails in a way Telegram's rules say not to retry. */
+  async retrying<T>(what: string, attempt: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    for (let n = 1; ; n++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        const wait = this.retryDelay(error, n);
+        if (wait === undefined || signal?.aborted) throw error;
+        this.log.warn({ method: what, attempt: n, waitMs: wait, code: errorCode(error) }, 'telegram call failed, retrying');
+        await sleep(wait, undefined, { signal });
+      }
+    }
+  }
+
+  /** Milliseconds to wait before the next attempt, or undefined when the error is not worth retrying. */
+  private retryDelay(error: unknown, attempt: number): number | undefined {
+    if (error instanceof TelegramError && error.code === 429) {
+      const retryAfter = error.parameters?.retry_after ?? 1;
+      if (retryAfter > this.policy.maxRetryAfterSeconds || attempt >= this.policy.maxAttempts) return undefined;
+      return retryAfter * 1000;
+    }
+    if (!isTransient(error) || attempt >= this.policy.maxAttempts) return undefined;
+    return Math.min(this.policy.baseDelayMs * 2 ** (attempt - 1), this.policy.maxDelayMs);
+  }
+}
+
+/** Server errors and failed connections: another attempt may well work. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof TelegramError) return error.code >= 500 || error.code === 429;
+  const { name, message } = (error ?? {}) as { name?: string; message?: string };
+  // node-fetch (telegraf) reports network failures as FetchError, Node's fetch (downloads) as "fetch failed".
+  return name === 'FetchError' || (name === 'TypeError' && message === 'fetch failed');
+}
+
+/** The Bot API error code, for logs. */
+export function errorCode(error: unknown): number | string | undefined {
+  if (error instanceof TelegramError) return error.code;
+  return (error as { code?: string } | undefined)?.code ?? (error as { name?: string } | undefined)?.name;
+}
+
+/** True for a 400 whose description matches, e.g. "message is not modified". */
+export function isBadRequest(error: unknown, pattern: RegExp): boolean {
+  return error instanceof TelegramError && error.code === 400 && pattern.test(error.description ?? '');
+}
+
+/**
+ * Maps a failed send to the port's error. Blocked, kicked, deactivated and bad requests are permanent:
+ * sending again cannot help. Rate limits, server errors and a rejected token may pass, so they are not.
+ */
+export function toDeliveryError(error: unknown): DeliveryError {
+  if (error instanceof DeliveryError) return error;
+  if (error instanceof TelegramError) {
+    const permanent = error.code === 403 || error.code === 400;
+    return new DeliveryError(`telegram ${error.code}: ${error.description}`, permanent, { cause: error });
+  }
+  return new DeliveryError(`telegram unreachable: ${(error as Error)?.message ?? String(error)}`, false, { cause: error });
+}

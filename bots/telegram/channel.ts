@@ -1,0 +1,136 @@
+import type { Server } from 'node:http';
+import type { Logger } from '../../src/log';
+import type { Channel, IncomingMessage, MessageHandler, Reply, ReplyAddress } from '../../src/ports/channel';
+import { BotApi, defaultRetryPolicy, type RetryPolicy } from './api';
+import { openTelegramFile, TELEGRAM_DOWNLOAD_LIMIT, type FileSource } from './download';
+import { defaultFloodPolicy, FloodLimiter, type FloodPolicy } from './flood';
+import { Inbound } from './inbound';
+import { defaultPollingOptions, Poller, type PollingOptions } from './polling';
+import { defaultTypingOptions, ReplyPresenter, TELEGRAM_TEXT_LIMIT, type TypingOptions } from './replies';
+import { listenForWebhooks, type WebhookOptions } from './webhook';
+
+const TELEGRAM_API_ROOT = 'https://api.telegram.org';
+
+/** Everything the Telegram channel can be told; only `token` and `log` are needed. */
+export interface TelegramOptions {
+  /** The bot token from @BotFather. */
+  token: string;
+  /** TELEGRAM_API_ROOT: Telegram's own server by default, or a self-hosted Bot API server. */
+  apiRoot?: string;
+  log: Logger;
+  /** Largest download: 20 MB on Telegram's server, unlimited (the core's MAX_FILE_BYTES applies) on a self-hosted one. */
+  maxDownloadBytes?: number;
+  /** A self-hosted server's `--dir`, to read the absolute file paths it returns in `--local` mode. */
+  localFilesDir?: string;
+  /** Webhook mode (behind a TLS proxy); long polling when absent. */
+  webhook?: WebhookOptions;
+  polling?: Partial<PollingOptions>;
+  /** How long an album waits for its next part (ms). Default 1000. */
+  mediaGroupWindowMs?: number;
+  flood?: FloodPolicy;
+  retry?: Partial<RetryPolicy>;
+  /** Backoff while the core cannot record a message. Default 1 s doubling to 60 s, 10 attempts (about 5 min). */
+  handlerRetry?: { baseDelayMs: number; maxDelayMs: number; maxAttempts: number };
+  typing?: Partial<TypingOptions>;
+}
+
+/** The commands shown in Telegram's menu; the core answers them. */
+const COMMANDS = [
+  { command: 'start', description: 'What this bot does and your free minutes' },
+  { command: 'help', description: 'How to send audio and what it costs' },
+  { command: 'balance', description: 'Seconds of transcription left' },
+  { command: 'language', description: 'Set the spoken language: /language en or /language auto' },
+];
+
+const FLOOD_WARNING = 'You are sending messages faster than I can take them. Please wait a minute, then send again.';
+
+/** Creates the Telegram channel (long polling by default, webhook when configured). */
+export function createTelegramChannel(options: TelegramOptions): Channel {
+  return new TelegramChannel(options);
+}
+
+/** A Telegram bot as a `Channel`: updates in, replies presented as Telegram messages. */
+export class TelegramChannel implements Channel {
+  readonly name = 'telegram' as const;
+  readonly textLimit = TELEGRAM_TEXT_LIMIT;
+  private readonly api: BotApi;
+  private readonly presenter: ReplyPresenter;
+  private readonly files: FileSource;
+  private inbound?: Inbound;
+  private poller?: Poller;
+  private webhookServer?: Server;
+
+  constructor(private readonly options: TelegramOptions) {
+    const apiRoot = options.apiRoot ?? TELEGRAM_API_ROOT;
+    const log = options.log.child({ channel: 'telegram' });
+    this.api = new BotApi(options.token, apiRoot, log, { ...defaultRetryPolicy, ...options.retry });
+    this.presenter = new ReplyPresenter(this.api, log, { ...defaultTypingOptions, ...options.typing });
+    const ownServer = new URL(apiRoot).hostname === new URL(TELEGRAM_API_ROOT).hostname;
+    this.files = {
+      api: this.api,
+      token: options.token,
+      maxBytes: options.maxDownloadBytes ?? (ownServer ? TELEGRAM_DOWNLOAD_LIMIT : Number.POSITIVE_INFINITY),
+      localFilesDir: options.localFilesDir,
+      log,
+    };
+  }
+
+  private get log(): Logger {
+    return this.files.log;
+  }
+
+  /** Checks the token, registers the command menu and starts taking updates. */
+  async start(onMessage: MessageHandler): Promise<void> {
+    const me = await this.api.call<{ username: string; id: number }>('getMe', {});
+    await this.api.call('setMyCommands', { commands: COMMANDS }).catch((error: unknown) => {
+      this.log.warn({ err: error }, 'telegram setMyCommands failed; the command menu may be stale');
+    });
+    this.inbound = new Inbound({
+      onMessage,
+      botUsername: me.username,
+      openFile: (fileId, size) => openTelegramFile(this.files, fileId, size),
+      flood: new FloodLimiter(this.options.flood ?? defaultFloodPolicy),
+      warnFlood: (message) => this.warnFlood(message),
+      mediaGroupWindowMs: this.options.mediaGroupWindowMs ?? 1000,
+      handlerRetry: this.options.handlerRetry ?? { baseDelayMs: 1000, maxDelayMs: 60_000, maxAttempts: 10 },
+      log: this.log,
+    });
+    const inbound = this.inbound;
+    if (this.options.webhook) {
+      this.webhookServer = await listenForWebhooks(this.options.webhook, (u) => inbound.handleUpdate(u), this.log);
+      await this.api.call('setWebhook', {
+        url: this.options.webhook.url,
+        secret_token: this.options.webhook.secretToken,
+        allowed_updates: ['message'],
+      });
+      this.log.info({ bot: me.username, mode: 'webhook' }, 'telegram channel started');
+      return;
+    }
+    // getUpdates answers 409 while a webhook is set, so polling clears one left by an earlier set-up.
+    await this.api.call('deleteWebhook', { drop_pending_updates: false });
+    this.poller = new Poller(this.api, (u) => inbound.handleUpdate(u), { ...defaultPollingOptions, ...this.options.polling }, this.log);
+    this.poller.start();
+    this.log.info({ bot: me.username, mode: 'polling' }, 'telegram channel started');
+  }
+
+  /** Stops taking updates and waits for the messages in work to be recorded. */
+  async stop(): Promise<void> {
+    const drained = this.inbound?.drain() ?? Promise.resolve();
+    if (this.poller) await this.poller.stop(drained);
+    if (this.webhookServer) {
+      const server = this.webhookServer;
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    await drained;
+    this.presenter.close();
+  }
+
+  /** Sends one reply; throws `DeliveryError` (permanent when the user blocked the bot or the chat is gone). */
+  send(to: ReplyAddress, reply: Reply): Promise<void> {
+    return this.presenter.send(to, reply);
+  }
+
+  private async warnFlood(message: IncomingMessage): Promise<void> {
+    await this.presenter.send(message.replyTo, { key: `flood:${message.id}`, kind: 'notice', text: FLOOD_WARNING });
+  }
+}

@@ -1,0 +1,139 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../../src/log';
+import type { IncomingMessage, MessageHandler } from '../../src/ports/channel';
+import type { FloodLimiter } from './flood';
+import { toIncoming, type FileOpener, type TgMessage } from './message';
+import { RecentSet } from './recent';
+
+/** A Bot API Update; only `message` is asked for. */
+export interface TgUpdate {
+  update_id: number;
+  message?: TgMessage;
+}
+
+/** What the inbound pipeline needs from the channel. */
+export interface InboundOptions {
+  onMessage: MessageHandler;
+  openFile: FileOpener;
+  botUsername: string;
+  flood: FloodLimiter;
+  /** Tells a flooding user, once a minute, to slow down. */
+  warnFlood(message: IncomingMessage): Promise<void>;
+  /** How long an album waits for its next part before it goes to the core as one message. */
+  mediaGroupWindowMs: number;
+  /** Backoff while the core reports a transient failure: first delay, doubling, and attempts in all. */
+  handlerRetry: { baseDelayMs: number; maxDelayMs: number; maxAttempts: number };
+  log: Logger;
+}
+
+interface PendingGroup {
+  parts: TgMessage[];
+  timer: NodeJS.Timeout;
+  deadline: number;
+  done: Promise<boolean>;
+  flush(): void;
+}
+
+/**
+ * Turns updates into the core's messages: drops updates seen before, joins album parts, applies the
+ * flood limit and hands each message to the core until it is recorded. Every update resolves true once
+ * it is finished with (recorded, or deliberately dropped) and false when stopping left it unrecorded,
+ * so the caller confirms it to Telegram only in the first case.
+ */
+export class Inbound {
+  private seen = new RecentSet<number>(10_000);
+  private groups = new Map<string, PendingGroup>();
+  private inFlight = new Set<Promise<boolean>>();
+  private stopping = new AbortController();
+
+  constructor(private readonly options: InboundOptions) {}
+
+  /** Handles one update. */
+  handleUpdate(update: TgUpdate): Promise<boolean> {
+    if (this.seen.has(update.update_id)) return Promise.resolve(true);
+    if (this.stopping.signal.aborted) return Promise.resolve(false);
+    this.seen.add(update.update_id);
+    const work = this.route(update).then((done) => {
+      // Unfinished updates come back (webhook retry, next poll): they must not look seen then.
+      if (!done) this.seen.delete(update.update_id);
+      return done;
+    });
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+    return work;
+  }
+
+  /** Stops taking updates: pending albums go to the core now, retries end, and in-flight work is awaited. */
+  async drain(): Promise<void> {
+    for (const group of [...this.groups.values()]) group.flush();
+    this.stopping.abort();
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async route(update: TgUpdate): Promise<boolean> {
+    const message = update.message;
+    if (!message) return true;
+    if (message.media_group_id) return this.joinGroup(message);
+    return this.dispatch([message]);
+  }
+
+  private joinGroup(message: TgMessage): Promise<boolean> {
+    const key = `${message.chat.id}:${message.media_group_id}`;
+    const window = this.options.mediaGroupWindowMs;
+    const existing = this.groups.get(key);
+    if (existing) {
+      existing.parts.push(message);
+      clearTimeout(existing.timer);
+      // Each part extends the wait, but never past three windows, so a slow album cannot stall forever.
+      existing.timer = setTimeout(existing.flush, Math.max(0, Math.min(window, existing.deadline - Date.now())));
+      return existing.done;
+    }
+    let release!: () => void;
+    const ready = new Promise<void>((resolve) => (release = resolve));
+    const group: PendingGroup = {
+      parts: [message],
+      deadline: Date.now() + 3 * window,
+      timer: setTimeout(() => group.flush(), window),
+      done: ready.then(() => this.dispatch(group.parts)),
+      flush: () => {
+        clearTimeout(group.timer);
+        this.groups.delete(key);
+        release();
+      },
+    };
+    this.groups.set(key, group);
+    return group.done;
+  }
+
+  private async dispatch(parts: TgMessage[]): Promise<boolean> {
+    const { log } = this.options;
+    const message = toIncoming(parts, this.options.botUsername, this.options.openFile);
+    if (!message) return true;
+    if (!this.options.flood.take(message.sender.id)) {
+      log.warn({ messageId: message.id, senderId: message.sender.id }, 'telegram flood limit: message dropped');
+      if (this.options.flood.shouldWarn(message.sender.id)) await this.options.warnFlood(message).catch(() => undefined);
+      return true;
+    }
+    const { baseDelayMs, maxDelayMs, maxAttempts } = this.options.handlerRetry;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.options.onMessage(message);
+        log.debug({ messageId: message.id, attachments: message.attachments.length }, 'telegram message recorded');
+        return true;
+      } catch (error) {
+        if (this.stopping.signal.aborted) return false;
+        if (attempt >= maxAttempts) {
+          log.error({ messageId: message.id, err: error }, 'telegram message not recorded after retries; dropped');
+          return true;
+        }
+        const wait = Math.min(baseDelayMs * 2 ** (attempt - 1), maxDelayMs);
+        log.warn({ messageId: message.id, attempt, waitMs: wait, err: error }, 'telegram message not recorded yet; retrying');
+        try {
+          await sleep(wait, undefined, { signal: this.stopping.signal });
+        } catch {
+          return false;
+        }
+      }
+    }
+  }
+}

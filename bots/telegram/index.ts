@@ -1,0 +1,3 @@
+export { createTelegramChannel, TelegramChannel, type TelegramOptions } from './channel';
+export type { WebhookOptions } from './webhook';
+export type { FloodPolicy } from './flood';

@@ -1,0 +1,140 @@
+import type { Readable } from 'node:stream';
+import type { ChatCommand, IncomingAttachment, IncomingMessage } from '../../src/ports/channel';
+
+/** A Telegram file reference, as voice, audio, video, video_note and document carry it. */
+interface TgFile {
+  file_id: string;
+  file_size?: number;
+  file_name?: string;
+  mime_type?: string;
+}
+
+/** The fields of a Bot API Message this channel reads. */
+export interface TgMessage {
+  message_id: number;
+  media_group_id?: string;
+  chat: { id: number; type: string };
+  from?: { id: number; is_bot: boolean; first_name?: string; last_name?: string; username?: string; language_code?: string };
+  text?: string;
+  caption?: string;
+  voice?: TgFile;
+  audio?: TgFile;
+  video?: TgFile;
+  video_note?: TgFile;
+  document?: TgFile;
+}
+
+/** A media file of a message, before it is opened. */
+export interface MediaRef {
+  fileId: string;
+  name: string;
+  mimeType?: string;
+  size?: number;
+}
+
+/** Opens a file by id; the channel binds the Bot API and limits to it. */
+export type FileOpener = (fileId: string, declaredSize?: number) => Promise<Readable>;
+
+const EXTENSIONS: Record<string, string> = {
+  'audio/ogg': 'ogg',
+  'audio/opus': 'opus',
+  'audio/mpeg': 'mp3',
+  'audio/mp4': 'm4a',
+  'audio/x-m4a': 'm4a',
+  'audio/aac': 'aac',
+  'audio/wav': 'wav',
+  'audio/x-wav': 'wav',
+  'audio/flac': 'flac',
+  'audio/webm': 'webm',
+  'video/mp4': 'mp4',
+  'video/quicktime': 'mov',
+  'video/webm': 'webm',
+  'video/x-matroska': 'mkv',
+};
+
+/** File names Telegram often sends as application/octet-stream although they are media. */
+const MEDIA_NAME = /\.(ogg|oga|opus|mp3|m4a|aac|wav|flac|wma|amr|webm|mp4|m4v|mov|mkv|avi|3gp)$/i;
+
+/** Documents count as media when their type says audio or video, or their name does. */
+function isMediaDocument(doc: TgFile): boolean {
+  const type = (doc.mime_type ?? '').toLowerCase();
+  if (type.startsWith('audio/') || type.startsWith('video/') || type === 'application/ogg') return true;
+  return (type === '' || type === 'application/octet-stream') && MEDIA_NAME.test(doc.file_name ?? '');
+}
+
+function named(file: TgFile, base: string, fallbackExt: string): MediaRef {
+  const ext = EXTENSIONS[(file.mime_type ?? '').toLowerCase()] ?? fallbackExt;
+  return { fileId: file.file_id, name: file.file_name || `${base}.${ext}`, mimeType: file.mime_type, size: file.file_size };
+}
+
+/** The media file a message carries, if it carries audio or video. Photos, stickers and other documents do not count. */
+export function mediaOf(message: TgMessage): MediaRef | undefined {
+  if (message.voice) return named({ mime_type: 'audio/ogg', ...message.voice }, 'voice', 'ogg');
+  if (message.audio) return named(message.audio, 'audio', 'mp3');
+  if (message.video) return named({ mime_type: 'video/mp4', ...message.video }, 'video', 'mp4');
+  if (message.video_note) return named({ mime_type: 'video/mp4', ...message.video_note }, 'video_note', 'mp4');
+  if (message.document && isMediaDocument(message.document)) return named(message.document, 'document', 'bin');
+  return undefined;
+}
+
+const COMMAND = /^\/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]+))?(?:\s+([\s\S]*))?$/;
+
+/**
+ * Parses `/name@bot args`. Returns undefined for plain text and `null` for a command addressed to a
+ * different bot (group chats), which this bot must leave alone.
+ */
+export function parseCommand(text: string | undefined, botUsername: string): ChatCommand | null | undefined {
+  const match = COMMAND.exec((text ?? '').trim());
+  if (!match) return undefined;
+  if (match[2] && match[2].toLowerCase() !== botUsername.toLowerCase()) return null;
+  return { name: match[1].toLowerCase(), args: (match[3] ?? '').trim() };
+}
+
+/** The id the core dedupes on: one per chat message (an album goes by its first message). */
+export function messageId(chatId: number, messageIdValue: number): string {
+  return `tg:${chatId}:${messageIdValue}`;
+}
+
+/**
+ * Turns one message, or every message of an album, into the core's message. Returns undefined when the
+ * message is not for this bot (no sender, another bot, a command for another bot).
+ */
+export function toIncoming(parts: TgMessage[], botUsername: string, openFile: FileOpener): IncomingMessage | undefined {
+  const sorted = [...parts].sort((a, b) => a.message_id - b.message_id);
+  const first = sorted[0];
+  if (!first?.from || first.from.is_bot) return undefined;
+  const text = sorted.map((m) => m.text ?? m.caption).find((t) => t !== undefined && t.trim() !== '');
+  const command = parseCommand(text, botUsername);
+  if (command === null) return undefined;
+
+  const attachments: IncomingAttachment[] = [];
+  const names = new Set<string>();
+  for (const part of sorted) {
+    const media = mediaOf(part);
+    if (!media) continue;
+    const name = uniqueName(media.name, names);
+    attachments.push({ name, mimeType: media.mimeType, size: media.size, open: () => openFile(media.fileId, media.size) });
+  }
+  const { from, chat } = first;
+  const senderName = [from.first_name, from.last_name].filter(Boolean).join(' ') || from.username;
+  return {
+    channel: 'telegram',
+    id: messageId(chat.id, first.message_id),
+    sender: { id: String(from.id), name: senderName, languageCode: from.language_code },
+    replyTo: { channel: 'telegram', chatId: String(chat.id), messageId: String(first.message_id) },
+    ...(command ? { command } : {}),
+    attachments,
+    ...(text !== undefined ? { text } : {}),
+  };
+}
+
+/** Two "video.mp4" in one album would give two results with one name; the second becomes "video-2.mp4". */
+function uniqueName(name: string, taken: Set<string>): string {
+  let candidate = name;
+  for (let n = 2; taken.has(candidate.toLowerCase()); n++) {
+    const dot = name.lastIndexOf('.');
+    candidate = dot > 0 ? `${name.slice(0, dot)}-${n}${name.slice(dot)}` : `${name}-${n}`;
+  }
+  taken.add(candidate.toLowerCase());
+  return candidate;
+}

@@ -1,0 +1,181 @@
+import type { Logger } from '../../src/log';
+import type { Reply, ReplyAddress } from '../../src/ports/channel';
+import { isBadRequest, toDeliveryError, type BotApi } from './api';
+import { RecentMap, RecentSet } from './recent';
+
+/** Telegram's limit on one message's text. */
+export const TELEGRAM_TEXT_LIMIT = 4096;
+
+type Keyboard = { inline_keyboard: { text: string; url: string }[][] };
+
+interface StatusMessage {
+  chatId: string;
+  messageId: number;
+}
+
+/** How chat actions are repeated while an order is being worked on. */
+export interface TypingOptions {
+  /** Telegram shows an action for about 5 s; it is sent again at this interval. */
+  everyMs: number;
+  /** Gives up after this long, should the final reply never come. */
+  maxMs: number;
+}
+
+export const defaultTypingOptions: TypingOptions = { everyMs: 4_500, maxMs: 20 * 60_000 };
+
+/**
+ * Presents the core's replies in a Telegram chat: every message is a reply to the user's message, a pay
+ * link is an inline URL button, an order's progress edits one status message, and a transcript is its text
+ * followed by its files as documents. Each piece sent is remembered by the reply's key, so the core
+ * retrying a half-sent transcript does not repeat the parts that went out.
+ */
+export class ReplyPresenter {
+  private statusByOrder = new RecentMap<string, StatusMessage>(10_000);
+  private sentParts = new RecentSet<string>(50_000);
+  private typing = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly api: BotApi,
+    private readonly log: Logger,
+    private readonly typingOptions: TypingOptions = defaultTypingOptions,
+  ) {}
+
+  /** Sends one reply; throws `DeliveryError`. */
+  async send(to: ReplyAddress, reply: Reply): Promise<void> {
+    try {
+      await this.present(to, reply);
+    } catch (error) {
+      const failure = toDeliveryError(error);
+      if (failure.permanent && reply.orderId) this.stopTyping(reply.orderId);
+      this.log.warn({ key: reply.key, kind: reply.kind, orderId: reply.orderId, permanent: failure.permanent }, 'telegram delivery failed');
+      throw failure;
+    }
+  }
+
+  /** Ends every chat action loop (the channel is stopping). */
+  close(): void {
+    for (const orderId of [...this.typing.keys()]) this.stopTyping(orderId);
+  }
+
+  private async present(to: ReplyAddress, reply: Reply): Promise<void> {
+    const keyboard: Keyboard | undefined = reply.action
+      ? { inline_keyboard: [[{ text: reply.action.label, url: reply.action.url }]] }
+      : undefined;
+    const { orderId } = reply;
+    const isStatus = orderId !== undefined && (reply.kind === 'quote' || reply.kind === 'status' || reply.transient === true);
+
+    if (isStatus) {
+      const existing = this.statusByOrder.get(orderId);
+      // A new quote is a new question for the user (a fresh pay link), so it gets its own message.
+      const edited = existing && reply.kind !== 'quote' ? await this.edit(existing, reply.text, keyboard) : false;
+      if (!edited) {
+        const messageId = await this.once(`${reply.key}#status`, () => this.postText(to, reply.text, keyboard));
+        if (messageId !== undefined) this.statusByOrder.set(orderId, { chatId: to.chatId, messageId });
+      }
+      if (reply.transient) this.startTyping(orderId, to.chatId);
+      else if (reply.kind === 'status') this.stopTyping(orderId);
+      return;
+    }
+
+    if (orderId) this.stopTyping(orderId);
+    const chunks = splitText(reply.text, TELEGRAM_TEXT_LIMIT);
+    for (const [i, chunk] of chunks.entries()) {
+      // The button goes under the last piece of text, where the user finishes reading.
+      await this.once(`${reply.key}#text${i}`, () => this.postText(to, chunk, i === chunks.length - 1 ? keyboard : undefined));
+    }
+    for (const file of reply.files ?? []) {
+      await this.once(`${reply.key}#file:${file.name}`, async () => {
+        await this.api.call('sendDocument', {
+          chat_id: to.chatId,
+          document: { source: file.content, filename: file.name },
+          // telegraf 4.16.3 drops reply_parameters from multipart uploads; reply_to_message_id survives.
+          reply_to_message_id: Number(to.messageId),
+          allow_sending_without_reply: true,
+        });
+        return undefined;
+      });
+    }
+  }
+
+  /** Runs a send once per part key; the key is remembered only after it worked. */
+  private async once(partKey: string, send: () => Promise<number | undefined>): Promise<number | undefined> {
+    if (this.sentParts.has(partKey)) return undefined;
+    const result = await send();
+    this.sentParts.add(partKey);
+    return result;
+  }
+
+  private async postText(to: ReplyAddress, text: string, keyboard?: Keyboard): Promise<number> {
+    const payload = {
+      chat_id: to.chatId,
+      text,
+      reply_parameters: { message_id: Number(to.messageId), allow_sending_without_reply: true },
+      link_preview_options: { is_disabled: true },
+    };
+    try {
+      const sent = await this.api.call<{ message_id: number }>('sendMessage', { ...payload, ...(keyboard ? { reply_markup: keyboard } : {}) });
+      return sent.message_id;
+    } catch (error) {
+      // Telegram refuses buttons to some URLs (localhost, plain http on some clients); the link still has to reach the user.
+      if (!keyboard || !isBadRequest(error, /button|url/i)) throw error;
+      const button = keyboard.inline_keyboard[0][0];
+      this.log.warn('telegram refused the pay button; sending the link in the text');
+      const sent = await this.api.call<{ message_id: number }>('sendMessage', { ...payload, text: `${text}\n\n${button.text}: ${button.url}` });
+      return sent.message_id;
+    }
+  }
+
+  /** Edits the status message; false when it is gone and a new one must be posted. */
+  private async edit(status: StatusMessage, text: string, keyboard?: Keyboard): Promise<boolean> {
+    try {
+      await this.api.call('editMessageText', {
+        chat_id: status.chatId,
+        message_id: status.messageId,
+        text: text.slice(0, TELEGRAM_TEXT_LIMIT),
+        link_preview_options: { is_disabled: true },
+        // An empty keyboard removes the pay button once it has served.
+        reply_markup: keyboard ?? { inline_keyboard: [] },
+      });
+      return true;
+    } catch (error) {
+      if (isBadRequest(error, /not modified/i)) return true;
+      if (isBadRequest(error, /not found|can't be edited|message_id_invalid/i)) return false;
+      throw error;
+    }
+  }
+
+  private startTyping(orderId: string, chatId: string): void {
+    if (this.typing.has(orderId)) return;
+    const started = Date.now();
+    const tick = () => {
+      if (Date.now() - started > this.typingOptions.maxMs) return this.stopTyping(orderId);
+      // Best effort: a missed "typing" is not worth a retry or an error.
+      this.api.once('sendChatAction', { chat_id: chatId, action: 'typing' }).catch(() => undefined);
+    };
+    tick();
+    const timer = setInterval(tick, this.typingOptions.everyMs);
+    timer.unref();
+    this.typing.set(orderId, timer);
+  }
+
+  private stopTyping(orderId: string): void {
+    const timer = this.typing.get(orderId);
+    if (timer) clearInterval(timer);
+    this.typing.delete(orderId);
+  }
+}
+
+/** Cuts text into pieces Telegram accepts, at line or word breaks where it can. Empty text gives no pieces. */
+export function splitText(text: string, limit: number): string[] {
+  const pieces: string[] = [];
+  let rest = text.trim();
+  while (rest.length > limit) {
+    let cut = rest.lastIndexOf('\n', limit);
+    if (cut < limit / 2) cut = rest.lastIndexOf(' ', limit);
+    if (cut < limit / 2) cut = limit;
+    pieces.push(rest.slice(0, cut).trimEnd());
+    rest = rest.slice(cut).trimStart();
+  }
+  if (rest) pieces.push(rest);
+  return pieces;
+}

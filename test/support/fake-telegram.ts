@@ -1,0 +1,364 @@
+import { createServer, type IncomingMessage as HttpRequest, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage as ChannelMessage, MessageHandler } from '../../src/ports/channel';
+import type { AddressInfo } from 'node:net';
+
+/** One Bot API call the bot made, as the server decoded it. */
+export interface RecordedCall {
+  method: string;
+  params: Record<string, unknown>;
+  /** Uploaded files of a multipart call, by field name. */
+  files: Record<string, { filename: string; content: Buffer }>;
+}
+
+/** A message the bot posted (sendMessage, sendDocument), with the id the server gave it. */
+export interface SentMessage {
+  message_id: number;
+  chat_id: string;
+  method: string;
+  text?: string;
+  reply_to?: number;
+  reply_markup?: unknown;
+  document?: { filename: string; content: Buffer };
+  /** Text after the latest editMessageText, and its markup. */
+  edits: { text: string; reply_markup?: unknown }[];
+}
+
+/** A scripted failure for the next call(s) of a method. */
+export interface FakeFailure {
+  status: number;
+  description?: string;
+  retryAfter?: number;
+}
+
+interface StoredFile {
+  file_id: string;
+  file_unique_id: string;
+  file_path: string;
+  content: Buffer;
+}
+
+/** Options for the fake server. */
+export interface FakeTelegramOptions {
+  token?: string;
+  botId?: number;
+  username?: string;
+}
+
+/**
+ * A small Bot API server on loopback that speaks Telegram's real wire protocol (JSON and multipart
+ * requests, `{ok, result}` answers, long-polled getUpdates, `/file/bot<token>/<path>` downloads), records
+ * what the bot sends, and can answer with 429/403/5xx on demand.
+ */
+export class FakeTelegram {
+  readonly token: string;
+  readonly botId: number;
+  readonly username: string;
+  readonly calls: RecordedCall[] = [];
+  readonly sent: SentMessage[] = [];
+  private server?: Server;
+  private updates: { update_id: number }[] = [];
+  private nextUpdateId = 1000;
+  private nextMessageId = 1;
+  private files = new Map<string, StoredFile>();
+  private failures = new Map<string, FakeFailure[]>();
+  private pollers = new Set<() => void>();
+  private callWaiters = new Set<() => void>();
+  /** Bytes served per file download, to check nothing was fetched. */
+  downloads = 0;
+  /** file_path to hand out instead of the stored relative one (self-hosted servers give absolute paths). */
+  filePathOverride?: (fileId: string) => string | undefined;
+
+  constructor(options: FakeTelegramOptions = {}) {
+    this.token = options.token ?? '123456:TEST-token_abc';
+    this.botId = options.botId ?? 123456;
+    this.username = options.username ?? 'transcribe_test_bot';
+  }
+
+  /** The apiRoot to give telegraf. */
+  get url(): string {
+    const address = this.server?.address() as AddressInfo | undefined;
+    if (!address) throw new Error('fake Telegram not started');
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  /** Starts listening on a random free loopback port. */
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      this.route(req, res).catch((error: unknown) => {
+        res.statusCode = 500;
+        res.end(String(error));
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return this;
+  }
+
+  /** Stops the server, ending pending long polls. */
+  async stop(): Promise<void> {
+    for (const wake of this.pollers) wake();
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  /** Stores a downloadable file; returns its file_id. */
+  addFile(content: Buffer, filePath?: string): StoredFile {
+    const n = this.files.size + 1;
+    const file: StoredFile = {
+      file_id: `file-${n}-${Math.random().toString(36).slice(2, 8)}`,
+      file_unique_id: `u${n}`,
+      file_path: filePath ?? `documents/file_${n}.bin`,
+      content,
+    };
+    this.files.set(file.file_id, file);
+    return file;
+  }
+
+  /** Queues an update (update_id assigned unless given, so a test can resend the same one). */
+  pushUpdate(update: Record<string, unknown>): number {
+    const update_id = typeof update.update_id === 'number' ? update.update_id : this.nextUpdateId++;
+    this.updates.push({ ...update, update_id });
+    for (const wake of [...this.pollers]) wake();
+    return update_id;
+  }
+
+  /** Builds a user message (private chat by default); `extra` adds voice, audio, document, ... */
+  message(extra: Record<string, unknown>, from: { id: number; first_name?: string; language_code?: string } = { id: 42 }, chatId = from.id): Record<string, unknown> {
+    return {
+      message_id: this.nextMessageId++,
+      date: Math.floor(Date.now() / 1000),
+      chat: { id: chatId, type: chatId === from.id ? 'private' : 'group' },
+      from: { is_bot: false, first_name: 'Ada', ...from },
+      ...extra,
+    };
+  }
+
+  /** Makes the next `count` calls of `method` fail. */
+  failNext(method: string, failure: FakeFailure, count = 1): void {
+    const queue = this.failures.get(method) ?? [];
+    for (let i = 0; i < count; i++) queue.push(failure);
+    this.failures.set(method, queue);
+  }
+
+  /** The recorded calls of one method. */
+  callsOf(method: string): RecordedCall[] {
+    return this.calls.filter((c) => c.method === method);
+  }
+
+  /** Resolves once `predicate` holds over the recorded calls (checked after each call). */
+  async waitFor<T>(predicate: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = predicate();
+      if (value) return value;
+      if (Date.now() > deadline) throw new Error('fake Telegram: condition not met in time');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, 100);
+        this.callWaiters.add(done);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    }
+  }
+
+  private async route(req: HttpRequest, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const filePrefix = `/file/bot${this.token}/`;
+    if (req.method === 'GET' && url.pathname.startsWith(filePrefix)) {
+      const path = decodeURIComponent(url.pathname.slice(filePrefix.length));
+      const file = [...this.files.values()].find((f) => f.file_path === path);
+      if (!file) return this.reply(res, 404, { ok: false, error_code: 404, description: 'Not Found' });
+      this.downloads += file.content.length;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': file.content.length });
+      res.end(file.content);
+      return;
+    }
+    const match = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
+    if (!match) return this.reply(res, 404, { ok: false, error_code: 404, description: 'Not Found' });
+    if (match[1] !== this.token) return this.reply(res, 401, { ok: false, error_code: 401, description: 'Unauthorized' });
+    const method = match[2];
+    const { params, files } = await readParams(req, url);
+    this.calls.push({ method, params, files });
+    for (const wake of [...this.callWaiters]) wake();
+    this.callWaiters.clear();
+
+    const failure = this.failures.get(method)?.shift();
+    if (failure) {
+      if (failure.status >= 500) {
+        res.writeHead(failure.status, { 'content-type': 'text/plain' });
+        res.end('Bad Gateway');
+        return;
+      }
+      return this.reply(res, failure.status, {
+        ok: false,
+        error_code: failure.status,
+        description: failure.description ?? defaultDescription(failure.status, failure.retryAfter),
+        ...(failure.retryAfter !== undefined ? { parameters: { retry_after: failure.retryAfter } } : {}),
+      });
+    }
+    await this.answer(method, params, files, req, res);
+  }
+
+  private async answer(
+    method: string,
+    params: Record<string, unknown>,
+    files: RecordedCall['files'],
+    req: HttpRequest,
+    res: ServerResponse,
+  ): Promise<void> {
+    const ok = (result: unknown) => this.reply(res, 200, { ok: true, result });
+    switch (method) {
+      case 'getMe':
+        return ok({ id: this.botId, is_bot: true, first_name: 'Transcribe', username: this.username });
+      case 'deleteWebhook':
+      case 'setMyCommands':
+      case 'sendChatAction':
+      case 'answerCallbackQuery':
+      case 'setWebhook':
+        return ok(true);
+      case 'getUpdates':
+        return ok(await this.poll(params, req));
+      case 'getFile': {
+        const file = this.files.get(String(params.file_id));
+        if (!file) return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: invalid file_id' });
+        const filePath = this.filePathOverride?.(file.file_id) ?? file.file_path;
+        return ok({ file_id: file.file_id, file_unique_id: file.file_unique_id, file_size: file.content.length, file_path: filePath });
+      }
+      case 'sendMessage':
+      case 'sendDocument': {
+        const message = this.record(method, params, files);
+        return ok({ message_id: message.message_id, date: Math.floor(Date.now() / 1000), chat: { id: Number(message.chat_id), type: 'private' }, text: message.text });
+      }
+      case 'editMessageText': {
+        const target = this.sent.find((m) => m.chat_id === String(params.chat_id) && m.message_id === Number(params.message_id));
+        if (!target) return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message to edit not found' });
+        const current = target.edits.at(-1) ?? { text: target.text ?? '', reply_markup: target.reply_markup };
+        const text = String(params.text);
+        if (current.text === text && JSON.stringify(current.reply_markup ?? null) === JSON.stringify(params.reply_markup ?? null)) {
+          return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message is not modified' });
+        }
+        target.edits.push({ text, reply_markup: params.reply_markup });
+        return ok({ message_id: target.message_id, date: Math.floor(Date.now() / 1000), chat: { id: Number(target.chat_id), type: 'private' }, text });
+      }
+      default:
+        return this.reply(res, 404, { ok: false, error_code: 404, description: 'Not Found: method not found' });
+    }
+  }
+
+  private record(method: string, params: Record<string, unknown>, files: RecordedCall['files']): SentMessage {
+    const replyParameters = params.reply_parameters as { message_id?: number } | undefined;
+    const replyTo = replyParameters?.message_id ?? (params.reply_to_message_id !== undefined ? Number(params.reply_to_message_id) : undefined);
+    const message: SentMessage = {
+      message_id: 100_000 + this.sent.length,
+      chat_id: String(params.chat_id),
+      method,
+      text: typeof params.text === 'string' ? params.text : typeof params.caption === 'string' ? params.caption : undefined,
+      reply_to: replyTo,
+      reply_markup: params.reply_markup,
+      document: files.document,
+      edits: [],
+    };
+    this.sent.push(message);
+    return message;
+  }
+
+  private async poll(params: Record<string, unknown>, req: HttpRequest): Promise<unknown[]> {
+    const offset = Number(params.offset ?? 0);
+    const limit = Number(params.limit ?? 100);
+    const timeoutSeconds = Number(params.timeout ?? 0);
+    // Telegram forgets every update below the offset the bot confirms.
+    if (offset > 0) this.updates = this.updates.filter((u) => u.update_id >= offset);
+    const ready = () => this.updates.filter((u) => u.update_id >= offset).slice(0, limit);
+    if (ready().length === 0 && timeoutSeconds > 0) {
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.pollers.delete(wake);
+          req.off('close', wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, timeoutSeconds * 1000);
+        this.pollers.add(wake);
+        req.on('close', wake);
+      });
+    }
+    return ready();
+  }
+
+  private reply(res: ServerResponse, status: number, body: unknown): void {
+    if (res.writableEnded || res.destroyed) return;
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  }
+}
+
+function defaultDescription(status: number, retryAfter?: number): string {
+  if (status === 429) return `Too Many Requests: retry after ${retryAfter ?? 1}`;
+  if (status === 403) return 'Forbidden: bot was blocked by the user';
+  if (status === 400) return 'Bad Request';
+  return 'Error';
+}
+
+/** Decodes Bot API parameters from the query string, a JSON body, a urlencoded body or multipart form data. */
+async function readParams(req: HttpRequest, url: URL): Promise<{ params: Record<string, unknown>; files: RecordedCall['files'] }> {
+  const params: Record<string, unknown> = Object.fromEntries(url.searchParams);
+  const files: RecordedCall['files'] = {};
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const body = Buffer.concat(chunks);
+  const type = req.headers['content-type'] ?? '';
+  if (body.length === 0) return { params, files };
+  if (type.startsWith('application/json')) {
+    Object.assign(params, JSON.parse(body.toString('utf8')));
+  } else if (type.startsWith('multipart/form-data') || type.startsWith('application/x-www-form-urlencoded')) {
+    const form = await new Response(body, { headers: { 'content-type': type } }).formData();
+    for (const [key, value] of form.entries()) {
+      if (typeof value === 'string') params[key] = parseField(value);
+      else files[key] = { filename: value.name, content: Buffer.from(await value.arrayBuffer()) };
+    }
+  }
+  return { params, files };
+}
+
+/** Multipart fields carry objects as JSON text (reply_markup, reply_parameters). */
+function parseField(value: string): unknown {
+  if (/^[[{]/.test(value)) {
+    try {
+      return JSON.parse(value);
+    } catch {
+      return value;
+    }
+  }
+  return value;
+}
+
+/** A MessageHandler that records what the channel hands over, for tests. */
+export class RecordingHandler {
+  readonly messages: ChannelMessage[] = [];
+  /** Makes the next calls reject, as the core does on a transient failure. */
+  failures = 0;
+  /** Delays each call, as recording a large file does. */
+  delayMs = 0;
+  calls = 0;
+
+  readonly handle: MessageHandler = async (message) => {
+    this.calls++;
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error('database busy');
+    }
+    this.messages.push(message);
+  };
+
+  /** Resolves once `count` messages were recorded. */
+  async waitFor(count: number, timeoutMs = 10_000): Promise<ChannelMessage[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.messages.length < count) {
+      if (Date.now() > deadline) throw new Error(`expected ${count} messages, got ${this.messages.length}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return this.messages;
+  }
+}
