@@ -1,0 +1,26 @@
+import type { Config } from './config';
+import type { Logger } from './log';
+import type { Channel } from './ports/channel';
+
+/**
+ * Builds every channel whose credentials are configured, and says once which are off.
+ * Adapters are loaded only when used, so a deployment without email never loads the IMAP stack.
+ */
+export async function channelsFromConfig(config: Config, log: Logger): Promise<Channel[]> {
+  const channels: Channel[] = [];
+  if (config.telegram) {
+    const { createTelegramChannel } = await import('../bots/telegram');
+    channels.push(createTelegramChannel({ token: config.telegram.token, apiRoot: config.telegram.apiRoot, log: log.child({ channel: 'telegram' }) }));
+  } else {
+    log.info('Telegram off: TELEGRAM_BOT_TOKEN is not set');
+  }
+  if (config.mail) {
+    const { createMailChannel } = await import('../mail');
+    channels.push(createMailChannel({ ...config.mail, maxFileBytes: config.limits.maxFileBytes, log: log.child({ channel: 'email' }) }));
+  } else {
+    log.info('Email off: IMAP_HOST is not set');
+  }
+  if (config.discord) log.warn('DISCORD_BOT_TOKEN is set, but this version has no Discord channel yet; ignoring it');
+  else log.info('Discord off: DISCORD_BOT_TOKEN is not set');
+  return channels;
+}

@@ -1,0 +1,156 @@
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const url = z.string().url();
+const optional = <T extends z.ZodTypeAny>(schema: T) => schema.optional();
+
+/** Every environment variable of CONTRACT.md, with its default. Empty strings count as unset. */
+const schema = z.object({
+  PORT: int(0, 65535).default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PUBLIC_URL: url.default('http://localhost:8080'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NEW_USER_FREE_SECONDS: int(0).default(600),
+  PRICE_PER_MINUTE_CENTS: int(1).default(10),
+  MINIMUM_PAYMENT_CENTS: int(1).default(50),
+  CURRENCY: z.string().regex(/^[a-z]{3}$/, 'a three-letter lower-case ISO currency code').default('usd'),
+  MAX_FILE_BYTES: int(1).default(2_147_483_648),
+  MAX_FILE_SECONDS: int(1).default(14_400),
+  TELEGRAM_BOT_TOKEN: optional(z.string().regex(/^\d+:[\w-]+$/, 'a BotFather token like 123456:ABC...')),
+  TELEGRAM_API_ROOT: optional(url),
+  DISCORD_BOT_TOKEN: optional(z.string().min(1)),
+  DISCORD_API_ROOT: optional(url),
+  IMAP_HOST: optional(z.string().min(1)),
+  IMAP_PORT: int(1, 65535).default(993),
+  IMAP_SECURE: bool.default(true),
+  IMAP_USER: optional(z.string().min(1)),
+  IMAP_PASSWORD: optional(z.string().min(1)),
+  IMAP_MAILBOX: z.string().min(1).default('INBOX'),
+  SMTP_HOST: optional(z.string().min(1)),
+  SMTP_PORT: int(1, 65535).default(465),
+  SMTP_SECURE: bool.default(true),
+  SMTP_USER: optional(z.string().min(1)),
+  SMTP_PASSWORD: optional(z.string().min(1)),
+  MAIL_FROM: optional(z.string().min(3)),
+  MAIL_SENDER_AUTH: z.enum(['dmarc', 'none']).default('dmarc'),
+  MAIL_AUTHSERV_ID: optional(z.string().min(1)),
+  STRIPE_SECRET_KEY: optional(z.string().regex(/^(sk|rk)_/, 'a Stripe secret key (sk_... or rk_...)')),
+  STRIPE_WEBHOOK_SECRET: optional(z.string().regex(/^whsec_/, 'a webhook signing secret (whsec_...)')),
+  STRIPE_API_BASE: optional(url),
+  STORAGE: z.enum(['local', 's3']).default('local'),
+  S3_BUCKET: optional(z.string().min(3)),
+  S3_ENDPOINT: optional(url),
+  S3_FORCE_PATH_STYLE: bool.default(false),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  RUNNER: z.enum(['local', 'batch']).default('local'),
+  BATCH_JOB_QUEUE: optional(z.string().min(1)),
+  BATCH_JOB_DEFINITION: optional(z.string().min(1)),
+  BATCH_ENDPOINT: optional(url),
+  WHISPER_MODEL: optional(z.string().min(1)),
+  WHISPER_THREADS: int(1, 256).default(Math.max(1, cpus().length)),
+  WORKER_CONCURRENCY: int(1, 64).default(1),
+});
+
+type Env = z.infer<typeof schema>;
+
+/** The validated configuration, grouped by feature; a feature whose credentials are absent is `undefined`. */
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string;
+  dataDir: string;
+  logLevel: Env['LOG_LEVEL'];
+  pricing: { freeSeconds: number; pricePerMinuteCents: number; minimumPaymentCents: number; currency: string };
+  limits: { maxFileBytes: number; maxFileSeconds: number };
+  telegram?: { token: string; apiRoot?: string };
+  discord?: { token: string; apiRoot?: string };
+  mail?: {
+    imap: { host: string; port: number; secure: boolean; user: string; password: string; mailbox: string };
+    smtp: { host: string; port: number; secure: boolean; user?: string; password?: string };
+    from: string;
+    senderAuth: 'dmarc' | 'none';
+    authservId?: string;
+  };
+  stripe?: { secretKey: string; webhookSecret: string; apiBase?: string };
+  storage: { kind: 'local'; root: string } | { kind: 's3'; bucket: string; endpoint?: string; forcePathStyle: boolean; region: string };
+  runner:
+    | { kind: 'local'; concurrency: number }
+    | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string };
+  whisper: { model: string; threads: number };
+}
+
+/** A configuration problem, phrased as the one line the operator sees. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates `env` once; throws `ConfigError` naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue.path[0]);
+    throw new ConfigError(`${name} is invalid: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const need = (names: (keyof Env)[], feature: string) => {
+    const missing = names.filter((n) => e[n] === undefined);
+    if (missing.length) throw new ConfigError(`${missing[0]} is required for ${feature}`);
+  };
+
+  const dataDir = resolve(e.DATA_DIR);
+  let mail: Config['mail'];
+  if (e.IMAP_HOST) {
+    need(['IMAP_USER', 'IMAP_PASSWORD', 'SMTP_HOST'], 'email (IMAP_HOST is set)');
+    if (e.MAIL_SENDER_AUTH === 'dmarc') need(['MAIL_AUTHSERV_ID'], 'MAIL_SENDER_AUTH=dmarc');
+    mail = {
+      imap: { host: e.IMAP_HOST, port: e.IMAP_PORT, secure: e.IMAP_SECURE, user: e.IMAP_USER!, password: e.IMAP_PASSWORD!, mailbox: e.IMAP_MAILBOX },
+      smtp: { host: e.SMTP_HOST!, port: e.SMTP_PORT, secure: e.SMTP_SECURE, user: e.SMTP_USER, password: e.SMTP_PASSWORD },
+      from: e.MAIL_FROM ?? e.IMAP_USER!,
+      senderAuth: e.MAIL_SENDER_AUTH,
+      authservId: e.MAIL_AUTHSERV_ID,
+    };
+  }
+  if (e.STRIPE_SECRET_KEY) need(['STRIPE_WEBHOOK_SECRET'], 'payments (STRIPE_SECRET_KEY is set)');
+  if (e.STORAGE === 's3') need(['S3_BUCKET'], 'STORAGE=s3');
+  if (e.RUNNER === 'batch') need(['BATCH_JOB_QUEUE', 'BATCH_JOB_DEFINITION'], 'RUNNER=batch');
+
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: e.PUBLIC_URL.replace(/\/+$/, ''),
+    dataDir,
+    logLevel: e.LOG_LEVEL,
+    pricing: {
+      freeSeconds: e.NEW_USER_FREE_SECONDS,
+      pricePerMinuteCents: e.PRICE_PER_MINUTE_CENTS,
+      minimumPaymentCents: e.MINIMUM_PAYMENT_CENTS,
+      currency: e.CURRENCY,
+    },
+    limits: { maxFileBytes: e.MAX_FILE_BYTES, maxFileSeconds: e.MAX_FILE_SECONDS },
+    telegram: e.TELEGRAM_BOT_TOKEN ? { token: e.TELEGRAM_BOT_TOKEN, apiRoot: e.TELEGRAM_API_ROOT } : undefined,
+    discord: e.DISCORD_BOT_TOKEN ? { token: e.DISCORD_BOT_TOKEN, apiRoot: e.DISCORD_API_ROOT } : undefined,
+    mail,
+    stripe:
+      e.STRIPE_SECRET_KEY && e.STRIPE_WEBHOOK_SECRET
+        ? { secretKey: e.STRIPE_SECRET_KEY, webhookSecret: e.STRIPE_WEBHOOK_SECRET, apiBase: e.STRIPE_API_BASE }
+        : undefined,
+    storage:
+      e.STORAGE === 's3'
+        ? { kind: 's3', bucket: e.S3_BUCKET!, endpoint: e.S3_ENDPOINT, forcePathStyle: e.S3_FORCE_PATH_STYLE, region: e.AWS_REGION }
+        : { kind: 'local', root: join(dataDir, 'blobs') },
+    runner:
+      e.RUNNER === 'batch'
+        ? { kind: 'batch', jobQueue: e.BATCH_JOB_QUEUE!, jobDefinition: e.BATCH_JOB_DEFINITION!, endpoint: e.BATCH_ENDPOINT, region: e.AWS_REGION }
+        : { kind: 'local', concurrency: e.WORKER_CONCURRENCY },
+    whisper: { model: e.WHISPER_MODEL ? resolve(e.WHISPER_MODEL) : join(dataDir, 'models', 'ggml-tiny.en.bin'), threads: e.WHISPER_THREADS },
+  };
+}

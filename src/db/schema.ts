@@ -1,0 +1,155 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import type { ReplyAddress } from '../ports/channel';
+
+const now = sql`(unixepoch('subsec') * 1000)`;
+
+/** One person on one platform. */
+export const users = sqliteTable(
+  'users',
+  {
+    id: text('id').primaryKey(),
+    channel: text('channel').notNull(),
+    externalId: text('external_id').notNull(),
+    /** Whisper language for this user's next orders: an ISO code, or null for auto-detect. */
+    language: text('language'),
+    createdAt: integer('created_at').notNull().default(now),
+  },
+  (t) => [uniqueIndex('users_channel_external').on(t.channel, t.externalId)],
+);
+
+export type LedgerKind = 'grant' | 'purchase' | 'spend' | 'refund';
+
+/**
+ * Append-only: the balance is the sum of `seconds`. `key` is unique, so an entry written twice
+ * (a replayed webhook, a restarted loop) fails instead of paying or charging twice.
+ */
+export const ledger = sqliteTable(
+  'ledger',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: text('user_id').notNull().references(() => users.id),
+    kind: text('kind').$type<LedgerKind>().notNull(),
+    seconds: integer('seconds').notNull(),
+    key: text('key').notNull(),
+    orderId: text('order_id'),
+    amountCents: integer('amount_cents'),
+    currency: text('currency'),
+    createdAt: integer('created_at').notNull().default(now),
+  },
+  (t) => [uniqueIndex('ledger_key').on(t.key), index('ledger_user').on(t.userId)],
+);
+
+export type OrderState =
+  | 'received'
+  | 'quoted_free'
+  | 'awaiting_payment'
+  | 'queued'
+  | 'running'
+  | 'delivered'
+  | 'expired'
+  | 'rejected'
+  | 'failed';
+
+export const orders = sqliteTable(
+  'orders',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull().references(() => users.id),
+    channel: text('channel').notNull(),
+    replyTo: text('reply_to', { mode: 'json' }).$type<ReplyAddress>().notNull(),
+    state: text('state').$type<OrderState>().notNull(),
+    /** Billable seconds: each file's duration rounded up. */
+    seconds: integer('seconds').notNull().default(0),
+    /** Seconds taken from the balance when the order was quoted (refunded if it expires). */
+    heldSeconds: integer('held_seconds').notNull().default(0),
+    /** Seconds the balance was short of, and the price quoted for them. */
+    missingSeconds: integer('missing_seconds').notNull().default(0),
+    amountCents: integer('amount_cents'),
+    currency: text('currency'),
+    checkoutId: text('checkout_id'),
+    checkoutUrl: text('checkout_url'),
+    language: text('language'),
+    runnerJobId: text('runner_job_id'),
+    attempts: integer('attempts').notNull().default(0),
+    error: text('error'),
+    createdAt: integer('created_at').notNull().default(now),
+    updatedAt: integer('updated_at').notNull().default(now),
+    queuedAt: integer('queued_at'),
+    deliveredAt: integer('delivered_at'),
+  },
+  (t) => [index('orders_state').on(t.state), index('orders_user').on(t.userId), index('orders_checkout').on(t.checkoutId)],
+);
+
+export type FileState = 'stored' | 'rejected' | 'done' | 'failed';
+
+export const files = sqliteTable(
+  'files',
+  {
+    id: text('id').primaryKey(),
+    orderId: text('order_id').notNull().references(() => orders.id),
+    position: integer('position').notNull(),
+    /** The user's file name, cleaned for display; never a path. */
+    name: text('name').notNull(),
+    blobKey: text('blob_key').notNull(),
+    bytes: integer('bytes').notNull().default(0),
+    duration: real('duration'),
+    state: text('state').$type<FileState>().notNull(),
+    error: text('error'),
+  },
+  (t) => [index('files_order').on(t.orderId)],
+);
+
+/** Every platform message seen, so a redelivered one is a no-op. */
+export const inboundMessages = sqliteTable(
+  'inbound_messages',
+  {
+    channel: text('channel').notNull(),
+    messageId: text('message_id').notNull(),
+    /** `processing` until its order (or reply) is recorded; a stale `processing` row after a crash is retried. */
+    state: text('state').$type<'processing' | 'done'>().notNull(),
+    orderId: text('order_id'),
+    receivedAt: integer('received_at').notNull().default(now),
+  },
+  (t) => [primaryKey({ columns: [t.channel, t.messageId] })],
+);
+
+export const stripeEvents = sqliteTable('stripe_events', {
+  eventId: text('event_id').primaryKey(),
+  type: text('type').notNull(),
+  orderId: text('order_id'),
+  outcome: text('outcome').notNull(),
+  receivedAt: integer('received_at').notNull().default(now),
+});
+
+/**
+ * Replies waiting to be sent. Written in the same transaction as the state change they announce,
+ * sent by the outbox loop, marked sent after the platform accepted them.
+ */
+export const outbox = sqliteTable(
+  'outbox',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    key: text('key').notNull(),
+    orderId: text('order_id'),
+    channel: text('channel').notNull(),
+    address: text('address', { mode: 'json' }).$type<ReplyAddress>().notNull(),
+    /** The reply without files; `transcript` replies get their files rendered from the results at send time. */
+    payload: text('payload', { mode: 'json' }).$type<OutboxPayload>().notNull(),
+    state: text('state').$type<'pending' | 'sent' | 'dead'>().notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at').notNull().default(now),
+    lastError: text('last_error'),
+    createdAt: integer('created_at').notNull().default(now),
+    sentAt: integer('sent_at'),
+  },
+  (t) => [uniqueIndex('outbox_key').on(t.key), index('outbox_pending').on(t.state, t.nextAttemptAt)],
+);
+
+export interface OutboxPayload {
+  kind: 'notice' | 'quote' | 'status' | 'transcript' | 'command';
+  text: string;
+  action?: { label: string; url: string };
+  balanceSeconds?: number;
+  transient?: boolean;
+}

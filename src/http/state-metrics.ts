@@ -1,0 +1,43 @@
+import { Gauge } from 'prom-client';
+import { sql } from 'drizzle-orm';
+import type { Db } from '../db';
+import { orders } from '../db/schema';
+import { registry } from '../metrics';
+
+/**
+ * Gauges read from the database at scrape time, so they are right across restarts:
+ * orders by state, queue depth and audio seconds transcribed.
+ */
+export function registerStateMetrics(db: Db): void {
+  for (const name of ['orders_by_state', 'queue_depth', 'audio_seconds_delivered']) registry.removeSingleMetric(name);
+  new Gauge({
+    name: 'orders_by_state',
+    help: 'Orders in each state',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const row of db.select({ state: orders.state, n: sql<number>`count(*)` }).from(orders).groupBy(orders.state).all()) {
+        this.set({ state: row.state }, row.n);
+      }
+    },
+  });
+  new Gauge({
+    name: 'queue_depth',
+    help: 'Orders queued or running',
+    registers: [registry],
+    collect() {
+      const row = db.select({ n: sql<number>`count(*)` }).from(orders).where(sql`${orders.state} in ('queued','running')`).get();
+      this.set(row?.n ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'audio_seconds_delivered',
+    help: 'Billable audio seconds in delivered orders',
+    registers: [registry],
+    collect() {
+      const row = db.select({ s: sql<number>`coalesce(sum(${orders.seconds}), 0)` }).from(orders).where(sql`${orders.state} = 'delivered'`).get();
+      this.set(row?.s ?? 0);
+    },
+  });
+}

@@ -1,0 +1,167 @@
+import { and, eq } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../db';
+import { files, inboundMessages, orders } from '../db/schema';
+import { transaction } from '../db/tx';
+import { crashPoint } from '../faults';
+import type { Ledger } from '../ledger';
+import type { Logger } from '../log';
+import { text } from '../messages';
+import { enqueueReply } from '../outbox/outbox';
+import type { OrderEvents } from '../orders/order-events';
+import type { Quoting } from '../orders/quote';
+import type { BlobStore } from '../ports/blob-store';
+import type { IncomingMessage } from '../ports/channel';
+import { findOrCreateUser } from '../users';
+import { handleCommand } from './commands';
+import { displayName } from './file-names';
+import { storeAttachment, type StoredAttachment } from './store-attachment';
+import { intakeMetrics } from './metrics';
+
+export interface IntakeOptions {
+  db: Db;
+  ledger: Ledger;
+  store: BlobStore;
+  quoting: Quoting;
+  events: OrderEvents;
+  log: Logger;
+  freeSeconds: number;
+  limits: { maxFileBytes: number; maxFileSeconds: number };
+  /** Files beyond this many in one message are refused. */
+  maxFilesPerMessage?: number;
+}
+
+/**
+ * Turns one platform message into a recorded order (or a command answer). Resolves once the
+ * outcome is durable, which is when adapters may acknowledge the message to their platform.
+ */
+export class Intake {
+  /** Messages being handled right now, so a duplicate delivered meanwhile is dropped. */
+  private readonly inFlight = new Set<string>();
+  private readonly maxFiles: number;
+
+  constructor(private readonly options: IntakeOptions) {
+    this.maxFiles = options.maxFilesPerMessage ?? 20;
+  }
+
+  /** The `MessageHandler` channels call. */
+  readonly handle = async (message: IncomingMessage): Promise<void> => {
+    const flightKey = `${message.channel}\u0000${message.id}`;
+    if (this.inFlight.has(flightKey)) return;
+    this.inFlight.add(flightKey);
+    try {
+      const orderId = this.claim(message);
+      if (!orderId) {
+        intakeMetrics.duplicates.inc({ channel: message.channel });
+        this.options.log.info({ channel: message.channel, messageId: message.id }, 'duplicate message ignored');
+        return;
+      }
+      intakeMetrics.messages.inc({ channel: message.channel });
+      if (message.command) return this.answerCommand(message);
+      if (message.attachments.length === 0) return this.answerWithHelp(message);
+      await this.takeOrder(message, orderId);
+    } finally {
+      this.inFlight.delete(flightKey);
+    }
+  };
+
+  /**
+   * Records the message id before any work. Returns the order id to use, or null for a message
+   * already handled. A row left `processing` by a crash is handled again with the same order id.
+   */
+  private claim(message: IncomingMessage): string | null {
+    const { db } = this.options;
+    return transaction(db, () => {
+      const row = db
+        .select()
+        .from(inboundMessages)
+        .where(and(eq(inboundMessages.channel, message.channel), eq(inboundMessages.messageId, message.id)))
+        .get();
+      if (row?.state === 'done') return null;
+      if (row) return row.orderId ?? randomUUID();
+      const orderId = randomUUID();
+      db.insert(inboundMessages).values({ channel: message.channel, messageId: message.id, state: 'processing', orderId }).run();
+      return orderId;
+    });
+  }
+
+  private markDone(message: IncomingMessage): void {
+    this.options.db
+      .update(inboundMessages)
+      .set({ state: 'done' })
+      .where(and(eq(inboundMessages.channel, message.channel), eq(inboundMessages.messageId, message.id)))
+      .run();
+  }
+
+  private answerCommand(message: IncomingMessage): void {
+    const { db, ledger, freeSeconds } = this.options;
+    transaction(db, () => {
+      const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds);
+      const answer = handleCommand(db, ledger, user, message.command!, freeSeconds);
+      enqueueReply(db, message.replyTo, { key: `cmd:${message.channel}:${message.id}`, kind: 'command', text: answer, balanceSeconds: ledger.balance(user.id) });
+      this.markDone(message);
+    });
+    this.options.events.emit('outbox');
+  }
+
+  private answerWithHelp(message: IncomingMessage): void {
+    const { db, ledger, freeSeconds } = this.options;
+    transaction(db, () => {
+      const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds);
+      enqueueReply(db, message.replyTo, {
+        key: `help:${message.channel}:${message.id}`,
+        kind: 'notice',
+        text: text.noAttachment(freeSeconds),
+        balanceSeconds: ledger.balance(user.id),
+      });
+      this.markDone(message);
+    });
+    this.options.events.emit('outbox');
+  }
+
+  private async takeOrder(message: IncomingMessage, orderId: string): Promise<void> {
+    const { db, ledger, store, quoting, log, freeSeconds, limits } = this.options;
+    const accepted = message.attachments.slice(0, this.maxFiles);
+    const stored: StoredAttachment[] = [];
+    for (const [position, attachment] of accepted.entries()) {
+      const name = displayName(attachment.name, position);
+      stored.push(await storeAttachment({ store, attachment, name, position, key: `orders/${orderId}/${position}`, limits }));
+    }
+    const refusedExtra = message.attachments.length - accepted.length;
+
+    const outcome = transaction(db, () => {
+      const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds);
+      db.insert(orders)
+        .values({ id: orderId, userId: user.id, channel: message.channel, replyTo: message.replyTo, state: 'received', language: user.language })
+        .onConflictDoNothing()
+        .run();
+      for (const file of stored) {
+        db.insert(files)
+          .values({
+            id: `${orderId}-${file.position}`,
+            orderId,
+            position: file.position,
+            name: file.name,
+            blobKey: file.key,
+            bytes: file.bytes,
+            duration: file.duration,
+            state: file.refusal ? 'rejected' : 'stored',
+            error: file.refusal ?? null,
+          })
+          .onConflictDoNothing()
+          .run();
+      }
+      const result = quoting.quote(orderId, { refusedExtra, maxFiles: this.maxFiles });
+      this.markDone(message);
+      return result;
+    });
+    crashPoint('received');
+    log.info({ orderId, channel: message.channel, files: stored.length, outcome: outcome.state }, 'order recorded');
+    intakeMetrics.orders.inc({ channel: message.channel, outcome: outcome.state });
+    for (const file of stored.filter((f) => f.refusal)) await store.delete(file.key);
+    if (outcome.state === 'rejected') await store.deletePrefix(`orders/${orderId}`);
+    if (outcome.state === 'awaiting_payment') await quoting.openCheckout(orderId);
+    if (outcome.state === 'queued') this.options.events.emit('queued');
+    this.options.events.emit('outbox');
+  }
+}

@@ -1,0 +1,8 @@
+import { Counter } from 'prom-client';
+import { registry } from '../metrics';
+
+export const intakeMetrics = {
+  messages: new Counter({ name: 'intake_messages_total', help: 'Messages handled, by channel', labelNames: ['channel'], registers: [registry] }),
+  duplicates: new Counter({ name: 'intake_duplicates_total', help: 'Redelivered messages ignored', labelNames: ['channel'], registers: [registry] }),
+  orders: new Counter({ name: 'orders_created_total', help: 'Orders recorded, by first outcome', labelNames: ['channel', 'outcome'], registers: [registry] }),
+};

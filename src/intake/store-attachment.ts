@@ -1,0 +1,67 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { text } from '../messages';
+import { probeFile } from '../media/probe';
+import { BlobTooLargeError, type BlobStore } from '../ports/blob-store';
+import { AttachmentRefusal, type IncomingAttachment } from '../ports/channel';
+
+export interface StoredAttachment {
+  position: number;
+  name: string;
+  key: string;
+  bytes: number;
+  duration: number | null;
+  /** Why it was refused, as the sentence shown to the user; undefined when accepted. */
+  refusal?: string;
+}
+
+/**
+ * Streams one attachment into the store (never whole in memory), enforcing the byte limit while
+ * it flows, then measures it. Refusals (too large, not audio, too long) come back as data, so one
+ * bad file does not stop the others; only unexpected errors (disk full) throw.
+ */
+export async function storeAttachment(input: {
+  store: BlobStore;
+  attachment: IncomingAttachment;
+  name: string;
+  position: number;
+  key: string;
+  limits: { maxFileBytes: number; maxFileSeconds: number };
+}): Promise<StoredAttachment> {
+  const { store, attachment, name, position, key, limits } = input;
+  const base = { position, name, key, bytes: 0, duration: null };
+  if (attachment.size !== undefined && attachment.size > limits.maxFileBytes) {
+    return { ...base, refusal: text.refusals.tooLarge(limits.maxFileBytes) };
+  }
+  let bytes: number;
+  try {
+    const body = await attachment.open();
+    ({ bytes } = await store.put(key, body, { maxBytes: limits.maxFileBytes, contentType: attachment.mimeType }));
+  } catch (error) {
+    if (error instanceof BlobTooLargeError) return { ...base, refusal: text.refusals.tooLarge(limits.maxFileBytes) };
+    if (error instanceof AttachmentRefusal) {
+      return { ...base, refusal: error.reason === 'too_large' ? text.refusals.tooLarge(limits.maxFileBytes) : text.refusals.unavailable };
+    }
+    throw error;
+  }
+  const { duration } = await probeStored(store, key);
+  if (duration === null) return { ...base, bytes, refusal: text.refusals.notAudio };
+  if (duration > limits.maxFileSeconds) return { ...base, bytes, duration, refusal: text.refusals.tooLong(limits.maxFileSeconds) };
+  return { ...base, bytes, duration };
+}
+
+/** Probes in place for a local store; otherwise through a temporary local copy (S3). */
+async function probeStored(store: BlobStore, key: string): Promise<{ duration: number | null }> {
+  if (store.localPath) return probeFile(store.localPath(key));
+  const dir = await mkdtemp(join(tmpdir(), 'probe-'));
+  try {
+    const path = join(dir, 'media');
+    await pipeline(await store.get(key), createWriteStream(path));
+    return await probeFile(path);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,60 @@
+import { eq, sql } from 'drizzle-orm';
+import type { Db } from './db';
+import { ledger, type LedgerKind } from './db/schema';
+
+/**
+ * The only way seconds move. Every entry has a unique key naming why it exists
+ * (`grant:<user>`, `hold:<order>`, `purchase:<order>`...), so writing it twice is impossible,
+ * and the balance is the sum of a user's entries. Call inside the transaction of the state
+ * change the entry pays for.
+ */
+export class Ledger {
+  constructor(private readonly db: Db) {}
+
+  /** Seconds the user can spend now. */
+  balance(userId: string): number {
+    const row = this.db
+      .select({ total: sql<number>`coalesce(sum(${ledger.seconds}), 0)` })
+      .from(ledger)
+      .where(eq(ledger.userId, userId))
+      .get();
+    return row?.total ?? 0;
+  }
+
+  /**
+   * Appends an entry unless one with `key` exists. Returns false when it already did, which callers
+   * treat as "already done". Spends and holds are negative; they never take the balance below zero.
+   */
+  append(entry: {
+    userId: string;
+    kind: LedgerKind;
+    seconds: number;
+    key: string;
+    orderId?: string;
+    amountCents?: number;
+    currency?: string;
+  }): boolean {
+    if (!Number.isInteger(entry.seconds)) throw new Error('ledger seconds must be whole');
+    if ((entry.kind === 'spend') !== entry.seconds < 0 && entry.seconds !== 0) {
+      throw new Error(`a ${entry.kind} entry cannot have ${entry.seconds} seconds`);
+    }
+    if (this.has(entry.key)) return false;
+    if (entry.seconds < 0 && this.balance(entry.userId) + entry.seconds < 0) {
+      throw new InsufficientBalanceError(entry.userId);
+    }
+    const result = this.db.insert(ledger).values(entry).onConflictDoNothing({ target: ledger.key }).run();
+    return result.changes === 1;
+  }
+
+  /** Whether an entry with this key was written. */
+  has(key: string): boolean {
+    return this.db.select({ id: ledger.id }).from(ledger).where(eq(ledger.key, key)).get() !== undefined;
+  }
+}
+
+export class InsufficientBalanceError extends Error {
+  constructor(readonly userId: string) {
+    super('balance would go negative');
+    this.name = 'InsufficientBalanceError';
+  }
+}

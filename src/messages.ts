@@ -1,0 +1,76 @@
+/**
+ * Every sentence the service says to users, in one place, so all channels speak alike.
+ * Plain text; adapters add their platform's presentation.
+ */
+
+/** 75 -> "1:15", 3725 -> "1:02:05". */
+export function clock(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${rest}` : `${m}:${rest}`;
+}
+
+/** 560 -> "9 min 20 s", 45 -> "45 s", 3600 -> "60 min". */
+export function minutes(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const m = Math.floor(s / 60);
+  const rest = s % 60;
+  if (m === 0) return `${rest} s`;
+  return rest === 0 ? `${m} min` : `${m} min ${rest} s`;
+}
+
+/** 150 + usd -> "$1.50"; other currencies -> "1.50 EUR". */
+export function money(cents: number, currency: string): string {
+  const amount = (cents / 100).toFixed(2);
+  return currency === 'usd' ? `$${amount}` : `${amount} ${currency.toUpperCase()}`;
+}
+
+export const text = {
+  help: (freeSeconds: number) =>
+    [
+      'Send me a voice message, an audio or video file, and I will send back its transcript as text, a JSON file with timings and subtitles (SRT).',
+      `New users get ${minutes(freeSeconds)} free; after that you pay per minute of audio with a card.`,
+      'Commands: /balance shows your seconds left, /language CODE sets the spoken language (for example /language de), /language auto detects it.',
+    ].join('\n'),
+  start: (balance: number, freeSeconds: number) => `Welcome! You have ${minutes(balance)} of transcription left.\n\n${text.help(freeSeconds)}`,
+  balance: (balance: number) => `You have ${minutes(balance)} of transcription left.`,
+  languageSet: (code: string) => (code === 'auto' ? 'I will detect the language of your next recordings.' : `I will transcribe your next recordings as "${code}".`),
+  languageInvalid: () => 'Use /language with a two-letter language code such as en, de or es, or /language auto.',
+  unknownCommand: (name: string) => `I don't know /${name}. ${text.commandsLine()}`,
+  commandsLine: () => 'Try /help, /balance or /language CODE.',
+  noAttachment: (freeSeconds: number) => `Please send an audio or video file; I transcribe recordings only.\n\n${text.help(freeSeconds)}`,
+  fileLine: (name: string, duration: number) => `• ${name} (${clock(duration)})`,
+  refusedLine: (name: string, reason: string) => `• ${name}: ${reason}`,
+  refusals: {
+    notAudio: 'not an audio or video file I can read, so I skipped it',
+    tooLarge: (limit: number) => `larger than the ${formatBytes(limit)} limit, so I skipped it`,
+    tooLong: (limit: number) => `longer than the ${clock(limit)} limit, so I skipped it`,
+    unavailable: 'the platform would not let me download it, so I skipped it',
+    tooMany: (limit: number) => `more than ${limit} files in one message; I skipped the rest`,
+  },
+  nothingToDo: 'Nothing was charged.',
+  transcribing: (balance: number) => `Transcribing now. ${minutes(balance)} left after this.`,
+  needsPayment: (missing: number, price: string) =>
+    `Your free seconds don't cover this: ${minutes(missing)} more is needed. Pay ${price} to transcribe it; anything above the cost stays on your balance.`,
+  payButton: (price: string) => `Pay ${price}`,
+  paymentsOff: (missing: number) =>
+    `Your balance is ${minutes(missing)} short for this, and payments are not set up on this service, so I can't transcribe it. Nothing was charged.`,
+  paid: (balance: number) => `Payment received, thank you. Transcribing now. ${minutes(balance)} left after this.`,
+  paymentFailed: () => 'Your payment did not go through. You can try again with the same link until it expires.',
+  expired: () => 'The payment link expired, so I deleted the recording. Send it again whenever you like.',
+  delivered: () => 'Done. Here is your transcript.',
+  noSpeech: (name: string) => `${name}: I heard no speech in this recording.`,
+  failed: (seconds: number) => `Sorry, the transcription failed. I gave back the ${minutes(seconds)} it cost.`,
+  partlyFailed: (names: string[], seconds: number) =>
+    `I could not transcribe ${names.join(', ')}; I gave back the ${minutes(seconds)} ${names.length === 1 ? 'it' : 'they'} cost.`,
+  tooFast: () => 'You are sending faster than I can keep up with; please wait a minute.',
+  busy: () => 'Something went wrong on my side while receiving this; please send it again in a minute.',
+};
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 1024 ** 3) return `${+(bytes / 1024 ** 3).toFixed(1)} GB`;
+  if (bytes >= 1024 ** 2) return `${+(bytes / 1024 ** 2).toFixed(1)} MB`;
+  return `${Math.ceil(bytes / 1024)} KB`;
+}

@@ -1,0 +1,22 @@
+import type { Db } from '../db';
+import { outbox, type OutboxPayload } from '../db/schema';
+import type { ReplyAddress } from '../ports/channel';
+
+/** Something to say, recorded now and sent by the outbox sender. */
+export interface PendingReply extends OutboxPayload {
+  /** Unique; a reply with a key already in the outbox is not added again. */
+  key: string;
+  orderId?: string;
+}
+
+/**
+ * Records a reply to be sent. Call inside the transaction of the state change it announces:
+ * then either both happen or neither, and the sender retries until the platform accepts it.
+ */
+export function enqueueReply(db: Db, to: ReplyAddress, reply: PendingReply): void {
+  const { key, orderId, ...payload } = reply;
+  db.insert(outbox)
+    .values({ key, orderId: orderId ?? null, channel: to.channel, address: to, payload })
+    .onConflictDoNothing({ target: outbox.key })
+    .run();
+}

@@ -1,0 +1,83 @@
+import { asc, eq } from 'drizzle-orm';
+import type { Db } from '../db';
+import { orders, outbox } from '../db/schema';
+import { orderFiles } from '../orders/summary';
+import { crashPoint } from '../faults';
+import type { Logger } from '../log';
+import { orderMetrics } from '../processors/metrics';
+import type { BlobStore } from '../ports/blob-store';
+import { DeliveryError, type Channel, type ChannelName, type Reply } from '../ports/channel';
+import { buildTranscriptReply } from './transcript-reply';
+
+type Row = typeof outbox.$inferSelect;
+
+/** After this many failed tries (about a day with the back-off below) a reply is given up. */
+const MAX_ATTEMPTS = 16;
+const backoffMs = (attempts: number) => Math.min(60 * 60_000, 1000 * 2 ** attempts);
+
+/**
+ * Sends recorded replies, oldest first, and marks each sent once the platform accepted it.
+ * A reply that fails waits with exponential back-off, and later replies about the same order
+ * wait behind it, so a user never sees "done" before "paid". A permanent failure (blocked bot)
+ * ends that reply at once.
+ */
+export class OutboxSender {
+  private readonly channels: Map<ChannelName, Channel>;
+  private readonly warnedMissing = new Set<string>();
+
+  constructor(private readonly deps: { db: Db; store: BlobStore; channels: Channel[]; log: Logger }) {
+    this.channels = new Map(deps.channels.map((c) => [c.name, c]));
+  }
+
+  tick = async (): Promise<void> => {
+    const rows = this.deps.db.select().from(outbox).where(eq(outbox.state, 'pending')).orderBy(asc(outbox.id)).limit(200).all();
+    const blocked = new Set<string>();
+    const now = Date.now();
+    for (const row of rows) {
+      const lane = row.orderId ?? `${row.channel}:${row.address.chatId}`;
+      if (blocked.has(lane)) continue;
+      if (row.nextAttemptAt > now || !(await this.send(row))) blocked.add(lane);
+    }
+  };
+
+  /** Sends one row; true when it is settled (sent or given up), false when it must wait. */
+  private async send(row: Row): Promise<boolean> {
+    const { db, store, log } = this.deps;
+    const channel = this.channels.get(row.channel as ChannelName);
+    if (!channel) {
+      if (!this.warnedMissing.has(row.channel)) log.warn({ channel: row.channel }, 'replies waiting for a channel that is not configured');
+      this.warnedMissing.add(row.channel);
+      return false;
+    }
+    try {
+      const reply: Reply = { key: row.key, orderId: row.orderId ?? undefined, ...row.payload };
+      if (row.payload.kind === 'transcript' && row.orderId) {
+        Object.assign(reply, await buildTranscriptReply(db, store, row.orderId, channel.textLimit));
+      }
+      await channel.send(row.address, reply);
+      crashPoint('sent');
+      db.update(outbox).set({ state: 'sent', sentAt: Date.now(), attempts: row.attempts + 1 }).where(eq(outbox.id, row.id)).run();
+      orderMetrics.repliesSent.inc({ channel: row.channel, kind: row.payload.kind });
+      if (row.payload.kind === 'transcript' && row.orderId) await this.afterTranscript(row.orderId);
+      return true;
+    } catch (error) {
+      const permanent = error instanceof DeliveryError && error.permanent;
+      const attempts = row.attempts + 1;
+      const dead = permanent || attempts >= MAX_ATTEMPTS;
+      orderMetrics.sendErrors.inc({ channel: row.channel, permanent: String(permanent) });
+      log.warn({ key: row.key, channel: row.channel, attempts, dead, err: (error as Error).message }, 'reply not sent');
+      db.update(outbox)
+        .set({ state: dead ? 'dead' : 'pending', attempts, lastError: String((error as Error).message).slice(0, 500), nextAttemptAt: Date.now() + backoffMs(attempts) })
+        .where(eq(outbox.id, row.id))
+        .run();
+      return dead;
+    }
+  }
+
+  /** The transcript is with the user: record the latency and delete the audio, keeping only the results. */
+  private async afterTranscript(orderId: string): Promise<void> {
+    const order = this.deps.db.select().from(orders).where(eq(orders.id, orderId)).get();
+    if (order) orderMetrics.deliveryLatency.observe((Date.now() - order.createdAt) / 1000);
+    for (const file of orderFiles(this.deps.db, orderId)) await this.deps.store.delete(file.blobKey);
+  }
+}

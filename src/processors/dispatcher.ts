@@ -1,0 +1,39 @@
+import { and, asc, eq, sql } from 'drizzle-orm';
+import type { Db } from '../db';
+import { orders } from '../db/schema';
+import { crashPoint } from '../faults';
+import type { Logger } from '../log';
+import type { OrderEvents } from '../orders/order-events';
+import { orderFiles } from '../orders/summary';
+import type { JobManifest, Runner } from '../ports/runner';
+
+/** Submits queued orders to the runner: one job per order with all its files, so the model loads once. */
+export class Dispatcher {
+  constructor(private readonly deps: { db: Db; runner: Runner; events: OrderEvents; log: Logger }) {}
+
+  /** One pass over the queue, oldest first. */
+  tick = async (): Promise<void> => {
+    const { db, runner, events, log } = this.deps;
+    const queued = db.select().from(orders).where(eq(orders.state, 'queued')).orderBy(asc(orders.queuedAt)).limit(50).all();
+    for (const order of queued) {
+      const manifest: JobManifest = {
+        version: 1,
+        jobId: order.id,
+        inputs: orderFiles(db, order.id)
+          .filter((f) => f.state === 'stored')
+          .map((f) => ({ key: f.blobKey, name: f.name })),
+        options: { language: order.language ?? 'auto' },
+      };
+      // Submitting twice is harmless (the runner dedupes by job id; a re-run rewrites the same results).
+      const runnerJobId = await runner.submit(manifest);
+      crashPoint('submitted');
+      db.update(orders)
+        .set({ state: 'running', runnerJobId, attempts: sql`${orders.attempts} + 1`, updatedAt: Date.now() })
+        .where(and(eq(orders.id, order.id), eq(orders.state, 'queued')))
+        .run();
+      log.info({ orderId: order.id, runnerJobId, files: manifest.inputs.length }, 'order submitted');
+      crashPoint('running');
+    }
+    if (queued.length > 0) events.emit('running');
+  };
+}

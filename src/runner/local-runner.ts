@@ -1,0 +1,132 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../log';
+import type { JobManifest, JobStatus, Runner } from '../ports/runner';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const workerEntry = join(repoRoot, 'whisper-container/src/main.ts');
+
+export interface LocalRunnerOptions {
+  /** Where manifests and pid files go (under DATA_DIR). */
+  jobsDir: string;
+  /** Environment for the worker: STORAGE, DATA_DIR, WHISPER_MODEL, WHISPER_THREADS... */
+  workerEnv: Record<string, string>;
+  concurrency: number;
+  log: Logger;
+}
+
+interface LocalJob {
+  manifest: JobManifest;
+  status: JobStatus;
+  child?: ChildProcess;
+}
+
+/**
+ * Runs worker jobs as child processes on this machine, `concurrency` at a time. Job ids carry this
+ * process's boot id: after a restart the tracker asks about an id this runner never saw, hears
+ * `unknown`, and queues the order again; the worker a killed service left behind is stopped first.
+ */
+export class LocalRunner implements Runner {
+  private readonly boot = randomUUID().slice(0, 8);
+  private readonly jobs = new Map<string, LocalJob>();
+  private readonly waiting: string[] = [];
+  private running = 0;
+  private closed = false;
+
+  constructor(private readonly options: LocalRunnerOptions) {
+    mkdirSync(options.jobsDir, { recursive: true });
+  }
+
+  async submit(manifest: JobManifest): Promise<string> {
+    const id = `${this.boot}:${manifest.jobId}`;
+    if (this.jobs.has(id)) return id;
+    this.jobs.set(id, { manifest, status: { state: 'pending' } });
+    this.waiting.push(id);
+    this.pump();
+    return id;
+  }
+
+  async status(runnerJobId: string): Promise<JobStatus> {
+    return this.jobs.get(runnerJobId)?.status ?? { state: 'unknown' };
+  }
+
+  /** Stops starting jobs; gives running ones `graceMs` to finish, then stops them (their orders are re-run on the next start). */
+  async close(graceMs = 10_000): Promise<void> {
+    this.closed = true;
+    const children = [...this.jobs.values()].map((j) => j.child).filter((c): c is ChildProcess => !!c && c.exitCode === null);
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((done) => {
+            const timer = setTimeout(() => child.kill('SIGTERM'), graceMs);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              done();
+            });
+          }),
+      ),
+    );
+  }
+
+  private pump(): void {
+    while (!this.closed && this.running < this.options.concurrency && this.waiting.length > 0) {
+      this.start(this.waiting.shift()!);
+    }
+  }
+
+  private start(id: string): void {
+    const job = this.jobs.get(id)!;
+    const { jobsDir, workerEnv, log } = this.options;
+    const manifestPath = join(jobsDir, `${job.manifest.jobId}.json`);
+    const pidPath = join(jobsDir, `${job.manifest.jobId}.pid`);
+    stopLeftover(pidPath);
+    writeFileSync(manifestPath, JSON.stringify(job.manifest));
+    const child = spawn(process.execPath, ['--import', 'tsx', workerEntry, '--manifest', manifestPath], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...workerEnv },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.running += 1;
+    job.child = child;
+    job.status = { state: 'running' };
+    if (child.pid) writeFileSync(pidPath, String(child.pid));
+    let stderr = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4000);
+    });
+    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      this.running -= 1;
+      job.child = undefined;
+      rmSync(pidPath, { force: true });
+      rmSync(manifestPath, { force: true });
+      // 0: every input done; 2: some inputs failed, each recorded in its own result file.
+      job.status = code === 0 || code === 2 ? { state: 'succeeded' } : { state: 'failed', reason: `worker exited ${signal ?? code}: ${lastLine(stderr)}` };
+      log.info({ jobId: job.manifest.jobId, code, signal }, 'local job finished');
+      this.pump();
+    };
+    child.once('error', (error) => {
+      stderr += String(error);
+      finish(null, null);
+    });
+    child.once('exit', finish);
+  }
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').slice(-1)[0]?.slice(0, 300) ?? '';
+}
+
+/** Kills the worker a killed service may have left running for this job, so two never run at once. */
+function stopLeftover(pidPath: string): void {
+  try {
+    const pid = Number(readFileSync(pidPath, 'utf8'));
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (cmdline.includes('whisper-container')) process.kill(pid, 'SIGKILL');
+  } catch {
+    // no pid file, or the process is gone
+  }
+}

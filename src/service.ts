@@ -1,0 +1,127 @@
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import type { Config } from './config';
+import { openDatabase, type Db } from './db';
+import { registerStateMetrics } from './http/state-metrics';
+import { createHttpApp } from './http/app';
+import { Intake } from './intake/intake';
+import { Ledger } from './ledger';
+import type { Logger } from './log';
+import { OrderEvents } from './orders/order-events';
+import { OrderPaymentEvents } from './orders/payment-events';
+import { Quoting } from './orders/quote';
+import { OutboxSender } from './outbox/sender';
+import type { BlobStore } from './ports/blob-store';
+import type { Channel } from './ports/channel';
+import type { Payments } from './ports/payments';
+import type { Runner } from './ports/runner';
+import { Dispatcher } from './processors/dispatcher';
+import { Loop } from './processors/loop';
+import { Tracker } from './processors/tracker';
+import { LocalRunner } from './runner/local-runner';
+import { LocalBlobStore } from './storage/local-blob-store';
+
+/** The parts chosen once at start; tests hand in their own. */
+export interface ServiceParts {
+  channels: Channel[];
+  payments?: Payments;
+  runner?: Runner;
+  store?: BlobStore;
+  /** The Stripe webhook, when payments are Stripe. Built by the caller from the core's payment events. */
+  stripeWebhook?: (events: OrderPaymentEvents) => import('koa').Middleware;
+}
+
+/**
+ * The whole service for one process: database, intake, background processors and HTTP server.
+ * Lifecycle: `start()` opens everything; `stop()` stops intake first, lets running work reach a
+ * durable state and closes the rest.
+ */
+export class Service {
+  readonly db: Db;
+  readonly ledger: Ledger;
+  readonly store: BlobStore;
+  readonly runner: Runner;
+  readonly intake: Intake;
+  readonly paymentEvents: OrderPaymentEvents;
+  readonly events = new OrderEvents();
+  private readonly loops: Loop[];
+  private readonly channels: Channel[];
+  private readonly http;
+  private server?: Server;
+
+  constructor(
+    readonly config: Config,
+    parts: ServiceParts,
+    private readonly log: Logger,
+  ) {
+    this.db = openDatabase(join(config.dataDir, 'service.db'));
+    this.ledger = new Ledger(this.db);
+    this.store = parts.store ?? new LocalBlobStore(config.storage.kind === 'local' ? config.storage.root : join(config.dataDir, 'blobs'));
+    this.runner = parts.runner ?? this.localRunner();
+    this.channels = parts.channels;
+    const { db, ledger, store, runner, events } = this;
+    const prices = config.pricing;
+    const quoting = new Quoting({ db, ledger, prices, payments: parts.payments, events, log });
+    this.intake = new Intake({ db, ledger, store, quoting, events, log, freeSeconds: prices.freeSeconds, limits: config.limits });
+    this.paymentEvents = new OrderPaymentEvents({ db, ledger, store, prices, events, log });
+
+    const dispatcher = new Dispatcher({ db, runner, events, log });
+    const tracker = new Tracker({ db, ledger, runner, store, events, log });
+    const sender = new OutboxSender({ db, store, channels: parts.channels, log });
+    const dispatch = new Loop('dispatcher', 1000, dispatcher.tick, log);
+    const track = new Loop('tracker', 500, tracker.tick, log);
+    const send = new Loop('outbox', 1000, sender.tick, log);
+    const recover = new Loop('checkouts', 30_000, () => quoting.openMissingCheckouts(), log);
+    events.on('queued', dispatch.wake);
+    events.on('running', track.wake);
+    events.on('outbox', send.wake);
+    this.loops = [dispatch, track, send, recover];
+
+    registerStateMetrics(db);
+    this.http = createHttpApp({ db, log, stripeWebhook: parts.stripeWebhook?.(this.paymentEvents) });
+  }
+
+  /** Listens on HTTP, starts the background processors, then the channels. Resolves with the bound port. */
+  async start(): Promise<number> {
+    const { port, host } = this.config;
+    this.server = await new Promise<Server>((resolve, reject) => {
+      const server = this.http.listen(port, host, () => resolve(server));
+      server.once('error', reject);
+    });
+    for (const loop of this.loops) loop.start();
+    for (const channel of this.channels) await channel.start(this.intake.handle);
+    const address = this.server.address();
+    const bound = typeof address === 'object' && address ? address.port : port;
+    this.log.info({ port: bound, channels: this.channels.map((c) => c.name) }, 'service started');
+    return bound;
+  }
+
+  /** Stops intake, the processors and the runner (running jobs are re-run at the next start), then HTTP and the database. */
+  async stop(): Promise<void> {
+    for (const channel of this.channels) await channel.stop().catch((error) => this.log.warn({ err: error }, 'channel stop failed'));
+    for (const loop of this.loops) await loop.stop();
+    await this.runner.close();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server?.closeAllConnections?.();
+    this.db.$client.close();
+    this.log.info('service stopped');
+  }
+
+  private localRunner(): Runner {
+    const { config } = this;
+    if (config.runner.kind !== 'local') throw new Error('RUNNER=batch needs a Batch runner');
+    return new LocalRunner({
+      jobsDir: join(config.dataDir, 'jobs'),
+      concurrency: config.runner.concurrency,
+      log: this.log,
+      workerEnv: {
+        STORAGE: 'local',
+        DATA_DIR: config.dataDir,
+        WHISPER_MODEL: config.whisper.model,
+        WHISPER_THREADS: String(config.whisper.threads),
+        LOG_LEVEL: config.logLevel,
+        ...(process.env.FFMPEG_PATH ? { FFMPEG_PATH: process.env.FFMPEG_PATH } : {}),
+      },
+    });
+  }
+}
