@@ -49,7 +49,8 @@ const MORE = '\n\n… (the whole text is in the attached .txt file)';
 
 /** The start of `whole`, cut at a word boundary, leaving room for the note saying where the rest is. */
 function preview(whole: string, limit: number): string {
-  const room = Math.max(0, limit - MORE.length);
+  if (limit <= MORE.length) return whole.slice(0, Math.max(0, limit - 1)) + '…';
+  const room = limit - MORE.length;
   const cut = whole.slice(0, room);
   const space = cut.lastIndexOf(' ');
   return `${space > room * 0.8 ? cut.slice(0, space) : cut}${MORE}`;
