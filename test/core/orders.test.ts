@@ -1,0 +1,212 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ledger } from '../../src/db/schema';
+import { eq } from 'drizzle-orm';
+import { spokenFile } from '../support/audio';
+import { RecordingPayments } from '../support/recording-payments';
+import { ScriptedRunner } from '../support/runners';
+import { startTestService, type TestService } from '../support/service';
+import { TestChannel } from '../support/test-channel';
+
+let dir: string;
+let voice: string; // about 4 s of speech
+let svc: TestService | undefined;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'orders-'));
+  voice = await spokenFile(dir, 'memo.ogg', 'The meeting moved to Thursday afternoon at three.');
+});
+afterEach(async () => {
+  await svc?.stop();
+  svc = undefined;
+});
+
+const start = async (env: Record<string, string>, extra: { payments?: RecordingPayments; runner?: ScriptedRunner } = {}) => {
+  const channel = new TestChannel();
+  svc = await startTestService({ env, channels: [channel], ...extra });
+  return { channel, svc };
+};
+
+describe('paying path', () => {
+  it('holds the free seconds, sends a pay link for the rest, and transcribes once paid', async () => {
+    const payments = new RecordingPayments();
+    const { channel, svc } = await start({ NEW_USER_FREE_SECONDS: '2', PRICE_PER_MINUTE_CENTS: '10', MINIMUM_PAYMENT_CENTS: '50' }, { payments });
+    await channel.receive(channel.message('dana', [voice]));
+
+    const quote = await channel.waitForReply((r) => r.kind === 'quote');
+    expect(quote.action?.url).toMatch(/^https:\/\/pay\.example\.test\//);
+    expect(quote.action?.label).toBe('Pay $0.50');
+    expect(quote.text).toMatch(/memo\.ogg \(0:0\d\)/);
+    const [request] = payments.requests;
+    const order = svc.orders()[0];
+    expect(order.state).toBe('awaiting_payment');
+    expect(request).toMatchObject({ orderId: order.id, amountCents: 50, currency: 'usd', missingSeconds: order.seconds - 2 });
+    expect(svc.balance('test', 'dana')).toBe(0); // the 2 free seconds are held for this order
+
+    const event = { eventId: 'evt_1', orderId: order.id, checkoutId: `cs_${order.id}`, amountCents: 50, currency: 'usd' };
+    expect(await svc.service.paymentEvents.paid(event)).toBe('applied');
+    expect(await svc.service.paymentEvents.paid(event)).toBe('duplicate');
+    expect(await svc.service.paymentEvents.paid({ ...event, eventId: 'evt_2' })).toBe('ignored');
+
+    const paid = await channel.waitForReply((r) => r.kind === 'status');
+    expect(paid.text).toContain('Payment received');
+    await channel.waitForReply((r) => r.kind === 'transcript' && /thursday/i.test(r.text));
+    // 50 cents buy 5 minutes; the order cost its seconds; the rest stays.
+    expect(svc.balance('test', 'dana')).toBe(2 + 300 - order.seconds);
+    expect(svc.orders()[0].state).toBe('delivered');
+  });
+
+  it('expiry gives the held seconds back, deletes the audio and tells the user', async () => {
+    const payments = new RecordingPayments();
+    const { channel, svc } = await start({ NEW_USER_FREE_SECONDS: '1' }, { payments });
+    await channel.receive(channel.message('erin', [voice]));
+    await channel.waitForReply((r) => r.kind === 'quote');
+    const order = svc.orders()[0];
+    expect(svc.balance('test', 'erin')).toBe(0);
+    const event = { eventId: 'evt_x', orderId: order.id, checkoutId: `cs_${order.id}`, amountCents: 50, currency: 'usd' };
+    expect(await svc.service.paymentEvents.expired(event)).toBe('applied');
+    expect(await svc.service.paymentEvents.paid({ ...event, eventId: 'evt_late' })).toBe('ignored');
+    const notice = await channel.waitForReply((r) => r.text.includes('expired'));
+    expect(notice.balanceSeconds).toBe(1);
+    expect(svc.balance('test', 'erin')).toBe(1);
+    expect(await svc.service.store.exists(`orders/${order.id}/0`)).toBe(false);
+  });
+
+  it('does not fulfil a payment whose amount differs from the quote', async () => {
+    const payments = new RecordingPayments();
+    const { channel, svc } = await start({ NEW_USER_FREE_SECONDS: '0' }, { payments });
+    await channel.receive(channel.message('fay', [voice]));
+    await channel.waitForReply((r) => r.kind === 'quote');
+    const order = svc.orders()[0];
+    const event = { eventId: 'evt_m', orderId: order.id, checkoutId: `cs_${order.id}`, amountCents: 1, currency: 'usd' };
+    expect(await svc.service.paymentEvents.paid(event)).toBe('mismatch');
+    expect(svc.orders()[0].state).toBe('awaiting_payment');
+    expect(svc.balance('test', 'fay')).toBe(0);
+  });
+
+  it('retries a checkout the provider failed to create', async () => {
+    const payments = new RecordingPayments();
+    payments.failNext = 1;
+    const { channel, svc } = await start({ NEW_USER_FREE_SECONDS: '0' }, { payments });
+    await channel.receive(channel.message('gus', [voice]));
+    expect(channel.sent).toHaveLength(0);
+    await (svc.service as unknown as { loops: { name: string; wake(): void }[] }).loops.find((l) => l.name === 'checkouts')!.wake();
+    const quote = await channel.waitForReply((r) => r.kind === 'quote');
+    expect(quote.action?.url).toContain(svc.orders()[0].id);
+  });
+
+  it('says payments are not set up when the balance is short and there is no provider', async () => {
+    const { channel, svc } = await start({ NEW_USER_FREE_SECONDS: '1' });
+    await channel.receive(channel.message('hal', [voice]));
+    const reply = await channel.waitForReply(() => true);
+    expect(reply.text).toContain('payments are not set up');
+    expect(reply.action).toBeUndefined();
+    expect(svc.orders()[0].state).toBe('rejected');
+    expect(svc.balance('test', 'hal')).toBe(1);
+  });
+});
+
+describe('refusals, duplicates and commands', () => {
+  it('refuses too large and too long files, and ignores a redelivered message', async () => {
+    const { channel, svc } = await start({ MAX_FILE_BYTES: '2000' });
+    const message = channel.message('ivy', [voice]);
+    await channel.receive(message);
+    await channel.receive(message);
+    const reply = await channel.waitForReply(() => true);
+    expect(reply.text).toContain('larger than the 2 KB limit');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(channel.sent).toHaveLength(1);
+    expect(svc.orders()).toHaveLength(1);
+    expect(svc.balance('test', 'ivy')).toBe(600);
+  });
+
+  it('refuses audio longer than MAX_FILE_SECONDS', async () => {
+    const { channel, svc } = await start({ MAX_FILE_SECONDS: '2' });
+    await channel.receive(channel.message('jay', [voice]));
+    const reply = await channel.waitForReply(() => true);
+    expect(reply.text).toContain('longer than the 0:02 limit');
+    expect(svc.balance('test', 'jay')).toBe(600);
+  });
+
+  it('answers /start, /balance and /language, and uses the language for the next order', async () => {
+    const runner = new ScriptedRunner('pending');
+    const { channel } = await start({}, { runner });
+    await channel.receive(channel.command('kim', 'balance'));
+    await channel.receive(channel.command('kim', 'language', 'de'));
+    await channel.receive(channel.command('kim', 'language', '../../etc'));
+    await channel.receive(channel.command('kim', 'start'));
+    await channel.receive(channel.message('kim', []));
+    await channel.waitForReply((r) => r.kind === 'notice');
+    const texts = channel.repliesTo('kim').map((r) => r.text);
+    expect(texts[0]).toBe('You have 10 min of transcription left.');
+    expect(texts[1]).toContain('"de"');
+    expect(texts[2]).toContain('two-letter language code');
+    expect(texts[3]).toMatch(/^Welcome!/);
+    expect(texts[4]).toContain('Please send an audio or video file');
+    await channel.receive(channel.message('kim', [voice]));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(runner.submitted[0].options.language).toBe('de');
+  });
+});
+
+describe('money under pressure', () => {
+  it('200 concurrent orders from one user never take the balance below zero or spend a second twice', async () => {
+    const runner = new ScriptedRunner('pending');
+    const payments = new RecordingPayments();
+    const { channel, svc } = await start({ NEW_USER_FREE_SECONDS: '60' }, { runner, payments });
+    // One message first so the user exists, then 200 at once.
+    await channel.receive(channel.command('lee', 'balance'));
+    await Promise.all(Array.from({ length: 200 }, (_, i) => channel.receive(channel.message('lee', [voice], `burst-${i}`))));
+    const orders = svc.orders();
+    expect(orders).toHaveLength(200);
+    const rows = svc.service.db.select().from(ledger).all();
+    const total = rows.reduce((sum, r) => sum + r.seconds, 0);
+    expect(total).toBe(svc.balance('test', 'lee'));
+    expect(total).toBeGreaterThanOrEqual(0);
+    const spentOrHeld = -rows.filter((r) => r.seconds < 0).reduce((s, r) => s + r.seconds, 0);
+    expect(spentOrHeld).toBeLessThanOrEqual(60);
+    const queued = orders.filter((o) => o.state === 'queued' || o.state === 'running');
+    expect(queued.length).toBe(Math.floor(60 / orders[0].seconds));
+    expect(orders.filter((o) => o.state === 'awaiting_payment')).toHaveLength(200 - queued.length);
+    expect(new Set(rows.map((r) => r.key)).size).toBe(rows.length);
+  });
+});
+
+describe('failures', () => {
+  it('refunds the seconds and says so when the job keeps failing', async () => {
+    const runner = new ScriptedRunner('failed');
+    const { channel, svc } = await start({}, { runner });
+    await channel.receive(channel.message('max', [voice]));
+    const notice = await channel.waitForReply((r) => r.text.includes('transcription failed'));
+    expect(runner.submitted.length).toBe(2);
+    expect(svc.balance('test', 'max')).toBe(600);
+    expect(notice.balanceSeconds).toBe(600);
+    const order = svc.orders()[0];
+    expect(order.state).toBe('failed');
+    const refunds = svc.service.db.select().from(ledger).where(eq(ledger.orderId, order.id)).all();
+    expect(refunds.map((r) => r.kind).sort()).toEqual(['refund', 'spend']);
+  });
+
+  it('retries a reply the platform refused, in order, and sends it once', async () => {
+    const runner = new ScriptedRunner('pending');
+    const { channel } = await start({}, { runner });
+    channel.failNext(2);
+    await channel.receive(channel.command('ned', 'balance'));
+    await channel.receive(channel.command('ned', 'help'));
+    await channel.waitForReply((r) => r.text.startsWith('Send me'), 30_000);
+    expect(channel.repliesTo('ned').map((r) => r.kind)).toEqual(['command', 'command']);
+  });
+
+  it('gives up at once on a permanent delivery failure (user blocked the bot)', async () => {
+    const runner = new ScriptedRunner('pending');
+    const { channel, svc } = await start({}, { runner });
+    channel.failNext(1, true);
+    await channel.receive(channel.command('oz', 'balance'));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(channel.sent).toHaveLength(0);
+    const { outbox } = await import('../../src/db/schema');
+    expect(svc.service.db.select().from(outbox).all().map((r) => r.state)).toEqual(['dead']);
+  });
+});
