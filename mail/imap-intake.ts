@@ -59,6 +59,11 @@ export class ImapIntake extends EventEmitter<IntakeEvents> {
     super();
   }
 
+  /** Whether the connection is waiting in IDLE for new mail. */
+  get idling(): boolean {
+    return this.client?.idling ?? false;
+  }
+
   /** Connects (retrying in the background when the first attempt fails) and starts handing mail to `processor`. */
   async start(processor: MailProcessor): Promise<void> {
     this.processor = processor;
@@ -93,6 +98,8 @@ export class ImapIntake extends EventEmitter<IntakeEvents> {
       connectionTimeout: 30_000,
       // Re-issue IDLE well before servers drop idle connections (RFC 2177: 29 minutes).
       maxIdleTime: 5 * 60_000,
+      // Start IDLE soon after the last command; imapflow's default waits 15 s, delaying new-mail notices.
+      autoIdleDelay: 1_000,
     });
     client.on('error', (err: Error) => log.warn({ err: err.message }, 'imap connection error'));
     client.on('exists', () => this.kick());

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +55,19 @@ async function waitForGreeting(port: number, child: ChildProcess): Promise<void>
   }
 }
 
+/** Pids of the direct children of `pid`, read from /proc. */
+async function childPids(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // Field 4 (after the parenthesised command name) is the parent pid.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid) out.push(Number(entry));
+  }
+  return out;
+}
+
 async function passwdEntry(name: string): Promise<{ uid: number; gid: number } | undefined> {
   const lines = (await readFile('/etc/passwd', 'utf8')).split('\n');
   const fields = lines.map((l) => l.split(':')).find((f) => f[0] === name);
@@ -104,6 +117,8 @@ first_valid_uid = 1
 first_valid_gid = 0
 log_path = ${dir}/dovecot.log
 mail_location = maildir:~/Maildir
+# Without inotify (containers) IDLE falls back to polling, every 30 s by default.
+mailbox_idle_check_interval = 1 secs
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u ${users}
@@ -141,7 +156,17 @@ service anvil {
     child = undefined;
     if (!c || c.exitCode !== null) return;
     const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGTERM');
+    // A clean shutdown leaves IDLE connections open for ~10 s; killing the master and its children makes
+    // the server vanish at once, as a crash or a network cut would. Nothing else shares its files.
+    const children = c.pid ? await childPids(c.pid) : [];
+    c.kill('SIGKILL');
+    for (const pid of children) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     await exited;
   };
   const withClient = async <T>(fn: (client: ImapFlow) => Promise<T>): Promise<T> => {
