@@ -29,7 +29,7 @@ export interface TelegramOptions {
   mediaGroupWindowMs?: number;
   flood?: FloodPolicy;
   retry?: Partial<RetryPolicy>;
-  /** Backoff while the core cannot record a message. Default 1 s doubling to 60 s, 10 attempts (about 5 min). */
+  /** Backoff while the core cannot record a message. Default 1 s doubling to 60 s, 10 attempts (about 4 min). */
   handlerRetry?: { baseDelayMs: number; maxDelayMs: number; maxAttempts: number };
   typing?: Partial<TypingOptions>;
 }

@@ -112,7 +112,8 @@ function byteLimit(maxBytes: number): Transform {
   });
 }
 
+/** The message is a clause that fits the core's "• NAME: reason" refusal lines. */
 function tooLarge(maxBytes: number): AttachmentRefusal {
-  const mb = Math.round(maxBytes / (1024 * 1024));
-  return new AttachmentRefusal('too_large', `Telegram lets bots download files up to ${mb} MB; this one is larger.`);
+  const mb = +(maxBytes / (1024 * 1024)).toFixed(1);
+  return new AttachmentRefusal('too_large', `larger than the ${mb} MB Telegram lets bots download, so I skipped it`);
 }

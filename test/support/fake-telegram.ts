@@ -63,8 +63,10 @@ export class FakeTelegram {
   private failures = new Map<string, FakeFailure[]>();
   private pollers = new Set<() => void>();
   private callWaiters = new Set<() => void>();
-  /** Bytes served per file download, to check nothing was fetched. */
+  /** Bytes served by file downloads, to check nothing was fetched. */
   downloads = 0;
+  /** The file_path of every download served. */
+  readonly downloaded: string[] = [];
   /** file_path to hand out instead of the stored relative one (self-hosted servers give absolute paths). */
   filePathOverride?: (fileId: string) => string | undefined;
 
@@ -170,6 +172,7 @@ export class FakeTelegram {
       const file = [...this.files.values()].find((f) => f.file_path === path);
       if (!file) return this.reply(res, 404, { ok: false, error_code: 404, description: 'Not Found' });
       this.downloads += file.content.length;
+      this.downloaded.push(file.file_path);
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': file.content.length });
       res.end(file.content);
       return;
