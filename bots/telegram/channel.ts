@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { Logger } from '../../src/log';
+import { text } from '../../src/messages';
 import type { Channel, IncomingMessage, MessageHandler, Reply, ReplyAddress } from '../../src/ports/channel';
 import { BotApi, defaultRetryPolicy, type RetryPolicy } from './api';
 import { openTelegramFile, TELEGRAM_DOWNLOAD_LIMIT, type FileSource } from './download';
@@ -41,8 +42,6 @@ const COMMANDS = [
   { command: 'balance', description: 'Seconds of transcription left' },
   { command: 'language', description: 'Set the spoken language: /language en or /language auto' },
 ];
-
-const FLOOD_WARNING = 'You are sending messages faster than I can take them. Please wait a minute, then send again.';
 
 /** Creates the Telegram channel (long polling by default, webhook when configured). */
 export function createTelegramChannel(options: TelegramOptions): Channel {
@@ -131,6 +130,6 @@ export class TelegramChannel implements Channel {
   }
 
   private async warnFlood(message: IncomingMessage): Promise<void> {
-    await this.presenter.send(message.replyTo, { key: `flood:${message.id}`, kind: 'notice', text: FLOOD_WARNING });
+    await this.presenter.send(message.replyTo, { key: `flood:${message.id}`, kind: 'notice', text: text.tooFast() });
   }
 }

@@ -116,6 +116,8 @@ export function toIncoming(parts: TgMessage[], botUsername: string, openFile: Fi
     attachments.push({ name, mimeType: media.mimeType, size: media.size, open: () => openFile(media.fileId, media.size) });
   }
   const { from, chat } = first;
+  // In groups the bot may see ordinary chatter; only commands and recordings are meant for it.
+  if (chat.type !== 'private' && !command && attachments.length === 0) return undefined;
   const senderName = [from.first_name, from.last_name].filter(Boolean).join(' ') || from.username;
   return {
     channel: 'telegram',

@@ -129,6 +129,7 @@ describe('telegram channel: incoming', () => {
     fake.pushUpdate({ message: fake.message({ text: '/start' }, user) });
     fake.pushUpdate({ message: fake.message({ text: `/language@${fake.username} EN ` }, user, -100) });
     fake.pushUpdate({ message: fake.message({ text: '/help@some_other_bot' }, user, -100) });
+    fake.pushUpdate({ message: fake.message({ text: 'lunch at noon?' }, user, -100) }); // group chatter is not for the bot
     fake.pushUpdate({ message: fake.message({ text: '/Balance' }, user) });
     const messages = await handler.waitFor(3);
     await new Promise((r) => setTimeout(r, 200));
@@ -161,6 +162,7 @@ describe('telegram channel: incoming', () => {
     expect(handler.messages.map((m) => m.text)).toEqual(['m0', 'm1']);
     expect(fake.sent).toHaveLength(1);
     expect(fake.sent[0].text).toMatch(/faster than/);
+    expect(fake.sent[0].reply_to).toBeDefined();
   });
 
   it('refuses a file above the download limit before downloading it', async () => {
