@@ -15,6 +15,8 @@ export interface SmtpSink {
   mails: SunkMail[];
   /** Resolves once at least `count` mails arrived (or rejects after `timeoutMs`). */
   waitFor(count: number, timeoutMs?: number): Promise<SunkMail[]>;
+  /** Resolves with the first mail, already here or still to come, that matches. */
+  waitForMail(predicate: (mail: SunkMail) => boolean, timeoutMs?: number): Promise<SunkMail>;
   close(): Promise<void>;
 }
 
@@ -66,6 +68,22 @@ export async function startSmtpSink(options: { refuse?: string[] } = {}): Promis
         const timer = setTimeout(() => {
           waiters.delete(check);
           reject(new Error(`expected ${count} mails, got ${mails.length}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      }),
+    waitForMail: (predicate, timeoutMs = 120_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const hit = mails.find(predicate);
+          if (!hit) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(hit);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no matching mail among ${mails.length}`));
         }, timeoutMs);
         waiters.add(check);
         check();
