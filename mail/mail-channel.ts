@@ -18,6 +18,9 @@ function inlineTextBytes(node: MessageStructureObject | undefined): number {
   return isText && node.disposition?.toLowerCase() !== 'attachment' ? (node.size ?? 0) : 0;
 }
 
+/** A body that failed to parse this often is given up on, so one malformed mail cannot be fetched forever. */
+const MAX_BODY_ATTEMPTS = 5;
+
 /** The mailbox as a channel: IMAP intake, sender checks, streamed attachments, threaded SMTP replies. */
 export class MailChannel implements Channel {
   readonly name = 'email' as const;
@@ -25,6 +28,7 @@ export class MailChannel implements Channel {
   private readonly intake: ImapIntake;
   private readonly policy: SenderPolicy;
   private readonly replies: SmtpReplies;
+  private readonly bodyFailures = new Map<number, number>();
 
   constructor(private readonly options: MailOptions) {
     const own = [options.from, options.imap.user].map((a) => a.replace(/^.*<|>.*$/g, '').trim()).filter((a) => a.includes('@'));
@@ -55,7 +59,13 @@ export class MailChannel implements Channel {
 
   private async process(mail: FetchedMail, onMessage: MessageHandler): Promise<MailOutcome> {
     const { log } = this.options;
-    const headers = await parseHeaders(mail.header);
+    let headers;
+    try {
+      headers = await parseHeaders(mail.header);
+    } catch (err) {
+      log.error({ uid: mail.uid, err: (err as Error).message }, 'mail header unreadable; left unanswered');
+      return 'seen';
+    }
     const verdict = this.policy.judge(headers);
     if (!verdict.ok) {
       log.info({ uid: mail.uid, reason: verdict.reason }, 'mail left unanswered');
@@ -66,7 +76,19 @@ export class MailChannel implements Channel {
       log.warn({ uid: mail.uid, textBytes }, 'mail text too large; left unanswered');
       return 'seen';
     }
-    const body = await parseBody(await mail.source(), { maxFileBytes: this.options.maxFileBytes, tmpDir: this.options.tmpDir });
+    let body;
+    try {
+      body = await parseBody(await mail.source(), { maxFileBytes: this.options.maxFileBytes, tmpDir: this.options.tmpDir });
+      this.bodyFailures.delete(mail.uid);
+    } catch (err) {
+      // Usually a dropped connection (retry helps); a mail that keeps failing is malformed.
+      const attempts = (this.bodyFailures.get(mail.uid) ?? 0) + 1;
+      this.bodyFailures.set(mail.uid, attempts);
+      if (attempts < MAX_BODY_ATTEMPTS) throw err;
+      this.bodyFailures.delete(mail.uid);
+      log.error({ uid: mail.uid, attempts, err: (err as Error).message }, 'mail body unreadable; left unanswered');
+      return 'seen';
+    }
     try {
       const from = headers.from!.address;
       const message: IncomingMessage = {

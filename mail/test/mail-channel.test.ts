@@ -6,7 +6,7 @@ import { startDovecot, type TestDovecot } from '../../test/support/dovecot';
 import { startSmtpSink, type SmtpSink } from '../../test/support/smtp-sink';
 import { createMailChannel, type MailChannel } from '../mail-channel';
 import type { MailOptions } from '../options';
-import { buildMail, next, nextProcessed, recordingHandler } from './helpers';
+import { buildMail, next, nextProcessed, recordingHandler } from './fixtures';
 
 const SERVICE = 'service@example.test';
 const AUTHSERV = 'mx.example.test';

@@ -7,7 +7,7 @@ import { spokenFile } from '../../test/support/audio';
 import { startDovecot, type TestDovecot } from '../../test/support/dovecot';
 import { startTestService, type TestService } from '../../test/support/service';
 import { startSmtpSink, type SmtpSink, type SunkMail } from '../../test/support/smtp-sink';
-import { buildMail } from './helpers';
+import { buildMail } from './fixtures';
 
 const SERVICE = 'transcripts@example.test';
 const AUTHSERV = 'mx.example.test';

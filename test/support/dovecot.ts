@@ -17,7 +17,7 @@ export interface TestDovecot {
   dir: string;
   /** Delivers a raw message into INBOX by IMAP APPEND. */
   append(raw: string | Buffer, flags?: string[]): Promise<void>;
-  /** Drops a message straight into the Maildir, as a local delivery agent does; works while IMAP is down. */
+  /** Drops a message straight into the Maildir, as local delivery does; works while IMAP is down. */
   deliver(raw: string | Buffer): Promise<void>;
   /** UIDs of the INBOX messages without \Seen. */
   unseen(): Promise<number[]>;

@@ -29,21 +29,21 @@ export async function startSmtpSink(options: { refuse?: string[] } = {}): Promis
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
-    onRcptTo(address, _session, callback) {
+    onRcptTo(address, _conn, callback) {
       if (refuse.has(address.address.toLowerCase())) {
         const err = Object.assign(new Error('mailbox unavailable'), { responseCode: 550 });
         return callback(err);
       }
       callback();
     },
-    onData(stream, session, callback) {
+    onData(stream, conn, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', async () => {
         const raw = Buffer.concat(chunks);
         const envelope = {
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          to: session.envelope.rcptTo.map((r) => r.address),
+          from: conn.envelope.mailFrom ? conn.envelope.mailFrom.address : '',
+          to: conn.envelope.rcptTo.map((r) => r.address),
         };
         mails.push({ envelope, raw, parsed: await simpleParser(raw) });
         for (const w of waiters) w();
