@@ -93,7 +93,8 @@ export class MailChannel implements Channel {
       const from = headers.from!.address;
       const message: IncomingMessage = {
         channel: 'email',
-        id: headers.messageId ? `mail:${headers.messageId}` : `mail:sha256:${body.rawHash}`,
+        // The sender is part of the id: someone reusing another's Message-ID cannot make their mail a "duplicate".
+        id: headers.messageId ? `mail:${from}:${headers.messageId}` : `mail:${from}:sha256:${body.rawHash}`,
         sender: { id: from, name: headers.from!.name },
         replyTo: {
           channel: 'email',

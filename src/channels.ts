@@ -10,7 +10,7 @@ export async function channelsFromConfig(config: Config, log: Logger): Promise<C
   const channels: Channel[] = [];
   if (config.telegram) {
     const { createTelegramChannel } = await import('../bots/telegram');
-    channels.push(createTelegramChannel({ token: config.telegram.token, apiRoot: config.telegram.apiRoot, log: log.child({ channel: 'telegram' }) }));
+    channels.push(createTelegramChannel({ ...config.telegram, log: log.child({ channel: 'telegram' }) }));
   } else {
     log.info('Telegram off: TELEGRAM_BOT_TOKEN is not set');
   }

@@ -22,6 +22,10 @@ const schema = z.object({
   MAX_FILE_SECONDS: int(1).default(14_400),
   TELEGRAM_BOT_TOKEN: optional(z.string().regex(/^\d+:[\w-]+$/, 'a BotFather token like 123456:ABC...')),
   TELEGRAM_API_ROOT: optional(url),
+  TELEGRAM_API_LOCAL_DIR: optional(z.string().min(1)),
+  TELEGRAM_WEBHOOK_URL: optional(z.string().url().startsWith('https://', 'an https URL (Telegram posts only over TLS)')),
+  TELEGRAM_WEBHOOK_SECRET: optional(z.string().regex(/^[A-Za-z0-9_-]{16,256}$/, '16 to 256 of A-Z a-z 0-9 _ -')),
+  TELEGRAM_WEBHOOK_PORT: int(1, 65535).default(8081),
   DISCORD_BOT_TOKEN: optional(z.string().min(1)),
   DISCORD_API_ROOT: optional(url),
   IMAP_HOST: optional(z.string().min(1)),
@@ -66,7 +70,14 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   pricing: { freeSeconds: number; pricePerMinuteCents: number; minimumPaymentCents: number; currency: string };
   limits: { maxFileBytes: number; maxFileSeconds: number };
-  telegram?: { token: string; apiRoot?: string };
+  telegram?: {
+    token: string;
+    apiRoot?: string;
+    /** A self-hosted Bot API server's `--dir`, whose absolute file paths may be read. */
+    localFilesDir?: string;
+    /** Webhook mode behind a TLS proxy; long polling when absent. */
+    webhook?: { url: string; secretToken: string; port: number; host: string };
+  };
   discord?: { token: string; apiRoot?: string };
   mail?: {
     imap: { host: string; port: number; secure: boolean; user: string; password: string; mailbox: string };
@@ -119,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       authservId: e.MAIL_AUTHSERV_ID,
     };
   }
+  if (e.TELEGRAM_WEBHOOK_URL) need(['TELEGRAM_WEBHOOK_SECRET'], 'Telegram webhook mode (TELEGRAM_WEBHOOK_URL is set)');
   if (e.STRIPE_SECRET_KEY) need(['STRIPE_WEBHOOK_SECRET'], 'payments (STRIPE_SECRET_KEY is set)');
   if (e.STORAGE === 's3') need(['S3_BUCKET'], 'STORAGE=s3');
   if (e.RUNNER === 'batch') need(['BATCH_JOB_QUEUE', 'BATCH_JOB_DEFINITION'], 'RUNNER=batch');
@@ -136,7 +148,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       currency: e.CURRENCY,
     },
     limits: { maxFileBytes: e.MAX_FILE_BYTES, maxFileSeconds: e.MAX_FILE_SECONDS },
-    telegram: e.TELEGRAM_BOT_TOKEN ? { token: e.TELEGRAM_BOT_TOKEN, apiRoot: e.TELEGRAM_API_ROOT } : undefined,
+    telegram: e.TELEGRAM_BOT_TOKEN
+      ? {
+          token: e.TELEGRAM_BOT_TOKEN,
+          apiRoot: e.TELEGRAM_API_ROOT,
+          localFilesDir: e.TELEGRAM_API_LOCAL_DIR ? resolve(e.TELEGRAM_API_LOCAL_DIR) : undefined,
+          webhook: e.TELEGRAM_WEBHOOK_URL
+            ? { url: e.TELEGRAM_WEBHOOK_URL, secretToken: e.TELEGRAM_WEBHOOK_SECRET!, port: e.TELEGRAM_WEBHOOK_PORT, host: e.HOST }
+            : undefined,
+        }
+      : undefined,
     discord: e.DISCORD_BOT_TOKEN ? { token: e.DISCORD_BOT_TOKEN, apiRoot: e.DISCORD_API_ROOT } : undefined,
     mail,
     stripe:

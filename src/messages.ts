@@ -28,11 +28,16 @@ export function money(cents: number, currency: string): string {
 }
 
 export const text = {
-  help: (freeSeconds: number) =>
+  /** Email has no commands: its replies state the balance instead. */
+  help: (freeSeconds: number, channel?: string) =>
     [
-      'Send me a voice message, an audio or video file, and I will send back its transcript as text, a JSON file with timings and subtitles (SRT).',
+      channel === 'email'
+        ? 'Email me audio or video files as attachments, and I will reply with the transcript as text, a JSON file with timings and subtitles (SRT).'
+        : 'Send me a voice message, an audio or video file, and I will send back its transcript as text, a JSON file with timings and subtitles (SRT).',
       `New users get ${minutes(freeSeconds)} free; after that you pay per minute of audio with a card.`,
-      'Commands: /balance shows your seconds left, /language CODE sets the spoken language (for example /language de), /language auto detects it.',
+      channel === 'email'
+        ? 'Every reply tells you how much time you have left.'
+        : 'Commands: /balance shows your seconds left, /language CODE sets the spoken language (for example /language de), /language auto detects it.',
     ].join('\n'),
   start: (balance: number, freeSeconds: number) => `Welcome! You have ${minutes(balance)} of transcription left.\n\n${text.help(freeSeconds)}`,
   balance: (balance: number) => `You have ${minutes(balance)} of transcription left.`,
@@ -40,7 +45,8 @@ export const text = {
   languageInvalid: () => 'Use /language with a two-letter language code such as en, de or es, or /language auto.',
   unknownCommand: (name: string) => `I don't know /${name}. ${text.commandsLine()}`,
   commandsLine: () => 'Try /help, /balance or /language CODE.',
-  noAttachment: (freeSeconds: number) => `Please send an audio or video file; I transcribe recordings only.\n\n${text.help(freeSeconds)}`,
+  noAttachment: (freeSeconds: number, channel?: string) =>
+    `Please send an audio or video file; I transcribe recordings only.\n\n${text.help(freeSeconds, channel)}`,
   fileLine: (name: string, duration: number) => `• ${name} (${clock(duration)})`,
   refusedLine: (name: string, reason: string) => `• ${name}: ${reason}`,
   refusals: {
@@ -61,6 +67,8 @@ export const text = {
   paymentFailed: () => 'Your payment did not go through. You can try again with the same link until it expires.',
   expired: () => 'The payment link expired, so I deleted the recording. Send it again whenever you like.',
   delivered: () => 'Done. Here is your transcript.',
+  working: () => 'Transcribing…',
+  finished: () => 'Done: the transcript is below.',
   noSpeech: (name: string) => `${name}: I heard no speech in this recording.`,
   failed: (seconds: number) => `Sorry, the transcription failed. I gave back the ${minutes(seconds)} it cost.`,
   partlyFailed: (names: string[], seconds: number) =>

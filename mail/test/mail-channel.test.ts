@@ -75,7 +75,7 @@ describe('email channel intake', () => {
     expect(await dovecot.unseen()).toEqual([]);
     expect(got.message).toMatchObject({
       channel: 'email',
-      id: 'mail:<first@ann.test>',
+      id: 'mail:ann@ann.test:<first@ann.test>',
       sender: { id: 'ann@ann.test', name: 'Ann Example' },
       replyTo: { channel: 'email', chatId: 'ann@ann.test', messageId: '<first@ann.test>', subject: 'Re: Interview', references: ['<root@ann.test>'] },
       text: 'Please transcribe.',
@@ -165,7 +165,7 @@ describe('email channel intake', () => {
     await c.start(rec.handler);
     await rec.waitFor(1);
     while ((await dovecot.unseen()).length > 0) await new Promise((r) => setTimeout(r, 50));
-    expect(rec.received.map((r) => r.message.id)).toEqual(['mail:<genuine@ann.test>']);
+    expect(rec.received.map((r) => r.message.id)).toEqual(['mail:ann@ann.test:<genuine@ann.test>']);
     expect(sink.mails.filter((m) => m.envelope.to.includes('ann@ann.test'))).toEqual([]);
   });
 
@@ -181,7 +181,7 @@ describe('email channel intake', () => {
     // A new mail starts the next pass at once, instead of waiting for the retry timer.
     await dovecot.append(await buildMail({ from: 'ann@ann.test', to: SERVICE, subject: 'nudge', messageId: '<nudge@ann.test>', text: 'y' }, { 'Authentication-Results': passed('ann.test') }));
     const got = await rec.waitFor(2);
-    expect(got.map((r) => r.message.id).sort()).toEqual(['mail:<nudge@ann.test>', 'mail:<retry@ann.test>']);
+    expect(got.map((r) => r.message.id).sort()).toEqual(['mail:ann@ann.test:<nudge@ann.test>', 'mail:ann@ann.test:<retry@ann.test>']);
   });
 
   it('survives the server going away during IDLE: mail delivered meanwhile is taken in once, none twice', async () => {
@@ -209,7 +209,7 @@ describe('email channel intake', () => {
     await rec.waitFor(3);
     // Flagging follows the handler; every mail ends up seen.
     while ((await dovecot.unseen()).length > 0) await new Promise((r) => setTimeout(r, 50));
-    expect(rec.received.map((r) => r.message.id)).toEqual(['mail:<before@ann.test>', 'mail:<meanwhile@ann.test>', 'mail:<after@ann.test>']);
+    expect(rec.received.map((r) => r.message.id)).toEqual(['mail:ann@ann.test:<before@ann.test>', 'mail:ann@ann.test:<meanwhile@ann.test>', 'mail:ann@ann.test:<after@ann.test>']);
   });
 });
 

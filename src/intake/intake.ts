@@ -111,7 +111,7 @@ export class Intake {
       enqueueReply(db, message.replyTo, {
         key: `help:${message.channel}:${message.id}`,
         kind: 'notice',
-        text: text.noAttachment(freeSeconds),
+        text: text.noAttachment(freeSeconds, message.channel),
         balanceSeconds: ledger.balance(user.id),
       });
       this.markDone(message);

@@ -42,9 +42,8 @@ export async function storeAttachment(input: {
     ({ bytes } = await store.put(key, body, { maxBytes: limits.maxFileBytes, contentType: attachment.mimeType }));
   } catch (error) {
     if (error instanceof BlobTooLargeError) return { ...base, refusal: text.refusals.tooLarge(limits.maxFileBytes) };
-    if (error instanceof AttachmentRefusal) {
-      return { ...base, refusal: error.reason === 'too_large' ? text.refusals.tooLarge(limits.maxFileBytes) : text.refusals.unavailable };
-    }
+    // The adapter knows its platform's limit and phrases the clause itself.
+    if (error instanceof AttachmentRefusal) return { ...base, refusal: error.message || text.refusals.unavailable };
     throw error;
   }
   const { duration } = await probeStored(store, key);

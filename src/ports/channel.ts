@@ -104,7 +104,8 @@ export class DeliveryError extends Error {
 
 /**
  * Thrown by `IncomingAttachment.open()` when the platform will not hand the file over
- * (e.g. Telegram's 20 MB download limit). The core answers the user with one clear sentence.
+ * (e.g. Telegram's 20 MB download limit). `message` is shown to the user after the file's name, so it
+ * is a clause such as "larger than the 20 MB Telegram lets bots download, so I skipped it".
  */
 export class AttachmentRefusal extends Error {
   constructor(

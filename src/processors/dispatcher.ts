@@ -4,7 +4,10 @@ import { orders } from '../db/schema';
 import { crashPoint } from '../faults';
 import type { Logger } from '../log';
 import type { OrderEvents } from '../orders/order-events';
-import { orderFiles } from '../orders/summary';
+import { fileLines, orderFiles } from '../orders/summary';
+import { transaction } from '../db/tx';
+import { text } from '../messages';
+import { enqueueReply } from '../outbox/outbox';
 import type { JobManifest, Runner } from '../ports/runner';
 
 /** Submits queued orders to the runner: one job per order with all its files, so the model loads once. */
@@ -27,10 +30,18 @@ export class Dispatcher {
       // Submitting twice is harmless (the runner dedupes by job id; a re-run rewrites the same results).
       const runnerJobId = await runner.submit(manifest);
       crashPoint('submitted');
-      db.update(orders)
-        .set({ state: 'running', runnerJobId, attempts: sql`${orders.attempts} + 1`, updatedAt: Date.now() })
-        .where(and(eq(orders.id, order.id), eq(orders.state, 'queued')))
-        .run();
+      transaction(db, () => {
+        const moved = db
+          .update(orders)
+          .set({ state: 'running', runnerJobId, attempts: sql`${orders.attempts} + 1`, updatedAt: Date.now() })
+          .where(and(eq(orders.id, order.id), eq(orders.state, 'queued')))
+          .run();
+        if (moved.changes !== 1) return;
+        // Progress for chats (Telegram edits its status message and shows "typing"); mail drops it.
+        const lines = fileLines(orderFiles(db, order.id)).join('\n');
+        enqueueReply(db, order.replyTo, { key: `running:${order.id}`, orderId: order.id, kind: 'status', transient: true, text: `${lines}\n\n${text.working()}` });
+      });
+      events.emit('outbox');
       log.info({ orderId: order.id, runnerJobId, files: manifest.inputs.length }, 'order submitted');
       crashPoint('running');
     }

@@ -9,7 +9,7 @@ import type { Logger } from '../log';
 import { text } from '../messages';
 import { enqueueReply } from '../outbox/outbox';
 import type { OrderEvents } from '../orders/order-events';
-import { orderFiles, type FileRow } from '../orders/summary';
+import { fileLines, orderFiles, type FileRow } from '../orders/summary';
 import type { BlobStore } from '../ports/blob-store';
 import { resultKey, type Runner } from '../ports/runner';
 import { billableSeconds } from '../pricing';
@@ -78,6 +78,8 @@ export class Tracker {
         }
       }
       const balance = ledger.balance(order.userId);
+      const lines = fileLines(orderFiles(db, order.id)).join('\n');
+      enqueueReply(db, order.replyTo, { key: `done:${order.id}`, orderId: order.id, kind: 'status', transient: true, text: `${lines}\n\n${text.finished()}` });
       enqueueReply(db, order.replyTo, { key: `transcript:${order.id}`, orderId: order.id, kind: 'transcript', text: text.delivered(), balanceSeconds: balance });
       if (failedFiles.length > 0) {
         const refunded = failedFiles.reduce((sum, f) => sum + billableSeconds(f.duration ?? 0), 0);
