@@ -1,0 +1,88 @@
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config';
+import { ScriptedRunner } from '../support/runners';
+import { startTestService, type TestService } from '../support/service';
+import { TestChannel } from '../support/test-channel';
+
+describe('HTTP endpoints', () => {
+  let svc: TestService;
+  const channel = new TestChannel();
+  beforeAll(async () => {
+    svc = await startTestService({ channels: [channel], runner: new ScriptedRunner('pending') });
+  });
+  afterAll(async () => svc?.stop());
+
+  it('/healthz answers 200 with JSON while the database answers', async () => {
+    const res = await fetch(`${svc.url}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('/metrics shows orders by state and queue depth in Prometheus text', async () => {
+    await channel.receive(channel.command('rae', 'balance'));
+    const res = await fetch(`${svc.url}/metrics`);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const body = await res.text();
+    expect(body).toContain('# TYPE queue_depth gauge');
+    expect(body).toMatch(/intake_messages_total\{channel="test"\} \d+/);
+    expect(body).toContain('delivery_latency_seconds_bucket');
+  });
+
+  it('the payment return pages tell the payer what happens next, and echo nothing', async () => {
+    const ok = await fetch(`${svc.url}/pay/success?session_id=<script>alert(1)</script>`);
+    expect(ok.status).toBe(200);
+    const html = await ok.text();
+    expect(html).toContain('Payment received');
+    expect(html).not.toContain('<script>');
+    const cancel = await (await fetch(`${svc.url}/pay/cancel`)).text();
+    expect(cancel).toContain('Nothing was charged');
+  });
+
+  it('without Stripe configured there is no webhook route', async () => {
+    const res = await fetch(`${svc.url}/webhooks/stripe`, { method: 'POST', body: '{}' });
+    expect(res.status).toBe(404);
+  });
+});
+
+describe('configuration', () => {
+  it('takes the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      publicUrl: 'http://localhost:8080',
+      pricing: { freeSeconds: 600, pricePerMinuteCents: 10, minimumPaymentCents: 50, currency: 'usd' },
+      limits: { maxFileBytes: 2147483648, maxFileSeconds: 14400 },
+      storage: { kind: 'local' },
+      runner: { kind: 'local', concurrency: 1 },
+    });
+    expect(config.telegram).toBeUndefined();
+    expect(config.mail).toBeUndefined();
+    expect(config.stripe).toBeUndefined();
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, /^PORT is invalid/],
+    [{ CURRENCY: 'dollars' }, /^CURRENCY is invalid/],
+    [{ STRIPE_SECRET_KEY: 'sk_test_x' }, /^STRIPE_WEBHOOK_SECRET is required/],
+    [{ IMAP_HOST: 'imap.test' }, /^IMAP_USER is required/],
+    [{ IMAP_HOST: 'imap.test', IMAP_USER: 'u', IMAP_PASSWORD: 'p', SMTP_HOST: 's' }, /^MAIL_AUTHSERV_ID is required/],
+    [{ RUNNER: 'batch' }, /^BATCH_JOB_QUEUE is required/],
+    [{ TELEGRAM_BOT_TOKEN: 'not a token' }, /^TELEGRAM_BOT_TOKEN is invalid/],
+  ])('refuses %o with one line naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('npm start with a bad value stops with one clear line and status 1, never echoing secrets', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { PATH: process.env.PATH, PORT: '99999', STRIPE_SECRET_KEY: 'sk_live_secretvalue' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr.trim()).toBe('Configuration error: PORT is invalid: Too big: expected number to be <=65535');
+    expect(run.stderr + run.stdout).not.toContain('secretvalue');
+  });
+});
