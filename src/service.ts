@@ -71,7 +71,10 @@ export class Service {
     const dispatch = new Loop('dispatcher', 1000, dispatcher.tick, log);
     const track = new Loop('tracker', 500, tracker.tick, log);
     const send = new Loop('outbox', 1000, sender.tick, log);
-    const recover = new Loop('checkouts', 30_000, () => quoting.openMissingCheckouts(), log);
+    const recover = new Loop('checkouts', 30_000, async () => {
+      await quoting.openMissingCheckouts();
+      await this.paymentEvents.expireStale();
+    }, log);
     events.on('queued', dispatch.wake);
     events.on('running', track.wake);
     events.on('outbox', send.wake);

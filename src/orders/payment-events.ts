@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, lt } from 'drizzle-orm';
 import type { Db } from '../db';
 import { orders, stripeEvents } from '../db/schema';
 import { transaction } from '../db/tx';
@@ -12,6 +12,9 @@ import { secondsFor, type PriceList } from '../pricing';
 import type { OrderEvents } from './order-events';
 
 type Kind = 'paid' | 'failed' | 'expired';
+
+/** Longer than Stripe lets a checkout live (24 h), so the sweep never races a payment still possible. */
+const STALE_AFTER_MS = 25 * 60 * 60 * 1000;
 
 /**
  * What the service does when the payment provider reports on a checkout. Each event id is stored
@@ -79,6 +82,26 @@ export class OrderPaymentEvents implements PaymentEvents {
       this.deps.events.emit('outbox');
     }
     return outcome;
+  }
+
+  /**
+   * Expires orders left awaiting payment longer than any checkout can live (Stripe's longest is
+   * 24 hours), for when the provider's `expired` event never arrived (webhook misconfigured or down).
+   * Same effect as that event: held seconds back, audio deleted, user told.
+   */
+  async expireStale(maxAgeMs = STALE_AFTER_MS): Promise<number> {
+    const stale = this.deps.db
+      .select({ id: orders.id, checkoutId: orders.checkoutId })
+      .from(orders)
+      .where(and(eq(orders.state, 'awaiting_payment'), lt(orders.updatedAt, Date.now() - maxAgeMs)))
+      .all();
+    let expired = 0;
+    for (const order of stale) {
+      const outcome = await this.expired({ eventId: `sweep:${order.id}`, orderId: order.id, checkoutId: order.checkoutId ?? '', amountCents: 0, currency: '' });
+      if (outcome === 'applied') expired += 1;
+    }
+    if (expired > 0) this.deps.log.warn({ expired }, 'expired unpaid orders whose checkout expiry event never arrived');
+    return expired;
   }
 
   /** Records the event id and applies `effect` to an order still awaiting payment, all in one transaction. */

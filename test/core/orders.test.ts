@@ -74,6 +74,20 @@ describe('paying path', () => {
     expect(await svc.service.store.exists(`orders/${order.id}/0`)).toBe(false);
   });
 
+  it('expires an order whose checkout expiry event never came, after a day', async () => {
+    const payments = new RecordingPayments();
+    const { channel, svc } = await start({ NEW_USER_FREE_SECONDS: '1' }, { payments });
+    await channel.receive(channel.message('uma', [voice]));
+    await channel.waitForReply((r) => r.kind === 'quote');
+    expect(await svc.service.paymentEvents.expireStale()).toBe(0);
+    const { orders } = await import('../../src/db/schema');
+    svc.service.db.update(orders).set({ updatedAt: Date.now() - 26 * 3600_000 }).run();
+    expect(await svc.service.paymentEvents.expireStale()).toBe(1);
+    await channel.waitForReply((r) => r.text.includes('expired'));
+    expect(svc.orders()[0].state).toBe('expired');
+    expect(svc.balance('test', 'uma')).toBe(1);
+  });
+
   it('does not fulfil a payment whose amount differs from the quote', async () => {
     const payments = new RecordingPayments();
     const { channel, svc } = await start({ NEW_USER_FREE_SECONDS: '0' }, { payments });
