@@ -4,10 +4,10 @@
  * Static, Release, into `build/whisper.cpp/`; skipped when a build of the same source and options
  * is already there. `GGML_CUDA=1` in the environment builds the CUDA variant (the GPU image does).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,8 +89,12 @@ export async function buildWhisper(
   }
 
   await mkdir(build, { recursive: true });
+  // Options or source changed: configure from scratch rather than trust a cache made for something else.
+  await rm(join(build, 'CMakeCache.txt'), { force: true });
   log(`building whisper.cpp ${version}${cuda ? ' (CUDA)' : ''} into ${build}`);
-  await run('cmake', ['-S', source, '-B', build, '-G', existsSync('/usr/bin/ninja') ? 'Ninja' : 'Unix Makefiles', ...flags], log);
+  // Ninja when installed (faster incremental builds); make otherwise. A generator change needs a fresh cache.
+  const generator = spawnSync('ninja', ['--version']).status === 0 ? 'Ninja' : 'Unix Makefiles';
+  await run('cmake', ['-S', source, '-B', build, '-G', generator, ...flags], log);
   const jobs = options.jobs ?? availableParallelism();
   await run('cmake', ['--build', build, '--config', 'Release', '-j', String(jobs), '--target', 'whisper-cli', 'whisper-server'], log);
   await writeFile(stampFile, JSON.stringify({ stamp, version, flags }, null, 2));
