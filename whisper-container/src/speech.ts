@@ -14,8 +14,13 @@ export const SILENCE_DB = -50;
  * low confidence in the text means the model invented it (typical on noise and silence).
  */
 export function isSpeech(segment: EngineSegment): boolean {
-  if (NON_SPEECH.test(segment.text)) return false;
+  const text = segment.text.trim();
+  if (NON_SPEECH.test(text) || !/\p{L}/u.test(text)) return false;
+  // Whisper only opens a bracket to describe a sound ("[phone ringing", "(tone"), even when it never closes it.
+  if (/^[[(*♪]/u.test(text)) return false;
   if (segment.noSpeechProb > 0.6 && segment.avgLogprob < -1) return false;
+  // Text sampled at this low a confidence is what the temperature fallback invents on tones and noise.
+  if (segment.avgLogprob < -2) return false;
   return true;
 }
 
