@@ -20,7 +20,11 @@ export async function channelsFromConfig(config: Config, log: Logger): Promise<C
   } else {
     log.info('Email off: IMAP_HOST is not set');
   }
-  if (config.discord) log.warn('DISCORD_BOT_TOKEN is set, but this version has no Discord channel yet; ignoring it');
-  else log.info('Discord off: DISCORD_BOT_TOKEN is not set');
+  if (config.discord) {
+    const { createDiscordChannel } = await import('../bots/discord');
+    channels.push(createDiscordChannel({ ...config.discord, log: log.child({ channel: 'discord' }) }));
+  } else {
+    log.info('Discord off: DISCORD_BOT_TOKEN is not set');
+  }
   return channels;
 }

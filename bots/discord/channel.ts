@@ -1,0 +1,171 @@
+import { once } from 'node:events';
+import {
+  Client,
+  Events,
+  GatewayIntentBits,
+  InteractionResponseType,
+  InteractionType,
+  MessageFlags,
+  Options,
+  Partials,
+  Routes,
+  type Interaction,
+  type Message,
+} from 'discord.js';
+import type { Logger } from '../../src/log';
+import { text } from '../../src/messages';
+import type { Channel, IncomingMessage, MessageHandler, Reply, ReplyAddress } from '../../src/ports/channel';
+import { commandOf, SLASH_COMMANDS } from './commands';
+import { defaultDownloadPolicy, openAttachment, type DownloadPolicy } from './download';
+import { describeError } from './errors';
+import { Inbound, type DcCommandInteraction } from './inbound';
+import type { DcMessage } from './message';
+import { DISCORD_TEXT_LIMIT, defaultTypingOptions, ReplyPresenter, type TypingOptions } from './replies';
+
+/** Everything the Discord channel can be told; only `token` and `log` are needed. */
+export interface DiscordOptions {
+  /** The bot token from the Developer Portal (Bot → Reset Token). */
+  token: string;
+  /** DISCORD_API_ROOT: Discord's REST base by default; the gateway URL comes from its `/gateway/bot`. */
+  apiRoot?: string;
+  log: Logger;
+  /** How long `start()` waits for the gateway session to be ready. Default 60 s. */
+  readyTimeoutMs?: number;
+  /** Backoff while the core cannot record a message. Default 1 s doubling to 60 s, 10 attempts (about 4 min). */
+  handlerRetry?: { baseDelayMs: number; maxDelayMs: number; maxAttempts: number };
+  typing?: Partial<TypingOptions>;
+  download?: Partial<DownloadPolicy>;
+  /** Attempts after a 5xx or a dropped connection, per REST call. Default 3. */
+  restRetries?: number;
+}
+
+/** A 429 asking to wait longer than this goes back to the core as a temporary failure instead of blocking. */
+const LONGEST_RATE_LIMIT_WAIT_MS = 60_000;
+
+/** Creates the Discord channel: a gateway connection for messages and slash commands, REST for replies. */
+export function createDiscordChannel(options: DiscordOptions): Channel {
+  return new DiscordChannel(options);
+}
+
+/** A Discord bot as a `Channel`: DMs and mentions with recordings in, replies presented as Discord messages. */
+export class DiscordChannel implements Channel {
+  readonly name = 'discord' as const;
+  readonly textLimit = DISCORD_TEXT_LIMIT;
+  private readonly client: Client;
+  private readonly presenter: ReplyPresenter;
+  private readonly log: Logger;
+  private inbound?: Inbound;
+
+  constructor(private readonly options: DiscordOptions) {
+    this.log = options.log;
+    this.client = new Client({
+      intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent],
+      // DM channels are not announced by the gateway; without this, discord.js drops DMs it has not cached.
+      partials: [Partials.Channel],
+      rest: {
+        ...(options.apiRoot ? { api: options.apiRoot.replace(/\/+$/, '') } : {}),
+        retries: options.restRetries ?? 3,
+        rejectOnRateLimit: (limit) => limit.retryAfter > LONGEST_RATE_LIMIT_WAIT_MS,
+      },
+      // Messages are handled as they arrive and never looked up again: caching them only costs memory.
+      makeCache: Options.cacheWithLimits({ ...Options.DefaultMakeCacheSettings, MessageManager: 0 }),
+    });
+    // Replies go over REST and may be sent before (or without) a gateway session, after a restart.
+    this.client.rest.setToken(options.token);
+    this.presenter = new ReplyPresenter(this.client.rest, this.log, { ...defaultTypingOptions, ...options.typing });
+  }
+
+  /** Connects to the gateway, registers the slash commands and starts taking messages. */
+  async start(onMessage: MessageHandler): Promise<void> {
+    const { client, log } = this;
+    client.on(Events.Error, (error) => log.error({ reason: error.message }, 'discord client error'));
+    client.on(Events.Warn, (warning) => log.warn({ warning }, 'discord client warning'));
+    client.on(Events.ShardDisconnect, (event, shard) => log.warn({ shard, code: event.code }, 'discord gateway disconnected'));
+    client.on(Events.ShardResume, (shard, replayed) => log.info({ shard, replayed }, 'discord gateway resumed'));
+
+    const ready = once(client, Events.ClientReady, { signal: AbortSignal.timeout(this.options.readyTimeoutMs ?? 60_000) });
+    // login rejects on a bad token or an unreachable gateway, which ends the start with that error.
+    await client.login(this.options.token);
+    await ready.catch(() => {
+      throw new Error('Discord gateway did not become ready in time');
+    });
+    const me = client.user!;
+    const applicationId = client.application?.id ?? me.id;
+
+    const inbound = new Inbound({
+      onMessage,
+      botId: me.id,
+      openAttachment: (attachment) => openAttachment(attachment, { ...defaultDownloadPolicy, ...this.options.download }),
+      defer: (interaction, ephemeral) => this.defer(interaction, ephemeral),
+      giveUp: (message) => this.giveUp(message),
+      handlerRetry: this.options.handlerRetry ?? { baseDelayMs: 1000, maxDelayMs: 60_000, maxAttempts: 10 },
+      log,
+    });
+    this.inbound = inbound;
+    client.on(Events.MessageCreate, (message) => void inbound.handleMessage(plainMessage(message)));
+    client.on(Events.InteractionCreate, (interaction) => {
+      const command = plainCommand(interaction);
+      if (command) void inbound.handleInteraction(command);
+    });
+
+    await client.rest.put(Routes.applicationCommands(applicationId), { body: SLASH_COMMANDS }).catch((error: unknown) => {
+      log.warn({ ...describeError(error) }, 'discord slash command registration failed; the command list may be stale');
+    });
+    log.info({ bot: me.username, botId: me.id }, 'discord channel started');
+  }
+
+  /** Closes the gateway connection and waits for the messages in work to be recorded. */
+  async stop(): Promise<void> {
+    const drained = this.inbound?.drain() ?? Promise.resolve();
+    await this.client.destroy();
+    await drained;
+    this.presenter.close();
+  }
+
+  /** Sends one reply; throws `DeliveryError` (permanent when the user closed their DMs or the channel is gone). */
+  send(to: ReplyAddress, reply: Reply): Promise<void> {
+    return this.presenter.send(to, reply);
+  }
+
+  private async defer(interaction: DcCommandInteraction, ephemeral: boolean): Promise<void> {
+    await this.client.rest.post(Routes.interactionCallback(interaction.id, interaction.token), {
+      body: { type: InteractionResponseType.DeferredChannelMessageWithSource, data: ephemeral ? { flags: MessageFlags.Ephemeral } : {} },
+      auth: false,
+    });
+    this.presenter.openInteraction(interaction.id, interaction.applicationId, interaction.token, ephemeral);
+  }
+
+  private async giveUp(message: IncomingMessage): Promise<void> {
+    await this.presenter.send(message.replyTo, { key: `busy:${message.id}`, kind: 'notice', text: text.busy() });
+  }
+}
+
+/** The plain fields of a discord.js message that the channel reads. */
+function plainMessage(message: Message): DcMessage {
+  return {
+    id: message.id,
+    channelId: message.channelId,
+    guildId: message.guildId,
+    author: { id: message.author.id, bot: message.author.bot, username: message.author.username, globalName: message.author.globalName },
+    webhookId: message.webhookId,
+    system: message.system,
+    content: message.content,
+    attachments: [...message.attachments.values()].map((a) => ({ id: a.id, name: a.name, size: a.size, url: a.url, contentType: a.contentType })),
+    mentions: [...message.mentions.users.keys()],
+  };
+}
+
+/** A slash command interaction's plain fields, or undefined for every other kind of interaction. */
+function plainCommand(interaction: Interaction): DcCommandInteraction | undefined {
+  if (interaction.type !== InteractionType.ApplicationCommand || !interaction.isChatInputCommand()) return undefined;
+  return {
+    id: interaction.id,
+    token: interaction.token,
+    applicationId: interaction.applicationId,
+    channelId: interaction.channelId,
+    guildId: interaction.guildId,
+    user: { id: interaction.user.id, username: interaction.user.username, globalName: interaction.user.globalName },
+    locale: interaction.locale,
+    command: commandOf(interaction.commandName, interaction.options.data),
+  };
+}

@@ -1,0 +1,1 @@
+export { createDiscordChannel, DiscordChannel, type DiscordOptions } from './channel';

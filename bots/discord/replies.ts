@@ -1,0 +1,273 @@
+import { ButtonStyle, ComponentType, MessageFlags, Routes, type REST } from 'discord.js';
+import type { Logger } from '../../src/log';
+import type { OutgoingFile, Reply, ReplyAddress } from '../../src/ports/channel';
+import { describeError, hasCode, toDeliveryError } from './errors';
+import { RecentMap, RecentSet } from './recent';
+
+/** Discord's limit on one message's text. */
+export const DISCORD_TEXT_LIMIT = 2000;
+/** Discord takes at most 10 attachments per message. */
+const FILES_PER_MESSAGE = 10;
+/** Kept under the 10 MiB a bot may upload per message to a server without boosts. */
+const BYTES_PER_MESSAGE = 8 * 1024 * 1024;
+/** Interaction tokens live 15 minutes; after that the answer goes to the channel instead. */
+const INTERACTION_TTL_MS = 14 * 60_000;
+
+type ActionRow = {
+  type: ComponentType.ActionRow;
+  components: { type: ComponentType.Button; style: ButtonStyle.Link; label: string; url: string }[];
+};
+
+interface StatusMessage {
+  channelId: string;
+  messageId: string;
+}
+
+/** A slash command Discord is showing as "thinking…" until its answer edits the placeholder. */
+interface OpenInteraction {
+  applicationId: string;
+  token: string;
+  openedAt: number;
+  ephemeral: boolean;
+  /** The placeholder has been replaced; more parts go as follow-ups. */
+  answered: boolean;
+}
+
+/** How the typing indicator is repeated while an order is being worked on. */
+export interface TypingOptions {
+  /** Discord shows "typing…" for about 10 s; it is sent again at this interval. */
+  everyMs: number;
+  /** Gives up after this long, should the final reply never come. */
+  maxMs: number;
+}
+
+export const defaultTypingOptions: TypingOptions = { everyMs: 8_000, maxMs: 20 * 60_000 };
+
+/** One message to post: text, an optional link button and files. */
+interface Part {
+  text: string;
+  row?: ActionRow;
+  files: OutgoingFile[];
+}
+
+/**
+ * Presents the core's replies in Discord: every message replies to the user's message, a pay link is a
+ * link button, an order's progress edits one status message (with "typing…" while it is transcribed),
+ * and a transcript is its text with its files attached. A slash command's answer replaces Discord's
+ * "thinking…" placeholder. Each message sent is remembered by the reply's key, so the core retrying a
+ * half-sent transcript does not repeat the parts that went out.
+ */
+export class ReplyPresenter {
+  private statusByOrder = new RecentMap<string, StatusMessage>(10_000);
+  private sentParts = new RecentSet<string>(50_000);
+  private interactions = new RecentMap<string, OpenInteraction>(10_000);
+  private typing = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly rest: REST,
+    private readonly log: Logger,
+    private readonly typingOptions: TypingOptions = defaultTypingOptions,
+  ) {}
+
+  /** Remembers a deferred slash command, so the core's answer to it (addressed to its id) edits the placeholder. */
+  openInteraction(interactionId: string, applicationId: string, token: string, ephemeral: boolean): void {
+    this.interactions.set(interactionId, { applicationId, token, ephemeral, openedAt: Date.now(), answered: false });
+  }
+
+  /** Sends one reply; throws `DeliveryError` (permanent when the user closed their DMs or the channel is gone). */
+  async send(to: ReplyAddress, reply: Reply): Promise<void> {
+    try {
+      await this.present(to, reply);
+    } catch (error) {
+      const failure = toDeliveryError(error);
+      if (failure.permanent && reply.orderId) this.stopTyping(reply.orderId);
+      this.log.warn({ key: reply.key, kind: reply.kind, orderId: reply.orderId, permanent: failure.permanent, ...describeError(error) }, 'discord delivery failed');
+      throw failure;
+    }
+  }
+
+  /** Ends every typing loop (the channel is stopping). */
+  close(): void {
+    for (const orderId of [...this.typing.keys()]) this.stopTyping(orderId);
+  }
+
+  private async present(to: ReplyAddress, reply: Reply): Promise<void> {
+    const row = reply.action ? linkRow(reply.action.label, reply.action.url) : undefined;
+    const { orderId } = reply;
+    const isStatus = orderId !== undefined && (reply.kind === 'quote' || reply.kind === 'status' || reply.transient === true);
+
+    if (isStatus) {
+      const existing = this.statusByOrder.get(orderId);
+      // A new quote is a new question for the user (a fresh pay link), so it gets its own message.
+      const edited = existing && reply.kind !== 'quote' ? await this.edit(existing, reply.text, row) : false;
+      if (!edited) {
+        const part = { text: reply.text.slice(0, DISCORD_TEXT_LIMIT), row, files: [] };
+        const messageId = await this.once(`${reply.key}#status`, () => this.postToChannel(to, part));
+        if (messageId !== undefined) this.statusByOrder.set(orderId, { channelId: to.chatId, messageId });
+      }
+      if (reply.transient) this.startTyping(orderId, to.chatId);
+      else if (reply.kind === 'status') this.stopTyping(orderId);
+      return;
+    }
+
+    if (orderId) this.stopTyping(orderId);
+    const parts = layout(reply.text, row, reply.files ?? []);
+    for (const [i, part] of parts.entries()) {
+      await this.once(`${reply.key}#part${i}`, () => this.post(to, part));
+    }
+  }
+
+  /** Runs a send once per part key; the key is remembered only after it worked. */
+  private async once(partKey: string, send: () => Promise<string | undefined>): Promise<string | undefined> {
+    if (this.sentParts.has(partKey)) return undefined;
+    const result = await send();
+    this.sentParts.add(partKey);
+    return result;
+  }
+
+  /** Posts one part where it belongs: into the slash command's answer while that is open, else into the channel. */
+  private async post(to: ReplyAddress, part: Part): Promise<string | undefined> {
+    const interaction = this.interactions.get(to.messageId);
+    if (interaction && Date.now() - interaction.openedAt < INTERACTION_TTL_MS) {
+      try {
+        return await this.postToInteraction(interaction, part);
+      } catch (error) {
+        // The token is gone (expired, or Discord lost the interaction): the channel still reaches the user.
+        if (!hasCode(error, 10015, 50027, 10062)) throw error;
+        this.interactions.delete(to.messageId);
+        this.log.info({ ...describeError(error) }, 'discord interaction closed; answering in the channel');
+      }
+    }
+    return this.postToChannel(to, part);
+  }
+
+  private async postToInteraction(interaction: OpenInteraction, part: Part): Promise<string | undefined> {
+    const files = uploads(part.files);
+    if (!interaction.answered) {
+      // The placeholder was deferred ephemeral or not; an edit cannot change that, so it sends no such flag.
+      const route = Routes.webhookMessage(interaction.applicationId, interaction.token, '@original');
+      const sent = (await this.rest.patch(route, { body: content(part), files, auth: false })) as { id: string };
+      interaction.answered = true;
+      return sent.id;
+    }
+    const flags = MessageFlags.SuppressEmbeds | (interaction.ephemeral ? MessageFlags.Ephemeral : 0);
+    const body = { ...content(part), flags };
+    const sent = (await this.rest.post(Routes.webhook(interaction.applicationId, interaction.token), { body, files, auth: false })) as { id: string };
+    return sent.id;
+  }
+
+  private async postToChannel(to: ReplyAddress, part: Part): Promise<string> {
+    const body = {
+      ...content(part),
+      // Replying keeps the answer next to the recording; a deleted original must not stop the answer.
+      message_reference: { message_id: to.messageId, fail_if_not_exists: false },
+    };
+    try {
+      const sent = (await this.rest.post(Routes.channelMessages(to.chatId), { body, files: uploads(part.files) })) as { id: string };
+      return sent.id;
+    } catch (error) {
+      // Discord refuses link buttons to some URLs (plain http, odd hosts); the link still has to reach the user.
+      if (!part.row || !hasCode(error, 50035)) throw error;
+      const button = part.row.components[0];
+      this.log.warn('discord refused the pay button; sending the link in the text');
+      const text = `${part.text}\n\n${button.label}: ${button.url}`.slice(0, DISCORD_TEXT_LIMIT);
+      const sent = (await this.rest.post(Routes.channelMessages(to.chatId), {
+        body: { ...content({ ...part, text, row: undefined }), message_reference: body.message_reference },
+        files: uploads(part.files),
+      })) as { id: string };
+      return sent.id;
+    }
+  }
+
+  /** Edits the status message; false when it is gone and a new one must be posted. */
+  private async edit(status: StatusMessage, text: string, row?: ActionRow): Promise<boolean> {
+    try {
+      await this.rest.patch(Routes.channelMessage(status.channelId, status.messageId), {
+        // No row removes the pay button once it has served.
+        body: { content: text.slice(0, DISCORD_TEXT_LIMIT), components: row ? [row] : [] },
+      });
+      return true;
+    } catch (error) {
+      if (hasCode(error, 10008)) return false;
+      throw error;
+    }
+  }
+
+  private startTyping(orderId: string, channelId: string): void {
+    if (this.typing.has(orderId)) return;
+    const started = Date.now();
+    const tick = () => {
+      if (Date.now() - started > this.typingOptions.maxMs) return this.stopTyping(orderId);
+      // Best effort: a missed "typing…" is not worth a retry or an error.
+      this.rest.post(Routes.channelTyping(channelId)).catch(() => undefined);
+    };
+    tick();
+    const timer = setInterval(tick, this.typingOptions.everyMs);
+    timer.unref();
+    this.typing.set(orderId, timer);
+  }
+
+  private stopTyping(orderId: string): void {
+    const timer = this.typing.get(orderId);
+    if (timer) clearInterval(timer);
+    this.typing.delete(orderId);
+  }
+}
+
+function linkRow(label: string, url: string): ActionRow {
+  // Discord caps button labels at 80 characters.
+  return { type: ComponentType.ActionRow, components: [{ type: ComponentType.Button, style: ButtonStyle.Link, label: label.slice(0, 80), url }] };
+}
+
+/** The body every message shares. Transcripts are user speech: "@everyone" in one must not ping anyone. */
+function content(part: Part) {
+  return {
+    content: part.text,
+    components: part.row ? [part.row] : [],
+    allowed_mentions: { parse: [], replied_user: true },
+    flags: MessageFlags.SuppressEmbeds,
+    ...(part.files.length ? { attachments: part.files.map((file, id) => ({ id, filename: file.name })) } : {}),
+  };
+}
+
+function uploads(files: OutgoingFile[]) {
+  return files.map((file) => ({ name: file.name, data: file.content, contentType: file.contentType }));
+}
+
+/**
+ * Lays a reply out as messages: the text cut at Discord's limit, the button under the last piece, and
+ * the files attached to it (then in further messages, 10 and about 8 MB per message).
+ */
+export function layout(text: string, row: ActionRow | undefined, files: OutgoingFile[]): Part[] {
+  const parts: Part[] = splitText(text, DISCORD_TEXT_LIMIT).map((piece) => ({ text: piece, files: [] }));
+  if (parts.length === 0) parts.push({ text: '', files: [] });
+  parts[parts.length - 1].row = row;
+  let current = parts[parts.length - 1];
+  let bytes = 0;
+  for (const file of files) {
+    if (current.files.length >= FILES_PER_MESSAGE || (current.files.length > 0 && bytes + file.content.length > BYTES_PER_MESSAGE)) {
+      current = { text: '', files: [] };
+      parts.push(current);
+      bytes = 0;
+    }
+    current.files.push(file);
+    bytes += file.content.length;
+  }
+  // An empty message without files is refused by Discord; there is nothing to send then.
+  return parts.filter((part) => part.text !== '' || part.files.length > 0 || part.row);
+}
+
+/** Cuts text into pieces Discord accepts, at line or word breaks where it can. Empty text gives no pieces. */
+export function splitText(text: string, limit: number): string[] {
+  const pieces: string[] = [];
+  let rest = text.trim();
+  while (rest.length > limit) {
+    let cut = rest.lastIndexOf('\n', limit);
+    if (cut < limit / 2) cut = rest.lastIndexOf(' ', limit);
+    if (cut < limit / 2) cut = limit;
+    pieces.push(rest.slice(0, cut).trimEnd());
+    rest = rest.slice(cut).trimStart();
+  }
+  if (rest) pieces.push(rest);
+  return pieces;
+}
