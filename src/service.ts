@@ -18,8 +18,8 @@ import type { Runner } from './ports/runner';
 import { Dispatcher } from './processors/dispatcher';
 import { Loop } from './processors/loop';
 import { Tracker } from './processors/tracker';
-import { LocalRunner } from './runner/local-runner';
-import { LocalBlobStore } from './storage/local-blob-store';
+import { runnerFromConfig } from './runner/from-config';
+import { blobStoreFromConfig } from './storage/from-config';
 
 /** The parts chosen once at start; tests hand in their own. */
 export interface ServiceParts {
@@ -56,8 +56,8 @@ export class Service {
   ) {
     this.db = openDatabase(join(config.dataDir, 'service.db'));
     this.ledger = new Ledger(this.db);
-    this.store = parts.store ?? new LocalBlobStore(config.storage.kind === 'local' ? config.storage.root : join(config.dataDir, 'blobs'));
-    this.runner = parts.runner ?? this.localRunner();
+    this.store = parts.store ?? blobStoreFromConfig(config);
+    this.runner = parts.runner ?? runnerFromConfig(config, log, this.store);
     this.channels = parts.channels;
     const { db, ledger, store, runner, events } = this;
     const prices = config.pricing;
@@ -108,23 +108,5 @@ export class Service {
     this.server?.closeAllConnections?.();
     this.db.$client.close();
     this.log.info('service stopped');
-  }
-
-  private localRunner(): Runner {
-    const { config } = this;
-    if (config.runner.kind !== 'local') throw new Error('RUNNER=batch needs a Batch runner');
-    return new LocalRunner({
-      jobsDir: join(config.dataDir, 'jobs'),
-      concurrency: config.runner.concurrency,
-      log: this.log,
-      workerEnv: {
-        STORAGE: 'local',
-        DATA_DIR: config.dataDir,
-        WHISPER_MODEL: config.whisper.model,
-        WHISPER_THREADS: String(config.whisper.threads),
-        LOG_LEVEL: config.logLevel,
-        ...(process.env.FFMPEG_PATH ? { FFMPEG_PATH: process.env.FFMPEG_PATH } : {}),
-      },
-    });
   }
 }
