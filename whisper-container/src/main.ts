@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
+import { S3BlobStore } from '../../src/storage/s3-blob-store';
 import type { BlobStore } from '../../src/ports/blob-store';
 import { ConfigError, modelName, threadsPerEngine, workerConfig, type WorkerConfig } from './config';
 import { ServerEngine } from './engine';
@@ -30,24 +31,32 @@ async function manifestText(argv: string[], env: NodeJS.ProcessEnv): Promise<str
 
 function blobStore(config: WorkerConfig): BlobStore {
   if (config.storage === 'local') return new LocalBlobStore(config.blobRoot);
-  // The S3 store implements the same port; it is plugged in here once src/storage has it.
-  throw new ConfigError('STORAGE=s3 is not available in this worker build yet');
+  // The same bucket settings as the service (CONTRACT.md); credentials from the SDK's chain (the job's IAM role on Batch).
+  const env = process.env;
+  if (!env.S3_BUCKET) throw new ConfigError('S3_BUCKET is required for STORAGE=s3');
+  return new S3BlobStore({
+    bucket: env.S3_BUCKET,
+    region: env.AWS_REGION || 'us-east-1',
+    endpoint: env.S3_ENDPOINT || undefined,
+    forcePathStyle: ['true', '1', 'yes'].includes(env.S3_FORCE_PATH_STYLE ?? ''),
+  });
 }
 
 async function main(): Promise<number> {
   const log = workerLogger();
   let config: WorkerConfig;
   let manifest;
+  let store: BlobStore;
   try {
     config = workerConfig();
     manifest = parseManifest(await manifestText(process.argv.slice(2), process.env));
     if (!existsSync(config.model)) throw new ConfigError(`Whisper model not found: ${config.model} (run npm ci, or set WHISPER_MODEL)`);
     if (!existsSync(config.serverBinary)) throw new ConfigError(`whisper-server not found: ${config.serverBinary} (run npm ci)`);
+    store = blobStore(config);
   } catch (error) {
     process.stderr.write(`worker: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
-  const store = blobStore(config);
   try {
     const report = await runJob(manifest, store, {
       startEngine: () => ServerEngine.start({ binary: config.serverBinary, model: config.model, threads: threadsPerEngine(config), log }),
