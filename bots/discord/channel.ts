@@ -83,18 +83,9 @@ export class DiscordChannel implements Channel {
     client.on(Events.ShardDisconnect, (event, shard) => log.warn({ shard, code: event.code }, 'discord gateway disconnected'));
     client.on(Events.ShardResume, (shard, replayed) => log.info({ shard, replayed }, 'discord gateway resumed'));
 
-    const ready = once(client, Events.ClientReady, { signal: AbortSignal.timeout(this.options.readyTimeoutMs ?? 60_000) });
-    // login rejects on a bad token or an unreachable gateway, which ends the start with that error.
-    await client.login(this.options.token);
-    await ready.catch(() => {
-      throw new Error('Discord gateway did not become ready in time');
-    });
-    const me = client.user!;
-    const applicationId = client.application?.id ?? me.id;
-
     const inbound = new Inbound({
       onMessage,
-      botId: me.id,
+      botId: () => client.user!.id,
       openAttachment: (attachment) => openAttachment(attachment, { ...defaultDownloadPolicy, ...this.options.download }),
       defer: (interaction, ephemeral) => this.defer(interaction, ephemeral),
       giveUp: (message) => this.giveUp(message),
@@ -102,11 +93,24 @@ export class DiscordChannel implements Channel {
       log,
     });
     this.inbound = inbound;
+    // Listening before login: discord.js replays events queued during start-up right after "ready".
     client.on(Events.MessageCreate, (message) => void inbound.handleMessage(plainMessage(message)));
     client.on(Events.InteractionCreate, (interaction) => {
       const command = plainCommand(interaction);
       if (command) void inbound.handleInteraction(command);
     });
+
+    const signal = AbortSignal.timeout(this.options.readyTimeoutMs ?? 60_000);
+    // Settled either way, so a failed login below leaves no rejection behind.
+    const ready = once(client, Events.ClientReady, { signal }).then(
+      () => true,
+      () => false,
+    );
+    // login rejects on a bad token, disallowed intents or an unreachable gateway, which ends the start with that error.
+    await client.login(this.options.token);
+    if (!(await ready)) throw new Error('Discord gateway did not become ready in time');
+    const me = client.user!;
+    const applicationId = client.application?.id ?? me.id;
 
     await client.rest.put(Routes.applicationCommands(applicationId), { body: SLASH_COMMANDS }).catch((error: unknown) => {
       log.warn({ ...describeError(error) }, 'discord slash command registration failed; the command list may be stale');

@@ -67,6 +67,18 @@ describe('discord channel: start', () => {
       await fake.stop();
     }
   });
+
+  it('refuses to start when the Message Content intent is not switched on', async () => {
+    const fake = await new FakeDiscord().start();
+    fake.refuseIdentify = { code: 4014, reason: 'Disallowed intent(s).' };
+    try {
+      const channel = createDiscordChannel({ token: fake.token, apiRoot: fake.apiRoot, log: silentLogger });
+      await expect(channel.start(new RecordingHandler().handle)).rejects.toThrow(/intents/i);
+      await channel.stop();
+    } finally {
+      await fake.stop();
+    }
+  });
 });
 
 describe('discord channel: incoming', () => {

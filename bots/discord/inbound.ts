@@ -22,8 +22,8 @@ export interface DcCommandInteraction {
 export interface InboundOptions {
   onMessage: MessageHandler;
   openAttachment: AttachmentOpener;
-  /** The bot's own user id, to spot mentions of it and its own messages. */
-  botId: string;
+  /** The bot's own user id, to spot mentions of it and its own messages; known once the gateway is ready. */
+  botId(): string;
   /** Tells Discord the answer is coming (it shows "thinking…"); must happen within 3 s of the interaction. */
   defer(interaction: DcCommandInteraction, ephemeral: boolean): Promise<void>;
   /** Tells the user their message could not be taken, once retries are spent. */
@@ -47,7 +47,7 @@ export class Inbound {
 
   /** Handles one MESSAGE_CREATE. */
   handleMessage(message: DcMessage): Promise<void> {
-    const incoming = toIncoming(message, this.options.botId, this.options.openAttachment);
+    const incoming = toIncoming(message, this.options.botId(), this.options.openAttachment);
     if (!incoming) return Promise.resolve();
     return this.track(incoming.id, async () => this.dispatch(incoming));
   }

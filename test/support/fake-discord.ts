@@ -78,6 +78,8 @@ export class FakeDiscord {
   commands?: { name: string; options?: unknown[] }[];
   /** Intents the last IDENTIFY asked for. */
   intents?: number;
+  /** Closes the gateway on IDENTIFY with this code (4014: disallowed intents), as Discord does. */
+  refuseIdentify?: { code: number; reason: string };
   /** Attachment ids downloaded, in order. */
   readonly downloaded: string[] = [];
   private server?: Server;
@@ -276,6 +278,7 @@ export class FakeDiscord {
       case 2: {
         // identify
         if (packet.d.token !== this.token) return ws.close(4004, 'Authentication failed.');
+        if (this.refuseIdentify) return ws.close(this.refuseIdentify.code, this.refuseIdentify.reason);
         this.intents = Number(packet.d.intents);
         this.identified.add(ws);
         const ready = {
