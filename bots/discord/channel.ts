@@ -29,7 +29,7 @@ export interface DiscordOptions {
   /** DISCORD_API_ROOT: Discord's REST base by default; the gateway URL comes from its `/gateway/bot`. */
   apiRoot?: string;
   log: Logger;
-  /** How long `start()` waits for the gateway session to be ready. Default 60 s. */
+  /** How long `start()` waits for the gateway connection to be ready. Default 60 s. */
   readyTimeoutMs?: number;
   /** Backoff while the core cannot record a message. Default 1 s doubling to 60 s, 10 attempts (about 4 min). */
   handlerRetry?: { baseDelayMs: number; maxDelayMs: number; maxAttempts: number };
@@ -70,7 +70,7 @@ export class DiscordChannel implements Channel {
       // Messages are handled as they arrive and never looked up again: caching them only costs memory.
       makeCache: Options.cacheWithLimits({ ...Options.DefaultMakeCacheSettings, MessageManager: 0 }),
     });
-    // Replies go over REST and may be sent before (or without) a gateway session, after a restart.
+    // Replies go over REST and may be sent before (or without) a gateway connection, after a restart.
     this.client.rest.setToken(options.token);
     this.presenter = new ReplyPresenter(this.client.rest, this.log, { ...defaultTypingOptions, ...options.typing });
   }

@@ -34,7 +34,7 @@ export interface InboundOptions {
 }
 
 /**
- * Turns gateway events into the core's messages: drops events seen before (a resumed gateway session
+ * Turns gateway events into the core's messages: drops events seen before (a resumed gateway connection
  * replays them), ignores what is not for this bot, and hands each message to the core until it is
  * recorded. The gateway never redelivers, so a transient failure is retried here with backoff.
  */

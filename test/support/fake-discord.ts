@@ -285,7 +285,7 @@ export class FakeDiscord {
           v: 10,
           user: { ...this.userPayload(this.bot), verified: true, mfa_enabled: false, flags: 0 },
           guilds: [{ id: this.guild.id, unavailable: true }],
-          session_id: `session-${this.id()}`,
+          session_id: `resume-${this.id()}`,
           resume_gateway_url: `ws://127.0.0.1:${(this.server!.address() as AddressInfo).port}/gateway`,
           application: { id: this.applicationId, flags: 0 },
           shard: [0, 1],
@@ -385,6 +385,9 @@ export class FakeDiscord {
       res.writeHead(204).end();
       return;
     }
+    if (method === 'POST' && isEmpty(payload.json as MessageBody, payload.files) && /\/messages$|^\/webhooks\//.test(route)) {
+      return json(res, 400, { message: 'Cannot send an empty message', code: 50006 });
+    }
     if ((match = /^\/channels\/(\d+)\/messages$/.exec(route)) && method === 'POST') {
       const body = payload.json as MessageBody;
       const message = this.record('channel', match[1], body, payload.files);
@@ -427,7 +430,6 @@ export class FakeDiscord {
       files,
       edits: [],
     };
-    if (!message.content && files.length === 0 && message.components.length === 0) throw new Error('empty message');
     this.sent.push(message);
     return message;
   }
@@ -454,6 +456,11 @@ interface MessageBody {
   flags?: number;
   allowed_mentions?: unknown;
   message_reference?: { message_id: string };
+}
+
+/** Discord refuses a message with no text, files or components. */
+function isEmpty(body: MessageBody, files: UploadedFile[]): boolean {
+  return !body.content && files.length === 0 && !body.components?.length;
 }
 
 /** Reads a JSON body, or a multipart one (`payload_json` plus `files[n]`) as discord.js uploads files. */
