@@ -69,6 +69,9 @@ async function main(): Promise<void> {
   const address = await server.run();
   process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
   process.once('SIGTERM', () => void server.close().finally(() => process.exit(0)));
+  // The test process holds our stdin: when it goes (even killed), so do we, and no server is left behind.
+  process.stdin.resume();
+  process.stdin.once('end', () => process.exit(0));
 }
 
 void main();

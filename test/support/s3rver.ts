@@ -24,7 +24,7 @@ export interface TestS3 {
 export async function startS3(bucket = 'transcripts'): Promise<TestS3> {
   const directory = await mkdtemp(join(tmpdir(), 's3rver-'));
   const child = spawn(process.execPath, ['--openssl-legacy-provider', '--import', 'tsx', resolve('test/support/s3rver-server.ts'), directory, bucket], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const port = await new Promise<number>((done, fail) => {
