@@ -134,6 +134,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.STRIPE_SECRET_KEY) need(['STRIPE_WEBHOOK_SECRET'], 'payments (STRIPE_SECRET_KEY is set)');
   if (e.STORAGE === 's3') need(['S3_BUCKET'], 'STORAGE=s3');
   if (e.RUNNER === 'batch') need(['BATCH_JOB_QUEUE', 'BATCH_JOB_DEFINITION'], 'RUNNER=batch');
+  // A GPU job elsewhere cannot read this machine's disk.
+  if (e.RUNNER === 'batch' && e.STORAGE !== 's3') throw new ConfigError('STORAGE must be s3 when RUNNER=batch (Batch jobs read the audio from the bucket)');
 
   return {
     port: e.PORT,

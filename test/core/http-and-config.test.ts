@@ -69,6 +69,7 @@ describe('configuration', () => {
     [{ IMAP_HOST: 'imap.test' }, /^IMAP_USER is required/],
     [{ IMAP_HOST: 'imap.test', IMAP_USER: 'u', IMAP_PASSWORD: 'p', SMTP_HOST: 's' }, /^MAIL_AUTHSERV_ID is required/],
     [{ RUNNER: 'batch' }, /^BATCH_JOB_QUEUE is required/],
+    [{ RUNNER: 'batch', BATCH_JOB_QUEUE: 'q', BATCH_JOB_DEFINITION: 'd' }, /^STORAGE must be s3 when RUNNER=batch/],
     [{ TELEGRAM_BOT_TOKEN: 'not a token' }, /^TELEGRAM_BOT_TOKEN is invalid/],
   ])('refuses %o with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
