@@ -76,8 +76,12 @@ export async function buildWhisper(
     '-DWHISPER_BUILD_SERVER=ON',
     '-DWHISPER_SDL2=OFF',
     '-DWHISPER_CURL=OFF',
-    // The build is for this machine (npm ci runs here); the GPU image sets GGML_CUDA and its own arch.
     `-DGGML_CUDA=${cuda ? 'ON' : 'OFF'}`,
+    // A local build is tuned for this CPU (npm ci runs where it will be used). An image is built on one machine
+    // and run on another: portable CPU code, and the CUDA architectures of the GPUs it may land on.
+    ...(cuda
+      ? ['-DGGML_NATIVE=OFF', `-DCMAKE_CUDA_ARCHITECTURES=${process.env.CMAKE_CUDA_ARCHITECTURES || '70;75;80;86;89;90'}`]
+      : []),
   ];
   const stamp = createHash('sha256').update(JSON.stringify({ version, flags })).digest('hex').slice(0, 16);
   const stampFile = join(build, 'build-stamp.json');

@@ -26,10 +26,14 @@ export interface TranscribeOptions {
   log?: Logger;
 }
 
-/** Encoder frames for a window: 50 per second, rounded up to a multiple of 64 with room to spare; 0 (all) near 30 s. */
+/**
+ * Encoder frames for a window: 50 per second, rounded up to a multiple of 64; 0 (all 1500) near 30 s. A 5 s voice
+ * note then costs a sixth of a full window. Safe only with greedy decoding and timestamps on, which is how the
+ * engine is asked: beam search or no timestamps with a short context repeat sentences.
+ */
 export function audioContextFor(seconds: number): number {
-  const frames = Math.ceil((seconds * 50 + 32) / 64) * 64;
-  // Below ~256 frames Whisper loses its footing on timestamps; near the full window the saving is nil.
+  const frames = Math.ceil((seconds * 50) / 64) * 64;
+  // Below 256 frames Whisper loses its footing on timestamps; near the full window the saving is nil.
   return frames >= 1408 ? 0 : Math.max(256, frames);
 }
 
