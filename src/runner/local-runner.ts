@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnTied } from '../tied-spawn';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -84,7 +85,7 @@ export class LocalRunner implements Runner {
     const pidPath = join(jobsDir, `${job.manifest.jobId}.pid`);
     stopLeftover(pidPath);
     writeFileSync(manifestPath, JSON.stringify(job.manifest));
-    const child = spawn(process.execPath, ['--import', 'tsx', workerEntry, '--manifest', manifestPath], {
+    const child = spawnTied(process.execPath, ['--import', 'tsx', workerEntry, '--manifest', manifestPath], {
       cwd: repoRoot,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...workerEnv },
       stdio: ['ignore', 'ignore', 'pipe'],

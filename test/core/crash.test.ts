@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +44,21 @@ const exited = (child: ChildProcess, timeoutMs: number) =>
     });
   });
 
+/** Commands of live processes started for this data dir (they inherit DATA_DIR). */
+function processesOf(dataDir: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`DATA_DIR=${dataDir}`)) continue;
+      if (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) continue; // reaped later by init
+      found.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, 3).join(' '));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
 function sent(dataDir: string): Sent[] {
   const log = join(dataDir, 'spool', 'out.log');
   return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Sent) : [];
@@ -71,6 +86,8 @@ describe('SIGKILL at each step, then restart: every order finishes exactly once'
       const death = await exited(first, 120_000);
       expect(death.signal).toBe('SIGKILL');
       expect(readFileSync(marker, 'utf8').trim()).toBe(point);
+      // The kernel takes the worker, whisper-server and ffmpeg down with the killed service.
+      await until(() => processesOf(dataDir).length === 0, 10_000, `orphans to die: ${processesOf(dataDir).join(', ')}`);
 
       const second = startApp(dataDir);
       try {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawnTied } from '../../src/tied-spawn';
 import { InputError } from './errors';
 import { ffmpegPath } from './ffmpeg';
 import type { ContainerGuess } from './sniff';
@@ -19,13 +19,13 @@ export async function* decodePcm(
   path: string,
   options: { container: ContainerGuess; ffmpeg?: string; maxSeconds?: number },
 ): AsyncGenerator<Buffer> {
-  const child = spawn(
+  const child = spawnTied(
     options.ffmpeg ?? ffmpegPath(),
     ['-nostdin', '-hide_banner', '-loglevel', 'error', '-i', path, '-map', '0:a:0', '-vn', '-sn', '-dn', '-ac', '1', '-ar', String(SAMPLE_RATE), '-f', 's16le', 'pipe:1'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
+  child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-2000);
   });
   const exited = new Promise<number | null>((resolve, reject) => {
@@ -36,7 +36,7 @@ export async function* decodePcm(
   let bytes = 0;
   let finished = false;
   try {
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+    for await (const chunk of child.stdout! as AsyncIterable<Buffer>) {
       bytes += chunk.length;
       if (bytes > limit) throw new InputError('too_long', `The audio is longer than ${Math.round(options.maxSeconds! / 60)} minutes.`);
       yield chunk;

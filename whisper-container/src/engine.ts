@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnTied } from '../../src/tied-spawn';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -150,7 +151,7 @@ export class ServerEngine implements Engine {
       // Each window is decoded on its own (no prompt from the previous one): a hallucination cannot carry over.
       '--max-context', '0',
     ];
-    const child = spawn(options.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnTied(options.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const keep = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-4000);
