@@ -209,24 +209,29 @@ async function main(): Promise<void> {
         await ffmpeg(['-i', raw, '-ar', '16000', '-ac', '1', '-af', 'apad', '-t', '5', note]);
         await ffmpeg(['-i', note, '-c:a', 'libopus', '-b:a', '24k', '-f', 'ogg', store.localPath(`n/${i}`)]);
         concatList.push(`file '${note}'`);
-    }
-    await writeFile(join(dir, 'notes.txt'), concatList.join('\n'));
-    await ffmpeg(['-f', 'concat', '-safe', '0', '-i', join(dir, 'notes.txt'), '-c:a', 'libopus', '-b:a', '24k', '-f', 'ogg', store.localPath('n/long')]);
-    const notesTimes: number[] = [];
-    const longTimes: number[] = [];
-    let notesWer = 0;
-    let longWer = 0;
-    const noteInputs = noteTexts.map((_, i) => ({ key: `n/${i}`, name: `note${i}.ogg` }));
-    for (let round = 0; round < ROUNDS; round++) {
-      notesTimes.push((await workerJob(dir, noteInputs, `notes${round}`)).seconds);
-      longTimes.push((await workerJob(dir, [{ key: 'n/long', name: 'long.ogg' }], `long${round}`)).seconds);
-    }
-    const noteResults = await Promise.all(noteInputs.map((input) => readResult(store, input.key)));
-    notesWer = wordErrorRate(noteTexts.join(' '), noteResults.map((result) => result.text).join(' '));
-    longWer = wordErrorRate(noteTexts.join(' '), (await readResult(store, 'n/long')).text);
-    console.log('\n3. 50 voice notes of 5 s (ogg/opus) in one job vs one 250 s file of the same speech, both through the entry point');
-    console.log(`   50 notes: ${s(median(notesTimes))}  WER ${pct(notesWer)}    one 250 s file: ${s(median(longTimes))}  WER ${pct(longWer)}`);
-    console.log(`   notes / file: ${(median(notesTimes) / median(longTimes)).toFixed(2)}  (goal <= 0.70 with no loss of WER)`);
+      }
+      await writeFile(join(dir, 'notes.txt'), concatList.join('\n'));
+      await ffmpeg(['-f', 'concat', '-safe', '0', '-i', join(dir, 'notes.txt'), '-c:a', 'libopus', '-b:a', '24k', '-f', 'ogg', store.localPath('n/long')]);
+      await ffmpeg(['-i', store.localPath('n/long'), '-ar', '16000', '-ac', '1', join(dir, 'notes-long.wav')]);
+      const notesTimes: number[] = [];
+      const longTimes: number[] = [];
+      const cliLongTimes: number[] = [];
+      let notesWer = 0;
+      let longWer = 0;
+      const noteInputs = noteTexts.map((_, i) => ({ key: `n/${i}`, name: `note${i}.ogg` }));
+      for (let round = 0; round < ROUNDS; round++) {
+        notesTimes.push((await workerJob(dir, noteInputs, `notes${round}`)).seconds);
+        longTimes.push((await workerJob(dir, [{ key: 'n/long', name: 'long.ogg' }], `long${round}`)).seconds);
+        // The issue's reference: the bare CLI on the same 250 s file.
+        cliLongTimes.push((await timed(engine.cli, ['-m', engine.model, '-t', String(THREADS), '-bs', '1', '-np', '-f', join(dir, 'notes-long.wav')])).seconds);
+      }
+      const noteResults = await Promise.all(noteInputs.map((input) => readResult(store, input.key)));
+      notesWer = wordErrorRate(noteTexts.join(' '), noteResults.map((result) => result.text).join(' '));
+      longWer = wordErrorRate(noteTexts.join(' '), (await readResult(store, 'n/long')).text);
+      console.log('\n3. 50 voice notes of 5 s (ogg/opus) in one job vs one 250 s file of the same speech, both through the entry point');
+      console.log(`   50 notes: ${s(median(notesTimes))}  WER ${pct(notesWer)}    one 250 s file: ${s(median(longTimes))}  WER ${pct(longWer)}`);
+      console.log(`   notes / file: ${(median(notesTimes) / median(longTimes)).toFixed(2)}  (goal <= 0.70 with no loss of WER)`);
+      console.log(`   whisper-cli -bs 1 on the 250 s file: ${s(median(cliLongTimes))};  50 notes through the worker / that: ${(median(notesTimes) / median(cliLongTimes)).toFixed(2)}`);
     }
 
     // ---- 4. RTF and peak RSS, 1-hour file -----------------------------------------------------------------
