@@ -92,6 +92,15 @@ export async function buildWhisper(
     if (previous.stamp === stamp) return { cli, server, skipped: true, version };
   }
 
+  const missing = [
+    ['cmake', 'cmake'],
+    ['c++', 'g++'],
+  ].filter(([command]) => spawnSync(command!, ['--version']).status !== 0);
+  if (missing.length > 0) {
+    const packages = missing.map(([, pkg]) => pkg).join(' ');
+    throw new Error(`building whisper.cpp needs ${packages} (Debian/Ubuntu: apt-get install ${packages} make)`);
+  }
+
   await mkdir(build, { recursive: true });
   // Options or source changed: configure from scratch rather than trust a cache made for something else.
   await rm(join(build, 'CMakeCache.txt'), { force: true });

@@ -72,6 +72,12 @@ function get(port: number, path: string): Promise<number> {
   });
 }
 
+/**
+ * Longest one window may take. A 30 s window takes about a second for tiny.en on one CPU thread and minutes for
+ * a large model on a slow CPU; past this the engine is taken to be stuck.
+ */
+const REQUEST_TIMEOUT_MS = 15 * 60_000;
+
 function post(port: number, path: string, body: Buffer, contentType: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -83,6 +89,7 @@ function post(port: number, path: string, body: Buffer, contentType: string): Pr
         res.on('error', reject);
       },
     );
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error('whisper-server did not answer in time')));
     req.on('error', reject);
     req.end(body);
   });
@@ -215,7 +222,14 @@ export class ServerEngine implements Engine {
       audio_ctx: String(req.audioCtx ?? 0),
     };
     const { body, contentType } = multipart(fields, req.wav);
-    const response = await post(this.port, '/inference', body, contentType);
+    let response;
+    try {
+      response = await post(this.port, '/inference', body, contentType);
+    } catch (error) {
+      // A stuck or broken engine is not reused: stopping it makes the pool start a fresh one for the next window.
+      if (!this.exited) this.child.kill('SIGKILL');
+      throw error;
+    }
     if (response.status !== 200) throw new Error(`whisper-server answered ${response.status}: ${response.body.slice(0, 200)}`);
     const parsed = JSON.parse(response.body) as VerboseJson;
     if (parsed.error) throw new Error(`whisper-server: ${parsed.error}`);
