@@ -76,7 +76,6 @@ export class Service {
       await this.paymentEvents.expireStale();
     }, log);
     events.on('queued', dispatch.wake);
-    events.on('running', track.wake);
     events.on('outbox', send.wake);
     this.loops = [dispatch, track, send, recover];
 

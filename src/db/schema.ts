@@ -106,8 +106,7 @@ export const inboundMessages = sqliteTable(
   {
     channel: text('channel').notNull(),
     messageId: text('message_id').notNull(),
-    /** `processing` until its order (or reply) is recorded; a stale `processing` row after a crash is retried. */
-    state: text('state').$type<'processing' | 'done'>().notNull(),
+    /** Written with the message's outcome (its order, or the answer to a command), never before. */
     orderId: text('order_id'),
     receivedAt: integer('received_at').notNull().default(now),
   },

@@ -1,5 +1,5 @@
 import { and, eq } from 'drizzle-orm';
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Db } from '../db';
 import { files, inboundMessages, orders } from '../db/schema';
 import { transaction } from '../db/tx';
@@ -34,6 +34,8 @@ export interface IntakeOptions {
 /**
  * Turns one platform message into a recorded order (or a command answer). Resolves once the
  * outcome is durable, which is when adapters may acknowledge the message to their platform.
+ * One service instance owns the database, so the in-flight set plus the record of handled messages
+ * is enough to drop duplicates.
  */
 export class Intake {
   /** Messages being handled right now, so a duplicate delivered meanwhile is dropped. */
@@ -50,8 +52,7 @@ export class Intake {
     if (this.inFlight.has(flightKey)) return;
     this.inFlight.add(flightKey);
     try {
-      const orderId = this.claim(message);
-      if (!orderId) {
+      if (this.seen(message)) {
         intakeMetrics.duplicates.inc({ channel: message.channel });
         this.options.log.info({ channel: message.channel, messageId: message.id }, 'duplicate message ignored');
         return;
@@ -59,37 +60,32 @@ export class Intake {
       intakeMetrics.messages.inc({ channel: message.channel });
       if (message.command) return this.answerCommand(message);
       if (message.attachments.length === 0) return this.answerWithHelp(message);
-      await this.takeOrder(message, orderId);
+      await this.takeOrder(message, orderIdFor(message));
     } finally {
       this.inFlight.delete(flightKey);
     }
   };
 
-  /**
-   * Records the message id before any work. Returns the order id to use, or null for a message
-   * already handled. A row left `processing` by a crash is handled again with the same order id.
-   */
-  private claim(message: IncomingMessage): string | null {
+  /** Whether the message was already handled (its outcome recorded). */
+  private seen(message: IncomingMessage): boolean {
     const { db } = this.options;
-    return transaction(db, () => {
-      const row = db
-        .select()
-        .from(inboundMessages)
-        .where(and(eq(inboundMessages.channel, message.channel), eq(inboundMessages.messageId, message.id)))
-        .get();
-      if (row?.state === 'done') return null;
-      if (row) return row.orderId ?? randomUUID();
-      const orderId = randomUUID();
-      db.insert(inboundMessages).values({ channel: message.channel, messageId: message.id, state: 'processing', orderId }).run();
-      return orderId;
-    });
+    const row = db
+      .select({ orderId: inboundMessages.orderId })
+      .from(inboundMessages)
+      .where(and(eq(inboundMessages.channel, message.channel), eq(inboundMessages.messageId, message.id)))
+      .get();
+    return row !== undefined;
   }
 
-  private markDone(message: IncomingMessage): void {
+  /**
+   * Records the message as handled, in the transaction that records its outcome: a crash before it
+   * leaves no trace, so the redelivered message is simply handled again (under the same order id).
+   */
+  private markDone(message: IncomingMessage, orderId?: string): void {
     this.options.db
-      .update(inboundMessages)
-      .set({ state: 'done' })
-      .where(and(eq(inboundMessages.channel, message.channel), eq(inboundMessages.messageId, message.id)))
+      .insert(inboundMessages)
+      .values({ channel: message.channel, messageId: message.id, orderId: orderId ?? null })
+      .onConflictDoNothing()
       .run();
   }
 
@@ -152,7 +148,7 @@ export class Intake {
           .run();
       }
       const result = quoting.quote(orderId, { refusedExtra, maxFiles: this.maxFiles });
-      this.markDone(message);
+      this.markDone(message, orderId);
       return result;
     });
     crashPoint('received');
@@ -164,4 +160,9 @@ export class Intake {
     if (outcome.state === 'queued') this.options.events.emit('queued');
     this.options.events.emit('outbox');
   }
+}
+
+/** The order id of a message: derived from its platform id, so handling it again after a crash reuses it. */
+function orderIdFor(message: IncomingMessage): string {
+  return createHash('sha256').update(`${message.channel}\u0000${message.id}`).digest('hex').slice(0, 32);
 }

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { parseFile } from 'music-metadata';
+import { stat, readFile } from 'node:fs/promises';
+import { parseBuffer, parseFile } from 'music-metadata';
 import { ffmpegPath } from './ffmpeg';
 
 /** What intake needs to know about a stored file. `null` duration: not audio we can read. */
@@ -14,7 +15,10 @@ export interface Probe {
  */
 export async function probeFile(path: string): Promise<Probe> {
   try {
-    const metadata = await parseFile(path, { duration: true, skipCovers: true });
+    const options = { duration: true, skipCovers: true };
+    // Small files (voice notes) in one read: the file tokenizer would make a thread-pool round trip per header.
+    const { size } = await stat(path);
+    const metadata = size <= SMALL_FILE_BYTES ? await parseBuffer(await readFile(path), undefined, options) : await parseFile(path, options);
     const { duration, hasAudio, numberOfChannels } = metadata.format;
     const audible = hasAudio ?? (numberOfChannels ?? 0) > 0;
     if (duration && Number.isFinite(duration) && duration > 0 && audible) return { duration };
@@ -25,6 +29,7 @@ export async function probeFile(path: string): Promise<Probe> {
 }
 
 const FFMPEG_PROBE_TIMEOUT_MS = 30_000;
+const SMALL_FILE_BYTES = 8 * 1024 * 1024;
 
 function probeWithFfmpeg(path: string): Promise<Probe> {
   return new Promise((resolve) => {

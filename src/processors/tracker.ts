@@ -30,10 +30,17 @@ export class Tracker {
 
   tick = async (): Promise<void> => {
     const { db, runner, events, log } = this.deps;
-    const running = db.select().from(orders).where(eq(orders.state, 'running')).all();
-    for (const order of running) {
-      const status = order.runnerJobId ? await runner.status(order.runnerJobId) : { state: 'unknown' as const };
+    // Only what the status check needs: this runs every half second over every running order.
+    const running = db
+      .select({ id: orders.id, runnerJobId: orders.runnerJobId, attempts: orders.attempts })
+      .from(orders)
+      .where(eq(orders.state, 'running'))
+      .all();
+    for (const job of running) {
+      const status = job.runnerJobId ? await runner.status(job.runnerJobId) : { state: 'unknown' as const };
       if (status.state === 'pending' || status.state === 'running') continue;
+      const order = db.select().from(orders).where(eq(orders.id, job.id)).get();
+      if (!order || order.state !== 'running') continue;
       if (status.state === 'succeeded') {
         await this.complete(order);
       } else if (status.state === 'unknown' || order.attempts < MAX_ATTEMPTS) {

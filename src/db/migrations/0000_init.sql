@@ -15,7 +15,6 @@ CREATE INDEX `files_order` ON `files` (`order_id`);--> statement-breakpoint
 CREATE TABLE `inbound_messages` (
 	`channel` text NOT NULL,
 	`message_id` text NOT NULL,
-	`state` text NOT NULL,
 	`order_id` text,
 	`received_at` integer DEFAULT (unixepoch('subsec') * 1000) NOT NULL,
 	PRIMARY KEY(`channel`, `message_id`)
