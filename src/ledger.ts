@@ -9,16 +9,22 @@ import { ledger, type LedgerKind } from './db/schema';
  * change the entry pays for.
  */
 export class Ledger {
-  constructor(private readonly db: Db) {}
+  // Prepared once: these run several times for every order.
+  private readonly balanceQuery;
+  private readonly keyQuery;
+
+  constructor(private readonly db: Db) {
+    this.balanceQuery = db
+      .select({ total: sql<number>`coalesce(sum(${ledger.seconds}), 0)` })
+      .from(ledger)
+      .where(eq(ledger.userId, sql.placeholder('userId')))
+      .prepare();
+    this.keyQuery = db.select({ id: ledger.id }).from(ledger).where(eq(ledger.key, sql.placeholder('key'))).prepare();
+  }
 
   /** Seconds the user can spend now. */
   balance(userId: string): number {
-    const row = this.db
-      .select({ total: sql<number>`coalesce(sum(${ledger.seconds}), 0)` })
-      .from(ledger)
-      .where(eq(ledger.userId, userId))
-      .get();
-    return row?.total ?? 0;
+    return this.balanceQuery.get({ userId })?.total ?? 0;
   }
 
   /**
@@ -48,7 +54,7 @@ export class Ledger {
 
   /** Whether an entry with this key was written. */
   has(key: string): boolean {
-    return this.db.select({ id: ledger.id }).from(ledger).where(eq(ledger.key, key)).get() !== undefined;
+    return this.keyQuery.get({ key }) !== undefined;
   }
 }
 

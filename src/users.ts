@@ -1,6 +1,7 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import type { Db } from './db';
+import { prepared } from './db/prepared';
 import { users } from './db/schema';
 import type { Ledger } from './ledger';
 import type { ChannelName } from './ports/channel';
@@ -12,7 +13,9 @@ export type User = typeof users.$inferSelect;
  * Call inside a transaction: the user row and the grant are written together.
  */
 export function findOrCreateUser(db: Db, ledger: Ledger, channel: ChannelName, externalId: string, freeSeconds: number): User {
-  const existing = db.select().from(users).where(and(eq(users.channel, channel), eq(users.externalId, externalId))).get();
+  const existing = prepared(db, 'userByExternalId', (d) =>
+    d.select().from(users).where(and(eq(users.channel, sql.placeholder('channel')), eq(users.externalId, sql.placeholder('externalId')))).prepare(),
+  ).get({ channel, externalId });
   if (existing) return existing;
   const user = db.insert(users).values({ id: randomUUID(), channel, externalId }).returning().get();
   if (freeSeconds > 0) ledger.append({ userId: user.id, kind: 'grant', seconds: freeSeconds, key: `grant:${user.id}` });

@@ -1,4 +1,5 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
+import { prepared } from '../db/prepared';
 import { createHash } from 'node:crypto';
 import type { Db } from '../db';
 import { files, inboundMessages, orders } from '../db/schema';
@@ -69,12 +70,14 @@ export class Intake {
   /** Whether the message was already handled (its outcome recorded). */
   private seen(message: IncomingMessage): boolean {
     const { db } = this.options;
-    const row = db
-      .select({ orderId: inboundMessages.orderId })
-      .from(inboundMessages)
-      .where(and(eq(inboundMessages.channel, message.channel), eq(inboundMessages.messageId, message.id)))
-      .get();
-    return row !== undefined;
+    const query = prepared(db, 'inboundSeen', (d) =>
+      d
+        .select({ orderId: inboundMessages.orderId })
+        .from(inboundMessages)
+        .where(and(eq(inboundMessages.channel, sql.placeholder('channel')), eq(inboundMessages.messageId, sql.placeholder('id'))))
+        .prepare(),
+    );
+    return query.get({ channel: message.channel, id: message.id }) !== undefined;
   }
 
   /**

@@ -46,15 +46,15 @@ export async function storeAttachment(input: {
     if (error instanceof AttachmentRefusal) return { ...base, refusal: error.message || text.refusals.unavailable };
     throw error;
   }
-  const { duration } = await probeStored(store, key);
+  const { duration } = await probeStored(store, key, bytes);
   if (duration === null) return { ...base, bytes, refusal: text.refusals.notAudio };
   if (duration > limits.maxFileSeconds) return { ...base, bytes, duration, refusal: text.refusals.tooLong(limits.maxFileSeconds) };
   return { ...base, bytes, duration };
 }
 
 /** Probes in place for a local store; otherwise through a temporary local copy (S3). */
-async function probeStored(store: BlobStore, key: string): Promise<{ duration: number | null }> {
-  if (store.localPath) return probeFile(store.localPath(key));
+async function probeStored(store: BlobStore, key: string, bytes: number): Promise<{ duration: number | null }> {
+  if (store.localPath) return probeFile(store.localPath(key), bytes);
   const dir = await mkdtemp(join(tmpdir(), 'probe-'));
   try {
     const path = join(dir, 'media');

@@ -13,11 +13,11 @@ export interface Probe {
  * (fast: no process per file); what it cannot place (odd mp4, headerless streams) goes to
  * ffmpeg, which also tells whether there is an audio stream at all.
  */
-export async function probeFile(path: string): Promise<Probe> {
+export async function probeFile(path: string, knownSize?: number): Promise<Probe> {
   try {
     const options = { duration: true, skipCovers: true };
     // Small files (voice notes) in one read: the file tokenizer would make a thread-pool round trip per header.
-    const { size } = await stat(path);
+    const size = knownSize ?? (await stat(path)).size;
     const metadata = size <= SMALL_FILE_BYTES ? await parseBuffer(await readFile(path), undefined, options) : await parseFile(path, options);
     const { duration, hasAudio, numberOfChannels } = metadata.format;
     const audible = hasAudio ?? (numberOfChannels ?? 0) > 0;

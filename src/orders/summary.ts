@@ -1,5 +1,6 @@
-import { asc, eq } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db';
+import { prepared } from '../db/prepared';
 import { files } from '../db/schema';
 import { text } from '../messages';
 
@@ -7,7 +8,9 @@ export type FileRow = typeof files.$inferSelect;
 
 /** An order's files in the order they were sent. */
 export function orderFiles(db: Db, orderId: string): FileRow[] {
-  return db.select().from(files).where(eq(files.orderId, orderId)).orderBy(asc(files.position)).all();
+  return prepared(db, 'orderFiles', (d) =>
+    d.select().from(files).where(eq(files.orderId, sql.placeholder('orderId'))).orderBy(asc(files.position)).prepare(),
+  ).all({ orderId });
 }
 
 /** One line per file: its name and length, or why it was refused. */
