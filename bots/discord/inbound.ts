@@ -3,7 +3,7 @@ import type { Logger } from '../../src/log';
 import type { ChatCommand, IncomingMessage, MessageHandler } from '../../src/ports/channel';
 import { describeError } from './errors';
 import { messageId, toIncoming, type AttachmentOpener, type DcMessage } from './message';
-import { RecentSet } from './recent';
+import { RecentSet } from '../shared/recent';
 
 /** A slash command as the gateway delivered it, before it is answered. */
 export interface DcCommandInteraction {

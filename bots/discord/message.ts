@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ChatCommand, IncomingAttachment, IncomingMessage } from '../../src/ports/channel';
+import { uniqueName } from '../shared/text';
 
 /** A file attached to a Discord message, as the gateway describes it. */
 export interface DcAttachment {
@@ -89,13 +90,3 @@ export function toIncoming(message: DcMessage, botId: string, open: AttachmentOp
   };
 }
 
-/** Two "voice-message.ogg" in one message would give two results with one name; the second becomes "voice-message-2.ogg". */
-function uniqueName(name: string, taken: Set<string>): string {
-  let candidate = name;
-  for (let n = 2; taken.has(candidate.toLowerCase()); n++) {
-    const dot = name.lastIndexOf('.');
-    candidate = dot > 0 ? `${name.slice(0, dot)}-${n}${name.slice(dot)}` : `${name}-${n}`;
-  }
-  taken.add(candidate.toLowerCase());
-  return candidate;
-}

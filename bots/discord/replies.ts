@@ -2,7 +2,8 @@ import { ButtonStyle, ComponentType, MessageFlags, Routes, type REST } from 'dis
 import type { Logger } from '../../src/log';
 import type { OutgoingFile, Reply, ReplyAddress } from '../../src/ports/channel';
 import { describeError, hasCode, toDeliveryError } from './errors';
-import { RecentMap, RecentSet } from './recent';
+import { RecentMap, RecentSet } from '../shared/recent';
+import { splitText } from '../shared/text';
 
 /** Discord's limit on one message's text. */
 export const DISCORD_TEXT_LIMIT = 2000;
@@ -257,17 +258,3 @@ export function layout(text: string, row: ActionRow | undefined, files: Outgoing
   return parts.filter((part) => part.text !== '' || part.files.length > 0 || part.row);
 }
 
-/** Cuts text into pieces Discord accepts, at line or word breaks where it can. Empty text gives no pieces. */
-export function splitText(text: string, limit: number): string[] {
-  const pieces: string[] = [];
-  let rest = text.trim();
-  while (rest.length > limit) {
-    let cut = rest.lastIndexOf('\n', limit);
-    if (cut < limit / 2) cut = rest.lastIndexOf(' ', limit);
-    if (cut < limit / 2) cut = limit;
-    pieces.push(rest.slice(0, cut).trimEnd());
-    rest = rest.slice(cut).trimStart();
-  }
-  if (rest) pieces.push(rest);
-  return pieces;
-}

@@ -3,7 +3,7 @@ import type { Logger } from '../../src/log';
 import type { IncomingMessage, MessageHandler } from '../../src/ports/channel';
 import type { FloodLimiter } from './flood';
 import { toIncoming, type FileOpener, type TgMessage } from './message';
-import { RecentSet } from './recent';
+import { RecentSet } from '../shared/recent';
 
 /** A Bot API Update; only `message` is asked for. */
 export interface TgUpdate {

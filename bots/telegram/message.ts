@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ChatCommand, IncomingAttachment, IncomingMessage } from '../../src/ports/channel';
+import { uniqueName } from '../shared/text';
 
 /** A Telegram file reference, as voice, audio, video, video_note and document carry it. */
 interface TgFile {
@@ -130,13 +131,3 @@ export function toIncoming(parts: TgMessage[], botUsername: string, openFile: Fi
   };
 }
 
-/** Two "video.mp4" in one album would give two results with one name; the second becomes "video-2.mp4". */
-function uniqueName(name: string, taken: Set<string>): string {
-  let candidate = name;
-  for (let n = 2; taken.has(candidate.toLowerCase()); n++) {
-    const dot = name.lastIndexOf('.');
-    candidate = dot > 0 ? `${name.slice(0, dot)}-${n}${name.slice(dot)}` : `${name}-${n}`;
-  }
-  taken.add(candidate.toLowerCase());
-  return candidate;
-}

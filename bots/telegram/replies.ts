@@ -1,7 +1,8 @@
 import type { Logger } from '../../src/log';
 import type { Reply, ReplyAddress } from '../../src/ports/channel';
 import { isBadRequest, toDeliveryError, type BotApi } from './api';
-import { RecentMap, RecentSet } from './recent';
+import { RecentMap, RecentSet } from '../shared/recent';
+import { splitText } from '../shared/text';
 
 /** Telegram's limit on one message's text. */
 export const TELEGRAM_TEXT_LIMIT = 4096;
@@ -165,17 +166,3 @@ export class ReplyPresenter {
   }
 }
 
-/** Cuts text into pieces Telegram accepts, at line or word breaks where it can. Empty text gives no pieces. */
-export function splitText(text: string, limit: number): string[] {
-  const pieces: string[] = [];
-  let rest = text.trim();
-  while (rest.length > limit) {
-    let cut = rest.lastIndexOf('\n', limit);
-    if (cut < limit / 2) cut = rest.lastIndexOf(' ', limit);
-    if (cut < limit / 2) cut = limit;
-    pieces.push(rest.slice(0, cut).trimEnd());
-    rest = rest.slice(cut).trimStart();
-  }
-  if (rest) pieces.push(rest);
-  return pieces;
-}
