@@ -10,7 +10,7 @@ import { spokenFile } from '../../test/support/audio';
 import { FakeTelegram, type SentMessage } from '../../test/support/fake-telegram';
 import { deliverWebhook, startFakeStripe, stripeEvent, type FakeStripe } from '../../test/support/fake-stripe';
 import { startTestService, type TestService } from '../../test/support/service';
-import { ffmpegPath } from '../../whisper-container/src/ffmpeg';
+import { ffmpegPath } from '../../src/media/ffmpeg';
 import { createTelegramChannel } from './index';
 
 /**

@@ -1,6 +1,6 @@
 import { spawnTied } from '../../src/tied-spawn';
 import { InputError } from './errors';
-import { ffmpegPath } from './ffmpeg';
+import { ffmpegPath } from '../../src/media/ffmpeg';
 import type { ContainerGuess } from './sniff';
 
 /** Whisper's input: 16 kHz mono. Samples are signed 16-bit little-endian, half the memory of float. */

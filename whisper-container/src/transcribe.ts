@@ -55,6 +55,9 @@ export async function transcribeFile(path: string, pool: EnginePool, options: Tr
   try {
     for await (const window of audioWindows(pcm, { maxSeconds: windowSeconds, minSeconds: (windowSeconds * 2) / 3 })) {
       if (windowError) break;
+      // Wait for a free engine only now, with this window already decoded: decoding the next window overlaps the
+      // engines' work instead of leaving an engine idle while ffmpeg catches up. Memory: engines + 1 windows.
+      while (inFlight.size >= pool.size) await Promise.race(inFlight);
       const index = results.length;
       results.push(undefined);
       samples += window.pcm.length / BYTES_PER_SAMPLE;
@@ -74,8 +77,6 @@ export async function transcribeFile(path: string, pool: EnginePool, options: Tr
         )
         .finally(() => inFlight.delete(job));
       inFlight.add(job);
-      // Back-pressure: decoding waits while every engine is busy, so windows never pile up in memory.
-      while (inFlight.size >= pool.size) await Promise.race(inFlight);
     }
   } catch (error) {
     decodeError = error;

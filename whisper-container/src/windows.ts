@@ -19,11 +19,20 @@ export interface WindowOptions {
 
 const FRAME = SAMPLE_RATE / 10; // 100 ms, long enough to tell a pause from a plosive
 
+/** The samples of a buffer as numbers, without copying when the buffer is aligned (it is, for fresh windows). */
+function samplesOf(pcm: Buffer): Int16Array {
+  const count = Math.floor(pcm.length / BYTES_PER_SAMPLE);
+  if (pcm.byteOffset % 2 === 0) return new Int16Array(pcm.buffer, pcm.byteOffset, count);
+  const copy = new Int16Array(count);
+  for (let i = 0; i < count; i++) copy[i] = pcm.readInt16LE(i * BYTES_PER_SAMPLE);
+  return copy;
+}
+
 /** Root-mean-square level of samples [from, to) in dBFS. */
-function levelDb(pcm: Buffer, from: number, to: number): number {
+function levelDb(samples: Int16Array, from: number, to: number): number {
   let sum = 0;
   for (let i = from; i < to; i++) {
-    const v = pcm.readInt16LE(i * BYTES_PER_SAMPLE) / 32768;
+    const v = samples[i]! / 32768;
     sum += v * v;
   }
   const rms = Math.sqrt(sum / Math.max(1, to - from));
@@ -31,18 +40,19 @@ function levelDb(pcm: Buffer, from: number, to: number): number {
 }
 
 function peakLevelDb(pcm: Buffer): number {
-  const samples = pcm.length / BYTES_PER_SAMPLE;
+  const samples = samplesOf(pcm);
   let peak = -120;
-  for (let start = 0; start < samples; start += FRAME) peak = Math.max(peak, levelDb(pcm, start, Math.min(samples, start + FRAME)));
+  for (let start = 0; start < samples.length; start += FRAME) peak = Math.max(peak, levelDb(samples, start, Math.min(samples.length, start + FRAME)));
   return peak;
 }
 
 /** The sample at which to cut: the middle of the quietest 100 ms frame in [min, max), latest on ties. */
 function cutPoint(pcm: Buffer, min: number, max: number): number {
+  const samples = samplesOf(pcm);
   let best = max;
   let bestLevel = Number.POSITIVE_INFINITY;
   for (let start = min; start + FRAME <= max; start += FRAME / 2) {
-    const level = levelDb(pcm, start, start + FRAME);
+    const level = levelDb(samples, start, start + FRAME);
     if (level <= bestLevel) {
       bestLevel = level;
       best = start + FRAME / 2;
