@@ -6,6 +6,8 @@ import { checkoutsCreated } from './metrics';
 /** Stripe accepts a Checkout Session lifetime from 30 minutes to 24 hours. */
 export const MIN_CHECKOUT_TTL_SECONDS = 30 * 60;
 export const MAX_CHECKOUT_TTL_SECONDS = 24 * 60 * 60;
+/** Room for a slow request and a few seconds of clock difference with Stripe at the 30-minute minimum. */
+const CLOCK_SLACK_SECONDS = 60;
 
 export interface StripePaymentsOptions {
   secretKey: string;
@@ -119,9 +121,10 @@ export class StripePayments implements Payments {
     const now = Math.floor(Date.now() / 1000);
     for (const [id, expiresAt] of this.expiries) if (expiresAt <= now) this.expiries.delete(id);
     let expiresAt = this.expiries.get(orderId);
-    // Stripe counts the 30 minutes from its own clock at creation; a stale first expiry would be refused.
-    if (expiresAt === undefined || expiresAt - now < MIN_CHECKOUT_TTL_SECONDS) {
-      expiresAt = now + this.ttlSeconds;
+    // Stripe counts the 30 minutes from its own clock at creation; a stale first expiry would be refused,
+    // and so would one made at exactly the minimum by a request that took a second to arrive.
+    if (expiresAt === undefined || expiresAt - now < MIN_CHECKOUT_TTL_SECONDS + CLOCK_SLACK_SECONDS) {
+      expiresAt = now + Math.max(this.ttlSeconds, MIN_CHECKOUT_TTL_SECONDS + CLOCK_SLACK_SECONDS);
       this.expiries.set(orderId, expiresAt);
     }
     return expiresAt;
