@@ -69,7 +69,7 @@ export class Service {
     const tracker = new Tracker({ db, ledger, runner, store, events, log });
     const sender = new OutboxSender({ db, store, channels: parts.channels, log });
     const dispatch = new Loop('dispatcher', 1000, dispatcher.tick, log);
-    const track = new Loop('tracker', 500, tracker.tick, log);
+    const track = new Loop('tracker', runner.pollIntervalMs ?? 500, tracker.tick, log);
     const send = new Loop('outbox', 1000, sender.tick, log);
     const recover = new Loop('checkouts', 30_000, async () => {
       await quoting.openMissingCheckouts();

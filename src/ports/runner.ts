@@ -23,6 +23,8 @@ export interface JobStatus {
 
 /** Runs worker jobs: local child processes by default, AWS Batch GPU jobs when configured. */
 export interface Runner {
+  /** How often the tracker should ask about running jobs: cheap locally, an API call per job on Batch. */
+  readonly pollIntervalMs?: number;
   /** Starts the job (idempotent by `manifest.jobId`); resolves with the runner's job id. */
   submit(manifest: JobManifest): Promise<string>;
   /** `unknown` means the runner has no record of it (a local job lost in a restart): resubmit. */

@@ -37,6 +37,9 @@ const PARTLY_FAILED_EXIT = 2;
  * service that crashed after SubmitJob and before recording the job id does not pay for a second GPU run.
  */
 export class BatchRunner implements Runner {
+  /** DescribeJobs per running job: every 10 s keeps well inside Batch's API rate limits, and GPU jobs take minutes. */
+  readonly pollIntervalMs = 10_000;
+
   readonly client: BatchClient;
   /** Jobs this process submitted, by order id: Batch's listing may lag a fresh submission by a moment. */
   private readonly submitted = new Map<string, string>();
