@@ -39,8 +39,11 @@ export interface IntakeOptions {
  * is enough to drop duplicates.
  */
 export class Intake {
-  /** Messages being handled right now, so a duplicate delivered meanwhile is dropped. */
-  private readonly inFlight = new Set<string>();
+  /**
+   * Messages being handled right now. A copy delivered meanwhile waits for the original and shares its
+   * outcome, so an adapter never acknowledges a copy before the original is durable.
+   */
+  private readonly inFlight = new Map<string, Promise<void>>();
   private readonly maxFiles: number;
 
   constructor(private readonly options: IntakeOptions) {
@@ -50,22 +53,24 @@ export class Intake {
   /** The `MessageHandler` channels call. */
   readonly handle = async (message: IncomingMessage): Promise<void> => {
     const flightKey = `${message.channel}\u0000${message.id}`;
-    if (this.inFlight.has(flightKey)) return;
-    this.inFlight.add(flightKey);
-    try {
-      if (this.seen(message)) {
-        intakeMetrics.duplicates.inc({ channel: message.channel });
-        this.options.log.info({ channel: message.channel, messageId: message.id }, 'duplicate message ignored');
-        return;
-      }
-      intakeMetrics.messages.inc({ channel: message.channel });
-      if (message.command) return this.answerCommand(message);
-      if (message.attachments.length === 0) return this.answerWithHelp(message);
-      await this.takeOrder(message, orderIdFor(message));
-    } finally {
-      this.inFlight.delete(flightKey);
-    }
+    const running = this.inFlight.get(flightKey);
+    if (running) return running;
+    const handling = this.handleOnce(message).finally(() => this.inFlight.delete(flightKey));
+    this.inFlight.set(flightKey, handling);
+    return handling;
   };
+
+  private async handleOnce(message: IncomingMessage): Promise<void> {
+    if (this.seen(message)) {
+      intakeMetrics.duplicates.inc({ channel: message.channel });
+      this.options.log.info({ channel: message.channel, messageId: message.id }, 'duplicate message ignored');
+      return;
+    }
+    intakeMetrics.messages.inc({ channel: message.channel });
+    if (message.command) return this.answerCommand(message);
+    if (message.attachments.length === 0) return this.answerWithHelp(message);
+    await this.takeOrder(message, orderIdFor(message));
+  }
 
   /** Whether the message was already handled (its outcome recorded). */
   private seen(message: IncomingMessage): boolean {

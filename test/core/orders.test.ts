@@ -1,4 +1,5 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -134,6 +135,31 @@ describe('refusals, duplicates and commands', () => {
     expect(channel.sent).toHaveLength(1);
     expect(svc.orders()).toHaveLength(1);
     expect(svc.balance('test', 'ivy')).toBe(600);
+  });
+
+  it('a copy delivered while the original is still being recorded resolves only with it, and makes no second order', async () => {
+    const runner = new ScriptedRunner('pending');
+    const { channel, svc } = await start({}, { runner });
+    const bytes = await readFile(voice);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = () =>
+      Readable.from(
+        (async function* () {
+          await gate;
+          yield bytes;
+        })(),
+      );
+    const message = channel.message('vic', [{ name: 'memo.ogg', bytes: slow }]);
+    let copyDone = false;
+    const original = channel.receive(message);
+    const copy = channel.receive(message).then(() => (copyDone = true));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(copyDone).toBe(false);
+    expect(svc.orders()).toHaveLength(0);
+    release();
+    await Promise.all([original, copy]);
+    expect(svc.orders()).toHaveLength(1);
   });
 
   it('refuses audio longer than MAX_FILE_SECONDS', async () => {
