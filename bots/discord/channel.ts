@@ -20,7 +20,8 @@ import { defaultDownloadPolicy, openAttachment, type DownloadPolicy } from './do
 import { describeError } from './errors';
 import { Inbound, type DcCommandInteraction } from './inbound';
 import type { DcMessage } from './message';
-import { DISCORD_TEXT_LIMIT, defaultTypingOptions, ReplyPresenter, type TypingOptions } from './replies';
+import { DISCORD_TEXT_LIMIT, defaultTypingOptions, ReplyPresenter } from './replies';
+import type { TypingOptions } from '../shared/typing';
 
 /** Everything the Discord channel can be told; only `token` and `log` are needed. */
 export interface DiscordOptions {

@@ -3,6 +3,7 @@ import type { Logger } from '../../src/log';
 import type { OutgoingFile, Reply, ReplyAddress } from '../../src/ports/channel';
 import { describeError, hasCode, toDeliveryError } from './errors';
 import { RecentMap, RecentSet } from '../shared/recent';
+import { TypingIndicators, type TypingOptions } from '../shared/typing';
 import { splitText } from '../shared/text';
 
 /** Discord's limit on one message's text. */
@@ -34,13 +35,6 @@ interface OpenInteraction {
   answered: boolean;
 }
 
-/** How the typing indicator is repeated while an order is being worked on. */
-export interface TypingOptions {
-  /** Discord shows "typing…" for about 10 s; it is sent again at this interval. */
-  everyMs: number;
-  /** Gives up after this long, should the final reply never come. */
-  maxMs: number;
-}
 
 export const defaultTypingOptions: TypingOptions = { everyMs: 8_000, maxMs: 20 * 60_000 };
 
@@ -62,13 +56,15 @@ export class ReplyPresenter {
   private statusByOrder = new RecentMap<string, StatusMessage>(10_000);
   private sentParts = new RecentSet<string>(50_000);
   private interactions = new RecentMap<string, OpenInteraction>(10_000);
-  private typing = new Map<string, NodeJS.Timeout>();
+  private readonly typing: TypingIndicators;
 
   constructor(
     private readonly rest: REST,
     private readonly log: Logger,
-    private readonly typingOptions: TypingOptions = defaultTypingOptions,
-  ) {}
+    typingOptions: TypingOptions = defaultTypingOptions,
+  ) {
+    this.typing = new TypingIndicators(typingOptions);
+  }
 
   /** Remembers a deferred slash command, so the core's answer to it (addressed to its id) edits the placeholder. */
   openInteraction(interactionId: string, applicationId: string, token: string, ephemeral: boolean): void {
@@ -81,7 +77,7 @@ export class ReplyPresenter {
       await this.present(to, reply);
     } catch (error) {
       const failure = toDeliveryError(error);
-      if (failure.permanent && reply.orderId) this.stopTyping(reply.orderId);
+      if (failure.permanent && reply.orderId) this.typing.stop(reply.orderId);
       this.log.warn({ key: reply.key, kind: reply.kind, orderId: reply.orderId, permanent: failure.permanent, ...describeError(error) }, 'discord delivery failed');
       throw failure;
     }
@@ -89,7 +85,7 @@ export class ReplyPresenter {
 
   /** Ends every typing loop (the channel is stopping). */
   close(): void {
-    for (const orderId of [...this.typing.keys()]) this.stopTyping(orderId);
+    this.typing.close();
   }
 
   private async present(to: ReplyAddress, reply: Reply): Promise<void> {
@@ -106,12 +102,12 @@ export class ReplyPresenter {
         const messageId = await this.once(`${reply.key}#status`, () => this.postToChannel(to, part));
         if (messageId !== undefined) this.statusByOrder.set(orderId, { channelId: to.chatId, messageId });
       }
-      if (reply.transient) this.startTyping(orderId, to.chatId);
-      else if (reply.kind === 'status') this.stopTyping(orderId);
+      if (reply.transient) this.typing.start(orderId, () => this.rest.post(Routes.channelTyping(to.chatId)));
+      else if (reply.kind === 'status') this.typing.stop(orderId);
       return;
     }
 
-    if (orderId) this.stopTyping(orderId);
+    if (orderId) this.typing.stop(orderId);
     const parts = layout(reply.text, row, reply.files ?? []);
     for (const [i, part] of parts.entries()) {
       await this.once(`${reply.key}#part${i}`, () => this.post(to, part));
@@ -194,25 +190,7 @@ export class ReplyPresenter {
     }
   }
 
-  private startTyping(orderId: string, channelId: string): void {
-    if (this.typing.has(orderId)) return;
-    const started = Date.now();
-    const tick = () => {
-      if (Date.now() - started > this.typingOptions.maxMs) return this.stopTyping(orderId);
-      // Best effort: a missed "typing…" is not worth a retry or an error.
-      this.rest.post(Routes.channelTyping(channelId)).catch(() => undefined);
-    };
-    tick();
-    const timer = setInterval(tick, this.typingOptions.everyMs);
-    timer.unref();
-    this.typing.set(orderId, timer);
-  }
 
-  private stopTyping(orderId: string): void {
-    const timer = this.typing.get(orderId);
-    if (timer) clearInterval(timer);
-    this.typing.delete(orderId);
-  }
 }
 
 function linkRow(label: string, url: string): ActionRow {

@@ -7,7 +7,8 @@ import { openTelegramFile, TELEGRAM_DOWNLOAD_LIMIT, type FileSource } from './do
 import { defaultFloodPolicy, FloodLimiter, type FloodPolicy } from './flood';
 import { Inbound } from './inbound';
 import { defaultPollingOptions, Poller, type PollingOptions } from './polling';
-import { defaultTypingOptions, ReplyPresenter, TELEGRAM_TEXT_LIMIT, type TypingOptions } from './replies';
+import { defaultTypingOptions, ReplyPresenter, TELEGRAM_TEXT_LIMIT } from './replies';
+import type { TypingOptions } from '../shared/typing';
 import { listenForWebhooks, type WebhookOptions } from './webhook';
 
 const TELEGRAM_API_ROOT = 'https://api.telegram.org';

@@ -2,6 +2,7 @@ import type { Logger } from '../../src/log';
 import type { Reply, ReplyAddress } from '../../src/ports/channel';
 import { isBadRequest, toDeliveryError, type BotApi } from './api';
 import { RecentMap, RecentSet } from '../shared/recent';
+import { TypingIndicators, type TypingOptions } from '../shared/typing';
 import { splitText } from '../shared/text';
 
 /** Telegram's limit on one message's text. */
@@ -14,13 +15,6 @@ interface StatusMessage {
   messageId: number;
 }
 
-/** How chat actions are repeated while an order is being worked on. */
-export interface TypingOptions {
-  /** Telegram shows an action for about 5 s; it is sent again at this interval. */
-  everyMs: number;
-  /** Gives up after this long, should the final reply never come. */
-  maxMs: number;
-}
 
 export const defaultTypingOptions: TypingOptions = { everyMs: 4_500, maxMs: 20 * 60_000 };
 
@@ -33,13 +27,15 @@ export const defaultTypingOptions: TypingOptions = { everyMs: 4_500, maxMs: 20 *
 export class ReplyPresenter {
   private statusByOrder = new RecentMap<string, StatusMessage>(10_000);
   private sentParts = new RecentSet<string>(50_000);
-  private typing = new Map<string, NodeJS.Timeout>();
+  private readonly typing: TypingIndicators;
 
   constructor(
     private readonly api: BotApi,
     private readonly log: Logger,
-    private readonly typingOptions: TypingOptions = defaultTypingOptions,
-  ) {}
+    typingOptions: TypingOptions = defaultTypingOptions,
+  ) {
+    this.typing = new TypingIndicators(typingOptions);
+  }
 
   /** Sends one reply; throws `DeliveryError`. */
   async send(to: ReplyAddress, reply: Reply): Promise<void> {
@@ -47,7 +43,7 @@ export class ReplyPresenter {
       await this.present(to, reply);
     } catch (error) {
       const failure = toDeliveryError(error);
-      if (failure.permanent && reply.orderId) this.stopTyping(reply.orderId);
+      if (failure.permanent && reply.orderId) this.typing.stop(reply.orderId);
       this.log.warn({ key: reply.key, kind: reply.kind, orderId: reply.orderId, permanent: failure.permanent }, 'telegram delivery failed');
       throw failure;
     }
@@ -55,7 +51,7 @@ export class ReplyPresenter {
 
   /** Ends every chat action loop (the channel is stopping). */
   close(): void {
-    for (const orderId of [...this.typing.keys()]) this.stopTyping(orderId);
+    this.typing.close();
   }
 
   private async present(to: ReplyAddress, reply: Reply): Promise<void> {
@@ -73,12 +69,12 @@ export class ReplyPresenter {
         const messageId = await this.once(`${reply.key}#status`, () => this.postText(to, reply.text, keyboard));
         if (messageId !== undefined) this.statusByOrder.set(orderId, { chatId: to.chatId, messageId });
       }
-      if (reply.transient) this.startTyping(orderId, to.chatId);
-      else if (reply.kind === 'status') this.stopTyping(orderId);
+      if (reply.transient) this.typing.start(orderId, () => this.api.once('sendChatAction', { chat_id: to.chatId, action: 'typing' }));
+      else if (reply.kind === 'status') this.typing.stop(orderId);
       return;
     }
 
-    if (orderId) this.stopTyping(orderId);
+    if (orderId) this.typing.stop(orderId);
     const chunks = splitText(reply.text, TELEGRAM_TEXT_LIMIT);
     for (const [i, chunk] of chunks.entries()) {
       // The button goes under the last piece of text, where the user finishes reading.
@@ -145,24 +141,6 @@ export class ReplyPresenter {
     }
   }
 
-  private startTyping(orderId: string, chatId: string): void {
-    if (this.typing.has(orderId)) return;
-    const started = Date.now();
-    const tick = () => {
-      if (Date.now() - started > this.typingOptions.maxMs) return this.stopTyping(orderId);
-      // Best effort: a missed "typing" is not worth a retry or an error.
-      this.api.once('sendChatAction', { chat_id: chatId, action: 'typing' }).catch(() => undefined);
-    };
-    tick();
-    const timer = setInterval(tick, this.typingOptions.everyMs);
-    timer.unref();
-    this.typing.set(orderId, timer);
-  }
 
-  private stopTyping(orderId: string): void {
-    const timer = this.typing.get(orderId);
-    if (timer) clearInterval(timer);
-    this.typing.delete(orderId);
-  }
 }
 
