@@ -36,6 +36,7 @@ interface OpenInteraction {
 }
 
 
+/** Discord shows "typing…" for about 10 s, so it is sent again every 8 s. */
 export const defaultTypingOptions: TypingOptions = { everyMs: 8_000, maxMs: 20 * 60_000 };
 
 /** One message to post: text, an optional link button and files. */

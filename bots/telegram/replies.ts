@@ -16,6 +16,7 @@ interface StatusMessage {
 }
 
 
+/** Telegram shows a chat action for about 5 s, so it is sent again every 4.5 s. */
 export const defaultTypingOptions: TypingOptions = { everyMs: 4_500, maxMs: 20 * 60_000 };
 
 /**
