@@ -115,7 +115,7 @@ export class MailChannel implements Channel {
   }
 }
 
-/** Creates the email channel (CONTRACT.md: IMAP_*, SMTP_*, MAIL_*). Throws on a dmarc policy without authserv-id. */
+/** Creates the email channel (docs/configuration.md: IMAP_*, SMTP_*, MAIL_*). Throws on a dmarc policy without authserv-id. */
 export function createMailChannel(options: MailOptions): MailChannel {
   return new MailChannel(options);
 }

@@ -24,7 +24,7 @@ const AWS_CREDENTIAL_VARIABLES = [
   'AWS_CONTAINER_AUTHORIZATION_TOKEN',
 ];
 
-/** The variables that point the worker at the same blob store as the service (CONTRACT.md names). */
+/** The variables that point the worker at the same blob store as the service (names as in docs/configuration.md). */
 export function workerStorageEnv(config: Config): Record<string, string> {
   const storage = config.storage;
   if (storage.kind === 'local') return { STORAGE: 'local' };

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** The worker's settings, from the same environment variables the service uses (CONTRACT.md). */
+/** The worker's settings, from the same environment variables the service uses (docs/configuration.md). */
 export interface WorkerConfig {
   dataDir: string;
   storage: 'local' | 's3';

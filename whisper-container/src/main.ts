@@ -31,7 +31,7 @@ async function manifestText(argv: string[], env: NodeJS.ProcessEnv): Promise<str
 
 function blobStore(config: WorkerConfig): BlobStore {
   if (config.storage === 'local') return new LocalBlobStore(config.blobRoot);
-  // The same bucket settings as the service (CONTRACT.md); credentials from the SDK's chain (the job's IAM role on Batch).
+  // The same bucket settings as the service (docs/configuration.md); credentials from the SDK's chain (the job's IAM role on Batch).
   const env = process.env;
   if (!env.S3_BUCKET) throw new ConfigError('S3_BUCKET is required for STORAGE=s3');
   return new S3BlobStore({
