@@ -11,7 +11,7 @@ import { buildTranscriptReply } from './transcript-reply';
 
 type Row = typeof outbox.$inferSelect;
 
-/** After this many failed tries (about a day with the back-off below) a reply is given up. */
+/** After this many failed tries (about five hours with the back-off below) a reply is given up. */
 const MAX_ATTEMPTS = 16;
 const backoffMs = (attempts: number) => Math.min(60 * 60_000, 1000 * 2 ** attempts);
 
