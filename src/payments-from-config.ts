@@ -13,6 +13,6 @@ export async function paymentsFromConfig(config: Config, log: Logger): Promise<P
   const { stripeWebhook } = await import('./payments/stripe-webhook');
   return {
     payments: new StripePayments({ secretKey, apiBase, publicUrl: config.publicUrl, log: log.child({ part: 'stripe' }) }),
-    stripeWebhook: (events) => stripeWebhook({ webhookSecret, events, log: log.child({ part: 'stripe-webhook' }) }),
+    stripeWebhook: (handler) => stripeWebhook({ webhookSecret, handler, log: log.child({ part: 'stripe-webhook' }) }),
   };
 }

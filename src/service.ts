@@ -7,17 +7,17 @@ import { createHttpApp } from './http/app';
 import { Intake } from './intake/intake';
 import { Ledger } from './ledger';
 import type { Logger } from './log';
-import { OrderEvents } from './orders/order-events';
-import { OrderPaymentEvents } from './orders/payment-events';
+import { OrderPayments } from './orders/order-payments';
 import { Quoting } from './orders/quote';
 import { OutboxSender } from './outbox/sender';
 import type { BlobStore } from './ports/blob-store';
 import type { Channel } from './ports/channel';
-import type { Payments } from './ports/payments';
+import type { PaymentHandler, Payments } from './ports/payments';
 import type { Runner } from './ports/runner';
 import { Dispatcher } from './processors/dispatcher';
 import { Loop } from './processors/loop';
 import { Tracker } from './processors/tracker';
+import { Wakeups } from './processors/wakeups';
 import { runnerFromConfig } from './runner/from-config';
 import { blobStoreFromConfig } from './storage/from-config';
 
@@ -27,8 +27,8 @@ export interface ServiceParts {
   payments?: Payments;
   runner?: Runner;
   store?: BlobStore;
-  /** The Stripe webhook, when payments are Stripe. Built by the caller from the core's payment events. */
-  stripeWebhook?: (events: OrderPaymentEvents) => import('koa').Middleware;
+  /** The Stripe webhook, when payments are Stripe. Built by the caller around the core's payment handler. */
+  stripeWebhook?: (handler: PaymentHandler) => import('koa').Middleware;
 }
 
 /**
@@ -42,8 +42,8 @@ export class Service {
   readonly store: BlobStore;
   readonly runner: Runner;
   readonly intake: Intake;
-  readonly paymentEvents: OrderPaymentEvents;
-  readonly events = new OrderEvents();
+  readonly orderPayments: OrderPayments;
+  readonly wakeups = new Wakeups();
   private readonly loops: Loop[];
   private readonly channels: Channel[];
   private readonly http;
@@ -59,28 +59,28 @@ export class Service {
     this.store = parts.store ?? blobStoreFromConfig(config);
     this.runner = parts.runner ?? runnerFromConfig(config, log, this.store);
     this.channels = parts.channels;
-    const { db, ledger, store, runner, events } = this;
+    const { db, ledger, store, runner, wakeups } = this;
     const prices = config.pricing;
-    const quoting = new Quoting({ db, ledger, prices, payments: parts.payments, events, log });
-    this.intake = new Intake({ db, ledger, store, quoting, events, log, freeSeconds: prices.freeSeconds, limits: config.limits });
-    this.paymentEvents = new OrderPaymentEvents({ db, ledger, store, prices, events, log });
+    const quoting = new Quoting({ db, ledger, prices, payments: parts.payments, wakeups, log });
+    this.intake = new Intake({ db, ledger, store, quoting, wakeups, log, freeSeconds: prices.freeSeconds, limits: config.limits });
+    this.orderPayments = new OrderPayments({ db, ledger, store, prices, wakeups, log });
 
-    const dispatcher = new Dispatcher({ db, runner, events, log });
-    const tracker = new Tracker({ db, ledger, runner, store, events, log });
+    const dispatcher = new Dispatcher({ db, runner, wakeups, log });
+    const tracker = new Tracker({ db, ledger, runner, store, wakeups, log });
     const sender = new OutboxSender({ db, store, channels: parts.channels, log });
     const dispatch = new Loop('dispatcher', 1000, dispatcher.tick, log);
     const track = new Loop('tracker', runner.pollIntervalMs ?? 500, tracker.tick, log);
     const send = new Loop('outbox', 1000, sender.tick, log);
     const recover = new Loop('checkouts', 30_000, async () => {
       await quoting.openMissingCheckouts();
-      await this.paymentEvents.expireStale();
+      await this.orderPayments.expireStale();
     }, log);
-    events.on('queued', dispatch.wake);
-    events.on('outbox', send.wake);
+    wakeups.on('queued', dispatch.wake);
+    wakeups.on('outbox', send.wake);
     this.loops = [dispatch, track, send, recover];
 
     registerStateMetrics(db);
-    this.http = createHttpApp({ db, log, stripeWebhook: parts.stripeWebhook?.(this.paymentEvents) });
+    this.http = createHttpApp({ db, log, stripeWebhook: parts.stripeWebhook?.(this.orderPayments) });
   }
 
   /** Listens on HTTP, starts the background processors, then the channels. Resolves with the bound port. */

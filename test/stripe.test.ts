@@ -10,7 +10,7 @@ import { silentLogger } from '../src/log';
 import { registry } from '../src/metrics';
 import { StripePayments } from '../src/payments/stripe-payments';
 import { stripeWebhook } from '../src/payments/stripe-webhook';
-import type { CheckoutRequest, PaymentEvent, PaymentEvents, PaymentOutcome } from '../src/ports/payments';
+import type { CheckoutRequest, PaymentHandler, PaymentNotice, PaymentOutcome } from '../src/ports/payments';
 import { deliverWebhook, postRaw, startFakeStripe, stripeEvent, type FakeStripe } from './support/fake-stripe';
 
 const PUBLIC_URL = 'https://transcribe.example.com';
@@ -201,11 +201,11 @@ describe('the fake Stripe server answers like Stripe', () => {
 });
 
 /** Records what the webhook asks of the core, answering with a chosen outcome (or failure). */
-class RecordingEvents implements PaymentEvents {
-  calls: { kind: 'paid' | 'failed' | 'expired'; event: PaymentEvent }[] = [];
+class RecordingEvents implements PaymentHandler {
+  calls: { kind: 'paid' | 'failed' | 'expired'; event: PaymentNotice }[] = [];
   outcome: PaymentOutcome = 'applied';
   failures = 0;
-  private answer(kind: 'paid' | 'failed' | 'expired', event: PaymentEvent): Promise<PaymentOutcome> {
+  private answer(kind: 'paid' | 'failed' | 'expired', event: PaymentNotice): Promise<PaymentOutcome> {
     this.calls.push({ kind, event });
     if (this.failures > 0) {
       this.failures -= 1;
@@ -213,9 +213,9 @@ class RecordingEvents implements PaymentEvents {
     }
     return Promise.resolve(this.outcome);
   }
-  paid = (event: PaymentEvent) => this.answer('paid', event);
-  failed = (event: PaymentEvent) => this.answer('failed', event);
-  expired = (event: PaymentEvent) => this.answer('expired', event);
+  paid = (event: PaymentNotice) => this.answer('paid', event);
+  failed = (event: PaymentNotice) => this.answer('failed', event);
+  expired = (event: PaymentNotice) => this.answer('expired', event);
 }
 
 describe('the Stripe webhook', () => {
@@ -238,7 +238,7 @@ describe('the Stripe webhook', () => {
     );
     const app = new Koa();
     const router = new Router();
-    router.post('/webhooks/stripe', stripeWebhook({ webhookSecret: secret, events, log }));
+    router.post('/webhooks/stripe', stripeWebhook({ webhookSecret: secret, handler: events, log }));
     app.use(router.routes());
     server = createServer(app.callback());
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -1,8 +1,7 @@
 import { Counter, Histogram } from 'prom-client';
 import { registry } from '../metrics';
 
-export const orderMetrics = {
-  finished: new Counter({ name: 'orders_finished_total', help: 'Orders finished, by outcome', labelNames: ['outcome'], registers: [registry] }),
+export const outboxMetrics = {
   deliveryLatency: new Histogram({
     name: 'delivery_latency_seconds',
     help: 'Time from the message arriving to its transcript being sent',
