@@ -2,6 +2,9 @@ import { eq, sql } from 'drizzle-orm';
 import type { Db } from './db';
 import { ledger, type LedgerKind } from './db/schema';
 
+/** The sign each kind of entry may carry: +1 adds, -1 subtracts, 0 either (an operator's adjustment). */
+const SIGN: Record<LedgerKind, 1 | -1 | 0> = { grant: 1, purchase: 1, refund: 1, spend: -1, payment_refund: -1, adjustment: 0 };
+
 /**
  * The only way seconds move. Every entry has a unique key naming why it exists
  * (`grant:<user>`, `hold:<order>`, `purchase:<order>`...), so writing it twice is impossible,
@@ -29,7 +32,8 @@ export class Ledger {
 
   /**
    * Appends an entry unless one with `key` exists. Returns false when it already did, which callers
-   * treat as "already done". Spends and holds are negative; they never take the balance below zero.
+   * treat as "already done". Negative entries (spends, holds, money refunds, negative adjustments) never
+   * take the balance below zero.
    */
   append(entry: {
     userId: string;
@@ -39,9 +43,11 @@ export class Ledger {
     orderId?: string;
     amountCents?: number;
     currency?: string;
+    note?: string;
   }): boolean {
     if (!Number.isInteger(entry.seconds)) throw new Error('ledger seconds must be whole');
-    if ((entry.kind === 'spend') !== entry.seconds < 0 && entry.seconds !== 0) {
+    const sign = SIGN[entry.kind];
+    if (sign === undefined || (sign !== 0 && entry.seconds !== 0 && Math.sign(entry.seconds) !== sign)) {
       throw new Error(`a ${entry.kind} entry cannot have ${entry.seconds} seconds`);
     }
     if (this.has(entry.key)) return false;

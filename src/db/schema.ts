@@ -19,7 +19,11 @@ export const users = sqliteTable(
   (t) => [uniqueIndex('users_channel_external').on(t.channel, t.externalId)],
 );
 
-export type LedgerKind = 'grant' | 'purchase' | 'spend' | 'refund';
+/**
+ * `grant`, `purchase` and `refund` (seconds given back) add; `spend` and `payment_refund` (money returned
+ * to the payer, taking back what it bought) subtract; `adjustment` is an operator's correction either way.
+ */
+export type LedgerKind = 'grant' | 'purchase' | 'spend' | 'refund' | 'adjustment' | 'payment_refund';
 
 /**
  * Append-only: the balance is the sum of `seconds`. `key` is unique, so an entry written twice
@@ -36,6 +40,8 @@ export const ledger = sqliteTable(
     orderId: text('order_id'),
     amountCents: integer('amount_cents'),
     currency: text('currency'),
+    /** Why an operator wrote the entry (a grant's reason, a refund's provider id). */
+    note: text('note'),
     createdAt: integer('created_at').notNull().default(now),
   },
   (t) => [uniqueIndex('ledger_key').on(t.key), index('ledger_user').on(t.userId)],
@@ -67,6 +73,8 @@ export const orders = sqliteTable(
     updatedAt: integer('updated_at').notNull().default(now),
     queuedAt: integer('queued_at'),
     deliveredAt: integer('delivered_at'),
+    /** When retention deleted the order's audio and results from the blob store. */
+    purgedAt: integer('purged_at'),
   },
   (t) => [index('orders_state').on(t.state), index('orders_user').on(t.userId), index('orders_checkout').on(t.checkoutId)],
 );
