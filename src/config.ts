@@ -1,11 +1,23 @@
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { parseDuration } from './durations';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const url = z.string().url();
 const optional = <T extends z.ZodTypeAny>(schema: T) => schema.optional();
+const duration = (min: number) =>
+  z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined || ms < min) {
+      ctx.addIssue({ code: 'custom', message: `a duration such as 30m, 6h or 1d, at least ${min / 60_000}m` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+/** `s3://bucket/prefix` (S3 bucket naming; prefix of safe key segments) or a folder path. */
+const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/([A-Za-z0-9][A-Za-z0-9._-]*(?:\/[A-Za-z0-9][A-Za-z0-9._-]*)*)?)?\/?$/;
 
 /**
  * Every environment variable the service reads, with its default. Empty strings count as unset.
@@ -60,6 +72,17 @@ export const configSchema = z.object({
   WHISPER_MODEL: optional(z.string().min(1)),
   WHISPER_THREADS: int(1, 256).default(Math.max(1, cpus().length)),
   WORKER_CONCURRENCY: int(1, 64).default(1),
+  BACKUP_TO: optional(
+    z.string().refine((v) => !v.startsWith('s3:') || S3_URL.test(v), 's3://bucket/prefix (prefix of letters, digits, . _ - and /) or a folder path'),
+  ),
+  BACKUP_INTERVAL: optional(duration(60_000)),
+  BACKUP_KEEP: int(1, 10_000).default(14),
+  RESULT_RETENTION_DAYS: int(0, 36_500).default(30),
+  // Stripe retries a webhook for three days, and Telegram an update for one: the records that make a
+  // replay harmless must outlive both.
+  RECORD_RETENTION_DAYS: int(0, 36_500)
+    .refine((days) => days === 0 || days >= 7, '0 (keep forever) or at least 7 days')
+    .default(90),
 });
 
 type Env = z.infer<typeof configSchema>;
@@ -95,7 +118,16 @@ export interface Config {
     | { kind: 'local'; concurrency: number }
     | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string };
   whisper: { model: string; threads: number };
+  /** Database backups: `npm run backup` writes to `target`; the service also does every `intervalMs` when set. */
+  backup: { target: BackupTarget; intervalMs?: number; keep: number };
+  /** Days after which finished orders' blobs, and message records, are deleted; 0 keeps them. The ledger is never pruned. */
+  retention: { resultDays: number; recordDays: number };
 }
+
+/** Where backups go: a folder, or a bucket and key prefix reached with the S3 settings. */
+export type BackupTarget =
+  | { kind: 'folder'; path: string }
+  | { kind: 's3'; bucket: string; prefix: string; region: string; endpoint?: string; forcePathStyle: boolean };
 
 /** A configuration problem, phrased as the one line the operator sees. */
 export class ConfigError extends Error {
@@ -178,5 +210,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ? { kind: 'batch', jobQueue: e.BATCH_JOB_QUEUE!, jobDefinition: e.BATCH_JOB_DEFINITION!, endpoint: e.BATCH_ENDPOINT, region: e.AWS_REGION }
         : { kind: 'local', concurrency: e.WORKER_CONCURRENCY },
     whisper: { model: e.WHISPER_MODEL ? resolve(e.WHISPER_MODEL) : join(dataDir, 'models', 'ggml-tiny.en.bin'), threads: e.WHISPER_THREADS },
+    backup: { target: backupTarget(e.BACKUP_TO ?? join(dataDir, 'backups'), e), intervalMs: e.BACKUP_INTERVAL, keep: e.BACKUP_KEEP },
+    retention: { resultDays: e.RESULT_RETENTION_DAYS, recordDays: e.RECORD_RETENTION_DAYS },
   };
+}
+
+/** `BACKUP_TO` read: an `s3://` URL uses the S3 endpoint, path style and region of the storage settings. */
+export function backupTarget(to: string, e: { AWS_REGION: string; S3_ENDPOINT?: string; S3_FORCE_PATH_STYLE: boolean }): BackupTarget {
+  const s3 = S3_URL.exec(to);
+  if (!s3) return { kind: 'folder', path: resolve(to) };
+  return { kind: 's3', bucket: s3[1]!, prefix: s3[2] ?? '', region: e.AWS_REGION, endpoint: e.S3_ENDPOINT, forcePathStyle: e.S3_FORCE_PATH_STYLE };
 }

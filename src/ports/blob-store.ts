@@ -24,6 +24,18 @@ export interface BlobStore {
   localPath?(key: string): string;
 }
 
+/** An object found by `list`. */
+export interface BlobEntry {
+  key: string;
+  bytes: number;
+}
+
+/** A store that can also list a folder: for tools that keep a few named files there (backups), not for order data. */
+export interface ListableBlobStore extends BlobStore {
+  /** The objects directly in `folder` (`''` for the top), without sub-folders; an absent folder is empty. */
+  list(folder: string): Promise<BlobEntry[]>;
+}
+
 export class BlobTooLargeError extends Error {
   constructor(readonly limit: number) {
     super(`blob exceeds ${limit} bytes`);

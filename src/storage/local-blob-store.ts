@@ -1,14 +1,14 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
-import { BlobNotFoundError, BlobTooLargeError, type BlobStore } from '../ports/blob-store';
+import { BlobNotFoundError, BlobTooLargeError, type BlobEntry, type ListableBlobStore } from '../ports/blob-store';
 import { assertSafeKey } from './keys';
 
 /** A `BlobStore` in a local directory. Writes go to a temporary name and are renamed, so a crash never leaves half a file under a real key. */
-export class LocalBlobStore implements BlobStore {
+export class LocalBlobStore implements ListableBlobStore {
   readonly root: string;
 
   constructor(root: string) {
@@ -77,5 +77,22 @@ export class LocalBlobStore implements BlobStore {
 
   async deletePrefix(prefix: string): Promise<void> {
     await rm(this.localPath(prefix.replace(/\/+$/, '')), { recursive: true, force: true });
+  }
+
+  async list(folder: string): Promise<BlobEntry[]> {
+    const prefix = folder.replace(/\/+$/, '');
+    const directory = prefix ? this.localPath(prefix) : this.root;
+    const entries = await readdir(directory, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    const listed: BlobEntry[] = [];
+    for (const entry of entries) {
+      // Half-written files (see `put`) are not objects yet.
+      if (!entry.isFile() || entry.name.endsWith('.partial')) continue;
+      const key = prefix ? `${prefix}/${entry.name}` : entry.name;
+      listed.push({ key, bytes: (await stat(join(directory, entry.name))).size });
+    }
+    return listed;
   }
 }

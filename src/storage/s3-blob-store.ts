@@ -9,7 +9,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { BlobNotFoundError, BlobTooLargeError, type BlobStore } from '../ports/blob-store';
+import { BlobNotFoundError, BlobTooLargeError, type BlobEntry, type ListableBlobStore } from '../ports/blob-store';
 import { assertSafeKey } from './keys';
 
 export interface S3BlobStoreOptions {
@@ -37,7 +37,7 @@ const DELETE_BATCH = 1000;
  * that passes it is aborted so no object and no orphaned parts remain. There is no `localPath`:
  * readers stream or copy.
  */
-export class S3BlobStore implements BlobStore {
+export class S3BlobStore implements ListableBlobStore {
   readonly client: S3Client;
   readonly bucket: string;
   private readonly partSize: number;
@@ -140,6 +140,20 @@ export class S3BlobStore implements BlobStore {
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  async list(folder: string): Promise<BlobEntry[]> {
+    const trimmed = folder.replace(/\/+$/, '');
+    const prefix = trimmed ? `${assertSafeKey(trimmed)}/` : '';
+    const listed: BlobEntry[] = [];
+    let token: string | undefined;
+    do {
+      // The delimiter keeps sub-folders out, as a directory listing would.
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }));
+      for (const object of page.Contents ?? []) if (object.Key) listed.push({ key: object.Key, bytes: object.Size ?? 0 });
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return listed;
   }
 }
 

@@ -1,0 +1,34 @@
+import type Database from 'better-sqlite3';
+import type { Logger } from '../log';
+import { takeBackup, type BackupResult } from './backup';
+import { listBackups, type BackupPlace } from './target';
+
+/** How often the schedule looks whether a backup is due. */
+export const BACKUP_CHECK_MS = 60_000;
+
+/**
+ * Backups on a schedule inside the service: one whenever the newest backup in `place` is older than
+ * `intervalMs`. Going by the newest backup rather than a timer means a restart neither takes an extra
+ * backup (a crash loop would rotate the good ones away) nor postpones the next one.
+ */
+export class BackupSchedule {
+  private lastAt?: number;
+
+  constructor(
+    private readonly deps: { sqlite: Database.Database; workDir: string; place: BackupPlace; intervalMs: number; keep: number; log: Logger },
+  ) {}
+
+  /** One look: takes a backup when one is due. For a `Loop` every `BACKUP_CHECK_MS`. */
+  tick = async (): Promise<BackupResult | undefined> => {
+    const { place, intervalMs, log } = this.deps;
+    this.lastAt ??= (await listBackups(place))[0]?.takenAt ?? 0;
+    if (Date.now() - this.lastAt < intervalMs) return undefined;
+    const result = await takeBackup({ sqlite: this.deps.sqlite, workDir: this.deps.workDir, place, keep: this.deps.keep });
+    this.lastAt = result.takenAt;
+    log.info(
+      { to: result.location, databaseBytes: result.databaseBytes, storedBytes: result.storedBytes, ms: result.durationMs, removed: result.removed.length },
+      'database backed up',
+    );
+    return result;
+  };
+}
