@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -35,6 +36,8 @@ export interface BackupOptions {
    * is never held for long.
    */
   oneStep?: boolean;
+  /** Pages per step when not `oneStep`. */
+  pagesPerStep?: number;
   now?: () => Date;
 }
 
@@ -50,9 +53,9 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
   const { sqlite, place, keep } = options;
   const started = Date.now();
   const at = (options.now ?? (() => new Date()))();
-  const copy = join(options.workDir, `.backup-${process.pid}-${started}.db`);
+  const copy = join(options.workDir, `.backup-${randomUUID()}.db`);
   try {
-    await sqlite.backup(copy, { progress: () => (options.oneStep ? 0x7fffffff : PAGES_PER_STEP) });
+    await sqlite.backup(copy, { progress: () => (options.oneStep ? 0x7fffffff : (options.pagesPerStep ?? PAGES_PER_STEP)) });
     const databaseBytes = (await stat(copy)).size;
     const key = place.folder ? `${place.folder}/${backupName(at)}` : backupName(at);
     const gzip = createGzip();

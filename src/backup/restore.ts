@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { link, mkdir, open, rm, stat } from 'node:fs/promises';
@@ -44,7 +45,7 @@ export async function restoreBackup(
   }
   const { from, open: openSource, gzipped } = await locate(source, s3);
   await mkdir(dirname(database), { recursive: true });
-  const partial = join(dirname(database), `.restore-${process.pid}-${Date.now()}.db`);
+  const partial = join(dirname(database), `.restore-${randomUUID()}.db`);
   try {
     const input = await openSource();
     const output = createWriteStream(partial);
