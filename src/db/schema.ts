@@ -68,6 +68,8 @@ export const orders = sqliteTable(
     language: text('language'),
     runnerJobId: text('runner_job_id'),
     attempts: integer('attempts').notNull().default(0),
+    /** Times an operator retried the order after it failed; each retry is a new runner job. */
+    retries: integer('retries').notNull().default(0),
     error: text('error'),
     createdAt: integer('created_at').notNull().default(now),
     updatedAt: integer('updated_at').notNull().default(now),

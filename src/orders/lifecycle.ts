@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db';
 import { files, orders } from '../db/schema';
 import { transaction } from '../db/tx';
@@ -259,4 +259,24 @@ export function failOrder({ db, ledger }: CommandContext, order: Order): boolean
     enqueueReply(db, order.replyTo, { key: `failed:${order.id}`, orderId: order.id, kind: 'notice', text: text.failed(order.seconds), balanceSeconds: balance });
     return true;
   });
+}
+
+/**
+ * failed -> queued: an operator retries a failed order (its audio still stored); counting the retry gives
+ * it a new runner job (see the dispatcher). The seconds refunded
+ * when it failed stay with the user, so this run costs them nothing; should it fail again, the refund
+ * and the failure notice, keyed by the order, are not repeated.
+ */
+export function retryFailedOrder(db: Db, order: Order): boolean {
+  return moveOrder(db, order.id, 'failed', 'queued', { runnerJobId: null, error: null, queuedAt: Date.now(), retries: sql`${orders.retries} + 1` });
+}
+
+/** Not a state change: records that retention deleted a finished order's blobs. */
+export function markPurged(db: Db, orderId: string): boolean {
+  const changed = db
+    .update(orders)
+    .set({ purgedAt: Date.now() })
+    .where(and(eq(orders.id, orderId), isNull(orders.purgedAt), inArray(orders.state, ['delivered', 'failed', 'expired', 'rejected'])))
+    .run();
+  return changed.changes === 1;
 }

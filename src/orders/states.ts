@@ -3,7 +3,10 @@ import type { Db } from '../db';
 import type { SQLiteUpdateSetSource } from 'drizzle-orm/sqlite-core';
 import { orders } from '../db/schema';
 
-/** Every state an order can be in. An order is created `received`; the last four never change again. */
+/**
+ * Every state an order can be in. An order is created `received`; the last four never change again,
+ * except that an operator may retry a failed one (`npm run admin -- retry`).
+ */
 export const orderStates = ['received', 'awaiting_payment', 'queued', 'running', 'delivered', 'expired', 'rejected', 'failed'] as const;
 
 export type OrderState = (typeof orderStates)[number];
@@ -12,7 +15,8 @@ export type OrderState = (typeof orderStates)[number];
  * The only state changes an order may make. Read it as the order's life:
  * quoted (free: queued; short of seconds: awaiting payment; nothing usable or no payments: rejected),
  * paid or expired, started on the runner, then delivered, failed (refunded) or queued again when
- * the runner lost the job. The commands that make each change are in `lifecycle.ts`.
+ * the runner lost the job; an operator's retry puts a failed order back in the queue. The commands
+ * that make each change are in `lifecycle.ts`.
  */
 export const transitions: Readonly<Record<OrderState, readonly OrderState[]>> = {
   received: ['queued', 'awaiting_payment', 'rejected'],
@@ -22,7 +26,7 @@ export const transitions: Readonly<Record<OrderState, readonly OrderState[]>> = 
   delivered: [],
   expired: [],
   rejected: [],
-  failed: [],
+  failed: ['queued'],
 };
 
 /** Whether the table allows `from -> to`. */

@@ -1,3 +1,4 @@
+import { and, eq, inArray } from 'drizzle-orm';
 import type { Db } from '../db';
 import { outbox, type OutboxPayload } from '../db/schema';
 import type { ReplyAddress } from '../ports/channel';
@@ -19,4 +20,17 @@ export function enqueueReply(db: Db, to: ReplyAddress, reply: PendingReply): voi
     .values({ key, orderId: orderId ?? null, channel: to.channel, address: to, payload })
     .onConflictDoNothing({ target: outbox.key })
     .run();
+}
+
+/**
+ * Sends an order's unsent replies again: given-up ones (`dead`) start over, waiting ones are due now.
+ * The sender picks them up on its next pass, in their original order. Returns how many.
+ */
+export function resendReplies(db: Db, orderId: string): number {
+  const now = Date.now();
+  return db
+    .update(outbox)
+    .set({ state: 'pending', attempts: 0, nextAttemptAt: now, lastError: null })
+    .where(and(eq(outbox.orderId, orderId), inArray(outbox.state, ['pending', 'dead'])))
+    .run().changes;
 }

@@ -2,6 +2,7 @@ import Stripe from 'stripe';
 import type { Logger } from '../log';
 import type { Checkout, CheckoutRequest, Payments } from '../ports/payments';
 import { checkoutsCreated } from './metrics';
+import { stripeClient } from './stripe-client';
 
 /** Stripe accepts a Checkout Session lifetime from 30 minutes to 24 hours. */
 export const MIN_CHECKOUT_TTL_SECONDS = 30 * 60;
@@ -55,13 +56,7 @@ export class StripePayments implements Payments {
     }
     this.publicUrl = options.publicUrl.replace(/\/+$/, '');
     this.log = options.log;
-    this.stripe = new Stripe(options.secretKey, {
-      ...apiBaseConfig(options.apiBase),
-      maxNetworkRetries: options.maxNetworkRetries ?? 2,
-      timeout: options.timeoutMs ?? 30_000,
-      telemetry: false,
-      appInfo: { name: 'transcribe-service' },
-    });
+    this.stripe = stripeClient(options);
   }
 
   /** Creates the order's Checkout Session, or returns the one already made for it. */
@@ -138,16 +133,6 @@ export class StripePayments implements Payments {
     }
     return undefined;
   }
-}
-
-/** Host, port and protocol for the SDK from a base URL such as `http://127.0.0.1:12111`. */
-function apiBaseConfig(apiBase: string | undefined): Pick<Stripe.StripeConfig, 'host' | 'port' | 'protocol'> {
-  if (!apiBase) return {};
-  const url = new URL(apiBase);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RangeError(`STRIPE_API_BASE must be http(s): ${apiBase}`);
-  if (url.pathname !== '/' && url.pathname !== '') throw new RangeError(`STRIPE_API_BASE must not have a path: ${apiBase}`);
-  const protocol = url.protocol === 'http:' ? 'http' : 'https';
-  return { host: url.hostname, port: url.port || (protocol === 'http' ? 80 : 443), protocol };
 }
 
 function assertAmount(request: CheckoutRequest): void {

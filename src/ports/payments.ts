@@ -44,3 +44,22 @@ export interface PaymentHandler {
   /** The checkout expired unpaid: expire the order, delete its audio, tell the user. */
   expired(notice: PaymentNotice): Promise<PaymentOutcome>;
 }
+
+/** Money sent back to whoever paid an order's checkout. */
+export interface PaymentRefund {
+  /** The provider's id (Stripe: `re_...`). */
+  id: string;
+  amountCents: number;
+  currency: string;
+  /** The provider's word for where it stands (Stripe: `succeeded`, `pending`...). */
+  status: string;
+}
+
+/** Gives money back for a checkout (Stripe). Used by the operator's `refund` command. */
+export interface PaymentRefunds {
+  /**
+   * Refunds in full what the order's checkout collected, once per order: asked again (a rerun, a retry
+   * after a crash) it returns the refund made the first time instead of making another.
+   */
+  refundCheckout(request: { orderId: string; checkoutId: string }): Promise<PaymentRefund>;
+}

@@ -1,7 +1,7 @@
 /** What the worker is asked to do: one job per order, every file of it, so the model loads once. */
 export interface JobManifest {
   version: 1;
-  /** The order id; submitting the same jobId twice must not start a second job. */
+  /** The order id (`<id>-retryN` after an operator's retry); submitting the same jobId twice must not start a second job. */
   jobId: string;
   /** Each input's blob key and the user's file name (written into the result's `file`). */
   inputs: { key: string; name: string }[];

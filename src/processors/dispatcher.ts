@@ -22,7 +22,8 @@ export class Dispatcher {
       const files = orderFiles(db, order.id);
       const manifest: JobManifest = {
         version: 1,
-        jobId: order.id,
+        // An operator's retry of a failed order must run anew, not find the failed job again.
+        jobId: order.retries > 0 ? `${order.id}-retry${order.retries}` : order.id,
         inputs: files.filter((f) => f.state === 'stored').map((f) => ({ key: f.blobKey, name: f.name })),
         options: { language: order.language ?? 'auto' },
       };

@@ -1,7 +1,8 @@
-import { and, eq, inArray, isNull, lt } from 'drizzle-orm';
+import { and, inArray, isNull, lt } from 'drizzle-orm';
 import type { Db } from '../db';
 import { orders } from '../db/schema';
 import type { Logger } from '../log';
+import { markPurged } from '../orders/lifecycle';
 import type { BlobStore } from '../ports/blob-store';
 
 const DAY_MS = 86_400_000;
@@ -58,10 +59,7 @@ export class Retention {
       for (const { id } of due) {
         // Blobs first: a crash in between leaves the order unmarked, and the next pass deletes again (harmless).
         await store.deletePrefix(`orders/${id}`);
-        db.update(orders)
-          .set({ purgedAt: Date.now() })
-          .where(and(eq(orders.id, id), inArray(orders.state, [...FINISHED])))
-          .run();
+        markPurged(db, id);
         purged += 1;
       }
     }

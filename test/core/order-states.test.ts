@@ -6,7 +6,7 @@ import { openDatabase, type Db } from '../../src/db';
 import { ledger as ledgerTable, orders, outbox } from '../../src/db/schema';
 import { transaction } from '../../src/db/tx';
 import { InsufficientBalanceError, Ledger } from '../../src/ledger';
-import { completeOrder, expireOrder, failOrder, markPaid, queueOrder, receiveOrder, requeueOrder, startJobs } from '../../src/orders/lifecycle';
+import { completeOrder, expireOrder, failOrder, markPaid, queueOrder, receiveOrder, requeueOrder, retryFailedOrder, startJobs } from '../../src/orders/lifecycle';
 import { canMove, moveOrder, orderStates, RefusedTransitionError, transitions, type OrderState } from '../../src/orders/states';
 import { orderFiles } from '../../src/orders/summary';
 import { findOrCreateUser } from '../../src/users';
@@ -52,9 +52,12 @@ describe('the transition table', () => {
         'running -> delivered',
         'running -> failed',
         'running -> queued',
+        'failed -> queued',
       ].sort(),
     );
-    for (const final of ['delivered', 'expired', 'rejected', 'failed'] as const) expect(transitions[final]).toEqual([]);
+    // Only an operator's retry of a failed order leaves a final state.
+    for (const final of ['delivered', 'expired', 'rejected'] as const) expect(transitions[final]).toEqual([]);
+    expect(transitions.failed).toEqual(['queued']);
     expect(Object.keys(transitions).sort()).toEqual([...orderStates].sort());
   });
 
@@ -152,6 +155,23 @@ describe('order commands', () => {
     expect(failOrder({ db, ledger }, order)).toBe(false);
     expect(stateOf(order.id)).toBe('failed');
     expect(ledger.balance(userId)).toBe(130);
+    expect(replies(order.id).map((r) => r.key)).toEqual([`failed:${order.id}`]);
+  });
+});
+
+describe('an operator retrying a failed order', () => {
+  it('queues it again without charging, and a second failure neither refunds nor tells the user again', () => {
+    const order = orderIn('running', { seconds: 30 });
+    ledger.append({ userId, kind: 'spend', seconds: -30, key: `spend:${order.id}`, orderId: order.id });
+    expect(failOrder({ db, ledger }, order)).toBe(true);
+    expect(ledger.balance(userId)).toBe(100);
+    expect(retryFailedOrder(db, order)).toBe(true);
+    expect(retryFailedOrder(db, order)).toBe(false);
+    expect(db.select().from(orders).where(eq(orders.id, order.id)).get()).toMatchObject({ state: 'queued', error: null, runnerJobId: null });
+    expect(ledger.balance(userId)).toBe(100);
+    moveOrder(db, order.id, 'queued', 'running');
+    expect(failOrder({ db, ledger }, { ...order, state: 'running' })).toBe(true);
+    expect(ledger.balance(userId)).toBe(100);
     expect(replies(order.id).map((r) => r.key)).toEqual([`failed:${order.id}`]);
   });
 });

@@ -4,9 +4,10 @@ import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 
 /**
- * A local stand-in for the parts of Stripe's API the service uses: Checkout Sessions over the real wire
- * protocol (form-encoded bodies as the SDK sends them, bearer auth, idempotency keys, Stripe's error
- * JSON), plus test controls to pay or expire a session and deliver its signed webhook events.
+ * A local stand-in for the parts of Stripe's API the service uses: Checkout Sessions, the payment intents
+ * that paid them and refunds of those, over the real wire protocol (form-encoded bodies as the SDK sends
+ * them, bearer auth, idempotency keys, Stripe's error JSON), plus test controls to pay or expire a
+ * session and deliver its signed webhook events.
  */
 
 /** A Checkout Session as the fake keeps it; the fields the service and its tests read. */
@@ -32,6 +33,35 @@ export interface FakeSession {
   line_items_requested: FormValue[];
 }
 
+/** The PaymentIntent a completed session created: the fields refunds and tests read. */
+export interface FakePaymentIntent {
+  id: string;
+  object: 'payment_intent';
+  amount: number;
+  amount_received: number;
+  currency: string;
+  created: number;
+  latest_charge: string;
+  metadata: Record<string, string>;
+  status: 'succeeded' | 'processing';
+}
+
+/** A refund as Stripe's API answers it. */
+export interface FakeRefund {
+  id: string;
+  object: 'refund';
+  amount: number;
+  balance_transaction: string | null;
+  charge: string;
+  created: number;
+  currency: string;
+  metadata: Record<string, string>;
+  payment_intent: string;
+  reason: 'duplicate' | 'fraudulent' | 'requested_by_customer' | null;
+  receipt_number: null;
+  status: 'succeeded' | 'pending' | 'failed' | 'canceled';
+}
+
 export type FormValue = string | FormValue[] | { [key: string]: FormValue };
 
 export interface RecordedRequest {
@@ -51,6 +81,11 @@ export interface FakeStripe {
   readonly secretKey: string;
   readonly requests: RecordedRequest[];
   readonly sessions: Map<string, FakeSession>;
+  readonly paymentIntents: Map<string, FakePaymentIntent>;
+  /** Every refund made, by id, in the order made. */
+  readonly refunds: Map<string, FakeRefund>;
+  /** Refunds of the payment intent that paid `sessionId`. */
+  refundsFor(sessionId: string): FakeRefund[];
   /** Sessions whose `client_reference_id` is the order id. */
   sessionsFor(orderId: string): FakeSession[];
   /** The payer finished the checkout: paid at once by card, or `async` (bank debit) still unpaid. */
@@ -59,6 +94,8 @@ export interface FakeStripe {
   settleAsync(sessionId: string): FakeSession;
   /** The checkout ran out of time unpaid. */
   expire(sessionId: string): FakeSession;
+  /** Someone refunded the session's payment in Stripe's dashboard (not through the API the service calls). */
+  refundInDashboard(sessionId: string): FakeRefund;
   /** The next `count` answers are lost after the work is done (socket destroyed), as on a network cut. */
   dropResponses(count: number): void;
   close(): Promise<void>;
@@ -86,6 +123,8 @@ const invalid = (message: string, param?: string, code = 'parameter_invalid'): S
 export async function startFakeStripe(options: { secretKey?: string } = {}): Promise<FakeStripe> {
   const secretKey = options.secretKey ?? `sk_test_${token(24)}`;
   const sessions = new Map<string, FakeSession>();
+  const paymentIntents = new Map<string, FakePaymentIntent>();
+  const refunds = new Map<string, FakeRefund>();
   const requests: RecordedRequest[] = [];
   const idempotent = new Map<string, { body: string; path: string; status: number; response: string }>();
   let toDrop = 0;
@@ -132,7 +171,20 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
           message: 'Invalid API Key provided: ' + redactKey(header(req, 'authorization')),
         });
       }
-      if (req.method === 'POST' && url.pathname === '/v1/checkout/sessions') {
+      const creates: Record<string, () => object> = {
+        '/v1/checkout/sessions': () => {
+          const session = createSession(form);
+          sessions.set(session.id, session);
+          return present(session);
+        },
+        '/v1/refunds': () => {
+          const refund = createRefund(form);
+          refunds.set(refund.id, refund);
+          return refund;
+        },
+      };
+      const create = req.method === 'POST' ? creates[url.pathname] : undefined;
+      if (create) {
         if (idempotencyKey) {
           const previous = idempotent.get(idempotencyKey);
           if (previous) {
@@ -145,15 +197,20 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
             return send(previous.status, previous.response, { 'Idempotent-Replayed': 'true', 'Idempotency-Key': idempotencyKey });
           }
         }
-        const session = createSession(form);
-        sessions.set(session.id, session);
-        const response = JSON.stringify(present(session));
+        const response = JSON.stringify(create());
         // Like Stripe, only requests that got past validation are remembered under their key.
         if (idempotencyKey) idempotent.set(idempotencyKey, { body, path: url.pathname, status: 200, response });
         return send(200, response, idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {});
       }
       if (req.method === 'GET' && url.pathname === '/v1/checkout/sessions') {
         return send(200, JSON.stringify(list(form)));
+      }
+      if (req.method === 'GET' && url.pathname === '/v1/refunds') {
+        return send(200, JSON.stringify(listRefunds(form)));
+      }
+      const intentMatch = /^\/v1\/payment_intents\/([^/]+)$/.exec(url.pathname);
+      if (req.method === 'GET' && intentMatch) {
+        return send(200, JSON.stringify(intentOf(decodeURIComponent(intentMatch[1]!), 'intent')));
       }
       const match = /^\/v1\/checkout\/sessions\/([^/]+)$/.exec(url.pathname);
       if (req.method === 'GET' && match) {
@@ -263,6 +320,62 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     };
   }
 
+  function intentOf(id: string, param: string): FakePaymentIntent {
+    const intent = paymentIntents.get(id);
+    if (!intent) {
+      throw new StripeApiError(404, { type: 'invalid_request_error', message: `No such payment_intent: '${id}'`, param, code: 'resource_missing' });
+    }
+    return intent;
+  }
+
+  function refunded(intentId: string): number {
+    return [...refunds.values()].filter((r) => r.payment_intent === intentId && r.status !== 'failed' && r.status !== 'canceled').reduce((sum, r) => sum + r.amount, 0);
+  }
+
+  /** `POST /v1/refunds` as Stripe answers it: of a payment intent, in full unless `amount`, never more than is left. */
+  function createRefund(form: Record<string, FormValue>, origin: 'api' | 'dashboard' = 'api'): FakeRefund {
+    const intentId = str(form, 'payment_intent');
+    if (intentId === undefined) {
+      throw invalid('One of the following params should be provided for this request: payment_intent or charge.', undefined, 'parameter_missing');
+    }
+    const intent = intentOf(intentId, 'payment_intent');
+    if (intent.status !== 'succeeded') {
+      throw invalid(`This PaymentIntent (${intent.id}) does not have a successful charge to refund.`, 'payment_intent', 'charge_not_refundable');
+    }
+    const left = intent.amount_received - refunded(intent.id);
+    if (left <= 0) throw invalid(`Charge ${intent.latest_charge} has already been refunded.`, undefined, 'charge_already_refunded');
+    const amount = integer(form.amount, 'amount') ?? left;
+    if (amount < 1) throw invalid('This value must be greater than or equal to 1.', 'amount');
+    if (amount > left) {
+      throw invalid(`Refund amount (${amount}) is greater than unrefunded amount on charge (${left})`, 'amount', 'amount_too_large');
+    }
+    const reason = str(form, 'reason') ?? null;
+    if (reason !== null && !['duplicate', 'fraudulent', 'requested_by_customer'].includes(reason)) {
+      throw invalid(`Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer`, 'reason');
+    }
+    return {
+      id: `re_${token(24)}`,
+      object: 'refund',
+      amount,
+      balance_transaction: `txn_${token(24)}`,
+      charge: intent.latest_charge,
+      created: Math.floor(Date.now() / 1000),
+      currency: intent.currency,
+      metadata: origin === 'api' ? parseMetadata(form.metadata) : {},
+      payment_intent: intent.id,
+      reason: reason as FakeRefund['reason'],
+      receipt_number: null,
+      status: 'succeeded',
+    };
+  }
+
+  function listRefunds(query: Record<string, FormValue>): object {
+    const intent = str(query, 'payment_intent');
+    const limit = Math.min(integer(query.limit, 'limit') ?? 10, 100);
+    const all = [...refunds.values()].reverse().filter((r) => intent === undefined || r.payment_intent === intent);
+    return { object: 'list', data: all.slice(0, limit), has_more: all.length > limit, url: '/v1/refunds' };
+  }
+
   function list(query: Record<string, FormValue>): object {
     const status = str(query, 'status');
     const created = query.created;
@@ -291,18 +404,41 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     secretKey,
     requests,
     sessions,
+    paymentIntents,
+    refunds,
+    refundsFor: (sessionId) => [...refunds.values()].filter((r) => r.payment_intent === get(sessionId).payment_intent),
     sessionsFor: (orderId) => [...sessions.values()].filter((s) => s.client_reference_id === orderId),
     complete(sessionId, options = {}) {
       const session = get(sessionId);
       session.status = 'complete';
       session.payment_status = options.async ? 'unpaid' : 'paid';
       session.payment_intent = `pi_${token(24)}`;
+      paymentIntents.set(session.payment_intent, {
+        id: session.payment_intent,
+        object: 'payment_intent',
+        amount: session.amount_total,
+        amount_received: options.async ? 0 : session.amount_total,
+        currency: session.currency,
+        created: Math.floor(Date.now() / 1000),
+        latest_charge: `ch_${token(24)}`,
+        metadata: { ...session.metadata },
+        status: options.async ? 'processing' : 'succeeded',
+      });
       return session;
     },
     settleAsync(sessionId) {
       const session = get(sessionId);
       session.payment_status = 'paid';
+      const intent = session.payment_intent ? paymentIntents.get(session.payment_intent) : undefined;
+      if (intent) Object.assign(intent, { status: 'succeeded', amount_received: intent.amount });
       return session;
+    },
+    refundInDashboard(sessionId) {
+      const intent = get(sessionId).payment_intent;
+      if (!intent) throw new Error(`session ${sessionId} was not paid`);
+      const refund = createRefund({ payment_intent: intent }, 'dashboard');
+      refunds.set(refund.id, refund);
+      return refund;
     },
     expire(sessionId) {
       const session = get(sessionId);

@@ -1,0 +1,42 @@
+import { eq } from 'drizzle-orm';
+import type { Db } from '../db';
+import { outbox } from '../db/schema';
+import { transaction } from '../db/tx';
+import { retryFailedOrder, type Order } from '../orders/lifecycle';
+import { orderFiles } from '../orders/summary';
+import { resendReplies } from '../outbox/outbox';
+import type { BlobStore } from '../ports/blob-store';
+import { AdminError } from './errors';
+
+export interface RetryResult {
+  /** The failed order went back to the queue. */
+  requeued: boolean;
+  /** Replies that will be sent again (given up, or waiting for their next try). */
+  replies: number;
+}
+
+/**
+ * Tries again what went wrong with an order: a failed order goes back to the queue (its audio must
+ * still be stored), and its unsent replies (given up after repeated platform errors, or waiting for
+ * their next try) are sent on the service's next pass. The running service picks both up within seconds.
+ */
+export async function retryOrder({ db, store }: { db: Db; store: BlobStore }, order: Order): Promise<RetryResult> {
+  const gone = (what: string) =>
+    new AdminError(`order ${order.id}: ${what} deleted by retention on ${new Date(order.purgedAt!).toISOString().slice(0, 10)}; nothing to retry with`);
+  const unsent = db.select({ state: outbox.state, payload: outbox.payload }).from(outbox).where(eq(outbox.orderId, order.id)).all().filter((r) => r.state !== 'sent');
+  if (order.state === 'failed') {
+    if (order.purgedAt) throw gone('its audio was');
+    for (const file of orderFiles(db, order.id).filter((f) => f.state === 'stored')) {
+      if (!(await store.exists(file.blobKey))) throw new AdminError(`order ${order.id}: the audio of ${file.name} is no longer stored; cannot retry`);
+    }
+  } else if (unsent.length === 0) {
+    throw new AdminError(`order ${order.id} is ${order.state} and every reply about it was sent; nothing to retry`);
+  } else if (order.purgedAt && unsent.some((r) => r.payload.kind === 'transcript')) {
+    throw gone('its results were');
+  }
+  return transaction(db, () => {
+    const requeued = order.state === 'failed' ? retryFailedOrder(db, order) : false;
+    if (order.state === 'failed' && !requeued) throw new AdminError(`order ${order.id} changed meanwhile; look again`);
+    return { requeued, replies: resendReplies(db, order.id) };
+  });
+}
