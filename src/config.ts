@@ -174,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.RUNNER === 'batch'
         ? { kind: 'batch', jobQueue: e.BATCH_JOB_QUEUE!, jobDefinition: e.BATCH_JOB_DEFINITION!, endpoint: e.BATCH_ENDPOINT, region: e.AWS_REGION }
         : { kind: 'local', concurrency: e.WORKER_CONCURRENCY },
-    whisper: { model: e.WHISPER_MODEL ? resolve(e.WHISPER_MODEL) : join(dataDir, 'models', 'ggml-tiny.en.bin'), threads: e.WHISPER_THREADS },
+    // A path is made absolute; a model name (`base.en`) and unset (the default `npm run model` chose) are the worker's to resolve.
+    whisper: { model: e.WHISPER_MODEL ? (/[/\\]|\.bin$/.test(e.WHISPER_MODEL) ? resolve(e.WHISPER_MODEL) : e.WHISPER_MODEL) : '', threads: e.WHISPER_THREADS },
   };
 }
