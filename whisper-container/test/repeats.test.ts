@@ -59,10 +59,11 @@ describe('short voice notes', () => {
     expect(wer).toBeLessThan(0.25);
   });
 
-  it('keep a sentence the speaker really said twice', () => {
+  it('keep a sentence the speaker really said twice, twice', () => {
+    // tiny.en mishears the end of espeak's fox sentence ("lazy nard"); what matters here is that it comes back twice.
     const said = texts.get(fox!.name) ?? '';
-    expect(said.toLowerCase().match(/lazy dog/g)?.length).toBe(2);
-    expect(repeatedPhrases(fox!.text, said)).toEqual([]);
+    expect(said.match(/quick brown fox/gi)?.length, said).toBe(2);
+    expect(repeatedPhrases(fox!.text, said), said).toEqual([]);
   });
 });
 
