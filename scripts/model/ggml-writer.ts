@@ -76,7 +76,7 @@ async function writeTensor(out: HashingWriter, tensor: WhisperTensor): Promise<v
     written += piece.length;
     await out.write(type === GgmlType.F16 ? encodeF16(piece) : encodeF32(piece));
   }
-  if (written !== expected) throw new Error(`tensor ${tensor.name}: ${written} values for shape [${tensor.shape}]`);
+  if (written !== expected) throw new Error(`tensor ${tensor.name}: ${written} values for shape [${tensor.shape.join(',')}]`);
 }
 
 function int32s(values: number[]): Uint8Array {

@@ -33,7 +33,8 @@ async function addInput(id: string, name: string, make: (path: string) => Promis
   inputs.push({ key, name });
 }
 
-const result = async (id: string): Promise<ResultFile> => JSON.parse(await readFile(join(blobs(), `orders/o1/${id}_result.json`), 'utf8'));
+const result = async (id: string): Promise<ResultFile> =>
+  JSON.parse(await readFile(join(blobs(), `orders/o1/${id}_result.json`), 'utf8')) as ResultFile;
 const transcript = async (id: string) => (await result(id)) as TranscriptResult;
 const failure = async (id: string) => (await result(id)) as TranscriptFailure;
 
