@@ -57,10 +57,7 @@ export async function writeGgmlModel(file: FileHandle, weights: WhisperWeights):
 
 /** f32 for vectors, biases and positional embeddings (small, and precision-sensitive); f16 otherwise. */
 export function ggmlTypeOf(tensor: Pick<WhisperTensor, 'name' | 'shape'>): number {
-  const keepF32 =
-    tensor.shape.length < 2 ||
-    tensor.name.endsWith('.positional_embedding') ||
-    /^encoder\.conv\d\.bias$/.test(tensor.name);
+  const keepF32 = tensor.shape.length < 2 || tensor.name.endsWith('.positional_embedding') || /^encoder\.conv\d\.bias$/.test(tensor.name);
   return keepF32 ? GgmlType.F32 : GgmlType.F16;
 }
 

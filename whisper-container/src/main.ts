@@ -67,7 +67,9 @@ async function main(): Promise<number> {
       maxSeconds: config.maxSeconds,
       onInput: (input) => process.stdout.write(`${JSON.stringify({ type: 'input', ...input })}\n`),
     });
-    process.stdout.write(`${JSON.stringify({ type: 'job', jobId: report.jobId, succeeded: report.succeeded, failed: report.failed, seconds: report.seconds })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ type: 'job', jobId: report.jobId, succeeded: report.succeeded, failed: report.failed, seconds: report.seconds })}\n`,
+    );
     return report.failed === 0 ? 0 : 2;
   } catch (error) {
     log.error({ err: error, jobId: manifest.jobId }, 'job could not run');

@@ -127,7 +127,10 @@ async function transcribeWindow(engine: Engine, window: AudioWindow, seconds: nu
     language: options.language,
     translate: options.translate,
   });
-  options.log?.debug({ offset: window.offset, seconds, segments: result.segments.length, ms: Math.round(performance.now() - started) }, 'window transcribed');
+  options.log?.debug(
+    { offset: window.offset, seconds, segments: result.segments.length, ms: Math.round(performance.now() - started) },
+    'window transcribed',
+  );
   const segments: Segment[] = [];
   for (const segment of result.segments) {
     if (!isSpeech(segment)) continue;
