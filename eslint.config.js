@@ -11,7 +11,7 @@ const PLATFORM_SDKS = [...CHAT_MAIL_PAYMENT_SDKS, '@aws-sdk/*'];
 const ADAPTERS = ['src/storage', 'src/runner', 'src/payments'];
 
 /** The composition root: the only code that chooses adapters, and the only code that may import `bots/` and `mail/`. */
-const COMPOSITION_ROOT = ['src/app/**', 'src/main.ts', 'src/service.ts', 'src/channels.ts', 'src/payments-from-config.ts'];
+const COMPOSITION_ROOT = ['src/app/**'];
 
 /**
  * What the worker (`whisper-container/`) may use of the service: the ports and result types it shares, the
