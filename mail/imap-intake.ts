@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { ImapFlow, type MessageStructureObject } from 'imapflow';
 import type { Logger } from '../src/log';
+import { backoff } from '../src/retry/backoff';
 
 /** One unseen message, its header already fetched; the body is downloaded only when asked for. */
 export interface FetchedMail {
@@ -136,7 +137,7 @@ export class ImapIntake extends EventEmitter<IntakeEvents> {
     if (this.stopping || this.reconnectTimer) return;
     const min = this.options.reconnect?.minMs ?? 1_000;
     const max = this.options.reconnect?.maxMs ?? 60_000;
-    const delay = Math.min(max, min * 2 ** this.failures++);
+    const delay = backoff(++this.failures, min, max);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       void this.connect();
@@ -211,7 +212,7 @@ export class ImapIntake extends EventEmitter<IntakeEvents> {
     if (this.stopping || this.retryTimer) return;
     const base = this.options.retryMs ?? 30_000;
     const max = Math.max(base, this.options.reconnect?.maxMs ?? 60_000);
-    const delay = Math.min(max, base * 2 ** this.retryFailures++);
+    const delay = backoff(++this.retryFailures, base, max);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.kick();
