@@ -21,6 +21,7 @@ import { describeError } from './errors';
 import { Inbound, type DcCommandInteraction } from './inbound';
 import type { DcMessage } from './message';
 import { DISCORD_TEXT_LIMIT, defaultTypingOptions, ReplyPresenter } from './replies';
+import { defaultHandlerRetry, type HandlerRetry } from '../shared/record';
 import type { TypingOptions } from '../shared/typing';
 
 /** Everything the Discord channel can be told; only `token` and `log` are needed. */
@@ -32,8 +33,8 @@ export interface DiscordOptions {
   log: Logger;
   /** How long `start()` waits for the gateway connection to be ready. Default 60 s. */
   readyTimeoutMs?: number;
-  /** Backoff while the core cannot record a message. Default 1 s doubling to 60 s, 10 attempts (about 4 min). */
-  handlerRetry?: { baseDelayMs: number; maxDelayMs: number; maxAttempts: number };
+  /** Back-off while the core cannot record a message; `defaultHandlerRetry` when absent. */
+  handlerRetry?: HandlerRetry;
   typing?: Partial<TypingOptions>;
   download?: Partial<DownloadPolicy>;
   /** Attempts after a 5xx or a dropped connection, per REST call. Default 3. */
@@ -90,7 +91,7 @@ export class DiscordChannel implements Channel {
       openAttachment: (attachment) => openAttachment(attachment, { ...defaultDownloadPolicy, ...this.options.download }),
       defer: (interaction, ephemeral) => this.defer(interaction, ephemeral),
       giveUp: (message) => this.giveUp(message),
-      handlerRetry: this.options.handlerRetry ?? { baseDelayMs: 1000, maxDelayMs: 60_000, maxAttempts: 10 },
+      handlerRetry: this.options.handlerRetry ?? defaultHandlerRetry,
       log,
     });
     this.inbound = inbound;

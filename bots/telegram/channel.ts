@@ -8,6 +8,7 @@ import { defaultFloodPolicy, FloodLimiter, type FloodPolicy } from './flood';
 import { Inbound } from './inbound';
 import { defaultPollingOptions, Poller, type PollingOptions } from './polling';
 import { defaultTypingOptions, ReplyPresenter, TELEGRAM_TEXT_LIMIT } from './replies';
+import { defaultHandlerRetry, type HandlerRetry } from '../shared/record';
 import type { TypingOptions } from '../shared/typing';
 import { listenForWebhooks, type WebhookOptions } from './webhook';
 
@@ -31,8 +32,8 @@ export interface TelegramOptions {
   mediaGroupWindowMs?: number;
   flood?: FloodPolicy;
   retry?: Partial<RetryPolicy>;
-  /** Backoff while the core cannot record a message. Default 1 s doubling to 60 s, 10 attempts (about 4 min). */
-  handlerRetry?: { baseDelayMs: number; maxDelayMs: number; maxAttempts: number };
+  /** Back-off while the core cannot record a message; `defaultHandlerRetry` when absent. */
+  handlerRetry?: HandlerRetry;
   typing?: Partial<TypingOptions>;
 }
 
@@ -92,7 +93,7 @@ export class TelegramChannel implements Channel {
       flood: new FloodLimiter(this.options.flood ?? defaultFloodPolicy),
       warnFlood: (message) => this.warnFlood(message),
       mediaGroupWindowMs: this.options.mediaGroupWindowMs ?? 1000,
-      handlerRetry: this.options.handlerRetry ?? { baseDelayMs: 1000, maxDelayMs: 60_000, maxAttempts: 10 },
+      handlerRetry: this.options.handlerRetry ?? defaultHandlerRetry,
       log: this.log,
     });
     const inbound = this.inbound;
