@@ -3,7 +3,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import { describe, expect, it } from 'vitest';
 import { toIncoming as discordMessage } from '../../bots/discord/message';
 import { toIncoming as telegramMessage } from '../../bots/telegram/message';
-import { parseBody } from '../../mail/parse-body';
+import { parseBody } from '../../mail/download';
 import { isMediaFile } from '../../src/media/media-types';
 
 const noFile = async (): Promise<Readable> => Readable.from([]);

@@ -18,7 +18,7 @@ export interface FetchedMail {
 export type MailOutcome = 'seen' | 'retry';
 export type MailProcessor = (mail: FetchedMail) => Promise<MailOutcome>;
 
-export interface ImapIntakeOptions {
+export interface MailboxOptions {
   host: string;
   port: number;
   secure: boolean;
@@ -32,7 +32,7 @@ export interface ImapIntakeOptions {
   retryMs?: number;
 }
 
-interface IntakeEvents {
+interface MailboxEvents {
   connected: [];
   disconnected: [];
   /** After a message was processed; `seen` ones are flagged by then. */
@@ -45,7 +45,7 @@ interface IntakeEvents {
  * time and flagged \Seen only once the processor says they are done, so a crash or a lost connection
  * leaves them unseen for the next pass.
  */
-export class ImapIntake extends EventEmitter<IntakeEvents> {
+export class MailboxWatcher extends EventEmitter<MailboxEvents> {
   private client?: ImapFlow;
   private stopping = false;
   private running?: Promise<void>;
@@ -56,7 +56,7 @@ export class ImapIntake extends EventEmitter<IntakeEvents> {
   private retryTimer?: NodeJS.Timeout;
   private processor?: MailProcessor;
 
-  constructor(private readonly options: ImapIntakeOptions) {
+  constructor(private readonly options: MailboxOptions) {
     super();
   }
 
