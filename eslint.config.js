@@ -85,5 +85,19 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The worker's tests also use the helpers every package's tests share (speech, the engine's paths).
+    files: ['whisper-container/test/**/*.ts'],
+    rules: {
+      'layers/imports': [
+        'error',
+        {
+          allow: [...WORKER_CONTRACT, 'test/support'],
+          packages: CHAT_MAIL_PAYMENT_SDKS,
+          because: `the worker's tests use its contract with the service and test/support/.`,
+        },
+      ],
+    },
+  },
   { files: ['**/*.js'], extends: [tseslint.configs.disableTypeChecked] },
 );

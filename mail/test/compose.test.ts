@@ -9,11 +9,11 @@ describe('reply composition', () => {
   });
 
   it('states the balance in the words the chat bots use for /balance', () => {
-    const balanceLine = (balanceSeconds: number) =>
-      composeReply({ channel: 'email', chatId: 'ann@ann.test', messageId: '<m@ann.test>' }, { key: `b${balanceSeconds}`, kind: 'notice', text: 'x', balanceSeconds }, 'service@example.test')
-        .text?.toString()
-        .split('\n')
-        .find((line) => line.startsWith('Balance:'));
+    const balanceLine = (balanceSeconds: number) => {
+      const to = { channel: 'email', chatId: 'ann@ann.test', messageId: '<m@ann.test>' } as const;
+      const mail = composeReply(to, { key: `b${balanceSeconds}`, kind: 'notice', text: 'x', balanceSeconds }, 'service@example.test');
+      return (mail.text as string).split('\n').find((line) => line.startsWith('Balance:'));
+    };
     expect(balanceLine(560)).toBe('Balance: 9 min 20 s');
     expect(balanceLine(45)).toBe('Balance: 45 s');
     expect(balanceLine(7500)).toBe('Balance: 125 min');
@@ -23,7 +23,13 @@ describe('reply composition', () => {
   it('escapes the text in HTML and links the action', () => {
     const mail = composeReply(
       { channel: 'email', chatId: 'ann@ann.test', messageId: '<m1@ann.test>', subject: 'x', references: ['<m0@ann.test>'] },
-      { key: 'k1', kind: 'quote', text: 'Pay <now> & go', action: { label: 'Pay $1.00', url: 'https://pay.test/?a=1&b=2' }, balanceSeconds: 0 },
+      {
+        key: 'k1',
+        kind: 'quote',
+        text: 'Pay <now> & go',
+        action: { label: 'Pay $1.00', url: 'https://pay.test/?a=1&b=2' },
+        balanceSeconds: 0,
+      },
       'Service <service@example.test>',
     );
     expect(mail.html).toContain('Pay &lt;now&gt; &amp; go');

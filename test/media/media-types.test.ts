@@ -11,12 +11,27 @@ const noFile = async (): Promise<Readable> => Readable.from([]);
 /** The names of the attachments each channel takes in from one file sent with `type` (undefined: no type). */
 async function takenBy(name: string, type: string | undefined) {
   const telegram = telegramMessage(
-    [{ message_id: 1, chat: { id: 7, type: 'private' }, from: { id: 7, is_bot: false, first_name: 'Ann' }, document: { file_id: 'f', file_name: name, mime_type: type } }],
+    [
+      {
+        message_id: 1,
+        chat: { id: 7, type: 'private' },
+        from: { id: 7, is_bot: false, first_name: 'Ann' },
+        document: { file_id: 'f', file_name: name, mime_type: type },
+      },
+    ],
     'bot',
     noFile,
   );
   const discord = discordMessage(
-    { id: '1', channelId: 'c', author: { id: 'u', bot: false, username: 'ann' }, system: false, content: '', mentions: [], attachments: [{ id: 'a', name, size: 3, url: 'https://cdn.test/a', contentType: type }] },
+    {
+      id: '1',
+      channelId: 'c',
+      author: { id: 'u', bot: false, username: 'ann' },
+      system: false,
+      content: '',
+      mentions: [],
+      attachments: [{ id: 'a', name, size: 3, url: 'https://cdn.test/a', contentType: type }],
+    },
     'bot',
     noFile,
   );
