@@ -240,7 +240,8 @@ describe('the Stripe webhook', () => {
     const router = new Router();
     router.post('/webhooks/stripe', stripeWebhook({ webhookSecret: secret, handler: events, log }));
     app.use(router.routes());
-    server = createServer(app.callback());
+    const callback = app.callback();
+    server = createServer((req, res) => void callback(req, res));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/stripe`;
     fake = await startFakeStripe();

@@ -85,7 +85,7 @@ describe('email channel intake', () => {
     expect(got.files[0]).toMatchObject({ name: 'interview.mp3', mimeType: 'audio/mpeg' });
     expect(got.files[0].bytes!.equals(audio)).toBe(true);
     // Temp files are gone once the handler resolved.
-    await expect(new Promise((resolve, reject) => got.message.attachments[0].open().then((s) => s.on('error', reject).on('data', resolve)))).rejects.toThrow(/ENOENT/);
+    await expect(new Promise((resolve, reject) => void got.message.attachments[0].open().then((s) => s.on('error', reject).on('data', resolve), reject))).rejects.toThrow(/ENOENT/);
   });
 
   it('gathers several attachments into one message, skipping what is not audio or video', async () => {

@@ -107,7 +107,7 @@ describe('paying path', () => {
     const { channel, svc } = await start({ NEW_USER_FREE_SECONDS: '0' }, { payments });
     await channel.receive(channel.message('gus', [voice]));
     expect(channel.sent).toHaveLength(0);
-    await (svc.service as unknown as { loops: { name: string; wake(): void }[] }).loops.find((l) => l.name === 'checkouts')!.wake();
+    (svc.service as unknown as { loops: { name: string; wake(): void }[] }).loops.find((l) => l.name === 'checkouts')!.wake();
     const quote = await channel.waitForReply((r) => r.kind === 'quote');
     expect(quote.action?.url).toContain(svc.orders()[0].id);
   });

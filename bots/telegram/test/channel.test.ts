@@ -67,7 +67,7 @@ describe('telegram channel: incoming', () => {
     const [incoming] = await handler.waitFor(1);
     expect(incoming).toMatchObject({
       channel: 'telegram',
-      id: `tg:42:${message.message_id}`,
+      id: `tg:42:${String(message.message_id)}`,
       sender: { id: '42', name: 'Ada', languageCode: 'de' },
       replyTo: { channel: 'telegram', chatId: '42', messageId: String(message.message_id) },
     });
@@ -108,7 +108,7 @@ describe('telegram channel: incoming', () => {
     const [incoming] = await handler.waitFor(1);
     await new Promise((r) => setTimeout(r, 500));
     expect(handler.messages).toHaveLength(1);
-    expect(incoming.id).toBe(`tg:42:${first.message_id}`);
+    expect(incoming.id).toBe(`tg:42:${String(first.message_id)}`);
     expect(incoming.text).toBe('both parts');
     expect(incoming.attachments.map((x) => x.name)).toEqual(['part.mp3', 'part-2.mp3']);
     expect((await readAll(await incoming.attachments[1].open())).toString()).toBe('second');
@@ -197,7 +197,7 @@ describe('telegram channel: self-hosted Bot API server files', () => {
     await symlink(join(dir, 'secret.txt'), join(serverDir, 'voice', 'link.oga'));
     const { fake, handler } = await setup({ localFilesDir: serverDir });
     const paths = [join(serverDir, 'voice', 'file_0.oga'), join(dir, 'secret.txt'), join(serverDir, 'voice', 'link.oga'), join(serverDir, 'voice', '..', '..', 'secret.txt'), serverDir];
-    const ids = paths.map((p) => {
+    const ids = paths.map(() => {
       const file = fake.addFile(Buffer.from('via http'));
       fake.filePathOverride = (id) => paths[ids.indexOf(id)];
       return file.file_id;
