@@ -21,9 +21,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { TranscriptResult } from '../src/domain/transcript';
-import { engine } from '../whisper-container/test/support/engine';
-import { alsaSet, foxSet, longSet, noteSet, type SpeechFile } from '../whisper-container/test/support/speech-sets';
-import { repeatedPhrases, wordErrorRate } from '../whisper-container/test/support/speech';
+import { engine } from '../test/support/engine';
+import { alsaSet, foxSet, longSet, noteSet, type SpeechFile } from '../test/support/speech-sets';
+import { repeatedPhrases, wordErrorRate } from '../test/support/speech';
 import { median } from './support/stats';
 import { timed, workerJob } from './support/worker-run';
 

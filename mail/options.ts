@@ -1,6 +1,6 @@
 import type { Logger } from '../src/log';
 
-/** How the mail channel reaches its mailbox and its outgoing server (CONTRACT.md: IMAP_*, SMTP_*, MAIL_*). */
+/** How the mail channel reaches its mailbox and its outgoing server (docs/configuration.md: IMAP_*, SMTP_*, MAIL_*). */
 export interface MailOptions {
   imap: { host: string; port: number; secure: boolean; user: string; password: string; mailbox: string };
   smtp: { host: string; port: number; secure: boolean; user?: string; password?: string };

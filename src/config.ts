@@ -7,8 +7,11 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().in
 const url = z.string().url();
 const optional = <T extends z.ZodTypeAny>(schema: T) => schema.optional();
 
-/** Every environment variable of CONTRACT.md, with its default. Empty strings count as unset. */
-const schema = z.object({
+/**
+ * Every environment variable the service reads, with its default. Empty strings count as unset.
+ * Exported so the docs test can hold `.env.example` and `docs/configuration.md` to exactly this list.
+ */
+export const configSchema = z.object({
   PORT: int(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   PUBLIC_URL: url.default('http://localhost:8080'),
@@ -59,7 +62,7 @@ const schema = z.object({
   WORKER_CONCURRENCY: int(1, 64).default(1),
 });
 
-type Env = z.infer<typeof schema>;
+type Env = z.infer<typeof configSchema>;
 
 /** The validated configuration, grouped by feature; a feature whose credentials are absent is `undefined`. */
 export interface Config {
@@ -105,7 +108,7 @@ export class ConfigError extends Error {
 /** Validates `env` once; throws `ConfigError` naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
-  const parsed = schema.safeParse(present);
+  const parsed = configSchema.safeParse(present);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue.path[0]);

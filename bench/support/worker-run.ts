@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JobManifest } from '../../src/ports/runner';
-import { engine, repoRoot } from '../../whisper-container/test/support/engine';
+import { engine, repoRoot } from '../../test/support/engine';
 
 /** Sums VmRSS over a process and all its descendants (node, whisper-server engines, ffmpeg), sampled every 100 ms. */
 export function treeRssSampler(rootPid: number): { stop: () => number } {

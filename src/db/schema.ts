@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import type { OrderState } from '../orders/states';
 import type { ReplyAddress } from '../ports/channel';
 
 const now = sql`(unixepoch('subsec') * 1000)`;
@@ -39,17 +40,6 @@ export const ledger = sqliteTable(
   },
   (t) => [uniqueIndex('ledger_key').on(t.key), index('ledger_user').on(t.userId)],
 );
-
-export type OrderState =
-  | 'received'
-  | 'quoted_free'
-  | 'awaiting_payment'
-  | 'queued'
-  | 'running'
-  | 'delivered'
-  | 'expired'
-  | 'rejected'
-  | 'failed';
 
 export const orders = sqliteTable(
   'orders',
@@ -113,7 +103,11 @@ export const inboundMessages = sqliteTable(
   (t) => [primaryKey({ columns: [t.channel, t.messageId] })],
 );
 
-export const stripeEvents = sqliteTable('stripe_events', {
+/**
+ * Every payment notice handled (its provider event id, Stripe's `evt_...`), written in the transaction
+ * of its effect, so a replayed notice does nothing.
+ */
+export const paymentNotices = sqliteTable('stripe_events', {
   eventId: text('event_id').primaryKey(),
   type: text('type').notNull(),
   orderId: text('order_id'),

@@ -5,7 +5,7 @@ export interface Segment {
   text: string;
 }
 
-/** `NAME_result.json`, as CONTRACT.md fixes it. */
+/** `NAME_result.json`, version 1, as docs/result-format.md describes it. */
 export interface TranscriptResult {
   version: 1;
   file: string;

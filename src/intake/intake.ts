@@ -2,17 +2,18 @@ import { and, eq, sql } from 'drizzle-orm';
 import { prepared } from '../db/prepared';
 import { createHash } from 'node:crypto';
 import type { Db } from '../db';
-import { files, inboundMessages, orders } from '../db/schema';
+import { inboundMessages } from '../db/schema';
 import { transaction } from '../db/tx';
 import { crashPoint } from '../faults';
 import type { Ledger } from '../ledger';
 import type { Logger } from '../log';
 import { text } from '../messages';
 import { enqueueReply } from '../outbox/outbox';
-import type { OrderEvents } from '../orders/order-events';
+import { receiveOrder } from '../orders/lifecycle';
 import type { Quoting } from '../orders/quote';
 import type { BlobStore } from '../ports/blob-store';
 import type { IncomingMessage } from '../ports/channel';
+import type { Wakeups } from '../processors/wakeups';
 import { findOrCreateUser } from '../users';
 import { handleCommand } from './commands';
 import { displayName } from './file-names';
@@ -24,7 +25,7 @@ export interface IntakeOptions {
   ledger: Ledger;
   store: BlobStore;
   quoting: Quoting;
-  events: OrderEvents;
+  wakeups: Wakeups;
   log: Logger;
   freeSeconds: number;
   limits: { maxFileBytes: number; maxFileSeconds: number };
@@ -105,7 +106,7 @@ export class Intake {
       enqueueReply(db, message.replyTo, { key: `cmd:${message.channel}:${message.id}`, kind: 'command', text: answer, balanceSeconds: ledger.balance(user.id) });
       this.markDone(message);
     });
-    this.options.events.emit('outbox');
+    this.options.wakeups.emit('outbox');
   }
 
   private answerWithHelp(message: IncomingMessage): void {
@@ -120,7 +121,7 @@ export class Intake {
       });
       this.markDone(message);
     });
-    this.options.events.emit('outbox');
+    this.options.wakeups.emit('outbox');
   }
 
   private async takeOrder(message: IncomingMessage, orderId: string): Promise<void> {
@@ -135,26 +136,7 @@ export class Intake {
 
     const outcome = transaction(db, () => {
       const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds);
-      db.insert(orders)
-        .values({ id: orderId, userId: user.id, channel: message.channel, replyTo: message.replyTo, state: 'received', language: user.language })
-        .onConflictDoNothing()
-        .run();
-      for (const file of stored) {
-        db.insert(files)
-          .values({
-            id: `${orderId}-${file.position}`,
-            orderId,
-            position: file.position,
-            name: file.name,
-            blobKey: file.key,
-            bytes: file.bytes,
-            duration: file.duration,
-            state: file.refusal ? 'rejected' : 'stored',
-            error: file.refusal ?? null,
-          })
-          .onConflictDoNothing()
-          .run();
-      }
+      receiveOrder(db, { id: orderId, userId: user.id, channel: message.channel, replyTo: message.replyTo, language: user.language }, stored);
       const result = quoting.quote(orderId, { refusedExtra, maxFiles: this.maxFiles });
       this.markDone(message, orderId);
       return result;
@@ -165,8 +147,8 @@ export class Intake {
     for (const file of stored.filter((f) => f.refusal)) await store.delete(file.key);
     if (outcome.state === 'rejected') await store.deletePrefix(`orders/${orderId}`);
     if (outcome.state === 'awaiting_payment') await quoting.openCheckout(orderId);
-    if (outcome.state === 'queued') this.options.events.emit('queued');
-    this.options.events.emit('outbox');
+    if (outcome.state === 'queued') this.options.wakeups.emit('queued');
+    this.options.wakeups.emit('outbox');
   }
 }
 

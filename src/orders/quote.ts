@@ -1,15 +1,14 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import type { Db } from '../db';
 import { orders } from '../db/schema';
-import { transaction } from '../db/tx';
 import { crashPoint } from '../faults';
 import type { Ledger } from '../ledger';
 import type { Logger } from '../log';
-import { minutes, money, text } from '../messages';
-import { enqueueReply } from '../outbox/outbox';
+import { minutes, text } from '../messages';
 import type { Payments } from '../ports/payments';
+import type { Wakeups } from '../processors/wakeups';
 import { billableSeconds, priceFor, type PriceList } from '../pricing';
-import type { OrderEvents } from './order-events';
+import { awaitPayment, queueOrder, recordCheckout, rejectEmptyOrder, rejectUnpayableOrder } from './lifecycle';
 import { fileLines, orderFiles } from './summary';
 
 export type QuoteState = 'queued' | 'awaiting_payment' | 'rejected';
@@ -21,7 +20,7 @@ export type QuoteState = 'queued' | 'awaiting_payment' | 'rejected';
  */
 export class Quoting {
   constructor(
-    private readonly deps: { db: Db; ledger: Ledger; prices: PriceList; payments?: Payments; events: OrderEvents; log: Logger },
+    private readonly deps: { db: Db; ledger: Ledger; prices: PriceList; payments?: Payments; wakeups: Wakeups; log: Logger },
   ) {}
 
   /** Quotes an order in state `received`. Call inside the transaction that recorded it. */
@@ -34,40 +33,23 @@ export class Quoting {
     const lines = fileLines(rows);
     if (extra.refusedExtra > 0) lines.push(`• ${text.refusals.tooMany(extra.maxFiles)}`);
     const accepted = rows.filter((f) => f.state === 'stored');
-    const reply = (key: string, body: string, balanceSeconds: number) =>
-      enqueueReply(db, order.replyTo, { key, orderId, kind: 'quote', text: `${lines.join('\n')}\n\n${body}`, balanceSeconds });
-    const set = (values: Partial<typeof orders.$inferInsert>) =>
-      db.update(orders).set({ ...values, updatedAt: Date.now() }).where(and(eq(orders.id, orderId), eq(orders.state, 'received'))).run();
 
-    const balance = ledger.balance(order.userId);
     if (accepted.length === 0) {
-      set({ state: 'rejected', error: 'no usable files' });
-      reply(`quote:${orderId}`, text.nothingToDo, balance);
+      rejectEmptyOrder(this.deps, order, lines);
       return { state: 'rejected' };
     }
+    const balance = ledger.balance(order.userId);
     const seconds = accepted.reduce((sum, f) => sum + billableSeconds(f.duration ?? 0), 0);
     if (balance >= seconds) {
-      ledger.append({ userId: order.userId, kind: 'spend', seconds: -seconds, key: `spend:${orderId}`, orderId });
-      set({ state: 'queued', seconds, heldSeconds: 0, queuedAt: Date.now() });
-      reply(`quote:${orderId}`, text.transcribing(balance - seconds), balance - seconds);
+      queueOrder(this.deps, order, lines, seconds);
       return { state: 'queued' };
     }
     const missing = seconds - Math.max(0, balance);
     if (!payments) {
-      set({ state: 'rejected', seconds, missingSeconds: missing, error: 'payments not configured' });
-      reply(`quote:${orderId}`, text.paymentsOff(missing), balance);
+      rejectUnpayableOrder(this.deps, order, lines, { seconds, missing });
       return { state: 'rejected' };
     }
-    const held = Math.max(0, balance);
-    if (held > 0) ledger.append({ userId: order.userId, kind: 'spend', seconds: -held, key: `hold:${orderId}`, orderId });
-    set({
-      state: 'awaiting_payment',
-      seconds,
-      heldSeconds: held,
-      missingSeconds: missing,
-      amountCents: priceFor(missing, prices),
-      currency: prices.currency,
-    });
+    awaitPayment(this.deps, order, { seconds, held: Math.max(0, balance), missing, amountCents: priceFor(missing, prices), currency: prices.currency });
     return { state: 'awaiting_payment' };
   }
 
@@ -78,7 +60,7 @@ export class Quoting {
    * loop tries again.
    */
   async openCheckout(orderId: string): Promise<void> {
-    const { db, payments, log, events, ledger } = this.deps;
+    const { db, payments, log, wakeups } = this.deps;
     const order = db.select().from(orders).where(eq(orders.id, orderId)).get();
     if (!payments || !order || order.state !== 'awaiting_payment' || order.checkoutId) return;
     let checkout;
@@ -96,25 +78,7 @@ export class Quoting {
       return;
     }
     crashPoint('checkout-created');
-    transaction(db, () => {
-      const changed = db
-        .update(orders)
-        .set({ checkoutId: checkout.id, checkoutUrl: checkout.url, updatedAt: Date.now() })
-        .where(and(eq(orders.id, orderId), eq(orders.state, 'awaiting_payment'), isNull(orders.checkoutId)))
-        .run();
-      if (changed.changes !== 1) return;
-      const price = money(order.amountCents!, order.currency!);
-      const lines = fileLines(orderFiles(db, orderId));
-      enqueueReply(db, order.replyTo, {
-        key: `quote:${orderId}`,
-        orderId,
-        kind: 'quote',
-        text: `${lines.join('\n')}\n\n${text.needsPayment(order.missingSeconds, price)}`,
-        action: { label: text.payButton(price), url: checkout.url },
-        balanceSeconds: ledger.balance(order.userId),
-      });
-    });
-    events.emit('outbox');
+    if (recordCheckout(this.deps, order, checkout)) wakeups.emit('outbox');
   }
 
   /** Opens the checkouts that a crash or a provider outage left without one. */

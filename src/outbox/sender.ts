@@ -4,16 +4,17 @@ import { orders, outbox } from '../db/schema';
 import { orderFiles } from '../orders/summary';
 import { crashPoint } from '../faults';
 import type { Logger } from '../log';
-import { orderMetrics } from '../processors/metrics';
+import { outboxMetrics } from './metrics';
 import type { BlobStore } from '../ports/blob-store';
 import { DeliveryError, type Channel, type ChannelName, type Reply } from '../ports/channel';
+import { backoff } from '../retry/backoff';
 import { buildTranscriptReply } from './transcript-reply';
 
 type Row = typeof outbox.$inferSelect;
 
-/** After this many failed tries (about a day with the back-off below) a reply is given up. */
+/** After this many failed tries (about five hours with the back-off below) a reply is given up. */
 const MAX_ATTEMPTS = 16;
-const backoffMs = (attempts: number) => Math.min(60 * 60_000, 1000 * 2 ** attempts);
+const backoffMs = (attempts: number) => backoff(attempts + 1, 1000, 60 * 60_000);
 
 /**
  * Sends recorded replies, oldest first, and marks each sent once the platform accepted it.
@@ -57,14 +58,14 @@ export class OutboxSender {
       await channel.send(row.address, reply);
       crashPoint('sent');
       db.update(outbox).set({ state: 'sent', sentAt: Date.now(), attempts: row.attempts + 1 }).where(eq(outbox.id, row.id)).run();
-      orderMetrics.repliesSent.inc({ channel: row.channel, kind: row.payload.kind });
+      outboxMetrics.repliesSent.inc({ channel: row.channel, kind: row.payload.kind });
       if (row.payload.kind === 'transcript' && row.orderId) await this.afterTranscript(row.orderId);
       return true;
     } catch (error) {
       const permanent = error instanceof DeliveryError && error.permanent;
       const attempts = row.attempts + 1;
       const dead = permanent || attempts >= MAX_ATTEMPTS;
-      orderMetrics.sendErrors.inc({ channel: row.channel, permanent: String(permanent) });
+      outboxMetrics.sendErrors.inc({ channel: row.channel, permanent: String(permanent) });
       log.warn({ key: row.key, channel: row.channel, attempts, dead, err: (error as Error).message }, 'reply not sent');
       db.update(outbox)
         .set({ state: dead ? 'dead' : 'pending', attempts, lastError: String((error as Error).message).slice(0, 500), nextAttemptAt: Date.now() + backoffMs(attempts) })
@@ -77,7 +78,7 @@ export class OutboxSender {
   /** The transcript is with the user: record the latency and delete the audio, keeping only the results. */
   private async afterTranscript(orderId: string): Promise<void> {
     const order = this.deps.db.select().from(orders).where(eq(orders.id, orderId)).get();
-    if (order) orderMetrics.deliveryLatency.observe((Date.now() - order.createdAt) / 1000);
+    if (order) outboxMetrics.deliveryLatency.observe((Date.now() - order.createdAt) / 1000);
     for (const file of orderFiles(this.deps.db, orderId)) await this.deps.store.delete(file.blobKey);
   }
 }

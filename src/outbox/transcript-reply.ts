@@ -1,12 +1,12 @@
 import type { Db } from '../db';
 import { isFailure, type ResultFile, type TranscriptResult } from '../domain/transcript';
 import { formatContentType, renderTranscript } from '../formats';
-import { uniqueStems } from '../intake/file-names';
 import { text } from '../messages';
 import { orderFiles } from '../orders/summary';
 import type { BlobStore } from '../ports/blob-store';
 import type { OutgoingFile } from '../ports/channel';
 import { resultKey } from '../ports/runner';
+import { uniqueStems } from './result-names';
 
 /**
  * Builds the transcript reply from the results in the store, at send time, so the outbox holds

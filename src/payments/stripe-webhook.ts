@@ -1,7 +1,7 @@
 import type Koa from 'koa';
 import Stripe from 'stripe';
 import type { Logger } from '../log';
-import type { PaymentEvent, PaymentEvents, PaymentOutcome } from '../ports/payments';
+import type { PaymentHandler, PaymentNotice, PaymentOutcome } from '../ports/payments';
 import { checkoutsExpired, paymentsFailed, paymentsSucceeded, revenueCents, webhookEvents } from './metrics';
 import { BodyTooLargeError, readRawBody } from './raw-body';
 
@@ -11,7 +11,8 @@ export const DEFAULT_WEBHOOK_MAX_BYTES = 1024 * 1024;
 export interface StripeWebhookOptions {
   /** `STRIPE_WEBHOOK_SECRET` (`whsec_...`). */
   webhookSecret: string;
-  events: PaymentEvents;
+  /** The core's handling of payment notices. */
+  handler: PaymentHandler;
   log: Logger;
   /** Oldest signature timestamp accepted, in seconds; Stripe's default (300) when absent. */
   toleranceSeconds?: number;
@@ -29,11 +30,11 @@ const HANDLED_TYPES = new Set([
 
 /**
  * Koa middleware for `POST /webhooks/stripe`. Verifies the signature on the raw body (400 and nothing
- * changed when it is bad or stale), turns checkout events into `PaymentEvents` calls, and answers 200
+ * changed when it is bad or stale), turns checkout events into `PaymentHandler` calls, and answers 200
  * once the core has recorded the outcome, or 500 when the core failed so that Stripe delivers again.
  */
 export function stripeWebhook(options: StripeWebhookOptions): Koa.Middleware {
-  const { webhookSecret, events, log } = options;
+  const { webhookSecret, handler, log } = options;
   const tolerance = options.toleranceSeconds ?? Stripe.webhooks.DEFAULT_TOLERANCE;
   const maxBytes = options.maxBytes ?? DEFAULT_WEBHOOK_MAX_BYTES;
 
@@ -77,19 +78,19 @@ export function stripeWebhook(options: StripeWebhookOptions): Koa.Middleware {
 
     let outcome: PaymentOutcome;
     try {
-      outcome = await events[call.handler](call.event);
+      outcome = await handler[call.handler](call.notice);
     } catch (error) {
-      log.error({ err: error, eventId: event.id, type: event.type, orderId: call.event.orderId }, 'payment event failed; Stripe will retry');
+      log.error({ err: error, eventId: event.id, type: event.type, orderId: call.notice.orderId }, 'payment event failed; Stripe will retry');
       webhookEvents.inc({ type: typeLabel, outcome: 'error' });
       return reply(ctx, 500, { error: 'internal error' });
     }
 
-    count(call.handler, outcome, call.event);
+    count(call.handler, outcome, call.notice);
     webhookEvents.inc({ type: typeLabel, outcome });
-    const fields = { eventId: event.id, type: event.type, orderId: call.event.orderId, checkoutId: call.event.checkoutId, outcome };
+    const fields = { eventId: event.id, type: event.type, orderId: call.notice.orderId, checkoutId: call.notice.checkoutId, outcome };
     if (outcome === 'mismatch') {
       log.error(
-        { ...fields, amountCents: call.event.amountCents, currency: call.event.currency },
+        { ...fields, amountCents: call.notice.amountCents, currency: call.notice.currency },
         'payment does not match the order\'s quote; order not fulfilled',
       );
     } else {
@@ -99,7 +100,7 @@ export function stripeWebhook(options: StripeWebhookOptions): Koa.Middleware {
   };
 }
 
-type Route = { handler: Handler; event: PaymentEvent; reason?: undefined } | { handler?: undefined; reason: string };
+type Route = { handler: Handler; notice: PaymentNotice; reason?: undefined } | { handler?: undefined; reason: string };
 
 /** Which core call an event means, if any. */
 function routeEvent(event: Stripe.Event): Route {
@@ -108,7 +109,7 @@ function routeEvent(event: Stripe.Event): Route {
   if (session.object !== 'checkout.session') return { reason: 'not a checkout session' };
   const orderId = session.client_reference_id ?? session.metadata?.order_id;
   if (!orderId) return { reason: 'no order id on the session' };
-  const paymentEvent: PaymentEvent = {
+  const notice: PaymentNotice = {
     eventId: event.id,
     orderId,
     checkoutId: session.id,
@@ -120,23 +121,23 @@ function routeEvent(event: Stripe.Event): Route {
       // Bank debits and vouchers complete the checkout before the money arrives; their
       // async_payment_succeeded event pays the order later.
       if (session.payment_status !== 'paid') return { reason: `payment_status ${session.payment_status}` };
-      return { handler: 'paid', event: paymentEvent };
+      return { handler: 'paid', notice };
     case 'checkout.session.async_payment_succeeded':
-      return { handler: 'paid', event: paymentEvent };
+      return { handler: 'paid', notice };
     case 'checkout.session.async_payment_failed':
-      return { handler: 'failed', event: paymentEvent };
+      return { handler: 'failed', notice };
     case 'checkout.session.expired':
-      return { handler: 'expired', event: paymentEvent };
+      return { handler: 'expired', notice };
     default:
       return { reason: 'unhandled type' };
   }
 }
 
-function count(handler: Handler, outcome: PaymentOutcome, event: PaymentEvent): void {
+function count(handler: Handler, outcome: PaymentOutcome, notice: PaymentNotice): void {
   if (outcome !== 'applied') return;
   if (handler === 'paid') {
     paymentsSucceeded.inc();
-    revenueCents.inc({ currency: event.currency }, event.amountCents);
+    revenueCents.inc({ currency: notice.currency }, notice.amountCents);
   } else if (handler === 'failed') {
     paymentsFailed.inc();
   } else {

@@ -23,9 +23,9 @@ export interface Payments {
   createCheckout(request: CheckoutRequest): Promise<Checkout>;
 }
 
-/** A verified payment-provider event, in the core's terms. */
-export interface PaymentEvent {
-  /** Provider event id, stored once: a replayed event does nothing. */
+/** A verified notice from the payment provider about one checkout (a Stripe event), in the core's terms. */
+export interface PaymentNotice {
+  /** Provider event id, stored once: a replayed notice does nothing. */
   eventId: string;
   orderId: string;
   checkoutId: string;
@@ -36,11 +36,11 @@ export interface PaymentEvent {
 export type PaymentOutcome = 'applied' | 'duplicate' | 'ignored' | 'mismatch';
 
 /** What the core does when the provider reports on a checkout; implemented by the core, called by the webhook. */
-export interface PaymentEvents {
+export interface PaymentHandler {
   /** Money arrived: credit it, spend the order's seconds, queue the order, tell the user. */
-  paid(event: PaymentEvent): Promise<PaymentOutcome>;
+  paid(notice: PaymentNotice): Promise<PaymentOutcome>;
   /** An asynchronous payment failed: tell the user; the order stays payable until the session expires. */
-  failed(event: PaymentEvent): Promise<PaymentOutcome>;
+  failed(notice: PaymentNotice): Promise<PaymentOutcome>;
   /** The checkout expired unpaid: expire the order, delete its audio, tell the user. */
-  expired(event: PaymentEvent): Promise<PaymentOutcome>;
+  expired(notice: PaymentNotice): Promise<PaymentOutcome>;
 }

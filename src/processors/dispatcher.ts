@@ -1,25 +1,23 @@
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db';
 import { orders } from '../db/schema';
 import { crashPoint } from '../faults';
 import type { Logger } from '../log';
-import type { OrderEvents } from '../orders/order-events';
-import { fileLines, orderFiles, type FileRow } from '../orders/summary';
-import { transaction } from '../db/tx';
-import { text } from '../messages';
-import { enqueueReply } from '../outbox/outbox';
+import { startJobs, type Order } from '../orders/lifecycle';
+import { orderFiles, type FileRow } from '../orders/summary';
 import type { JobManifest, Runner } from '../ports/runner';
+import type { Wakeups } from './wakeups';
 
 /** Submits queued orders to the runner: one job per order with all its files, so the model loads once. */
 export class Dispatcher {
-  constructor(private readonly deps: { db: Db; runner: Runner; events: OrderEvents; log: Logger }) {}
+  constructor(private readonly deps: { db: Db; runner: Runner; wakeups: Wakeups; log: Logger }) {}
 
   /** One pass over the queue, oldest first: submit each order, then record them all in one transaction. */
   tick = async (): Promise<void> => {
-    const { db, runner, events, log } = this.deps;
+    const { db, runner, wakeups, log } = this.deps;
     const queued = db.select().from(orders).where(eq(orders.state, 'queued')).orderBy(asc(orders.queuedAt)).limit(50).all();
     if (queued.length === 0) return;
-    const submitted: { order: (typeof queued)[number]; runnerJobId: string; files: FileRow[] }[] = [];
+    const submitted: { order: Order; runnerJobId: string; files: FileRow[] }[] = [];
     for (const order of queued) {
       const files = orderFiles(db, order.id);
       const manifest: JobManifest = {
@@ -32,26 +30,9 @@ export class Dispatcher {
       submitted.push({ order, runnerJobId: await runner.submit(manifest), files });
     }
     crashPoint('submitted');
-    transaction(db, () => {
-      for (const { order, runnerJobId, files } of submitted) {
-        const moved = db
-          .update(orders)
-          .set({ state: 'running', runnerJobId, attempts: sql`${orders.attempts} + 1`, updatedAt: Date.now() })
-          .where(and(eq(orders.id, order.id), eq(orders.state, 'queued')))
-          .run();
-        if (moved.changes !== 1) continue;
-        // Progress for chats (Telegram edits its status message and shows "typing"); mail drops it.
-        enqueueReply(db, order.replyTo, {
-          key: `running:${order.id}`,
-          orderId: order.id,
-          kind: 'status',
-          transient: true,
-          text: `${fileLines(files).join('\n')}\n\n${text.working()}`,
-        });
-      }
-    });
+    startJobs(db, submitted);
     log.info({ orders: submitted.length }, 'orders submitted');
     crashPoint('running');
-    events.emit('outbox');
+    wakeups.emit('outbox');
   };
 }

@@ -47,9 +47,9 @@ describe('paying path', () => {
     expect(svc.balance('test', 'dana')).toBe(0); // the 2 free seconds are held for this order
 
     const event = { eventId: 'evt_1', orderId: order.id, checkoutId: `cs_${order.id}`, amountCents: 50, currency: 'usd' };
-    expect(await svc.service.paymentEvents.paid(event)).toBe('applied');
-    expect(await svc.service.paymentEvents.paid(event)).toBe('duplicate');
-    expect(await svc.service.paymentEvents.paid({ ...event, eventId: 'evt_2' })).toBe('ignored');
+    expect(await svc.service.orderPayments.paid(event)).toBe('applied');
+    expect(await svc.service.orderPayments.paid(event)).toBe('duplicate');
+    expect(await svc.service.orderPayments.paid({ ...event, eventId: 'evt_2' })).toBe('ignored');
 
     const paid = await channel.waitForReply((r) => r.kind === 'status');
     expect(paid.text).toContain('Payment received');
@@ -67,8 +67,8 @@ describe('paying path', () => {
     const order = svc.orders()[0];
     expect(svc.balance('test', 'erin')).toBe(0);
     const event = { eventId: 'evt_x', orderId: order.id, checkoutId: `cs_${order.id}`, amountCents: 50, currency: 'usd' };
-    expect(await svc.service.paymentEvents.expired(event)).toBe('applied');
-    expect(await svc.service.paymentEvents.paid({ ...event, eventId: 'evt_late' })).toBe('ignored');
+    expect(await svc.service.orderPayments.expired(event)).toBe('applied');
+    expect(await svc.service.orderPayments.paid({ ...event, eventId: 'evt_late' })).toBe('ignored');
     const notice = await channel.waitForReply((r) => r.text.includes('expired'));
     expect(notice.balanceSeconds).toBe(1);
     expect(svc.balance('test', 'erin')).toBe(1);
@@ -80,10 +80,10 @@ describe('paying path', () => {
     const { channel, svc } = await start({ NEW_USER_FREE_SECONDS: '1' }, { payments });
     await channel.receive(channel.message('uma', [voice]));
     await channel.waitForReply((r) => r.kind === 'quote');
-    expect(await svc.service.paymentEvents.expireStale()).toBe(0);
+    expect(await svc.service.orderPayments.expireStale()).toBe(0);
     const { orders } = await import('../../src/db/schema');
     svc.service.db.update(orders).set({ updatedAt: Date.now() - 26 * 3600_000 }).run();
-    expect(await svc.service.paymentEvents.expireStale()).toBe(1);
+    expect(await svc.service.orderPayments.expireStale()).toBe(1);
     await channel.waitForReply((r) => r.text.includes('expired'));
     expect(svc.orders()[0].state).toBe('expired');
     expect(svc.balance('test', 'uma')).toBe(1);
@@ -96,7 +96,7 @@ describe('paying path', () => {
     await channel.waitForReply((r) => r.kind === 'quote');
     const order = svc.orders()[0];
     const event = { eventId: 'evt_m', orderId: order.id, checkoutId: `cs_${order.id}`, amountCents: 1, currency: 'usd' };
-    expect(await svc.service.paymentEvents.paid(event)).toBe('mismatch');
+    expect(await svc.service.orderPayments.paid(event)).toBe('mismatch');
     expect(svc.orders()[0].state).toBe('awaiting_payment');
     expect(svc.balance('test', 'fay')).toBe(0);
   });
@@ -107,7 +107,7 @@ describe('paying path', () => {
     const { channel, svc } = await start({ NEW_USER_FREE_SECONDS: '0' }, { payments });
     await channel.receive(channel.message('gus', [voice]));
     expect(channel.sent).toHaveLength(0);
-    await (svc.service as unknown as { loops: { name: string; wake(): void }[] }).loops.find((l) => l.name === 'checkouts')!.wake();
+    (svc.service as unknown as { loops: { name: string; wake(): void }[] }).loops.find((l) => l.name === 'checkouts')!.wake();
     const quote = await channel.waitForReply((r) => r.kind === 'quote');
     expect(quote.action?.url).toContain(svc.orders()[0].id);
   });

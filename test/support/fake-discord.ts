@@ -266,7 +266,7 @@ export class FakeDiscord {
       this.sockets.delete(ws);
       this.identified.delete(ws);
     });
-    ws.on('message', (raw) => this.onGateway(ws, JSON.parse(raw.toString()) as { op: number; d: Record<string, unknown> }));
+    ws.on('message', (raw) => this.onGateway(ws, JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : Buffer.concat(raw as Buffer[]).toString('utf8')) as { op: number; d: Record<string, unknown> }));
     ws.send(JSON.stringify({ op: 10, d: { heartbeat_interval: 41_250 } }));
   }
 
@@ -471,7 +471,7 @@ async function parsePayload(req: HttpRequest, raw: Buffer): Promise<{ json: unkn
     const files: UploadedFile[] = [];
     let json: unknown = {};
     for (const [field, value] of form.entries()) {
-      if (field === 'payload_json') json = JSON.parse(String(value));
+      if (field === 'payload_json') json = JSON.parse(typeof value === 'string' ? value : await value.text());
       else if (typeof value !== 'string') files.push({ name: value.name, contentType: value.type || undefined, content: Buffer.from(await value.arrayBuffer()) });
     }
     return { json, files };

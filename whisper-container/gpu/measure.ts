@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { repeatedPhrases, wordErrorRate } from '../test/support/speech';
+import { repeatedPhrases, wordErrorRate } from '../../test/support/speech';
 
 export interface GpuSet {
   name: 'notes' | 'long';

@@ -15,10 +15,10 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ffmpegPath } from '../../src/media/ffmpeg';
-import { engine, repoRoot } from '../test/support/engine';
-import { ffmpeg } from '../test/support/speech';
-import { longSet, noteSet } from '../test/support/speech-sets';
-import { repeatedPhrases, wordErrorRate } from '../test/support/speech';
+import { engine, repoRoot } from '../../test/support/engine';
+import { ffmpeg } from '../../test/support/speech';
+import { longSet, noteSet } from '../../test/support/speech-sets';
+import { repeatedPhrases, wordErrorRate } from '../../test/support/speech';
 import type { CpuFigures, GpuSet } from './measure';
 
 const run = promisify(execFile);

@@ -6,7 +6,7 @@ import { UnknownModelError, resolveModelPath } from './models';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** The worker's settings, from the same environment variables the service uses (CONTRACT.md). */
+/** The worker's settings, from the same environment variables the service uses (docs/configuration.md). */
 export interface WorkerConfig {
   dataDir: string;
   storage: 'local' | 's3';
@@ -80,5 +80,7 @@ export function threadsPerEngine(config: Pick<WorkerConfig, 'threads' | 'engines
 
 /** The model's name for results: `ggml-tiny.en.bin` -> `tiny.en`, `ggml-large-v3-turbo-q5_0.bin` -> `large-v3-turbo-q5_0`. */
 export function modelName(path: string): string {
-  return basename(path).replace(/^ggml-/, '').replace(/\.bin$/, '');
+  return basename(path)
+    .replace(/^ggml-/, '')
+    .replace(/\.bin$/, '');
 }

@@ -31,7 +31,7 @@ async function manifestText(argv: string[], env: NodeJS.ProcessEnv): Promise<str
 
 function blobStore(config: WorkerConfig): BlobStore {
   if (config.storage === 'local') return new LocalBlobStore(config.blobRoot);
-  // The same bucket settings as the service (CONTRACT.md); credentials from the SDK's chain (the job's IAM role on Batch).
+  // The same bucket settings as the service (docs/configuration.md); credentials from the SDK's chain (the job's IAM role on Batch).
   const env = process.env;
   if (!env.S3_BUCKET) throw new ConfigError('S3_BUCKET is required for STORAGE=s3');
   return new S3BlobStore({
@@ -67,7 +67,9 @@ async function main(): Promise<number> {
       maxSeconds: config.maxSeconds,
       onInput: (input) => process.stdout.write(`${JSON.stringify({ type: 'input', ...input })}\n`),
     });
-    process.stdout.write(`${JSON.stringify({ type: 'job', jobId: report.jobId, succeeded: report.succeeded, failed: report.failed, seconds: report.seconds })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ type: 'job', jobId: report.jobId, succeeded: report.succeeded, failed: report.failed, seconds: report.seconds })}\n`,
+    );
     return report.failed === 0 ? 0 : 2;
   } catch (error) {
     log.error({ err: error, jobId: manifest.jobId }, 'job could not run');
@@ -77,6 +79,14 @@ async function main(): Promise<number> {
 }
 
 // Exit only after stdout has drained, so the runner reads every progress line.
-main().then((code) => {
-  process.exitCode = code;
-});
+// A failure outside main's own handling (the logger, or logging the error itself) is still "the job could not run":
+// exit 1 with one line, not an unhandled rejection.
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`worker: job could not run: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

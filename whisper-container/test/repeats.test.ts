@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TranscriptResult } from '../../src/domain/transcript';
 import { audioContextFor } from '../src/transcribe';
 import { repeatsItself } from '../src/speech';
-import { assertEngineReady, engine, repoRoot } from './support/engine';
-import { foxSet, noteSet, type SpeechFile } from './support/speech-sets';
-import { repeatedPhrases, wordErrorRate } from './support/speech';
+import { assertEngineReady, engine, repoRoot } from '../../test/support/engine';
+import { foxSet, noteSet, type SpeechFile } from '../../test/support/speech-sets';
+import { repeatedPhrases, wordErrorRate } from '../../test/support/speech';
 
 const run = promisify(execFile);
 

@@ -1,0 +1,262 @@
+import { and, eq, isNull, sql } from 'drizzle-orm';
+import type { Db } from '../db';
+import { files, orders } from '../db/schema';
+import { transaction } from '../db/tx';
+import type { Ledger } from '../ledger';
+import { money, text } from '../messages';
+import { enqueueReply } from '../outbox/outbox';
+import type { ChannelName, ReplyAddress } from '../ports/channel';
+import type { Checkout } from '../ports/payments';
+import { billableSeconds } from '../pricing';
+import { moveOrder } from './states';
+import { fileLines, orderFiles, type FileRow } from './summary';
+
+/**
+ * Every change of an order's state, one command each. A command moves the order with `moveOrder`
+ * (allowed by the table in `states.ts`, conditional on the state it leaves) and writes the ledger
+ * entries and replies that belong to the change in the same transaction, so either all of it
+ * happens or none. A command returns false, writing nothing, when the order had already left the
+ * state (a racing webhook, a loop after a restart). Callers wake the loops after it returns.
+ */
+
+export type Order = typeof orders.$inferSelect;
+
+/** What the commands that move seconds need. */
+export interface CommandContext {
+  db: Db;
+  ledger: Ledger;
+}
+
+export interface NewOrder {
+  id: string;
+  userId: string;
+  channel: ChannelName;
+  replyTo: ReplyAddress;
+  language: string | null;
+}
+
+export interface NewFile {
+  position: number;
+  name: string;
+  key: string;
+  bytes: number;
+  duration: number | null;
+  /** Why it was refused, as shown to the user; undefined when accepted. */
+  refusal?: string;
+}
+
+/** Records a new order, `received`, with its files. The id comes from the message, so recording it again is a no-op. */
+export function receiveOrder(db: Db, order: NewOrder, received: NewFile[]): void {
+  transaction(db, () => {
+    db.insert(orders)
+      .values({ ...order, state: 'received' })
+      .onConflictDoNothing()
+      .run();
+    for (const file of received) {
+      db.insert(files)
+        .values({
+          id: `${order.id}-${file.position}`,
+          orderId: order.id,
+          position: file.position,
+          name: file.name,
+          blobKey: file.key,
+          bytes: file.bytes,
+          duration: file.duration,
+          state: file.refusal ? 'rejected' : 'stored',
+          error: file.refusal ?? null,
+        })
+        .onConflictDoNothing()
+        .run();
+    }
+  });
+}
+
+/** The quote reply: the order's file lines (`lines`), then what happens. */
+function quoteReply(db: Db, order: Order, lines: string[], body: string, balanceSeconds: number, action?: { label: string; url: string }): void {
+  enqueueReply(db, order.replyTo, { key: `quote:${order.id}`, orderId: order.id, kind: 'quote', text: `${lines.join('\n')}\n\n${body}`, action, balanceSeconds });
+}
+
+/** received -> rejected: no file could be used. Nothing is charged. */
+export function rejectEmptyOrder({ db, ledger }: CommandContext, order: Order, lines: string[]): boolean {
+  return transaction(db, () => {
+    if (!moveOrder(db, order.id, 'received', 'rejected', { error: 'no usable files' })) return false;
+    quoteReply(db, order, lines, text.nothingToDo, ledger.balance(order.userId));
+    return true;
+  });
+}
+
+/** received -> rejected: the balance is `missing` seconds short and payments are not configured. Nothing is charged. */
+export function rejectUnpayableOrder({ db, ledger }: CommandContext, order: Order, lines: string[], quote: { seconds: number; missing: number }): boolean {
+  return transaction(db, () => {
+    const values = { seconds: quote.seconds, missingSeconds: quote.missing, error: 'payments not configured' };
+    if (!moveOrder(db, order.id, 'received', 'rejected', values)) return false;
+    quoteReply(db, order, lines, text.paymentsOff(quote.missing), ledger.balance(order.userId));
+    return true;
+  });
+}
+
+/** received -> queued: the balance covers the order's `seconds`; they are spent at once. */
+export function queueOrder({ db, ledger }: CommandContext, order: Order, lines: string[], seconds: number): boolean {
+  return transaction(db, () => {
+    if (!moveOrder(db, order.id, 'received', 'queued', { seconds, heldSeconds: 0, queuedAt: Date.now() })) return false;
+    ledger.append({ userId: order.userId, kind: 'spend', seconds: -seconds, key: `spend:${order.id}`, orderId: order.id });
+    const balance = ledger.balance(order.userId);
+    quoteReply(db, order, lines, text.transcribing(balance), balance);
+    return true;
+  });
+}
+
+/**
+ * received -> awaiting_payment: the balance is short. What exists of it (`held`) is spent now, so
+ * two orders cannot both count on the same seconds; the quote reply waits for the checkout link
+ * (`recordCheckout`).
+ */
+export function awaitPayment(
+  { db, ledger }: CommandContext,
+  order: Order,
+  quote: { seconds: number; held: number; missing: number; amountCents: number; currency: string },
+): boolean {
+  return transaction(db, () => {
+    const values = {
+      seconds: quote.seconds,
+      heldSeconds: quote.held,
+      missingSeconds: quote.missing,
+      amountCents: quote.amountCents,
+      currency: quote.currency,
+    };
+    if (!moveOrder(db, order.id, 'received', 'awaiting_payment', values)) return false;
+    if (quote.held > 0) ledger.append({ userId: order.userId, kind: 'spend', seconds: -quote.held, key: `hold:${order.id}`, orderId: order.id });
+    return true;
+  });
+}
+
+/**
+ * Not a state change: records the checkout of an order awaiting payment, once, with the quote
+ * reply that carries its link. False when the order has a checkout already or is no longer awaiting payment.
+ */
+export function recordCheckout({ db, ledger }: CommandContext, order: Order, checkout: Checkout): boolean {
+  return transaction(db, () => {
+    const changed = db
+      .update(orders)
+      .set({ checkoutId: checkout.id, checkoutUrl: checkout.url, updatedAt: Date.now() })
+      .where(and(eq(orders.id, order.id), eq(orders.state, 'awaiting_payment'), isNull(orders.checkoutId)))
+      .run();
+    if (changed.changes !== 1) return false;
+    const price = money(order.amountCents!, order.currency!);
+    const lines = fileLines(orderFiles(db, order.id));
+    quoteReply(db, order, lines, text.needsPayment(order.missingSeconds, price), ledger.balance(order.userId), { label: text.payButton(price), url: checkout.url });
+    return true;
+  });
+}
+
+/**
+ * awaiting_payment -> queued: the payment arrived. The `boughtSeconds` are credited, the seconds
+ * the balance was short of spent, and the user told.
+ */
+export function markPaid({ db, ledger }: CommandContext, order: Order, payment: { amountCents: number; boughtSeconds: number }): boolean {
+  return transaction(db, () => {
+    if (!moveOrder(db, order.id, 'awaiting_payment', 'queued', { queuedAt: Date.now() })) return false;
+    ledger.append({
+      userId: order.userId,
+      kind: 'purchase',
+      seconds: payment.boughtSeconds,
+      key: `purchase:${order.id}`,
+      orderId: order.id,
+      amountCents: payment.amountCents,
+      currency: order.currency!,
+    });
+    ledger.append({ userId: order.userId, kind: 'spend', seconds: -order.missingSeconds, key: `spend:${order.id}`, orderId: order.id });
+    const balance = ledger.balance(order.userId);
+    enqueueReply(db, order.replyTo, { key: `paid:${order.id}`, orderId: order.id, kind: 'status', text: text.paid(balance), balanceSeconds: balance });
+    return true;
+  });
+}
+
+/** awaiting_payment -> expired: the checkout expired unpaid. The held seconds go back; the caller deletes the audio. */
+export function expireOrder({ db, ledger }: CommandContext, order: Order): boolean {
+  return transaction(db, () => {
+    if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'checkout expired' })) return false;
+    if (order.heldSeconds > 0) {
+      ledger.append({ userId: order.userId, kind: 'refund', seconds: order.heldSeconds, key: `refund:${order.id}`, orderId: order.id });
+    }
+    const balance = ledger.balance(order.userId);
+    enqueueReply(db, order.replyTo, { key: `expired:${order.id}`, orderId: order.id, kind: 'notice', text: text.expired(), balanceSeconds: balance });
+    return true;
+  });
+}
+
+/**
+ * queued -> running, for each order the runner accepted, in one transaction: records the runner's
+ * job id, counts the attempt and queues the progress reply. Returns how many orders started.
+ */
+export function startJobs(db: Db, jobs: { order: Order; runnerJobId: string; files: FileRow[] }[]): number {
+  return transaction(db, () => {
+    let started = 0;
+    for (const { order, runnerJobId, files: rows } of jobs) {
+      if (!moveOrder(db, order.id, 'queued', 'running', { runnerJobId, attempts: sql`${orders.attempts} + 1` })) continue;
+      started += 1;
+      // Progress for chats (Telegram edits its status message and shows "typing"); mail drops it.
+      enqueueReply(db, order.replyTo, {
+        key: `running:${order.id}`,
+        orderId: order.id,
+        kind: 'status',
+        transient: true,
+        text: `${fileLines(rows).join('\n')}\n\n${text.working()}`,
+      });
+    }
+    return started;
+  });
+}
+
+/** running -> queued: the runner lost the job or it failed and may be tried again. Keeps its place in the queue. */
+export function requeueOrder(db: Db, order: Order): boolean {
+  return moveOrder(db, order.id, 'running', 'queued', { runnerJobId: null });
+}
+
+/**
+ * running -> delivered, or -> failed when no file has a result. Files without a result are marked
+ * failed and their seconds refunded; the transcript reply (built from the results at send time)
+ * is queued with the closing status and, if some files failed, a notice naming them.
+ * `failed` are the files of `inputs` whose result is missing or a failure.
+ */
+export function completeOrder(context: CommandContext, order: Order, inputs: FileRow[], failed: FileRow[]): 'delivered' | 'failed' | undefined {
+  if (failed.length === inputs.length) return failOrder(context, order) ? 'failed' : undefined;
+  const { db, ledger } = context;
+  const applied = transaction(db, () => {
+    if (!moveOrder(db, order.id, 'running', 'delivered', { deliveredAt: Date.now() })) return false;
+    for (const file of inputs) {
+      const lost = failed.includes(file);
+      db.update(files).set({ state: lost ? 'failed' : 'done' }).where(eq(files.id, file.id)).run();
+      if (lost) {
+        ledger.append({ userId: order.userId, kind: 'refund', seconds: billableSeconds(file.duration ?? 0), key: `refund:${order.id}:${file.id}`, orderId: order.id });
+      }
+    }
+    const balance = ledger.balance(order.userId);
+    const lines = fileLines(orderFiles(db, order.id)).join('\n');
+    enqueueReply(db, order.replyTo, { key: `done:${order.id}`, orderId: order.id, kind: 'status', transient: true, text: `${lines}\n\n${text.finished()}` });
+    enqueueReply(db, order.replyTo, { key: `transcript:${order.id}`, orderId: order.id, kind: 'transcript', text: text.delivered(), balanceSeconds: balance });
+    if (failed.length > 0) {
+      const refunded = failed.reduce((sum, f) => sum + billableSeconds(f.duration ?? 0), 0);
+      enqueueReply(db, order.replyTo, {
+        key: `partial:${order.id}`,
+        orderId: order.id,
+        kind: 'notice',
+        text: text.partlyFailed(failed.map((f) => f.name), refunded),
+        balanceSeconds: balance,
+      });
+    }
+    return true;
+  });
+  return applied ? 'delivered' : undefined;
+}
+
+/** running -> failed: the job failed for good. All the order's seconds are refunded and the user told. */
+export function failOrder({ db, ledger }: CommandContext, order: Order): boolean {
+  return transaction(db, () => {
+    if (!moveOrder(db, order.id, 'running', 'failed', { error: 'transcription failed' })) return false;
+    ledger.append({ userId: order.userId, kind: 'refund', seconds: order.seconds, key: `refund:${order.id}`, orderId: order.id });
+    const balance = ledger.balance(order.userId);
+    enqueueReply(db, order.replyTo, { key: `failed:${order.id}`, orderId: order.id, kind: 'notice', text: text.failed(order.seconds), balanceSeconds: balance });
+    return true;
+  });
+}

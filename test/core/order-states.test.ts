@@ -1,0 +1,170 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { eq } from 'drizzle-orm';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase, type Db } from '../../src/db';
+import { ledger as ledgerTable, orders, outbox } from '../../src/db/schema';
+import { transaction } from '../../src/db/tx';
+import { InsufficientBalanceError, Ledger } from '../../src/ledger';
+import { completeOrder, expireOrder, failOrder, markPaid, queueOrder, receiveOrder, requeueOrder, startJobs } from '../../src/orders/lifecycle';
+import { canMove, moveOrder, orderStates, RefusedTransitionError, transitions, type OrderState } from '../../src/orders/states';
+import { orderFiles } from '../../src/orders/summary';
+import { findOrCreateUser } from '../../src/users';
+
+let db: Db;
+let ledger: Ledger;
+let userId: string;
+let next = 0;
+
+beforeEach(() => {
+  db = openDatabase(':memory:');
+  ledger = new Ledger(db);
+  userId = transaction(db, () => findOrCreateUser(db, ledger, 'test', 'ada', 100)).id;
+});
+
+/** A new order with one 30 s file, put straight into `state`. */
+function orderIn(state: OrderState, values: Partial<typeof orders.$inferInsert> = {}) {
+  const id = `o${++next}`;
+  receiveOrder(db, { id, userId, channel: 'test', replyTo: { channel: 'test', chatId: 'c1', messageId: 'm1' }, language: null }, [
+    { position: 0, name: 'memo.ogg', key: `orders/${id}/0`, bytes: 10, duration: 30 },
+  ]);
+  db.update(orders).set({ state, ...values }).where(eq(orders.id, id)).run();
+  return db.select().from(orders).where(eq(orders.id, id)).get()!;
+}
+
+const stateOf = (id: string) => db.select({ state: orders.state }).from(orders).where(eq(orders.id, id)).get()!.state;
+const replies = (orderId: string) => db.select().from(outbox).where(eq(outbox.orderId, orderId)).all();
+
+describe('the transition table', () => {
+  const pairs = orderStates.flatMap((from) => orderStates.map((to) => [from, to] as const));
+  const allowed = pairs.filter(([from, to]) => canMove(from, to));
+  const refused = pairs.filter(([from, to]) => !canMove(from, to));
+
+  it('allows exactly the order life the service runs, and nothing leaves a final state', () => {
+    expect(allowed.map(([from, to]) => `${from} -> ${to}`).sort()).toEqual(
+      [
+        'received -> queued',
+        'received -> awaiting_payment',
+        'received -> rejected',
+        'awaiting_payment -> queued',
+        'awaiting_payment -> expired',
+        'queued -> running',
+        'running -> delivered',
+        'running -> failed',
+        'running -> queued',
+      ].sort(),
+    );
+    for (const final of ['delivered', 'expired', 'rejected', 'failed'] as const) expect(transitions[final]).toEqual([]);
+    expect(Object.keys(transitions).sort()).toEqual([...orderStates].sort());
+  });
+
+  it.each(allowed)('moves %s -> %s', (from, to) => {
+    const order = orderIn(from);
+    expect(moveOrder(db, order.id, from, to)).toBe(true);
+    expect(stateOf(order.id)).toBe(to);
+  });
+
+  it.each(refused)('refuses %s -> %s and leaves the order as it was', (from, to) => {
+    const order = orderIn(from);
+    expect(() => moveOrder(db, order.id, from, to)).toThrow(RefusedTransitionError);
+    expect(stateOf(order.id)).toBe(from);
+  });
+
+  it.each(allowed)('does not move %s -> %s an order that already left %s', (from, to) => {
+    const elsewhere = orderStates.find((s) => s !== from)!;
+    const order = orderIn(elsewhere);
+    expect(moveOrder(db, order.id, from, to)).toBe(false);
+    expect(stateOf(order.id)).toBe(elsewhere);
+  });
+});
+
+describe('order commands', () => {
+  it('queues from the balance with its spend and reply, once', () => {
+    const order = orderIn('received');
+    expect(queueOrder({ db, ledger }, order, ['• memo.ogg'], 30)).toBe(true);
+    expect(queueOrder({ db, ledger }, order, ['• memo.ogg'], 30)).toBe(false);
+    expect(stateOf(order.id)).toBe('queued');
+    expect(ledger.balance(userId)).toBe(70);
+    expect(replies(order.id).map((r) => r.key)).toEqual([`quote:${order.id}`]);
+    expect(replies(order.id)[0].payload.text).toContain('1 min 10 s left');
+  });
+
+  it('writes nothing when its ledger entry cannot be written: state, seconds and reply roll back together', () => {
+    const order = orderIn('received');
+    expect(() => queueOrder({ db, ledger }, order, [], 500)).toThrow(InsufficientBalanceError);
+    expect(stateOf(order.id)).toBe('received');
+    expect(ledger.balance(userId)).toBe(100);
+    expect(replies(order.id)).toEqual([]);
+  });
+
+  it('pays an order once; a late expiry then does nothing', () => {
+    const order = orderIn('awaiting_payment', { seconds: 130, heldSeconds: 100, missingSeconds: 30, amountCents: 50, currency: 'usd' });
+    ledger.append({ userId, kind: 'spend', seconds: -100, key: `hold:${order.id}`, orderId: order.id });
+    expect(markPaid({ db, ledger }, order, { amountCents: 50, boughtSeconds: 300 })).toBe(true);
+    expect(markPaid({ db, ledger }, order, { amountCents: 50, boughtSeconds: 300 })).toBe(false);
+    expect(expireOrder({ db, ledger }, order)).toBe(false);
+    expect(stateOf(order.id)).toBe('queued');
+    expect(ledger.balance(userId)).toBe(270);
+    const purchases = db.select().from(ledgerTable).where(eq(ledgerTable.kind, 'purchase')).all();
+    expect(purchases).toHaveLength(1);
+    expect(replies(order.id).map((r) => r.key)).toEqual([`paid:${order.id}`]);
+  });
+
+  it('expires an unpaid order and gives the held seconds back', () => {
+    const order = orderIn('awaiting_payment', { heldSeconds: 40 });
+    ledger.append({ userId, kind: 'spend', seconds: -40, key: `hold:${order.id}`, orderId: order.id });
+    expect(expireOrder({ db, ledger }, order)).toBe(true);
+    expect(stateOf(order.id)).toBe('expired');
+    expect(ledger.balance(userId)).toBe(100);
+    expect(replies(order.id)[0].payload.text).toContain('expired');
+  });
+
+  it('starts, requeues and restarts a job, counting attempts', () => {
+    const order = orderIn('queued');
+    const files = orderFiles(db, order.id);
+    expect(startJobs(db, [{ order, runnerJobId: 'job-1', files }])).toBe(1);
+    expect(startJobs(db, [{ order, runnerJobId: 'job-1', files }])).toBe(0);
+    expect(requeueOrder(db, order)).toBe(true);
+    expect(requeueOrder(db, order)).toBe(false);
+    expect(startJobs(db, [{ order, runnerJobId: 'job-2', files }])).toBe(1);
+    const row = db.select().from(orders).where(eq(orders.id, order.id)).get()!;
+    expect(row).toMatchObject({ state: 'running', runnerJobId: 'job-2', attempts: 2 });
+  });
+
+  it('delivers with a refund for the files without a result', () => {
+    const order = orderIn('running', { seconds: 60 });
+    receiveOrder(db, { id: order.id, userId, channel: 'test', replyTo: order.replyTo, language: null }, [
+      { position: 1, name: 'lost.ogg', key: `orders/${order.id}/1`, bytes: 10, duration: 30 },
+    ]);
+    const inputs = orderFiles(db, order.id);
+    expect(completeOrder({ db, ledger }, order, inputs, [inputs[1]])).toBe('delivered');
+    expect(completeOrder({ db, ledger }, order, inputs, [inputs[1]])).toBeUndefined();
+    expect(stateOf(order.id)).toBe('delivered');
+    expect(orderFiles(db, order.id).map((f) => f.state)).toEqual(['done', 'failed']);
+    expect(ledger.balance(userId)).toBe(130);
+    expect(replies(order.id).map((r) => r.key)).toEqual([`done:${order.id}`, `transcript:${order.id}`, `partial:${order.id}`]);
+  });
+
+  it('fails an order none of whose files has a result, refunding all of it once', () => {
+    const order = orderIn('running', { seconds: 30 });
+    const inputs = orderFiles(db, order.id);
+    expect(completeOrder({ db, ledger }, order, inputs, inputs)).toBe('failed');
+    expect(failOrder({ db, ledger }, order)).toBe(false);
+    expect(stateOf(order.id)).toBe('failed');
+    expect(ledger.balance(userId)).toBe(130);
+    expect(replies(order.id).map((r) => r.key)).toEqual([`failed:${order.id}`]);
+  });
+});
+
+describe('one place for order state changes', () => {
+  it('no source file outside the state machine writes an order row', () => {
+    const root = join(import.meta.dirname, '../../src');
+    const sources = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+    const writers = sources(root)
+      .filter((file) => /\.(update|insert)\(\s*orders\s*\)/.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(root, file))
+      .sort();
+    expect(writers).toEqual(['orders/lifecycle.ts', 'orders/states.ts']);
+  });
+});
