@@ -50,7 +50,20 @@ async function cliTexts(files: SpeechFile[]): Promise<string[]> {
 }
 
 async function cliRun(files: SpeechFile[], extra: string[]): Promise<{ seconds: number; texts: string[] }> {
-  const args = ['-m', engine.model, '-t', String(THREADS), '-bs', '1', '-bo', '1', '-np', '-oj', ...extra, ...files.flatMap((file) => ['-f', file.wav])];
+  const args = [
+    '-m',
+    engine.model,
+    '-t',
+    String(THREADS),
+    '-bs',
+    '1',
+    '-bo',
+    '1',
+    '-np',
+    '-oj',
+    ...extra,
+    ...files.flatMap((file) => ['-f', file.wav]),
+  ];
   const { seconds } = await timed(engine.cli, args);
   return { seconds, texts: await cliTexts(files) };
 }
@@ -104,7 +117,9 @@ async function main(): Promise<void> {
         }
       }
       worker.texts = await Promise.all(
-        inputs.map(async (input) => (JSON.parse(await readFile(join(blobs, `${input.key}_result.json`), 'utf8')) as TranscriptResult).text ?? ''),
+        inputs.map(
+          async (input) => (JSON.parse(await readFile(join(blobs, `${input.key}_result.json`), 'utf8')) as TranscriptResult).text ?? '',
+        ),
       );
       report(name, files, sides);
     }

@@ -105,7 +105,11 @@ async function transfer(url: string, part: string, spec: ModelSpec, onProgress?:
       yield chunk;
     }
   }
-  await pipeline(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), counted, createWriteStream(part, { flags: have > 0 ? 'a' : 'w' }));
+  await pipeline(
+    Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
+    counted,
+    createWriteStream(part, { flags: have > 0 ? 'a' : 'w' }),
+  );
 }
 
 /**
@@ -151,7 +155,9 @@ export async function fetchModel(options: FetchModelOptions): Promise<FetchedMod
         throw error;
       }
       if (attempt >= attempts) {
-        throw new Error(`${spec.file}: ${error instanceof Error ? error.message : String(error)} (kept ${Math.max(0, await sizeOf(part))} bytes; run again to resume)`);
+        throw new Error(
+          `${spec.file}: ${error instanceof Error ? error.message : String(error)} (kept ${Math.max(0, await sizeOf(part))} bytes; run again to resume)`,
+        );
       }
       log(`${spec.file}: transfer stopped (${error instanceof Error ? error.message : String(error)}); resuming`);
       await new Promise((resolve) => setTimeout(resolve, options.retryDelayMs ?? 2000));

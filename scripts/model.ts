@@ -38,14 +38,19 @@ async function main(): Promise<number> {
   try {
     args = parseArgs({
       allowPositionals: true,
-      options: { 'base-url': { type: 'string' }, 'no-default': { type: 'boolean', default: false }, list: { type: 'boolean', default: false } },
+      options: {
+        'base-url': { type: 'string' },
+        'no-default': { type: 'boolean', default: false },
+        list: { type: 'boolean', default: false },
+      },
     });
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${usage}\n`);
     return 64;
   }
   if (args.values.list) {
-    for (const [name, spec] of MODELS) process.stdout.write(`${name.padEnd(22)} ${mb(spec.bytes).padStart(10)}  ${spec.englishOnly ? 'English only' : 'multilingual'}\n`);
+    for (const [name, spec] of MODELS)
+      process.stdout.write(`${name.padEnd(22)} ${mb(spec.bytes).padStart(10)}  ${spec.englishOnly ? 'English only' : 'multilingual'}\n`);
     return 0;
   }
   if (args.positionals.length !== 1) {

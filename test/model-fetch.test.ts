@@ -180,7 +180,9 @@ describe('npm run model', () => {
 describe('WHISPER_MODEL', () => {
   it('takes a name as well as a path, and names an unknown name in one line', () => {
     expect(workerConfig({ DATA_DIR: '/srv/data', WHISPER_MODEL: 'base.en' }).model).toBe('/srv/data/models/ggml-base.en.bin');
-    expect(workerConfig({ DATA_DIR: '/srv/data', WHISPER_MODEL: '/models/ggml-large-v3-turbo.bin' }).model).toBe('/models/ggml-large-v3-turbo.bin');
+    expect(workerConfig({ DATA_DIR: '/srv/data', WHISPER_MODEL: '/models/ggml-large-v3-turbo.bin' }).model).toBe(
+      '/models/ggml-large-v3-turbo.bin',
+    );
     expect(workerConfig({ DATA_DIR: '/srv/data' }).model).toBe('/srv/data/models/ggml-tiny.en.bin');
     expect(() => workerConfig({ DATA_DIR: '/srv/data', WHISPER_MODEL: 'huge' })).toThrow(ConfigError);
     expect(() => workerConfig({ DATA_DIR: '/srv/data', WHISPER_MODEL: 'huge' })).toThrow(/WHISPER_MODEL: unknown Whisper model "huge"/);
@@ -201,7 +203,10 @@ describe('the model catalogue', () => {
     const table = new Map([...readme.matchAll(/^\|\s*([\w.-]+)\s*\|[^|]*\|\s*`([0-9a-f]{40})`\s*\|/gm)].map((m) => [m[1]!, m[2]!]));
     expect(table.size).toBeGreaterThan(10);
     // Every model the official download script offers (but the old large-v1/v2 and the third-party tinydiarize).
-    const offered = /models="([^"]+)"/.exec(script)![1]!.split(/\s+/).filter((name) => name && !/^large-v[12]|tdrz/.test(name));
+    const offered = /models="([^"]+)"/
+      .exec(script)![1]!
+      .split(/\s+/)
+      .filter((name) => name && !/^large-v[12]|tdrz/.test(name));
     expect(offered.filter((name) => !MODELS.has(name))).toEqual([]);
     for (const [name, model] of MODELS) {
       expect(model.file).toBe(`ggml-${name}.bin`);

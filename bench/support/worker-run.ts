@@ -23,7 +23,7 @@ export function treeRssSampler(rootPid: number): { stop: () => number } {
       }
     }
     const tree = new Set([rootPid]);
-    for (let grew = true; grew; ) {
+    for (let grew = true; grew;) {
       grew = false;
       for (const [pid, parent] of parents) if (tree.has(parent) && !tree.has(pid)) (tree.add(pid), (grew = true));
     }
@@ -48,7 +48,11 @@ export function treeRssSampler(rootPid: number): { stop: () => number } {
 }
 
 /** Runs a command, returning its wall time and the peak RSS of its process tree. */
-export function timed(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ seconds: number; peakRss: number; stdout: string }> {
+export function timed(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ seconds: number; peakRss: number; stdout: string }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(command, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -66,7 +70,13 @@ export function timed(command: string, args: string[], env: NodeJS.ProcessEnv = 
   });
 }
 
-export async function workerJob(threads: number, dataDir: string, inputs: JobManifest['inputs'], jobId: string, env: NodeJS.ProcessEnv = {}) {
+export async function workerJob(
+  threads: number,
+  dataDir: string,
+  inputs: JobManifest['inputs'],
+  jobId: string,
+  env: NodeJS.ProcessEnv = {},
+) {
   const manifestPath = join(dataDir, `${jobId}.json`);
   await writeFile(manifestPath, JSON.stringify({ version: 1, jobId, inputs, options: {} } satisfies JobManifest));
   return timed(process.execPath, ['--import', 'tsx', 'whisper-container/src/main.ts', '--manifest', manifestPath], {

@@ -140,5 +140,7 @@ export function repeatedPhrases(reference: string, hypothesis: string, n = 4): s
   const said = counts(normalizeWords(reference));
   // Where the speaker repeats something, a misheard version of it may come back as often as the speaker said it.
   const mostSaid = Math.max(1, ...said.values());
-  return [...counts(normalizeWords(hypothesis))].filter(([gram, count]) => count > Math.max(mostSaid, said.get(gram) ?? 0)).map(([gram]) => gram);
+  return [...counts(normalizeWords(hypothesis))]
+    .filter(([gram, count]) => count > Math.max(mostSaid, said.get(gram) ?? 0))
+    .map(([gram]) => gram);
 }

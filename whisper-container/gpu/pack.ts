@@ -41,20 +41,39 @@ function xz(source: string, target: string): Promise<void> {
 async function bundle(entry: string, out: string): Promise<void> {
   // One file with every dependency inside, so the GPU machine needs no node_modules.
   await run(join(repoRoot, 'node_modules', '.bin', 'esbuild'), [
-    entry, '--bundle', '--platform=node', '--format=esm', '--target=node20', '--minify', `--outfile=${out}`,
+    entry,
+    '--bundle',
+    '--platform=node',
+    '--format=esm',
+    '--target=node20',
+    '--minify',
+    `--outfile=${out}`,
     '--banner:js=import { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);',
   ]);
 }
 
 async function cpuFigures(sets: GpuSet[], blobs: string): Promise<CpuFigures> {
-  const figures: CpuFigures = { machine: `${hostname()}, worker with 2 single-threaded engines, load average ${loadavg()[0]!.toFixed(1)}`, sets: {} };
+  const figures: CpuFigures = {
+    machine: `${hostname()}, worker with 2 single-threaded engines, load average ${loadavg()[0]!.toFixed(1)}`,
+    sets: {},
+  };
   for (const set of sets) {
     const manifest = join(partB, `${set.name}-cpu.json`);
-    await writeFile(manifest, JSON.stringify({ version: 1, jobId: `cpu-${set.name}`, inputs: set.files.map(({ key, name }) => ({ key, name })), options: {} }));
+    await writeFile(
+      manifest,
+      JSON.stringify({ version: 1, jobId: `cpu-${set.name}`, inputs: set.files.map(({ key, name }) => ({ key, name })), options: {} }),
+    );
     const started = performance.now();
     await run(process.execPath, ['--import', 'tsx', 'whisper-container/src/main.ts', '--manifest', manifest], {
       cwd: repoRoot,
-      env: { ...process.env, DATA_DIR: dirname(blobs), STORAGE: 'local', WHISPER_MODEL: engine.model, WHISPER_THREADS: '2', LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        DATA_DIR: dirname(blobs),
+        STORAGE: 'local',
+        WHISPER_MODEL: engine.model,
+        WHISPER_THREADS: '2',
+        LOG_LEVEL: 'warn',
+      },
     });
     const seconds = (performance.now() - started) / 1000;
     const said: string[] = [];
@@ -108,21 +127,40 @@ async function main(): Promise<void> {
   // The engine's source as npm ships it, minus what a CUDA build of whisper-cli and whisper-server never reads.
   const source = join(repoRoot, 'node_modules', 'nodejs-whisper', 'cpp');
   await run('tar', [
-    '-cJf', join(partA, 'whisper.cpp.tar.xz'), '-C', source,
-    '--exclude=whisper.cpp/bindings', '--exclude=whisper.cpp/models/*.py', '--exclude=whisper.cpp/samples', '--exclude=whisper.cpp/tests',
-    '--exclude=whisper.cpp/ggml/src/ggml-vulkan', '--exclude=whisper.cpp/ggml/src/ggml-sycl', '--exclude=whisper.cpp/ggml/src/ggml-metal',
-    '--exclude=whisper.cpp/ggml/src/ggml-cann', '--exclude=whisper.cpp/ggml/src/ggml-opencl', '--exclude=whisper.cpp/ggml/src/ggml-musa',
-    '--exclude=whisper.cpp/ggml/src/ggml-webgpu', '--exclude=whisper.cpp/ggml/src/ggml-zdnn', '--exclude=whisper.cpp/ggml/src/ggml-hexagon',
-    '--exclude=whisper.cpp/ggml/src/ggml-openvino', '--exclude=whisper.cpp/ggml/src/ggml-virtgpu', '--exclude=whisper.cpp/ggml/src/ggml-zendnn',
-    '--exclude=whisper.cpp/examples/talk-llama', '--exclude=whisper.cpp/examples/whisper.android*', '--exclude=whisper.cpp/examples/*.wasm',
-    '--exclude=whisper.cpp/examples/*/public', '--exclude=whisper.cpp/media', 'whisper.cpp',
+    '-cJf',
+    join(partA, 'whisper.cpp.tar.xz'),
+    '-C',
+    source,
+    '--exclude=whisper.cpp/bindings',
+    '--exclude=whisper.cpp/models/*.py',
+    '--exclude=whisper.cpp/samples',
+    '--exclude=whisper.cpp/tests',
+    '--exclude=whisper.cpp/ggml/src/ggml-vulkan',
+    '--exclude=whisper.cpp/ggml/src/ggml-sycl',
+    '--exclude=whisper.cpp/ggml/src/ggml-metal',
+    '--exclude=whisper.cpp/ggml/src/ggml-cann',
+    '--exclude=whisper.cpp/ggml/src/ggml-opencl',
+    '--exclude=whisper.cpp/ggml/src/ggml-musa',
+    '--exclude=whisper.cpp/ggml/src/ggml-webgpu',
+    '--exclude=whisper.cpp/ggml/src/ggml-zdnn',
+    '--exclude=whisper.cpp/ggml/src/ggml-hexagon',
+    '--exclude=whisper.cpp/ggml/src/ggml-openvino',
+    '--exclude=whisper.cpp/ggml/src/ggml-virtgpu',
+    '--exclude=whisper.cpp/ggml/src/ggml-zendnn',
+    '--exclude=whisper.cpp/examples/talk-llama',
+    '--exclude=whisper.cpp/examples/whisper.android*',
+    '--exclude=whisper.cpp/examples/*.wasm',
+    '--exclude=whisper.cpp/examples/*/public',
+    '--exclude=whisper.cpp/media',
+    'whisper.cpp',
   ]);
   await writeFile(join(partA, 'model.sha256'), `${(await run('sha256sum', [engine.model])).stdout.split(' ')[0]}\n`);
 
   for (const part of [partA, partB]) {
     const bytes = Number((await run('du', ['-sb', part])).stdout.split('\t')[0]);
     console.log(`${relative(repoRoot, part)}: ${(bytes / 1048576).toFixed(1)} MiB (one call carries at most 64 MiB)`);
-    if (bytes > LIMIT) console.log(`  ${part} is over the 64 MiB a GPU run carries${process.env.GPU_PACK_XZ ? ' (GPU_PACK_XZ is set)' : ''}`);
+    if (bytes > LIMIT)
+      console.log(`  ${part} is over the 64 MiB a GPU run carries${process.env.GPU_PACK_XZ ? ' (GPU_PACK_XZ is set)' : ''}`);
     if (bytes > LIMIT && !process.env.GPU_PACK_XZ) process.exitCode = 1;
   }
 }

@@ -39,7 +39,11 @@ export function cleanText(text: string): string {
  * the full context, which keeps a repeat the audio really holds and drops one it does not.
  */
 export function repeatsItself(text: string, n = 4): boolean {
-  const words = text.toLowerCase().replace(/[^\p{L}\p{N}' ]+/gu, ' ').split(/\s+/).filter(Boolean);
+  const words = text
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}' ]+/gu, ' ')
+    .split(/\s+/)
+    .filter(Boolean);
   const seen = new Set<string>();
   for (let i = 0; i + n <= words.length; i++) {
     const gram = words.slice(i, i + n).join(' ');

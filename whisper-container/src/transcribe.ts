@@ -120,11 +120,24 @@ interface WindowResult {
 
 async function transcribeWindow(engine: Engine, window: AudioWindow, seconds: number, options: TranscribeOptions): Promise<WindowResult> {
   const started = performance.now();
-  const request = { wav: wavFile(window.pcm), audioCtx: audioContextFor(seconds), language: options.language, translate: options.translate };
+  const request = {
+    wav: wavFile(window.pcm),
+    audioCtx: audioContextFor(seconds),
+    language: options.language,
+    translate: options.translate,
+  };
   let result = await engine.transcribe(request);
   let retried = false;
   // A cut context that says something twice is decoded again with the whole context (see repeatsItself).
-  if (request.audioCtx !== 0 && repeatsItself(result.segments.filter(isSpeech).map((segment) => segment.text).join(' '))) {
+  if (
+    request.audioCtx !== 0 &&
+    repeatsItself(
+      result.segments
+        .filter(isSpeech)
+        .map((segment) => segment.text)
+        .join(' '),
+    )
+  ) {
     result = await engine.transcribe({ ...request, audioCtx: 0 });
     retried = true;
   }

@@ -50,7 +50,11 @@ afterAll(async () => {
 
 describe('short voice notes', () => {
   it('come back without words the speaker did not repeat', () => {
-    const repeated = notes.map((note) => ({ note: note.name, said: texts.get(note.name), repeated: repeatedPhrases(note.text, texts.get(note.name) ?? '') }));
+    const repeated = notes.map((note) => ({
+      note: note.name,
+      said: texts.get(note.name),
+      repeated: repeatedPhrases(note.text, texts.get(note.name) ?? ''),
+    }));
     expect(repeated.filter((entry) => entry.repeated.length > 0)).toEqual([]);
   });
 
