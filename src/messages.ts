@@ -70,6 +70,8 @@ export const text = {
   working: () => 'Transcribing…',
   finished: () => 'Done: the transcript is below.',
   noSpeech: (name: string) => `${name}: I heard no speech in this recording.`,
+  cut: (name: string, covered: number) =>
+    `${name}: the recording runs longer than the ${clock(covered)} it measured as when you sent it, so I transcribed only the first ${clock(covered)}, which is what you were charged for. To transcribe the rest, send that part as a new file and I will quote it.`,
   failed: (seconds: number) => `Sorry, the transcription failed. I gave back the ${minutes(seconds)} it cost.`,
   partlyFailed: (names: string[], seconds: number) =>
     `I could not transcribe ${names.join(', ')}; I gave back the ${minutes(seconds)} ${names.length === 1 ? 'it' : 'they'} cost.`,
