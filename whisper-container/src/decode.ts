@@ -43,7 +43,26 @@ export async function* decodePcm(path: string, options: DecodeOptions): AsyncGen
   const stop = charged === undefined ? [] : ['-af', 'asetpts=N/SR/TB', '-t', String(charged + 1)];
   const child = spawnFfmpeg(
     options.ffmpeg ?? ffmpegPath(),
-    [...untrustedInput(), '-loglevel', 'error', '-i', path, '-map', '0:a:0', '-vn', '-sn', '-dn', '-ac', '1', '-ar', String(SAMPLE_RATE), ...stop, '-f', 's16le', 'pipe:1'],
+    [
+      ...untrustedInput(),
+      '-loglevel',
+      'error',
+      '-i',
+      path,
+      '-map',
+      '0:a:0',
+      '-vn',
+      '-sn',
+      '-dn',
+      '-ac',
+      '1',
+      '-ar',
+      String(SAMPLE_RATE),
+      ...stop,
+      '-f',
+      's16le',
+      'pipe:1',
+    ],
     { memoryBytes: DEFAULT_FFMPEG_MEMORY, cpuSeconds: DECODE_CPU_SECONDS },
   );
   let stderr = '';

@@ -57,7 +57,11 @@ export interface RunJobOptions {
 }
 
 /** Gives a local path for `key`: in place for a local store, otherwise streamed to a temporary file (never to memory). */
-async function localCopy(store: BlobStore, key: string, tmpDir: string | undefined): Promise<{ path: string; cleanup: () => Promise<void> }> {
+async function localCopy(
+  store: BlobStore,
+  key: string,
+  tmpDir: string | undefined,
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
   if (store.localPath) {
     const path = store.localPath(key);
     if (!(await store.exists(key))) throw new BlobNotFoundError(key);
@@ -76,7 +80,8 @@ async function localCopy(store: BlobStore, key: string, tmpDir: string | undefin
 
 function failure(file: string, error: unknown): TranscriptFailure {
   if (error instanceof InputError) return { version: 1, file, error: { code: error.code, message: error.message } };
-  if (error instanceof BlobNotFoundError) return { version: 1, file, error: { code: 'corrupt', message: 'The file was not found in storage.' } };
+  if (error instanceof BlobNotFoundError)
+    return { version: 1, file, error: { code: 'corrupt', message: 'The file was not found in storage.' } };
   return { version: 1, file, error: { code: 'engine', message: 'Transcription failed inside the engine.' } };
 }
 
@@ -164,7 +169,18 @@ async function runInput(
           ...(result.cutAt !== undefined ? { cutAt: result.cutAt } : {}),
           seconds,
         };
-  log?.info({ jobId: manifest.jobId, key: input.key, ok: report.ok, code: report.error?.code, duration: report.duration, cutAt: report.cutAt, seconds }, 'input done');
+  log?.info(
+    {
+      jobId: manifest.jobId,
+      key: input.key,
+      ok: report.ok,
+      code: report.error?.code,
+      duration: report.duration,
+      cutAt: report.cutAt,
+      seconds,
+    },
+    'input done',
+  );
   return { report, result };
 }
 
