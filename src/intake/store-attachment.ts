@@ -49,7 +49,8 @@ export async function storeAttachment(input: {
   // The decoded length, never a header's or the platform's figure: it is what gets charged and transcribed.
   const { duration, tooLong } = await probeStored(store, key, limits.maxFileSeconds);
   if (duration === null) return { ...base, bytes, refusal: text.refusals.notAudio };
-  if (tooLong || duration > limits.maxFileSeconds) return { ...base, bytes, duration, refusal: text.refusals.tooLong(limits.maxFileSeconds) };
+  if (tooLong || duration > limits.maxFileSeconds)
+    return { ...base, bytes, duration, refusal: text.refusals.tooLong(limits.maxFileSeconds) };
   return { ...base, bytes, duration };
 }
 

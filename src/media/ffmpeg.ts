@@ -70,7 +70,14 @@ const DEMUXERS = [
  * Options that go before `-i` for every untrusted input: no network or other protocols (only the file itself and
  * pipes), only container formats from the list above, no reading from the terminal.
  */
-export const untrustedInput = (): string[] => ['-nostdin', '-hide_banner', '-protocol_whitelist', 'file,pipe', '-format_whitelist', DEMUXERS];
+export const untrustedInput = (): string[] => [
+  '-nostdin',
+  '-hide_banner',
+  '-protocol_whitelist',
+  'file,pipe',
+  '-format_whitelist',
+  DEMUXERS,
+];
 
 /** What one ffmpeg run may use. */
 export interface FfmpegBounds {

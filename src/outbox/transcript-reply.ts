@@ -28,7 +28,12 @@ export async function buildTranscriptReply(
   }
 
   const sections = results.map(({ result }) => {
-    const body = result.noSpeech || !result.text.trim() ? text.noSpeech(result.file) : results.length > 1 ? `${result.file}:\n${result.text.trim()}` : result.text.trim();
+    const body =
+      result.noSpeech || !result.text.trim()
+        ? text.noSpeech(result.file)
+        : results.length > 1
+          ? `${result.file}:\n${result.text.trim()}`
+          : result.text.trim();
     // Said plainly, beside the text it concerns: the transcript stops where the charge did.
     return result.cutAt !== undefined ? `${body}\n\n${text.cut(result.file, result.cutAt)}` : body;
   });

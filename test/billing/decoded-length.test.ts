@@ -44,7 +44,12 @@ describe('the length intake charges for', () => {
   const intake = async (file: ForgedFile, maxFileSeconds = 14_400) =>
     storeAttachment({
       store,
-      attachment: { name: file.name, mimeType: file.mimeType, size: (await stat(file.path)).size, open: async () => createReadStream(file.path) },
+      attachment: {
+        name: file.name,
+        mimeType: file.mimeType,
+        size: (await stat(file.path)).size,
+        open: async () => createReadStream(file.path),
+      },
       name: file.name,
       position: 0,
       key: `orders/${file.name}/0`,
