@@ -5,9 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TranscriptResult } from '../../src/domain/transcript';
 import { silentLogger } from '../../src/log';
 import { createTelegramChannel } from '../../bots/telegram/index';
+import { loadConfig } from '../../src/config';
+import type { JobManifest, JobStatus, Runner } from '../../src/ports/runner';
+import { runnerFromConfig } from '../../src/runner/from-config';
 import { FakeTelegram, type SentMessage } from '../support/fake-telegram';
 import { forgedMp3, forgedMp4, forgedOgg, speechWav, type ForgedFile } from '../support/forged-audio';
-import { startTestService, type TestService } from '../support/service';
+import { PREPARED_MODEL, startTestService, type TestService } from '../support/service';
 
 /**
  * A whole order through the Telegram bot with recordings whose headers say one second and whose Telegram
@@ -85,5 +88,77 @@ describe('forged recordings through a whole Telegram order', () => {
       charged += order.seconds;
     }
     expect(svc.balance('telegram', String(user.id))).toBe(FREE - charged);
+  });
+});
+
+/**
+ * Defense in depth: should the worker ever find more audio than intake measured (another decoder, a file changed
+ * in the store), it stops at the charged seconds. The real local runner, with each manifest's charge lowered to
+ * 3 s to stand for that disagreement.
+ */
+class UnderchargedRunner implements Runner {
+  inner?: Runner;
+  submit(manifest: JobManifest): Promise<string> {
+    return this.inner!.submit({ ...manifest, inputs: manifest.inputs.map((input) => ({ ...input, chargedSeconds: 3 })) });
+  }
+  status(id: string): Promise<JobStatus> {
+    return this.inner!.status(id);
+  }
+  async close(): Promise<void> {
+    await this.inner?.close();
+  }
+}
+
+describe('a recording longer than it was charged for', () => {
+  let dir: string;
+  let telegram: FakeTelegram;
+  let svc: TestService;
+  let mp3: ForgedFile;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cut-order-'));
+    mp3 = await forgedMp3(dir, (await speechWav(dir, SPEECH)).wav);
+    telegram = await new FakeTelegram().start();
+    const channel = createTelegramChannel({
+      token: telegram.token,
+      apiRoot: telegram.url,
+      log: silentLogger,
+      polling: { timeoutSeconds: 5 },
+    });
+    const runner = new UnderchargedRunner();
+    svc = await startTestService({ channels: [channel], runner, env: { NEW_USER_FREE_SECONDS: String(FREE) } });
+    const config = loadConfig({ DATA_DIR: svc.dataDir, WHISPER_MODEL: PREPARED_MODEL, WHISPER_THREADS: '2', LOG_LEVEL: 'silent' });
+    runner.inner = runnerFromConfig(config, silentLogger, svc.service.store);
+  });
+  afterAll(async () => {
+    await svc?.stop();
+    await telegram?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is transcribed only as far as the charge, and the reply says so plainly', async () => {
+    const content = await readFile(mp3.path);
+    const stored = telegram.addFile(content, 'music/forged.mp3');
+    const audio = {
+      file_id: stored.file_id,
+      file_unique_id: stored.file_unique_id,
+      duration: 1,
+      mime_type: mp3.mimeType,
+      file_name: mp3.name,
+    };
+    const message = telegram.message({ audio }, { id: 7002 }) as { message_id: number };
+    telegram.pushUpdate({ message });
+    const replies = (): SentMessage[] => telegram.sent.filter((m) => m.reply_to === message.message_id);
+    const json = await telegram.waitFor(() => replies().find((m) => m.document?.filename === 'forged_result.json'), 180_000);
+    const result = JSON.parse(json.document!.content.toString()) as TranscriptResult;
+    expect(result.cutAt).toBe(3);
+    expect(result.duration).toBe(3);
+    expect(result.text.toLowerCase()).not.toContain('museum');
+    const said = replies()
+      .map((m) => m.edits.at(-1)?.text ?? m.text ?? '')
+      .join('\n');
+    expect(said).toContain(
+      'forged.mp3: the recording runs longer than the 0:03 it measured as when you sent it, so I transcribed only the first 0:03',
+    );
   });
 });
