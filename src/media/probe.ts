@@ -1,4 +1,6 @@
+import { open } from 'node:fs/promises';
 import { DEFAULT_FFMPEG_MEMORY, ffmpegPath, spawnFfmpeg, untrustedInput } from './ffmpeg';
+import { oggOpusSeconds } from './opus-length';
 
 /**
  * What intake needs to know about a stored file. `duration` is the length of its first audio track as decoded, in
@@ -20,6 +22,33 @@ export interface ProbeOptions {
 
 const PROBE_TIMEOUT_MS = 300_000;
 
+/** Ogg files up to this size are counted in memory; a voice note is a few dozen KB. */
+const COUNTED_OGG_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Measures a file's length as decoding it yields. A plain Ogg/Opus file (voice notes) is counted from its packets in
+ * process, which gives the same figure as decoding without starting ffmpeg; everything else is decoded.
+ */
+export async function probeFile(path: string, options: ProbeOptions): Promise<Probe> {
+  const counted = await countedOpus(path);
+  if (counted === undefined) return decodeProbe(path, options);
+  if (counted <= 0) return { duration: null };
+  return counted > options.maxSeconds ? { duration: counted, tooLong: true } : { duration: counted };
+}
+
+async function countedOpus(path: string): Promise<number | undefined> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size < 4 || size > COUNTED_OGG_BYTES) return undefined;
+    const data = Buffer.alloc(size);
+    await handle.read(data, 0, size, 0);
+    return data.toString('latin1', 0, 4) === 'OggS' ? oggOpusSeconds(data) : undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Measures a file by decoding its first audio track to nothing and counting what came out. Container headers
  * (an MP3's Xing frame count, Ogg granule positions, MP4's `mvhd`/`mdhd`, WAV sizes) and the durations platforms
@@ -27,7 +56,7 @@ const PROBE_TIMEOUT_MS = 300_000;
  * transcribe, so they are what is charged. `asetpts=N/SR/TB` restamps every frame from the number of samples
  * before it, so even forged timestamps cannot shrink the figure. The decode stops one second past `maxSeconds`.
  */
-export function probeFile(path: string, options: ProbeOptions): Promise<Probe> {
+export function decodeProbe(path: string, options: ProbeOptions): Promise<Probe> {
   const stopAt = options.maxSeconds + 1;
   const args = [
     ...untrustedInput(),

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFile } from 'music-metadata';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeAttachment } from '../../src/intake/store-attachment';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
 import { BYTES_PER_SAMPLE, SAMPLE_RATE, decodePcm } from '../../whisper-container/src/decode';
+import { encode, ffmpeg } from '../../whisper-container/test/support/speech';
 import { forgedMp3, forgedMp4, forgedOgg, forgedWav, speechWav, type ForgedFile } from '../support/forged-audio';
 
 /**
@@ -79,6 +80,23 @@ describe('the length intake charges for', () => {
     const file = await forgedWav(dir, wav);
     const stored = await intake(file);
     expect(Math.abs(stored.duration! - (await decodedSeconds(file.path)))).toBeLessThan(0.1);
+  });
+
+  it('counts a voice note in process exactly as the decoder does, and a chained Ogg file (a short note, then a long one) whole', async () => {
+    const short = join(dir, 'short.ogg');
+    await ffmpeg(['-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', '-c:a', 'libopus', '-b:a', '16k', short]);
+    const plain = join(dir, 'plain.ogg');
+    await encode(wav, 'ogg/opus', plain);
+    const chained = join(dir, 'chained.ogg');
+    await writeFile(chained, Buffer.concat([await readFile(short), await readFile(plain)]));
+    for (const [path, name] of [
+      [plain, 'plain.ogg'],
+      [chained, 'chained.ogg'],
+    ]) {
+      const stored = await intake({ name, path, mimeType: 'audio/ogg', claims: 1 });
+      expect(Math.abs(stored.duration! - (await decodedSeconds(path))), name).toBeLessThan(0.01);
+    }
+    expect((await intake({ name: 'chained.ogg', path: chained, mimeType: 'audio/ogg', claims: 1 })).duration).toBeGreaterThan(real);
   });
 
   it('refuses a file over MAX_FILE_SECONDS whose header says one second', async () => {
