@@ -35,7 +35,9 @@ export interface TestService {
  * real local Whisper worker and prepared model. `env` is read like the real environment, so channels
  * and Stripe configured there are built exactly as `npm start` builds them; `channels` are added.
  */
-export async function startTestService(options: { env?: Record<string, string>; channels?: Channel[]; payments?: Payments; runner?: Runner } = {}): Promise<TestService> {
+export async function startTestService(
+  options: { env?: Record<string, string>; channels?: Channel[]; payments?: Payments; runner?: Runner } = {},
+): Promise<TestService> {
   if (!existsSync(PREPARED_MODEL)) throw new Error(`${PREPARED_MODEL} missing: run npm ci (it prepares the model)`);
   const dataDir = await mkdtemp(join(tmpdir(), 'service-'));
   const config = loadConfig({
@@ -71,7 +73,11 @@ export async function startTestService(options: { env?: Record<string, string>; 
     url: `http://127.0.0.1:${port}`,
     dataDir,
     balance(channel, senderId) {
-      const user = service.db.select().from(users).where(and(eq(users.channel, channel), eq(users.externalId, senderId))).get();
+      const user = service.db
+        .select()
+        .from(users)
+        .where(and(eq(users.channel, channel), eq(users.externalId, senderId)))
+        .get();
       return user ? service.ledger.balance(user.id) : 0;
     },
     orders: list,
@@ -80,7 +86,8 @@ export async function startTestService(options: { env?: Record<string, string>; 
       for (;;) {
         const hit = list().find(predicate);
         if (hit) return hit;
-        if (Date.now() > deadline) throw new Error(`no matching order within ${timeoutMs} ms: ${JSON.stringify(list().map((o) => o.state))}`);
+        if (Date.now() > deadline)
+          throw new Error(`no matching order within ${timeoutMs} ms: ${JSON.stringify(list().map((o) => o.state))}`);
         await new Promise((r) => setTimeout(r, 200));
       }
     },
