@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeAttachment } from '../../src/intake/store-attachment';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
 import { BYTES_PER_SAMPLE, SAMPLE_RATE, decodePcm } from '../../whisper-container/src/decode';
-import { encode, ffmpeg } from '../../whisper-container/test/support/speech';
+import { encode, ffmpeg } from '../support/speech';
 import { forgedMp3, forgedMp4, forgedOgg, forgedWav, speechWav, type ForgedFile } from '../support/forged-audio';
 
 /**

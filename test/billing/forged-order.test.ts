@@ -7,7 +7,7 @@ import { silentLogger } from '../../src/log';
 import { createTelegramChannel } from '../../bots/telegram/index';
 import { loadConfig } from '../../src/config';
 import type { JobManifest, JobStatus, Runner } from '../../src/ports/runner';
-import { runnerFromConfig } from '../../src/runner/from-config';
+import { runnerFromConfig } from '../../src/app/runner';
 import { FakeTelegram, type SentMessage } from '../support/fake-telegram';
 import { forgedMp3, forgedMp4, forgedOgg, speechWav, type ForgedFile } from '../support/forged-audio';
 import { PREPARED_MODEL, startTestService, type TestService } from '../support/service';

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encode, ffmpeg, speak } from '../../whisper-container/test/support/speech';
+import { encode, ffmpeg, speak } from './speech';
 
 /**
  * Recordings whose headers lie about their length, made from real espeak-ng speech with ffmpeg and a few patched

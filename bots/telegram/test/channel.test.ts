@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log';
-import { AttachmentRefusal, DeliveryError, type Channel, type ReplyAddress } from '../../src/ports/channel';
-import { FakeTelegram, RecordingHandler } from '../../test/support/fake-telegram';
-import { createTelegramChannel, type TelegramOptions } from './index';
+import { silentLogger } from '../../../src/log';
+import { AttachmentRefusal, DeliveryError, type Channel, type ReplyAddress } from '../../../src/ports/channel';
+import { FakeTelegram } from '../../../test/support/fake-telegram';
+import { RecordingHandler } from '../../../test/support/recording-handler';
+import { createTelegramChannel, type TelegramOptions } from '../index';
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -69,7 +70,7 @@ describe('telegram channel: incoming', () => {
     const [incoming] = await handler.waitFor(1);
     expect(incoming).toMatchObject({
       channel: 'telegram',
-      id: `tg:42:${message.message_id}`,
+      id: `tg:42:${String(message.message_id)}`,
       sender: { id: '42', name: 'Ada', languageCode: 'de' },
       replyTo: { channel: 'telegram', chatId: '42', messageId: String(message.message_id) },
     });
@@ -140,7 +141,7 @@ describe('telegram channel: incoming', () => {
     const [incoming] = await handler.waitFor(1);
     await new Promise((r) => setTimeout(r, 500));
     expect(handler.messages).toHaveLength(1);
-    expect(incoming.id).toBe(`tg:42:${first.message_id}`);
+    expect(incoming.id).toBe(`tg:42:${String(first.message_id)}`);
     expect(incoming.text).toBe('both parts');
     expect(incoming.attachments.map((x) => x.name)).toEqual(['part.mp3', 'part-2.mp3']);
     expect((await readAll(await incoming.attachments[1].open())).toString()).toBe('second');
@@ -254,7 +255,7 @@ describe('telegram channel: self-hosted Bot API server files', () => {
       join(serverDir, 'voice', '..', '..', 'secret.txt'),
       serverDir,
     ];
-    const ids = paths.map((p) => {
+    const ids = paths.map(() => {
       const file = fake.addFile(Buffer.from('via http'));
       fake.filePathOverride = (id) => paths[ids.indexOf(id)];
       return file.file_id;
