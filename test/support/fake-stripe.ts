@@ -6,7 +6,9 @@ import Stripe from 'stripe';
 /**
  * A local stand-in for the parts of Stripe's API the service uses: Checkout Sessions over the real wire
  * protocol (form-encoded bodies as the SDK sends them, bearer auth, idempotency keys, Stripe's error
- * JSON), plus test controls to pay or expire a session and deliver its signed webhook events.
+ * JSON): create, list, retrieve (with `expand[]=payment_intent`) and expire, which like Stripe's refuses a
+ * session that is not open. Test controls pay (by card or a delayed method that then settles or fails)
+ * or expire a session, and deliver its signed webhook events.
  */
 
 /** A Checkout Session as the fake keeps it; the fields the service and its tests read. */
