@@ -103,7 +103,7 @@ const audioOf = (orderId: string): string[] => {
 
 async function metric(outcome: string): Promise<number> {
   const body = await (await fetch(`${svc!.url}/metrics`)).text();
-  const line = body.split('\n').find((l) => l.startsWith(`payments_reconciled_total{outcome="${outcome}"}`));
+  const line = body.split('\n').find((l) => l.startsWith(`transcribe_payments_reconciled_total{outcome="${outcome}"}`));
   return line ? Number(line.split(' ').pop()) : 0;
 }
 

@@ -2,7 +2,7 @@ import { Counter } from 'prom-client';
 import { registry } from '../metrics';
 
 export const orderMetrics = {
-  finished: new Counter({ name: 'orders_finished_total', help: 'Orders finished, by outcome', labelNames: ['outcome'], registers: [registry] }),
+  finished: new Counter({ name: 'transcribe_orders_finished_total', help: 'Orders finished, by outcome', labelNames: ['outcome'], registers: [registry] }),
 };
 
 /** Every way a payment can leave the ordinary path (paid as quoted, or expired unpaid), for the operator. */
@@ -25,7 +25,7 @@ export type PaymentCase = (typeof paymentCaseNames)[number];
 
 /** Payments off the ordinary path by what the service did; each one also has an error-level log line with its order id. */
 export const paymentCases = new Counter({
-  name: 'payments_reconciled_total',
+  name: 'transcribe_payments_reconciled_total',
   help: 'Payments off the ordinary path (late, delayed, mismatched, found by the sweep), by what the service did',
   labelNames: ['outcome'] as const,
   registers: [registry],

@@ -21,6 +21,20 @@ export interface BatchRunnerOptions {
 /** Batch keeps container overrides small (ECS caps them at 8 KiB); the manifest is trimmed well below. */
 const MANIFEST_BUDGET = 6000;
 
+/**
+ * One GPU per job: the worker runs one engine holding the model on it (the image sets WHISPER_ENGINES=1).
+ * Submitted with every job, so it holds whatever the job definition says; the CloudFormation template in
+ * deploy/aws/ declares the same (a test compares them).
+ */
+export const BATCH_JOB_GPUS = 1;
+
+/**
+ * Batch stops a job still running after this long, and the tracker then refunds its order. The longest order
+ * (20 files of 4 hours, 80 hours of audio) needs 2.4 hours at a real-time factor of 0.03; the rest is room
+ * for slower GPUs and the model load.
+ */
+export const BATCH_JOB_TIMEOUT_SECONDS = 4 * 3600;
+
 /** Batch states still on their way to a result; a job in one of them must not be started twice. */
 const PENDING = new Set(['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING']);
 
@@ -62,7 +76,8 @@ export class BatchRunner implements Runner {
         jobName,
         jobQueue,
         jobDefinition,
-        containerOverrides: { environment },
+        containerOverrides: { environment, resourceRequirements: [{ type: 'GPU', value: String(BATCH_JOB_GPUS) }] },
+        timeout: { attemptDurationSeconds: BATCH_JOB_TIMEOUT_SECONDS },
       }),
     );
     if (!response.jobId) throw new Error(`SubmitJob for ${jobName} returned no job id`);
