@@ -101,7 +101,9 @@ describe('paying for a transcription with Stripe', () => {
       statuses.push(...batch.map((d) => d.status));
     }
     expect(statuses).toEqual(Array(100).fill(200));
-    const succeeded = await deliverWebhook(webhook, stripeEvent('checkout.session.async_payment_succeeded', session), { secret: WEBHOOK_SECRET });
+    const succeeded = await deliverWebhook(webhook, stripeEvent('checkout.session.async_payment_succeeded', session), {
+      secret: WEBHOOK_SECRET,
+    });
     expect(succeeded.status).toBe(200);
 
     await svc.waitForOrder((o) => o.id === order.id && o.state === 'delivered');
@@ -115,7 +117,9 @@ describe('paying for a transcription with Stripe', () => {
   it('an expiry arriving after the payment leaves the order paid', async () => {
     const { order, session } = await orderAwaitingPayment('carol');
     expect((await pay(session)).status).toBe(200);
-    const late = await deliverWebhook(webhook, stripeEvent('checkout.session.expired', { ...session, status: 'expired' }), { secret: WEBHOOK_SECRET });
+    const late = await deliverWebhook(webhook, stripeEvent('checkout.session.expired', { ...session, status: 'expired' }), {
+      secret: WEBHOOK_SECRET,
+    });
     expect(late.status).toBe(200);
 
     await svc.waitForOrder((o) => o.id === order.id && o.state === 'delivered');
@@ -129,7 +133,9 @@ describe('paying for a transcription with Stripe', () => {
     expect(blobsOf(svc.dataDir, order.id).length).toBeGreaterThan(0);
     const expiredBefore = await metric('transcribe_payments_checkouts_expired_total');
 
-    const delivery = await deliverWebhook(webhook, stripeEvent('checkout.session.expired', fake.expire(session.id)), { secret: WEBHOOK_SECRET });
+    const delivery = await deliverWebhook(webhook, stripeEvent('checkout.session.expired', fake.expire(session.id)), {
+      secret: WEBHOOK_SECRET,
+    });
     expect(delivery.status).toBe(200);
 
     expect(orderOf(order.id).state).toBe('expired');
@@ -142,7 +148,9 @@ describe('paying for a transcription with Stripe', () => {
     // Money that arrives after all is honoured: the order is transcribed, the rest is balance.
     expect((await pay(session)).status).toBe(200);
     const transcript = await chat.waitForReply((r, to) => to.chatId === 'dave' && r.kind === 'transcript');
-    expect([transcript.text, ...(transcript.files ?? []).map((f) => f.content.toString('utf8'))].join('\n').toLowerCase()).toContain('front center');
+    expect([transcript.text, ...(transcript.files ?? []).map((f) => f.content.toString('utf8'))].join('\n').toLowerCase()).toContain(
+      'front center',
+    );
     expect(orderOf(order.id).state).toBe('delivered');
     expect(svc.balance('test', 'dave')).toBe(298);
   });
@@ -151,8 +159,12 @@ describe('paying for a transcription with Stripe', () => {
     const { order, session } = await orderAwaitingPayment('erin');
     const paid = fake.complete(session.id);
     // 10 cents at 10 cents a minute buy 60 s: less than quoted, more than the 2 s missing.
-    const cheaper = await deliverWebhook(webhook, stripeEvent('checkout.session.completed', { ...paid, amount_total: 10 }), { secret: WEBHOOK_SECRET });
-    const again = await deliverWebhook(webhook, stripeEvent('checkout.session.completed', { ...paid, amount_total: 10 }), { secret: WEBHOOK_SECRET });
+    const cheaper = await deliverWebhook(webhook, stripeEvent('checkout.session.completed', { ...paid, amount_total: 10 }), {
+      secret: WEBHOOK_SECRET,
+    });
+    const again = await deliverWebhook(webhook, stripeEvent('checkout.session.completed', { ...paid, amount_total: 10 }), {
+      secret: WEBHOOK_SECRET,
+    });
     expect([cheaper.status, again.status]).toEqual([200, 200]);
     expect(JSON.parse(again.body)).toMatchObject({ outcome: 'duplicate' });
     await svc.waitForOrder((o) => o.id === order.id && o.state === 'delivered');
@@ -164,8 +176,12 @@ describe('paying for a transcription with Stripe', () => {
     const { order, session } = await orderAwaitingPayment('frank');
     const event = stripeEvent('checkout.session.completed', fake.complete(session.id));
     expect((await deliverWebhook(webhook, event, { secret: 'whsec_forged' })).status).toBe(400);
-    expect((await deliverWebhook(webhook, event, { secret: WEBHOOK_SECRET, timestamp: Math.floor(Date.now() / 1000) - 3600 })).status).toBe(400);
-    const other = await deliverWebhook(webhook, stripeEvent('customer.created', { id: 'cus_1', object: 'customer' }), { secret: WEBHOOK_SECRET });
+    expect((await deliverWebhook(webhook, event, { secret: WEBHOOK_SECRET, timestamp: Math.floor(Date.now() / 1000) - 3600 })).status).toBe(
+      400,
+    );
+    const other = await deliverWebhook(webhook, stripeEvent('customer.created', { id: 'cus_1', object: 'customer' }), {
+      secret: WEBHOOK_SECRET,
+    });
     expect(other.status).toBe(200);
     expect(orderOf(order.id).state).toBe('awaiting_payment');
     expect(svc.balance('test', 'frank')).toBe(0);

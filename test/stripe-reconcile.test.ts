@@ -114,7 +114,11 @@ function errorLine(orderId: string, outcome: string): LogLine | undefined {
 
 /** Makes the order's checkout look expired long enough ago for the sweep to ask Stripe about it. */
 function pastCheckoutExpiry(orderId: string): void {
-  svc!.service.db.update(orders).set({ checkoutExpiresAt: Date.now() - HOUR }).where(eq(orders.id, orderId)).run();
+  svc!.service.db
+    .update(orders)
+    .set({ checkoutExpiresAt: Date.now() - HOUR })
+    .where(eq(orders.id, orderId))
+    .run();
 }
 
 describe('a payment that arrives after the order expired', () => {
@@ -131,10 +135,9 @@ describe('a payment that arrives after the order expired', () => {
     expect(expiredNotice.text).toContain('within 72 h');
 
     // The webhook said expired, yet the money arrived (as after a sweep that could not ask, or events out of order).
-    expect(await deliverTwice('checkout.session.completed', { ...fake.sessions.get(session.id)!, status: 'complete', payment_status: 'paid' })).toEqual([
-      'applied',
-      'duplicate',
-    ]);
+    expect(
+      await deliverTwice('checkout.session.completed', { ...fake.sessions.get(session.id)!, status: 'complete', payment_status: 'paid' }),
+    ).toEqual(['applied', 'duplicate']);
     await svc!.waitForOrder((o) => o.id === order.id && o.state === 'running');
     expect(entries(order.id, 'purchase')).toHaveLength(1);
     expect(entries(order.id, 'spend').map((e) => e.seconds)).toEqual([-2]);
@@ -154,7 +157,11 @@ describe('a payment that arrives after the order expired', () => {
     expect(orderOf(order.id).audioDeletedAt).not.toBeNull();
 
     const before = await metric('late_credited');
-    const outcomes = await deliverTwice('checkout.session.completed', { ...fake.sessions.get(session.id)!, status: 'complete', payment_status: 'paid' });
+    const outcomes = await deliverTwice('checkout.session.completed', {
+      ...fake.sessions.get(session.id)!,
+      status: 'complete',
+      payment_status: 'paid',
+    });
     expect(outcomes).toEqual(['credited', 'duplicate']);
     expect(orderOf(order.id).state).toBe('expired');
     expect(entries(order.id, 'purchase')).toHaveLength(1);
@@ -220,7 +227,10 @@ describe('a payment that differs from the quote', () => {
     await start();
     const { order, session } = await orderAwaitingPayment('eve');
     const before = await metric('amount_mismatch_transcribed');
-    expect(await deliverTwice('checkout.session.completed', { ...fake.complete(session.id), amount_total: 7000 })).toEqual(['applied', 'duplicate']);
+    expect(await deliverTwice('checkout.session.completed', { ...fake.complete(session.id), amount_total: 7000 })).toEqual([
+      'applied',
+      'duplicate',
+    ]);
     await svc!.waitForOrder((o) => o.id === order.id && o.state === 'running');
     expect(entries(order.id, 'purchase').map((e) => [e.seconds, e.amountCents])).toEqual([[70, 7000]]);
     expect(svc!.balance('test', 'eve')).toBe(68);
@@ -233,7 +243,10 @@ describe('a payment that differs from the quote', () => {
     const { order, session } = await orderAwaitingPayment('fox');
     const before = await metric('underpaid_credited');
     // 50 cents at a dollar a second is half a second: credited as one, less than the 2 s missing.
-    expect(await deliverTwice('checkout.session.completed', { ...fake.complete(session.id), amount_total: 50 })).toEqual(['credited', 'duplicate']);
+    expect(await deliverTwice('checkout.session.completed', { ...fake.complete(session.id), amount_total: 50 })).toEqual([
+      'credited',
+      'duplicate',
+    ]);
     expect(orderOf(order.id).state).toBe('expired');
     expect(entries(order.id, 'purchase').map((e) => [e.seconds, e.amountCents])).toEqual([[1, 50]]);
     expect(svc!.balance('test', 'fox')).toBe(1);
@@ -244,7 +257,7 @@ describe('a payment that differs from the quote', () => {
     expect(errorLine(order.id, 'underpaid_credited')).toBeDefined();
   });
 
-  it('paid in the payer\'s currency through Stripe\'s conversion: valued in ours and transcribed', async () => {
+  it("paid in the payer's currency through Stripe's conversion: valued in ours and transcribed", async () => {
     await start();
     const { order, session } = await orderAwaitingPayment('gil');
     const converted = {
@@ -263,7 +276,10 @@ describe('a payment that differs from the quote', () => {
     await start();
     const { order, session } = await orderAwaitingPayment('hal');
     const before = await metric('unpriced_held');
-    expect(await deliverTwice('checkout.session.completed', { ...fake.complete(session.id), currency: 'eur' })).toEqual(['held', 'duplicate']);
+    expect(await deliverTwice('checkout.session.completed', { ...fake.complete(session.id), currency: 'eur' })).toEqual([
+      'held',
+      'duplicate',
+    ]);
     expect(entries(order.id)).toEqual([]);
     await chat.waitForReply((r, to) => to.chatId === 'hal' && r.text.includes('60.00 EUR') && r.text.includes('operator'));
     expect(await metric('unpriced_held')).toBe(before + 1);
@@ -333,7 +349,10 @@ describe('the sweep asks Stripe before it expires an order', () => {
     await chat.waitForReply((r, to) => to.chatId === 'kim' && r.text.includes('did not go through'));
 
     // Stripe's failure event, twice, after the sweep: nothing more.
-    expect(await deliverTwice('checkout.session.async_payment_failed', fake.sessions.get(order.checkoutId!)!)).toEqual(['ignored', 'duplicate']);
+    expect(await deliverTwice('checkout.session.async_payment_failed', fake.sessions.get(order.checkoutId!)!)).toEqual([
+      'ignored',
+      'duplicate',
+    ]);
     expect(entries(order.id)).toHaveLength(2); // the hold and its refund
   });
 
@@ -342,7 +361,11 @@ describe('the sweep asks Stripe before it expires an order', () => {
     await chat.receive(chat.message('lou', [SPEECH], 'lou-1'));
     // No checkout could be made either: the order waits, its link is retried by the same loop.
     const order = await svc!.waitForOrder((o) => o.senderId === 'lou' && o.state === 'awaiting_payment');
-    svc!.service.db.update(orders).set({ checkoutId: 'cs_test_unreachable', checkoutExpiresAt: Date.now() - HOUR }).where(eq(orders.id, order.id)).run();
+    svc!.service.db
+      .update(orders)
+      .set({ checkoutId: 'cs_test_unreachable', checkoutExpiresAt: Date.now() - HOUR })
+      .where(eq(orders.id, order.id))
+      .run();
     expect(await svc!.service.orderPayments.sweep()).toBe(0);
     expect(orderOf(order.id).state).toBe('awaiting_payment');
     expect(logLines.some((l) => l.orderId === order.id && l.msg.includes('could not ask the payment provider'))).toBe(true);

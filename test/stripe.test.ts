@@ -150,10 +150,14 @@ describe('StripePayments against a Stripe-compatible server', () => {
     expect(await payments.checkoutStatus('cs_test_never_made')).toBeUndefined();
   });
 
-  it('reports a session paid in the payer\'s currency in the currency it was created in', async () => {
+  it("reports a session paid in the payer's currency in the currency it was created in", async () => {
     const checkout = await payments.createCheckout(request({ amountCents: 100, currency: 'usd' }));
     const session = fake.complete(checkout.id);
-    Object.assign(session, { currency: 'eur', amount_total: 92, currency_conversion: { amount_subtotal: 100, amount_total: 100, fx_rate: '0.92', source_currency: 'usd' } });
+    Object.assign(session, {
+      currency: 'eur',
+      amount_total: 92,
+      currency_conversion: { amount_subtotal: 100, amount_total: 100, fx_rate: '0.92', source_currency: 'usd' },
+    });
     expect(await payments.checkoutStatus(checkout.id)).toEqual({ state: 'paid', amountCents: 100, currency: 'usd' });
   });
 
@@ -292,7 +296,8 @@ describe('the Stripe webhook', () => {
     const router = new Router();
     router.post('/webhooks/stripe', stripeWebhook({ webhookSecret: secret, handler: events, log }));
     app.use(router.routes());
-    server = createServer(app.callback());
+    const callback = app.callback();
+    server = createServer((req, res) => void callback(req, res));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/stripe`;
     fake = await startFakeStripe();
@@ -334,14 +339,18 @@ describe('the Stripe webhook', () => {
   it('a checkout completed before an async payment arrives is pending, then paid by async_payment_succeeded', async () => {
     const session = await openSession('ord_async');
     events.outcome = 'pending';
-    const completed = await deliverWebhook(url, stripeEvent('checkout.session.completed', fake.complete(session.id, { async: true })), { secret });
+    const completed = await deliverWebhook(url, stripeEvent('checkout.session.completed', fake.complete(session.id, { async: true })), {
+      secret,
+    });
     expect(completed.status).toBe(200);
     expect(JSON.parse(completed.body)).toMatchObject({ outcome: 'pending' });
     expect(events.calls.map((c) => c.kind)).toEqual(['pending']);
     events.calls = [];
     events.outcome = 'applied';
 
-    const succeeded = await deliverWebhook(url, stripeEvent('checkout.session.async_payment_succeeded', fake.settleAsync(session.id)), { secret });
+    const succeeded = await deliverWebhook(url, stripeEvent('checkout.session.async_payment_succeeded', fake.settleAsync(session.id)), {
+      secret,
+    });
     expect(succeeded.status).toBe(200);
     expect(events.calls.map((c) => [c.kind, c.event.orderId, c.event.amountCents])).toEqual([['paid', 'ord_async', 250]]);
   });
@@ -368,7 +377,9 @@ describe('the Stripe webhook', () => {
   });
 
   it('answers 200 to event types it does not handle, calling nothing', async () => {
-    const delivery = await deliverWebhook(url, stripeEvent('payment_intent.succeeded', { id: 'pi_1', object: 'payment_intent' }), { secret });
+    const delivery = await deliverWebhook(url, stripeEvent('payment_intent.succeeded', { id: 'pi_1', object: 'payment_intent' }), {
+      secret,
+    });
     expect(delivery.status).toBe(200);
     expect(events.calls).toEqual([]);
   });
@@ -430,7 +441,9 @@ describe('the Stripe webhook', () => {
     events.outcome = 'credited';
     expect((await deliverWebhook(url, stripeEvent('checkout.session.completed', fake.complete(session.id)), { secret })).status).toBe(200);
     expect(await metricValue('transcribe_payments_revenue_cents_total', { currency: 'usd' })).toBe(revenue + 300);
-    expect(await metricValue('transcribe_payments_webhook_events_total', { type: 'checkout.session.completed', outcome: 'credited' })).toBeGreaterThan(0);
+    expect(
+      await metricValue('transcribe_payments_webhook_events_total', { type: 'checkout.session.completed', outcome: 'credited' }),
+    ).toBeGreaterThan(0);
   });
 
   it('refuses a body over 1 MB with 413, declared or streamed, calling nothing', async () => {

@@ -80,10 +80,15 @@ export class Service {
     const dispatch = new Loop('dispatcher', 1000, dispatcher.tick, log);
     const track = new Loop('tracker', runner.pollIntervalMs ?? 500, tracker.tick, log);
     const send = new Loop('outbox', 1000, sender.tick, log);
-    const recover = new Loop('checkouts', 30_000, async () => {
-      await quoting.openMissingCheckouts();
-      await this.orderPayments.sweep();
-    }, log);
+    const recover = new Loop(
+      'checkouts',
+      30_000,
+      async () => {
+        await quoting.openMissingCheckouts();
+        await this.orderPayments.sweep();
+      },
+      log,
+    );
     wakeups.on('queued', dispatch.wake);
     wakeups.on('outbox', send.wake);
     this.loops = [dispatch, track, send, recover];

@@ -2,7 +2,12 @@ import { Counter } from 'prom-client';
 import { registry } from '../metrics';
 
 export const orderMetrics = {
-  finished: new Counter({ name: 'transcribe_orders_finished_total', help: 'Orders finished, by outcome', labelNames: ['outcome'], registers: [registry] }),
+  finished: new Counter({
+    name: 'transcribe_orders_finished_total',
+    help: 'Orders finished, by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  }),
 };
 
 /** Every way a payment can leave the ordinary path (paid as quoted, or expired unpaid), for the operator. */

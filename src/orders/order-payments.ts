@@ -91,7 +91,12 @@ export class OrderPayments implements PaymentHandler {
         enqueueReply(db, order.replyTo, { key: `payheld:${notice.checkoutId}`, orderId: order.id, kind: 'notice', text: reply });
         return { outcome: 'held', case: 'unpriced_held' };
       }
-      const payment: Payment = { checkoutId: notice.checkoutId, amountCents: notice.amountCents, currency: notice.currency, boughtSeconds: bought };
+      const payment: Payment = {
+        checkoutId: notice.checkoutId,
+        amountCents: notice.amountCents,
+        currency: notice.currency,
+        boughtSeconds: bought,
+      };
       if (order.state === 'awaiting_payment') {
         if (bought < order.missingSeconds) {
           closeUnderpaid(this.deps, order, payment);
@@ -157,7 +162,10 @@ export class OrderPayments implements PaymentHandler {
       .where(
         and(
           eq(orders.state, 'awaiting_payment'),
-          or(and(isNotNull(orders.checkoutExpiresAt), lt(orders.checkoutExpiresAt, now - NOTICE_GRACE_MS)), lt(orders.updatedAt, now - STALE_AFTER_MS)),
+          or(
+            and(isNotNull(orders.checkoutExpiresAt), lt(orders.checkoutExpiresAt, now - NOTICE_GRACE_MS)),
+            lt(orders.updatedAt, now - STALE_AFTER_MS),
+          ),
         ),
       )
       .all();
@@ -173,7 +181,10 @@ export class OrderPayments implements PaymentHandler {
           this.backOff(order.id, now);
         }
       } catch (error) {
-        log.warn({ orderId: order.id, err: (error as Error).message }, 'could not ask the payment provider about an unpaid order; will retry');
+        log.warn(
+          { orderId: order.id, err: (error as Error).message },
+          'could not ask the payment provider about an unpaid order; will retry',
+        );
         this.backOff(order.id, now);
       }
     }
@@ -258,7 +269,7 @@ export class OrderPayments implements PaymentHandler {
       return true;
     } catch (error) {
       markAudioKept(this.deps.db, orderId);
-      this.deps.log.warn({ orderId, err: (error as Error).message }, 'could not delete an expired order\'s audio; will retry');
+      this.deps.log.warn({ orderId, err: (error as Error).message }, "could not delete an expired order's audio; will retry");
       return false;
     }
   }
@@ -271,7 +282,10 @@ export class OrderPayments implements PaymentHandler {
   }
 
   /** Counts a case off the ordinary path and logs it at error level with the order id, for the operator. */
-  private report(kase: PaymentCase, fields: { orderId: string; eventId?: string; checkoutId?: string; amountCents?: number; currency?: string }): void {
+  private report(
+    kase: PaymentCase,
+    fields: { orderId: string; eventId?: string; checkoutId?: string; amountCents?: number; currency?: string },
+  ): void {
     paymentCases.inc({ outcome: kase });
     this.deps.log.error({ ...fields, outcome: kase }, `payment: ${CASE_LINES[kase]}`);
   }

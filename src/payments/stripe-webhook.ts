@@ -81,7 +81,10 @@ export function stripeWebhook(options: StripeWebhookOptions): Koa.Middleware {
     try {
       outcome = await handler[call.handler](call.notice);
     } catch (error) {
-      log.error({ err: error, eventId: event.id, type: event.type, orderId: call.notice.orderId }, 'payment event failed; Stripe will retry');
+      log.error(
+        { err: error, eventId: event.id, type: event.type, orderId: call.notice.orderId },
+        'payment event failed; Stripe will retry',
+      );
       webhookEvents.inc({ type: typeLabel, outcome: 'error' });
       return reply(ctx, 500, { error: 'internal error' });
     }
@@ -89,7 +92,10 @@ export function stripeWebhook(options: StripeWebhookOptions): Koa.Middleware {
     count(call.handler, outcome, call.notice);
     webhookEvents.inc({ type: typeLabel, outcome });
     // Cases off the ordinary path are logged at error level by the core, with what it did.
-    log.info({ eventId: event.id, type: event.type, orderId: call.notice.orderId, checkoutId: call.notice.checkoutId, outcome }, 'stripe event handled');
+    log.info(
+      { eventId: event.id, type: event.type, orderId: call.notice.orderId, checkoutId: call.notice.checkoutId, outcome },
+      'stripe event handled',
+    );
     return reply(ctx, 200, { received: true, outcome });
   };
 }

@@ -174,7 +174,11 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
       if (req.method === 'POST' && expireMatch) {
         const session = find(expireMatch[1]!);
         if (session.status !== 'open') {
-          throw invalid(`Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${session.status}".`, undefined, 'checkout_session_not_open');
+          throw invalid(
+            `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${session.status}".`,
+            undefined,
+            'checkout_session_not_open',
+          );
         }
         session.status = 'expired';
         session.url = null;
@@ -210,7 +214,13 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     const id = session.payment_intent;
     return {
       ...session,
-      payment_intent: { id, object: 'payment_intent', amount: session.amount_total, currency: session.currency, status: intents.get(id) ?? 'processing' },
+      payment_intent: {
+        id,
+        object: 'payment_intent',
+        amount: session.amount_total,
+        currency: session.currency,
+        status: intents.get(id) ?? 'processing',
+      },
     };
   }
 
@@ -259,7 +269,7 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
         'amount_too_small',
       );
     }
-    if (total > MAXIMUM_CHARGE) throw invalid('The Checkout Session\'s total amount due is too large.', 'line_items', 'amount_too_large');
+    if (total > MAXIMUM_CHARGE) throw invalid("The Checkout Session's total amount due is too large.", 'line_items', 'amount_too_large');
 
     const expiresAt = integer(form.expires_at, 'expires_at') ?? now + MAX_TTL;
     if (expiresAt < now + MIN_TTL) {
@@ -407,11 +417,7 @@ export interface Delivery {
  * Posts `event` to a webhook URL as Stripe does: the JSON body and a `Stripe-Signature` header made with
  * the SDK's own test helper. `timestamp` (seconds) lets a test send a stale signature.
  */
-export async function deliverWebhook(
-  url: string,
-  event: object,
-  options: { secret: string; timestamp?: number },
-): Promise<Delivery> {
+export async function deliverWebhook(url: string, event: object, options: { secret: string; timestamp?: number }): Promise<Delivery> {
   const payload = JSON.stringify(event, null, 2);
   const signature = Stripe.webhooks.generateTestHeaderString({
     payload,
@@ -480,7 +486,8 @@ function parseMetadata(value: FormValue | undefined): Record<string, string> {
   const metadata: Record<string, string> = {};
   for (const [key, v] of entries) {
     if (key.length > 40) throw invalid('Metadata keys can be at most 40 characters.', `metadata[${key}]`);
-    if (typeof v !== 'string' || v.length > 500) throw invalid('Metadata values must be strings of at most 500 characters.', `metadata[${key}]`);
+    if (typeof v !== 'string' || v.length > 500)
+      throw invalid('Metadata values must be strings of at most 500 characters.', `metadata[${key}]`);
     metadata[key] = v;
   }
   return metadata;
@@ -507,7 +514,8 @@ function str(form: Record<string, FormValue>, name: string): string | undefined 
 
 function integer(value: FormValue | undefined, param: string): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !/^-?\d+$/.test(value)) throw invalid(`Invalid integer: ${String(value)}`, param, 'parameter_invalid_integer');
+  if (typeof value !== 'string' || !/^-?\d+$/.test(value))
+    throw invalid(`Invalid integer: ${typeof value === 'string' ? value : JSON.stringify(value)}`, param, 'parameter_invalid_integer');
   return Number(value);
 }
 

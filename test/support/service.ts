@@ -75,7 +75,11 @@ export async function startTestService(
     url: `http://127.0.0.1:${port}`,
     dataDir,
     balance(channel, senderId) {
-      const user = service.db.select().from(users).where(and(eq(users.channel, channel), eq(users.externalId, senderId))).get();
+      const user = service.db
+        .select()
+        .from(users)
+        .where(and(eq(users.channel, channel), eq(users.externalId, senderId)))
+        .get();
       return user ? service.ledger.balance(user.id) : 0;
     },
     orders: list,
@@ -84,7 +88,8 @@ export async function startTestService(
       for (;;) {
         const hit = list().find(predicate);
         if (hit) return hit;
-        if (Date.now() > deadline) throw new Error(`no matching order within ${timeoutMs} ms: ${JSON.stringify(list().map((o) => o.state))}`);
+        if (Date.now() > deadline)
+          throw new Error(`no matching order within ${timeoutMs} ms: ${JSON.stringify(list().map((o) => o.state))}`);
         await new Promise((r) => setTimeout(r, 200));
       }
     },
