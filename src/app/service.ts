@@ -63,7 +63,16 @@ export class Service {
     const prices = config.pricing;
     const quoting = new Quoting({ db, ledger, prices, payments: parts.payments, wakeups, log });
     this.intake = new Intake({ db, ledger, store, quoting, wakeups, log, freeSeconds: prices.freeSeconds, limits: config.limits });
-    this.orderPayments = new OrderPayments({ db, ledger, store, prices, wakeups, log });
+    this.orderPayments = new OrderPayments({
+      db,
+      ledger,
+      store,
+      prices,
+      wakeups,
+      log,
+      payments: parts.payments,
+      keepExpiredAudioHours: config.expiredAudioKeepHours,
+    });
 
     const dispatcher = new Dispatcher({ db, runner, wakeups, log });
     const tracker = new Tracker({ db, ledger, runner, store, wakeups, log });
@@ -76,7 +85,7 @@ export class Service {
       30_000,
       async () => {
         await quoting.openMissingCheckouts();
-        await this.orderPayments.expireStale();
+        await this.orderPayments.sweep();
       },
       log,
     );

@@ -63,6 +63,8 @@ export const orders = sqliteTable(
     currency: text('currency'),
     checkoutId: text('checkout_id'),
     checkoutUrl: text('checkout_url'),
+    /** When the checkout stops being payable (ms); the sweep asks the provider about the order after it. */
+    checkoutExpiresAt: integer('checkout_expires_at'),
     language: text('language'),
     runnerJobId: text('runner_job_id'),
     attempts: integer('attempts').notNull().default(0),
@@ -71,6 +73,8 @@ export const orders = sqliteTable(
     updatedAt: integer('updated_at').notNull().default(now),
     queuedAt: integer('queued_at'),
     deliveredAt: integer('delivered_at'),
+    /** When an expired order's audio was deleted (ms); null while it is kept for a late payment. */
+    audioDeletedAt: integer('audio_deleted_at'),
   },
   (t) => [index('orders_state').on(t.state), index('orders_user').on(t.userId), index('orders_checkout').on(t.checkoutId)],
 );

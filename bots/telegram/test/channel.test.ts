@@ -220,6 +220,20 @@ describe('telegram channel: incoming', () => {
   });
 });
 
+describe('telegram channel: a self-hosted Bot API server', () => {
+  it('names the real limit when the server refuses a download as too big', async () => {
+    // A loopback apiRoot is a self-hosted server: no limit of ours, so the refusal comes from the server's own 20 MB.
+    const { fake, handler } = await setup();
+    const big = fake.addFile(Buffer.alloc(20 * 1024 * 1024 + 1, 1));
+    fake.pushUpdate({ message: fake.message({ audio: { file_id: big.file_id, file_unique_id: 'a', duration: 1 } }, user) });
+    const [message] = await handler.waitFor(1);
+    const refusal = (await message.attachments[0].open().catch((e: unknown) => e)) as AttachmentRefusal;
+    expect(refusal).toBeInstanceOf(AttachmentRefusal);
+    expect(refusal.message).toBe('larger than the 20 MB Telegram lets bots download, so I skipped it');
+    expect(fake.downloads).toBe(0);
+  });
+});
+
 describe('telegram channel: self-hosted Bot API server files', () => {
   let dir: string;
   afterEach(async () => {
