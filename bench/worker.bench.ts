@@ -13,12 +13,10 @@
  *   BENCH_HOUR=1          set 0 to skip the 1-hour file
  *   BENCH_PARTS=1,2,3,4   which comparisons to run
  */
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TranscriptResult } from '../src/domain/transcript';
-import type { JobManifest } from '../src/ports/runner';
 import { LocalBlobStore } from '../src/storage/local-blob-store';
 import { modelName } from '../whisper-container/src/config';
 import { SAMPLE_RATE } from '../whisper-container/src/decode';
@@ -28,9 +26,10 @@ import { EnginePool } from '../whisper-container/src/pool';
 import { audioContextFor } from '../whisper-container/src/transcribe';
 import { wavFile } from '../whisper-container/src/wav';
 import { audioWindows } from '../whisper-container/src/windows';
-import { engine } from '../whisper-container/test/support/engine';
-import { ffmpeg, speak, speechText, wordErrorRate } from '../whisper-container/test/support/speech';
-import { repoRoot } from '../whisper-container/test/support/engine';
+import { engine } from '../test/support/engine';
+import { timed, workerJob } from './support/worker-run';
+import { ffmpeg, speak, speechText, wordErrorRate } from '../test/support/speech';
+import { repoRoot } from '../test/support/engine';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const THREADS = Number(process.env.BENCH_THREADS ?? Math.min(2, availableParallelism()));
@@ -45,77 +44,6 @@ const median = (values: number[]) => {
 const s = (seconds: number) => `${seconds.toFixed(2)} s`;
 const pct = (ratio: number) => `${(ratio * 100).toFixed(1)} %`;
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
-
-/** Sums VmRSS over a process and all its descendants (node, whisper-server engines, ffmpeg), sampled every 100 ms. */
-function treeRssSampler(rootPid: number): { stop: () => number } {
-  let peak = 0;
-  const sample = async () => {
-    const parents = new Map<number, number>();
-    for (const entry of await readdir('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-        parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-      } catch {
-        // gone between listing and reading
-      }
-    }
-    const tree = new Set([rootPid]);
-    for (let grew = true; grew; ) {
-      grew = false;
-      for (const [pid, parent] of parents) if (tree.has(parent) && !tree.has(pid)) (tree.add(pid), (grew = true));
-    }
-    let total = 0;
-    for (const pid of tree) {
-      try {
-        const status = await readFile(`/proc/${pid}/status`, 'utf8');
-        total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-      } catch {
-        // exited
-      }
-    }
-    peak = Math.max(peak, total);
-  };
-  const timer = setInterval(() => void sample(), 100);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      return peak;
-    },
-  };
-}
-
-/** Runs a command, returning its wall time and the peak RSS of its process tree. */
-function timed(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ seconds: number; peakRss: number; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(command, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const sampler = treeRssSampler(child.pid!);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const peakRss = sampler.stop();
-      if (code !== 0) reject(new Error(`${command} exited ${code}: ${stderr}`));
-      else resolve({ seconds: (performance.now() - started) / 1000, peakRss, stdout });
-    });
-  });
-}
-
-async function workerJob(dataDir: string, inputs: JobManifest['inputs'], jobId: string) {
-  const manifestPath = join(dataDir, `${jobId}.json`);
-  await writeFile(manifestPath, JSON.stringify({ version: 1, jobId, inputs, options: {} } satisfies JobManifest));
-  return timed(process.execPath, ['--import', 'tsx', 'whisper-container/src/main.ts', '--manifest', manifestPath], {
-    ...process.env,
-    DATA_DIR: dataDir,
-    STORAGE: 'local',
-    WHISPER_MODEL: engine.model,
-    WHISPER_THREADS: String(THREADS),
-    LOG_LEVEL: 'warn',
-  });
-}
 
 async function readResult(store: LocalBlobStore, key: string): Promise<TranscriptResult> {
   return JSON.parse((await store.getBuffer(`${key}_result.json`)).toString('utf8')) as TranscriptResult;
@@ -144,21 +72,40 @@ async function main(): Promise<void> {
     let cliRss = 0;
     let workerRss = 0;
     for (let round = 0; round < (PARTS.has('1') || PARTS.has('4') ? ROUNDS : 0); round++) {
-      const cli = await timed(engine.cli, ['-m', engine.model, '-t', String(THREADS), '-bs', '1', '-np', '-oj', '-of', join(dir, 'cli'), '-f', join(dir, 'ten.wav')]);
+      const cli = await timed(engine.cli, [
+        '-m',
+        engine.model,
+        '-t',
+        String(THREADS),
+        '-bs',
+        '1',
+        '-np',
+        '-oj',
+        '-of',
+        join(dir, 'cli'),
+        '-f',
+        join(dir, 'ten.wav'),
+      ]);
       cliTimes.push(cli.seconds);
       cliRss = Math.max(cliRss, cli.peakRss);
       const cliJson = JSON.parse(await readFile(join(dir, 'cli.json'), 'utf8')) as { transcription: { text: string }[] };
       cliWer = wordErrorRate(tenText, cliJson.transcription.map((segment) => segment.text).join(' '));
-      const worker = await workerJob(join(dir), [{ key: 'b/ten', name: 'ten.wav' }], `ten${round}`);
+      const worker = await workerJob(THREADS, join(dir), [{ key: 'b/ten', name: 'ten.wav' }], `ten${round}`);
       workerTimes.push(worker.seconds);
       workerRss = Math.max(workerRss, worker.peakRss);
       workerWer = wordErrorRate(tenText, (await readResult(store, 'b/ten')).text);
     }
     if (PARTS.has('1')) {
       console.log(`\n1. ${s(tenSeconds)} espeak clip, greedy, same model and threads`);
-      console.log(`   whisper-cli -bs 1 -t ${THREADS}: ${s(median(cliTimes))}  RTF ${(median(cliTimes) / tenSeconds).toFixed(3)}  WER ${pct(cliWer)}  peak RSS ${mib(cliRss)}`);
-      console.log(`   worker (${engines} engines x ${Math.max(1, Math.floor(THREADS / engines))} thread): ${s(median(workerTimes))}  RTF ${(median(workerTimes) / tenSeconds).toFixed(3)}  WER ${pct(workerWer)}  peak RSS ${mib(workerRss)}`);
-      console.log(`   worker / whisper-cli wall time: ${(median(workerTimes) / median(cliTimes)).toFixed(2)}  (goal <= 0.80 at no worse WER)`);
+      console.log(
+        `   whisper-cli -bs 1 -t ${THREADS}: ${s(median(cliTimes))}  RTF ${(median(cliTimes) / tenSeconds).toFixed(3)}  WER ${pct(cliWer)}  peak RSS ${mib(cliRss)}`,
+      );
+      console.log(
+        `   worker (${engines} engines x ${Math.max(1, Math.floor(THREADS / engines))} thread): ${s(median(workerTimes))}  RTF ${(median(workerTimes) / tenSeconds).toFixed(3)}  WER ${pct(workerWer)}  peak RSS ${mib(workerRss)}`,
+      );
+      console.log(
+        `   worker / whisper-cli wall time: ${(median(workerTimes) / median(cliTimes)).toFixed(2)}  (goal <= 0.80 at no worse WER)`,
+      );
     }
 
     // ---- 2. worker overhead vs the bare engine on the same windows ------------------------------------------
@@ -167,14 +114,23 @@ async function main(): Promise<void> {
     await ffmpeg(['-i', join(dir, 'ten.wav'), '-f', 's16le', join(dir, 'ten.pcm')]);
     const pcm = await readFile(join(dir, 'ten.pcm'));
     const windows = [];
-    for await (const window of audioWindows((async function* () { yield pcm; })())) windows.push(window);
+    for await (const window of audioWindows(
+      (async function* () {
+        yield pcm;
+      })(),
+    ))
+      windows.push(window);
     const bareTimes: number[] = [];
     const jobTimes: number[] = [];
     for (let round = 0; round < (PARTS.has('2') ? ROUNDS : 0); round++) {
       let started = performance.now();
-      const pool = await EnginePool.create(engines, () => ServerEngine.start({ binary: engine.server, model: engine.model, threads: Math.max(1, Math.floor(THREADS / engines)) }));
+      const pool = await EnginePool.create(engines, () =>
+        ServerEngine.start({ binary: engine.server, model: engine.model, threads: Math.max(1, Math.floor(THREADS / engines)) }),
+      );
       const inFlight = windows.map((window) =>
-        pool.use((e) => e.transcribe({ wav: wavFile(window.pcm), audioCtx: audioContextFor(window.pcm.length / 2 / SAMPLE_RATE), language: 'en' })),
+        pool.use((e) =>
+          e.transcribe({ wav: wavFile(window.pcm), audioCtx: audioContextFor(window.pcm.length / 2 / SAMPLE_RATE), language: 'en' }),
+        ),
       );
       await Promise.all(inFlight);
       await pool.close();
@@ -182,7 +138,8 @@ async function main(): Promise<void> {
 
       started = performance.now();
       await runJob({ version: 1, jobId: `o${round}`, inputs: [{ key: sampleKey, name: 'ten.wav' }], options: {} }, store, {
-        startEngine: () => ServerEngine.start({ binary: engine.server, model: engine.model, threads: Math.max(1, Math.floor(THREADS / engines)) }),
+        startEngine: () =>
+          ServerEngine.start({ binary: engine.server, model: engine.model, threads: Math.max(1, Math.floor(THREADS / engines)) }),
         engines,
         model: 'tiny.en',
       });
@@ -200,7 +157,9 @@ async function main(): Promise<void> {
       const noteTexts: string[] = [];
       const concatList: string[] = [];
       for (let i = 0; i < 50; i++) {
-        const text = speechText(3, 100 + i).split('. ')[0]!.replace(/\.?$/, '.');
+        const text = speechText(3, 100 + i)
+          .split('. ')[0]!
+          .replace(/\.?$/, '.');
         noteTexts.push(text);
         const raw = join(dir, `note${i}.wav`);
         await speak(text, raw);
@@ -211,7 +170,21 @@ async function main(): Promise<void> {
         concatList.push(`file '${note}'`);
       }
       await writeFile(join(dir, 'notes.txt'), concatList.join('\n'));
-      await ffmpeg(['-f', 'concat', '-safe', '0', '-i', join(dir, 'notes.txt'), '-c:a', 'libopus', '-b:a', '24k', '-f', 'ogg', store.localPath('n/long')]);
+      await ffmpeg([
+        '-f',
+        'concat',
+        '-safe',
+        '0',
+        '-i',
+        join(dir, 'notes.txt'),
+        '-c:a',
+        'libopus',
+        '-b:a',
+        '24k',
+        '-f',
+        'ogg',
+        store.localPath('n/long'),
+      ]);
       await ffmpeg(['-i', store.localPath('n/long'), '-ar', '16000', '-ac', '1', join(dir, 'notes-long.wav')]);
       const notesTimes: number[] = [];
       const longTimes: number[] = [];
@@ -220,18 +193,25 @@ async function main(): Promise<void> {
       let longWer = 0;
       const noteInputs = noteTexts.map((_, i) => ({ key: `n/${i}`, name: `note${i}.ogg` }));
       for (let round = 0; round < ROUNDS; round++) {
-        notesTimes.push((await workerJob(dir, noteInputs, `notes${round}`)).seconds);
-        longTimes.push((await workerJob(dir, [{ key: 'n/long', name: 'long.ogg' }], `long${round}`)).seconds);
+        notesTimes.push((await workerJob(THREADS, dir, noteInputs, `notes${round}`)).seconds);
+        longTimes.push((await workerJob(THREADS, dir, [{ key: 'n/long', name: 'long.ogg' }], `long${round}`)).seconds);
         // The issue's reference: the bare CLI on the same 250 s file.
-        cliLongTimes.push((await timed(engine.cli, ['-m', engine.model, '-t', String(THREADS), '-bs', '1', '-np', '-f', join(dir, 'notes-long.wav')])).seconds);
+        cliLongTimes.push(
+          (await timed(engine.cli, ['-m', engine.model, '-t', String(THREADS), '-bs', '1', '-np', '-f', join(dir, 'notes-long.wav')]))
+            .seconds,
+        );
       }
       const noteResults = await Promise.all(noteInputs.map((input) => readResult(store, input.key)));
       notesWer = wordErrorRate(noteTexts.join(' '), noteResults.map((result) => result.text).join(' '));
       longWer = wordErrorRate(noteTexts.join(' '), (await readResult(store, 'n/long')).text);
       console.log('\n3. 50 voice notes of 5 s (ogg/opus) in one job vs one 250 s file of the same speech, both through the entry point');
-      console.log(`   50 notes: ${s(median(notesTimes))}  WER ${pct(notesWer)}    one 250 s file: ${s(median(longTimes))}  WER ${pct(longWer)}`);
+      console.log(
+        `   50 notes: ${s(median(notesTimes))}  WER ${pct(notesWer)}    one 250 s file: ${s(median(longTimes))}  WER ${pct(longWer)}`,
+      );
       console.log(`   notes / file: ${(median(notesTimes) / median(longTimes)).toFixed(2)}  (goal <= 0.70 with no loss of WER)`);
-      console.log(`   whisper-cli -bs 1 on the 250 s file: ${s(median(cliLongTimes))};  50 notes through the worker / that: ${(median(notesTimes) / median(cliLongTimes)).toFixed(2)}`);
+      console.log(
+        `   whisper-cli -bs 1 on the 250 s file: ${s(median(cliLongTimes))};  50 notes through the worker / that: ${(median(notesTimes) / median(cliLongTimes)).toFixed(2)}`,
+      );
     }
 
     // ---- 4. RTF and peak RSS, 1-hour file -----------------------------------------------------------------
@@ -240,10 +220,26 @@ async function main(): Promise<void> {
     console.log(`   10-minute clip: RTF ${(median(workerTimes) / tenSeconds).toFixed(3)}, peak RSS ${mib(workerRss)}`);
     if (HOUR) {
       await mkdir(join(dir, 'blobs', 'h'), { recursive: true });
-      await ffmpeg(['-stream_loop', String(Math.ceil(3600 / tenSeconds) - 1), '-i', join(dir, 'ten.wav'), '-t', '3600', '-c:a', 'libopus', '-b:a', '24k', '-f', 'ogg', store.localPath('h/hour')]);
-      const hour = await workerJob(dir, [{ key: 'h/hour', name: 'hour.ogg' }], 'hour');
+      await ffmpeg([
+        '-stream_loop',
+        String(Math.ceil(3600 / tenSeconds) - 1),
+        '-i',
+        join(dir, 'ten.wav'),
+        '-t',
+        '3600',
+        '-c:a',
+        'libopus',
+        '-b:a',
+        '24k',
+        '-f',
+        'ogg',
+        store.localPath('h/hour'),
+      ]);
+      const hour = await workerJob(THREADS, dir, [{ key: 'h/hour', name: 'hour.ogg' }], 'hour');
       const result = await readResult(store, 'h/hour');
-      console.log(`   1-hour file (ogg/opus): ${s(hour.seconds)}  RTF ${(hour.seconds / result.duration).toFixed(3)}  peak RSS ${mib(hour.peakRss)} (goal < 600 MiB)  segments ${result.segments.length}`);
+      console.log(
+        `   1-hour file (ogg/opus): ${s(hour.seconds)}  RTF ${(hour.seconds / result.duration).toFixed(3)}  peak RSS ${mib(hour.peakRss)} (goal < 600 MiB)  segments ${result.segments.length}`,
+      );
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

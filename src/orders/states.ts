@@ -4,8 +4,9 @@ import type { SQLiteUpdateSetSource } from 'drizzle-orm/sqlite-core';
 import { orders } from '../db/schema';
 
 /**
- * Every state an order can be in. An order is created `received`; the last four never change again,
- * except that an operator may retry a failed one (`npm run admin -- retry`).
+ * Every state an order can be in. An order is created `received`; `delivered` and `rejected` never
+ * change again, `expired` only for a late payment, and `failed` only for an operator's retry
+ * (`npm run admin -- retry`).
  */
 export const orderStates = ['received', 'awaiting_payment', 'queued', 'running', 'delivered', 'expired', 'rejected', 'failed'] as const;
 
@@ -14,9 +15,10 @@ export type OrderState = (typeof orderStates)[number];
 /**
  * The only state changes an order may make. Read it as the order's life:
  * quoted (free: queued; short of seconds: awaiting payment; nothing usable or no payments: rejected),
- * paid or expired, started on the runner, then delivered, failed (refunded) or queued again when
- * the runner lost the job; an operator's retry puts a failed order back in the queue. The commands
- * that make each change are in `lifecycle.ts`.
+ * paid or expired (also: paid too little, or a delayed payment failed), queued after all when a payment
+ * arrives late while the audio is kept, started on the runner, then delivered, failed (refunded) or
+ * queued again when the runner lost the job; an operator's retry puts a failed order back in the queue.
+ * The commands that make each change are in `lifecycle.ts`.
  */
 export const transitions: Readonly<Record<OrderState, readonly OrderState[]>> = {
   received: ['queued', 'awaiting_payment', 'rejected'],
@@ -24,7 +26,8 @@ export const transitions: Readonly<Record<OrderState, readonly OrderState[]>> = 
   queued: ['running'],
   running: ['delivered', 'failed', 'queued'],
   delivered: [],
-  expired: [],
+  // A payment that arrives after the order expired, while its audio is still kept.
+  expired: ['queued'],
   rejected: [],
   failed: ['queued'],
 };

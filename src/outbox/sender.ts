@@ -7,13 +7,14 @@ import type { Logger } from '../log';
 import { outboxMetrics } from './metrics';
 import type { BlobStore } from '../ports/blob-store';
 import { DeliveryError, type Channel, type ChannelName, type Reply } from '../ports/channel';
+import { backoff } from '../retry/backoff';
 import { buildTranscriptReply } from './transcript-reply';
 
 type Row = typeof outbox.$inferSelect;
 
 /** After this many failed tries (about five hours with the back-off below) a reply is given up. */
 const MAX_ATTEMPTS = 16;
-const backoffMs = (attempts: number) => Math.min(60 * 60_000, 1000 * 2 ** attempts);
+const backoffMs = (attempts: number) => backoff(attempts + 1, 1000, 60 * 60_000);
 
 /**
  * Sends recorded replies, oldest first, and marks each sent once the platform accepted it.
@@ -56,7 +57,10 @@ export class OutboxSender {
       }
       await channel.send(row.address, reply);
       crashPoint('sent');
-      db.update(outbox).set({ state: 'sent', sentAt: Date.now(), attempts: row.attempts + 1 }).where(eq(outbox.id, row.id)).run();
+      db.update(outbox)
+        .set({ state: 'sent', sentAt: Date.now(), attempts: row.attempts + 1 })
+        .where(eq(outbox.id, row.id))
+        .run();
       outboxMetrics.repliesSent.inc({ channel: row.channel, kind: row.payload.kind });
       if (row.payload.kind === 'transcript' && row.orderId) await this.afterTranscript(row.orderId);
       return true;
@@ -67,7 +71,12 @@ export class OutboxSender {
       outboxMetrics.sendErrors.inc({ channel: row.channel, permanent: String(permanent) });
       log.warn({ key: row.key, channel: row.channel, attempts, dead, err: (error as Error).message }, 'reply not sent');
       db.update(outbox)
-        .set({ state: dead ? 'dead' : 'pending', attempts, lastError: String((error as Error).message).slice(0, 500), nextAttemptAt: Date.now() + backoffMs(attempts) })
+        .set({
+          state: dead ? 'dead' : 'pending',
+          attempts,
+          lastError: String((error as Error).message).slice(0, 500),
+          nextAttemptAt: Date.now() + backoffMs(attempts),
+        })
         .where(eq(outbox.id, row.id))
         .run();
       return dead;

@@ -6,6 +6,7 @@ import type { Logger } from '../log';
 import { startJobs, type Order } from '../orders/lifecycle';
 import { orderFiles, type FileRow } from '../orders/summary';
 import type { JobManifest, Runner } from '../ports/runner';
+import { billableSeconds } from '../pricing';
 import type { Wakeups } from './wakeups';
 
 /** Submits queued orders to the runner: one job per order with all its files, so the model loads once. */
@@ -24,7 +25,10 @@ export class Dispatcher {
         version: 1,
         // An operator's retry of a failed order must run anew, not find the failed job again.
         jobId: order.retries > 0 ? `${order.id}-retry${order.retries}` : order.id,
-        inputs: files.filter((f) => f.state === 'stored').map((f) => ({ key: f.blobKey, name: f.name })),
+        inputs: files
+          .filter((f) => f.state === 'stored')
+          // The seconds each file was charged for (its decoded length, rounded up): the worker stops there.
+          .map((f) => ({ key: f.blobKey, name: f.name, ...(f.duration !== null ? { chargedSeconds: billableSeconds(f.duration) } : {}) })),
         options: { language: order.language ?? 'auto' },
       };
       // Submitting twice is harmless (the runner dedupes by job id; a re-run rewrites the same results).

@@ -21,6 +21,8 @@ export interface InputReport {
   ok: boolean;
   /** Audio seconds, when the input was transcribed. */
   duration?: number;
+  /** Where transcription stopped because the charged seconds ended. */
+  cutAt?: number;
   noSpeech?: boolean;
   error?: TranscriptFailure['error'];
   /** Wall time spent on this input. */
@@ -55,7 +57,11 @@ export interface RunJobOptions {
 }
 
 /** Gives a local path for `key`: in place for a local store, otherwise streamed to a temporary file (never to memory). */
-async function localCopy(store: BlobStore, key: string, tmpDir: string | undefined): Promise<{ path: string; cleanup: () => Promise<void> }> {
+async function localCopy(
+  store: BlobStore,
+  key: string,
+  tmpDir: string | undefined,
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
   if (store.localPath) {
     const path = store.localPath(key);
     if (!(await store.exists(key))) throw new BlobNotFoundError(key);
@@ -74,7 +80,8 @@ async function localCopy(store: BlobStore, key: string, tmpDir: string | undefin
 
 function failure(file: string, error: unknown): TranscriptFailure {
   if (error instanceof InputError) return { version: 1, file, error: { code: error.code, message: error.message } };
-  if (error instanceof BlobNotFoundError) return { version: 1, file, error: { code: 'corrupt', message: 'The file was not found in storage.' } };
+  if (error instanceof BlobNotFoundError)
+    return { version: 1, file, error: { code: 'corrupt', message: 'The file was not found in storage.' } };
   return { version: 1, file, error: { code: 'engine', message: 'Transcription failed inside the engine.' } };
 }
 
@@ -136,6 +143,7 @@ async function runInput(
         translate: manifest.options.translate,
         ffmpeg: options.ffmpeg,
         maxSeconds: options.maxSeconds,
+        chargedSeconds: input.chargedSeconds,
         windowSeconds: options.windowSeconds,
         log,
       });
@@ -152,8 +160,27 @@ async function runInput(
   const report: InputReport =
     'error' in result
       ? { key: input.key, resultKey: key, ok: false, error: result.error, seconds }
-      : { key: input.key, resultKey: key, ok: true, duration: result.duration, ...(result.noSpeech ? { noSpeech: true } : {}), seconds };
-  log?.info({ jobId: manifest.jobId, key: input.key, ok: report.ok, code: report.error?.code, duration: report.duration, seconds }, 'input done');
+      : {
+          key: input.key,
+          resultKey: key,
+          ok: true,
+          duration: result.duration,
+          ...(result.noSpeech ? { noSpeech: true } : {}),
+          ...(result.cutAt !== undefined ? { cutAt: result.cutAt } : {}),
+          seconds,
+        };
+  log?.info(
+    {
+      jobId: manifest.jobId,
+      key: input.key,
+      ok: report.ok,
+      code: report.error?.code,
+      duration: report.duration,
+      cutAt: report.cutAt,
+      seconds,
+    },
+    'input done',
+  );
   return { report, result };
 }
 

@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { MailParser, type AttachmentStream, type MessageText } from 'mailparser';
+import { AttachmentRefusal, type IncomingAttachment } from '../src/ports/channel';
+import { isMediaFile } from '../src/media/media-types';
+
+/** Text beyond this is cut: the core only needs the gist of a mail body. */
+const TEXT_LIMIT = 10_000;
+
+/** A mail's body, with its audio and video attachments waiting in temp files. */
+export interface ParsedBody {
+  /** sha256 of the raw message, a stable id for mail without a Message-ID. */
+  rawHash: string;
+  text?: string;
+  attachments: IncomingAttachment[];
+  /** Removes the temp files; call once the handler is done with the attachments. */
+  cleanup(): Promise<void>;
+}
+
+/** Counts bytes and, past the limit, swallows the rest so the parser keeps draining the message. */
+class ByteLimit extends Transform {
+  bytes = 0;
+  exceeded = false;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null, data?: Buffer) => void): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) this.exceeded = true;
+    done(null, this.exceeded ? undefined : chunk);
+  }
+}
+
+/** Drops everything written to it. */
+const sink = (): Writable => new Writable({ write: (_c, _e, done) => done() });
+
+/**
+ * Streams a raw message through mailparser: audio and video attachments go to temp files (at most
+ * `maxFileBytes` each; larger ones become lazy refusals), other attachments are drained unread, so memory
+ * stays bounded by mailparser's chunking and the text parts.
+ */
+export async function parseBody(raw: Readable, options: { maxFileBytes: number; tmpDir?: string }): Promise<ParsedBody> {
+  const dir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'mail-'));
+  const cleanup = () => rm(dir, { recursive: true, force: true });
+  const hash = createHash('sha256');
+  const attachments: IncomingAttachment[] = [];
+  let text: string | undefined;
+  const parser = new MailParser({ skipHtmlToText: false, skipTextToHtml: true, skipImageLinks: true });
+  const pending: Promise<void>[] = [];
+
+  const save = async (part: AttachmentStream): Promise<void> => {
+    const index = attachments.length + 1;
+    const name = part.filename?.trim() || `attachment-${index}`;
+    const mimeType = part.contentType;
+    if (!isMediaFile(mimeType, name)) {
+      await pipeline(part.content as Readable, sink());
+      return;
+    }
+    const path = join(dir, String(index));
+    // Reserve the slot now so the order of attachments is the order in the mail.
+    const slot = attachments.push({ name, mimeType, open: async () => createReadStream(path) }) - 1;
+    const limit = new ByteLimit(options.maxFileBytes);
+    await pipeline(part.content as Readable, limit, createWriteStream(path));
+    if (limit.exceeded) {
+      await rm(path, { force: true });
+      attachments[slot] = {
+        name,
+        mimeType,
+        size: limit.bytes,
+        open: async () => {
+          throw new AttachmentRefusal('too_large', `${name} is larger than ${options.maxFileBytes} bytes`);
+        },
+      };
+    } else {
+      attachments[slot].size = limit.bytes;
+    }
+  };
+
+  parser.on('data', (data: AttachmentStream | MessageText) => {
+    if (data.type === 'text') {
+      text = data.text?.trim().slice(0, TEXT_LIMIT) || undefined;
+      return;
+    }
+    // mailparser waits for release() before it moves on, which keeps one attachment in flight at a time.
+    const done = save(data).finally(() => data.release());
+    pending.push(done);
+    done.catch(() => undefined);
+  });
+
+  try {
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    const ended = new Promise<void>((resolve, reject) => {
+      parser.on('end', resolve);
+      parser.on('error', reject);
+    });
+    ended.catch(() => undefined);
+    await pipeline(raw, tap, parser);
+    await ended;
+    await Promise.all(pending);
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  return { rawHash: hash.digest('hex'), text, attachments, cleanup };
+}

@@ -1,0 +1,48 @@
+/**
+ * `npm start`: the whole service on one machine with the embedded defaults (SQLite, local storage,
+ * local Whisper), or S3 and AWS Batch when configured. Reads `.env` when present.
+ */
+import 'dotenv/config';
+import { ConfigError, loadConfig } from '../config';
+import { createLogger } from '../log';
+import { channelsFromConfig } from './channels';
+import { paymentsFromConfig } from './payments';
+import { Service } from './service';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`Configuration error: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const log = createLogger(config.logLevel);
+  const channels = await channelsFromConfig(config, log);
+  const service = new Service(config, { channels, ...(await paymentsFromConfig(config, log)) }, log);
+  await service.start();
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: no new messages; running work is left in a state the next start resumes');
+    service.stop().then(
+      () => process.exit(0),
+      (error) => {
+        log.error({ err: error }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

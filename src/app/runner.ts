@@ -1,0 +1,81 @@
+import { join } from 'node:path';
+import { ConfigError, type Config } from '../config';
+import type { Logger } from '../log';
+import type { BlobStore } from '../ports/blob-store';
+import type { Runner } from '../ports/runner';
+import { BatchRunner } from '../runner/batch-runner';
+import { LocalRunner } from '../runner/local-runner';
+
+/**
+ * AWS credential variables a local worker needs to reach S3 as the service does. Only the local runner
+ * hands them on (to its own child process); Batch containers get theirs from the job's IAM role.
+ */
+const AWS_CREDENTIAL_VARIABLES = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_PROFILE',
+  'AWS_CONFIG_FILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_ROLE_ARN',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
+];
+
+/** The variables that point the worker at the same blob store as the service (names as in docs/configuration.md). */
+export function workerStorageEnv(config: Config): Record<string, string> {
+  const storage = config.storage;
+  if (storage.kind === 'local') return { STORAGE: 'local' };
+  return {
+    STORAGE: 's3',
+    S3_BUCKET: storage.bucket,
+    ...(storage.endpoint ? { S3_ENDPOINT: storage.endpoint } : {}),
+    S3_FORCE_PATH_STYLE: String(storage.forcePathStyle),
+    AWS_REGION: storage.region,
+  };
+}
+
+/**
+ * The runner `RUNNER` names: worker processes on this machine by default, AWS Batch GPU jobs with
+ * `RUNNER=batch`. `store` is the store the service really uses: Batch containers cannot read this
+ * machine's disk, so a local store with Batch is refused at start.
+ */
+export function runnerFromConfig(config: Config, log: Logger, store: BlobStore): Runner {
+  const runner = config.runner;
+  if (runner.kind === 'local') {
+    const credentials = config.storage.kind === 's3' ? passThrough(AWS_CREDENTIAL_VARIABLES) : {};
+    return new LocalRunner({
+      jobsDir: join(config.dataDir, 'jobs'),
+      concurrency: runner.concurrency,
+      log,
+      workerEnv: {
+        ...workerStorageEnv(config),
+        ...credentials,
+        DATA_DIR: config.dataDir,
+        WHISPER_MODEL: config.whisper.model,
+        WHISPER_THREADS: String(config.whisper.threads),
+        LOG_LEVEL: config.logLevel,
+        ...passThrough(['FFMPEG_PATH']),
+      },
+    });
+  }
+  if (config.storage.kind !== 's3' || store.localPath) {
+    throw new ConfigError('RUNNER=batch needs STORAGE=s3: Batch jobs read the audio from S3, not from this machine');
+  }
+  log.info({ jobQueue: runner.jobQueue, jobDefinition: runner.jobDefinition }, 'transcription runs as AWS Batch jobs');
+  return new BatchRunner({
+    jobQueue: runner.jobQueue,
+    jobDefinition: runner.jobDefinition,
+    endpoint: runner.endpoint,
+    region: runner.region,
+    log,
+    // The image carries its model, engine and thread count; only where the data lives is per deployment.
+    workerEnv: { ...workerStorageEnv(config), LOG_LEVEL: config.logLevel },
+  });
+}
+
+function passThrough(names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])));
+}
