@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config';
+import type { BlobStore } from '../ports/blob-store';
+import type { PaymentRefunds } from '../ports/payments';
 import type { Db } from '../db';
 import { parseSince } from '../durations';
 import { Ledger } from '../ledger';
 import { orderStates, type OrderState } from '../orders/states';
-import { blobStoreFromConfig } from '../storage/from-config';
 import { UsageError } from './errors';
 import { cents, fields, seconds, table, when } from './format';
 import { grantSeconds } from './grant';
@@ -47,6 +48,15 @@ interface Context {
   config: Config;
   db: Db;
   ledger: Ledger;
+  tools: AdminTools;
+}
+
+/** The adapters some commands need, chosen by the composition root (`src/app/admin.ts`). */
+export interface AdminTools {
+  /** The blob store the service uses (`retry` checks the audio is still there). */
+  store(config: Config): BlobStore;
+  /** Refunds through the configured payment provider; undefined when payments are off. */
+  refunds(config: Config): Promise<PaymentRefunds | undefined>;
 }
 
 const DEFAULT_PERIOD_MS = 30 * 86_400_000;
@@ -94,15 +104,20 @@ const commands: Record<string, Command> = {
     positionals: ['USER', 'SECONDS'],
     options: ['reason', 'key'],
     run({ db, ledger }, [ref, amount], options) {
-      if (!/^-?\d{1,9}$/.test(amount!) || Number(amount) === 0) throw new UsageError(`SECONDS must be a whole number other than 0, got '${amount}'`);
+      if (!/^-?\d{1,9}$/.test(amount!) || Number(amount) === 0)
+        throw new UsageError(`SECONDS must be a whole number other than 0, got '${amount}'`);
       const reason = options.reason?.trim();
       if (!reason) throw new UsageError('--reason TEXT is required: it is kept with the ledger entry');
       if (reason.length > 500) throw new UsageError('--reason is longer than 500 characters');
-      if (options.key !== undefined && !/^[\w.:-]{1,100}$/.test(options.key)) throw new UsageError('--key must be 1 to 100 of A-Z a-z 0-9 _ . : -');
+      if (options.key !== undefined && !/^[\w.:-]{1,100}$/.test(options.key))
+        throw new UsageError('--key must be 1 to 100 of A-Z a-z 0-9 _ . : -');
       const user = findUser(db, ref!);
       const result = grantSeconds({ db, ledger }, user, { seconds: Number(amount), reason, key: options.key });
       const who = `${user.channel}:${user.externalId}`;
-      const verb = result.entry.seconds >= 0 ? `granted ${seconds(result.entry.seconds)} to ${who}` : `took back ${seconds(-result.entry.seconds)} from ${who}`;
+      const verb =
+        result.entry.seconds >= 0
+          ? `granted ${seconds(result.entry.seconds)} to ${who}`
+          : `took back ${seconds(-result.entry.seconds)} from ${who}`;
       return {
         json: result,
         text: result.applied
@@ -119,7 +134,12 @@ const commands: Record<string, Command> = {
         throw new UsageError(`--state must be one of ${orderStates.join(', ')}`);
       }
       const userId = options.user !== undefined ? findUser(db, options.user).id : undefined;
-      const rows = listOrders(db, { state: options.state as OrderState | undefined, since: sinceOf(options), userId, limit: limitOf(options) });
+      const rows = listOrders(db, {
+        state: options.state as OrderState | undefined,
+        since: sinceOf(options),
+        userId,
+        limit: limitOf(options),
+      });
       return { json: rows, text: ordersTable(rows) };
     },
   },
@@ -150,7 +170,14 @@ const commands: Record<string, Command> = {
           '\nfiles',
           table(
             ['#', 'name', 'bytes', 'duration', 'state', 'error'],
-            report.files.map((f) => [f.position, f.name, f.bytes, f.duration === null ? null : `${f.duration.toFixed(1)} s`, f.state, f.error]),
+            report.files.map((f) => [
+              f.position,
+              f.name,
+              f.bytes,
+              f.duration === null ? null : `${f.duration.toFixed(1)} s`,
+              f.state,
+              f.error,
+            ]),
           ),
           '\nledger',
           ledgerTable(report.ledger),
@@ -166,9 +193,9 @@ const commands: Record<string, Command> = {
   retry: {
     positionals: ['ORDER'],
     options: [],
-    async run({ db, config }, [ref]) {
+    async run({ db, config, tools }, [ref]) {
       const order = findOrder(db, ref!);
-      const result = await retryOrder({ db, store: blobStoreFromConfig(config) }, order);
+      const result = await retryOrder({ db, store: tools.store(config) }, order);
       const parts = [];
       if (result.requeued) parts.push(`queued again (the ${seconds(order.seconds)} refunded when it failed stay with the user)`);
       if (result.replies > 0) parts.push(`${result.replies} ${result.replies === 1 ? 'reply' : 'replies'} will be sent again`);
@@ -178,12 +205,9 @@ const commands: Record<string, Command> = {
   refund: {
     positionals: ['ORDER'],
     options: [],
-    async run({ db, ledger, config }, [ref]) {
+    async run({ db, ledger, config, tools }, [ref]) {
       const order = findOrder(db, ref!);
-      const refunds = config.stripe
-        ? new (await import('../payments/stripe-refunds')).StripeRefunds({ secretKey: config.stripe.secretKey, apiBase: config.stripe.apiBase })
-        : undefined;
-      const result = await refundOrder({ db, ledger, refunds }, order);
+      const result = await refundOrder({ db, ledger, refunds: await tools.refunds(config) }, order);
       const { entry } = result;
       const amount = cents(-(entry.amountCents ?? 0), entry.currency);
       return {
@@ -199,22 +223,33 @@ const commands: Record<string, Command> = {
     options: ['since'],
     run({ db }, _, options) {
       const s = stats(db, sinceOf(options) ?? Date.now() - DEFAULT_PERIOD_MS);
-      const states = Object.entries(s.orders).map(([state, n]) => `${state} ${n}`).join(', ');
+      const states = Object.entries(s.orders)
+        .map(([state, n]) => `${state} ${n}`)
+        .join(', ');
       return {
         json: s,
         text: fields([
           ['period', `${when(s.since)} .. ${when(s.until)} UTC`],
           ['orders', `${s.ordersTotal}${states ? ` (${states})` : ''}`],
-          ['audio', `${s.audio.transcribedHours.toFixed(2)} h transcribed in ${s.audio.deliveredOrders} delivered orders (${s.audio.billedHours.toFixed(2)} h billed)`],
+          [
+            'audio',
+            `${s.audio.transcribedHours.toFixed(2)} h transcribed in ${s.audio.deliveredOrders} delivered orders (${s.audio.billedHours.toFixed(2)} h billed)`,
+          ],
           [
             'revenue',
             s.revenue.length === 0
               ? 'none'
               : s.revenue
-                  .map((r) => `${cents(r.netCents, r.currency)} net (${r.payments} payments ${cents(r.paidCents, r.currency)}, ${r.refunds} refunds ${cents(r.refundedCents, r.currency)})`)
+                  .map(
+                    (r) =>
+                      `${cents(r.netCents, r.currency)} net (${r.payments} payments ${cents(r.paidCents, r.currency)}, ${r.refunds} refunds ${cents(r.refundedCents, r.currency)})`,
+                  )
                   .join('; '),
           ],
-          ['failures', `${s.failures.failedOrders} failed orders, ${s.failures.failedFiles} failed files, ${s.failures.deadReplies} replies given up, ${s.failures.expiredCheckouts} checkouts expired`],
+          [
+            'failures',
+            `${s.failures.failedOrders} failed orders, ${s.failures.failedFiles} failed files, ${s.failures.deadReplies} replies given up, ${s.failures.expiredCheckouts} checkouts expired`,
+          ],
           ['users', `${s.users.new} new, ${s.users.active} with orders`],
           ['adjusted', seconds(s.adjustedSeconds)],
         ]),
@@ -239,14 +274,16 @@ function ordersTable(rows: OrderRow[]): string {
 
 function limitOf(options: Options): number {
   if (options.limit === undefined) return 50;
-  if (!/^\d{1,6}$/.test(options.limit) || Number(options.limit) < 1) throw new UsageError(`--limit must be a whole number from 1, got '${options.limit}'`);
+  if (!/^\d{1,6}$/.test(options.limit) || Number(options.limit) < 1)
+    throw new UsageError(`--limit must be a whole number from 1, got '${options.limit}'`);
   return Number(options.limit);
 }
 
 function sinceOf(options: Options): number | undefined {
   if (options.since === undefined) return undefined;
   const at = parseSince(options.since);
-  if (at === undefined) throw new UsageError(`--since must be a date (2026-11-01, 2026-11-01T12:00) or a duration back (7d, 12h), got '${options.since}'`);
+  if (at === undefined)
+    throw new UsageError(`--since must be a date (2026-11-01, 2026-11-01T12:00) or a duration back (7d, 12h), got '${options.since}'`);
   return at;
 }
 
@@ -265,17 +302,18 @@ export interface AdminOutcome {
  * retries and refunds orders, and reads totals, on the service's database (`DATA_DIR` of `env`),
  * safely beside the running service. Tables for people, `--json` for scripts; a failure is one line.
  */
-export async function runAdmin(argv: string[], env: NodeJS.ProcessEnv): Promise<AdminOutcome> {
+export async function runAdmin(argv: string[], env: NodeJS.ProcessEnv, tools: AdminTools): Promise<AdminOutcome> {
   try {
-    return { code: 0, stdout: `${await run(argv, env)}\n`, stderr: '' };
+    return { code: 0, stdout: `${await run(argv, env, tools)}\n`, stderr: '' };
   } catch (error) {
-    if (error instanceof UsageError) return { code: 2, stdout: '', stderr: `admin: ${error.message} (npm run admin -- help shows the commands)\n` };
+    if (error instanceof UsageError)
+      return { code: 2, stdout: '', stderr: `admin: ${error.message} (npm run admin -- help shows the commands)\n` };
     if (error instanceof ConfigError) return { code: 2, stdout: '', stderr: `admin: configuration error: ${error.message}\n` };
     return { code: 1, stdout: '', stderr: `admin: ${(error as Error).message}\n` };
   }
 }
 
-async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
+async function run(argv: string[], env: NodeJS.ProcessEnv, tools: AdminTools): Promise<string> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -303,7 +341,9 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
   const command = name ? commands[name] : undefined;
   if (!command) throw new UsageError(name ? `unknown command '${name}'` : 'no command given');
   if (args.length !== command.positionals.length) {
-    throw new UsageError(`${name} takes ${command.positionals.length ? command.positionals.join(' ') : 'no arguments'}, got ${args.length ? args.join(' ') : 'none'}`);
+    throw new UsageError(
+      `${name} takes ${command.positionals.length ? command.positionals.join(' ') : 'no arguments'}, got ${args.length ? args.join(' ') : 'none'}`,
+    );
   }
   const stray = Object.keys(options).filter((o) => o !== 'json' && !command.options.includes(o as keyof Options));
   if (stray.length > 0) throw new UsageError(`${name} does not take --${stray[0]}`);
@@ -311,7 +351,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
   const config = loadConfig(env);
   const db = openServiceDatabase(config.dataDir);
   try {
-    const result = await command.run({ config, db, ledger: new Ledger(db) }, args, options);
+    const result = await command.run({ config, db, ledger: new Ledger(db), tools }, args, options);
     return options.json ? JSON.stringify(result.json, null, 2) : result.text;
   } finally {
     db.$client.close();

@@ -19,7 +19,10 @@ export function cents(value: number | null | undefined, currency: string | null 
 
 /** A plain text table: a header row in capitals and columns padded to their widest cell. */
 export function table(headers: string[], rows: (string | number | null | undefined)[][]): string {
-  const cells = [headers.map((h) => h.toUpperCase()), ...rows.map((row) => row.map((c) => (c === null || c === undefined ? '-' : String(c))))];
+  const cells = [
+    headers.map((h) => h.toUpperCase()),
+    ...rows.map((row) => row.map((c) => (c === null || c === undefined ? '-' : String(c)))),
+  ];
   const widths = headers.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
   const lines = cells.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
   return rows.length === 0 ? `${lines[0]}\n(none)` : lines.join('\n');
@@ -28,5 +31,7 @@ export function table(headers: string[], rows: (string | number | null | undefin
 /** `label: value` lines with the labels aligned. */
 export function fields(pairs: [string, string | number | null | undefined][]): string {
   const width = Math.max(...pairs.map(([label]) => label.length)) + 1;
-  return pairs.map(([label, value]) => `${`${label}:`.padEnd(width)} ${value === null || value === undefined || value === '' ? '-' : value}`).join('\n');
+  return pairs
+    .map(([label, value]) => `${`${label}:`.padEnd(width)} ${value === null || value === undefined || value === '' ? '-' : value}`)
+    .join('\n');
 }

@@ -34,7 +34,11 @@ export function findUser(db: Db, ref: string): User {
   const colon = ref.indexOf(':');
   if (colon > 0) {
     const [channel, externalId] = [ref.slice(0, colon), ref.slice(colon + 1)];
-    const found = db.select().from(users).where(and(eq(users.channel, channel), eq(users.externalId, externalId))).get();
+    const found = db
+      .select()
+      .from(users)
+      .where(and(eq(users.channel, channel), eq(users.externalId, externalId)))
+      .get();
     if (found) return found;
   }
   const matches = db
@@ -45,7 +49,9 @@ export function findUser(db: Db, ref: string): User {
     .all();
   if (matches.length === 1) return matches[0]!;
   if (matches.length > 1) {
-    throw new AdminError(`'${ref}' matches ${matches.length} users (${matches.map((u) => `${u.channel}:${u.externalId}`).join(', ')}); give the user id or channel:id`);
+    throw new AdminError(
+      `'${ref}' matches ${matches.length} users (${matches.map((u) => `${u.channel}:${u.externalId}`).join(', ')}); give the user id or channel:id`,
+    );
   }
   throw new AdminError(`unknown user '${ref}'`);
 }

@@ -41,8 +41,13 @@ export async function refundOrder(
   const done = entryFor();
   if (done) return { applied: false, entry: done, balanceSeconds: ledger.balance(order.userId) };
 
-  const purchase = db.select().from(ledgerTable).where(eq(ledgerTable.key, `purchase:${order.id}`)).get();
-  if (!purchase || !order.checkoutId) throw new AdminError(`order ${order.id} was not paid by card (no purchase in the ledger); nothing to refund`);
+  const purchase = db
+    .select()
+    .from(ledgerTable)
+    .where(eq(ledgerTable.key, `purchase:${order.id}`))
+    .get();
+  if (!purchase || !order.checkoutId)
+    throw new AdminError(`order ${order.id} was not paid by card (no purchase in the ledger); nothing to refund`);
   if (order.state === 'queued' || order.state === 'running') {
     throw new AdminError(`order ${order.id} is ${order.state}; refund it once it is delivered or failed`);
   }

@@ -1,6 +1,6 @@
 import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db';
-import { files, ledger, orders, outbox, users } from '../db/schema';
+import { files, ledger, outbox, users } from '../db/schema';
 import type { Ledger } from '../ledger';
 import type { Order } from '../orders/lifecycle';
 import type { OrderState } from '../orders/states';
@@ -88,19 +88,39 @@ export interface OrderReport {
   user: Pick<User, 'id' | 'channel' | 'externalId'>;
   files: (typeof files.$inferSelect)[];
   ledger: LedgerEntry[];
-  replies: { key: string; kind: string; state: string; attempts: number; lastError: string | null; createdAt: number; sentAt: number | null }[];
+  replies: {
+    key: string;
+    kind: string;
+    state: string;
+    attempts: number;
+    lastError: string | null;
+    createdAt: number;
+    sentAt: number | null;
+  }[];
 }
 
 /** One order: its row (states, job, checkout), user, files, the ledger entries and replies about it. */
 export function orderReport(db: Db, order: Order): OrderReport {
-  const user = db.select({ id: users.id, channel: users.channel, externalId: users.externalId }).from(users).where(eq(users.id, order.userId)).get()!;
+  const user = db
+    .select({ id: users.id, channel: users.channel, externalId: users.externalId })
+    .from(users)
+    .where(eq(users.id, order.userId))
+    .get()!;
   const replies = db.select().from(outbox).where(eq(outbox.orderId, order.id)).orderBy(asc(outbox.id)).all();
   return {
     order,
     user,
     files: db.select().from(files).where(eq(files.orderId, order.id)).orderBy(asc(files.position)).all(),
     ledger: db.select().from(ledger).where(eq(ledger.orderId, order.id)).orderBy(asc(ledger.id)).all(),
-    replies: replies.map((r) => ({ key: r.key, kind: r.payload.kind, state: r.state, attempts: r.attempts, lastError: r.lastError, createdAt: r.createdAt, sentAt: r.sentAt })),
+    replies: replies.map((r) => ({
+      key: r.key,
+      kind: r.payload.kind,
+      state: r.state,
+      attempts: r.attempts,
+      lastError: r.lastError,
+      createdAt: r.createdAt,
+      sentAt: r.sentAt,
+    })),
   };
 }
 
@@ -125,7 +145,10 @@ export function stats(db: Db, since: number, until = Date.now()): Stats {
   const q = <T>(text: string, ...params: unknown[]) => db.$client.prepare(text).all(...params) as T[];
   const one = <T>(text: string, ...params: unknown[]) => db.$client.prepare(text).get(...params) as T;
 
-  const byState = q<{ state: string; n: number }>('SELECT state, count(*) AS n FROM orders WHERE created_at >= @since AND created_at < @until GROUP BY state ORDER BY state', { since, until });
+  const byState = q<{ state: string; n: number }>(
+    'SELECT state, count(*) AS n FROM orders WHERE created_at >= @since AND created_at < @until GROUP BY state ORDER BY state',
+    { since, until },
+  );
   const audio = one<{ transcribed: number | null; billed: number | null; delivered: number }>(
     `SELECT (SELECT sum(f.duration) FROM files f JOIN orders o ON o.id = f.order_id WHERE f.state = 'done' AND o.delivered_at >= @since AND o.delivered_at < @until) AS transcribed,
             (SELECT sum(seconds) FROM orders WHERE delivered_at >= @since AND delivered_at < @until) AS billed,
@@ -156,7 +179,10 @@ export function stats(db: Db, since: number, until = Date.now()): Stats {
             (SELECT count(DISTINCT user_id) FROM orders WHERE created_at >= @since AND created_at < @until) AS active`,
     { since, until },
   );
-  const adjusted = one<{ s: number }>("SELECT coalesce(sum(seconds), 0) AS s FROM ledger WHERE kind = 'adjustment' AND created_at >= @since AND created_at < @until", { since, until });
+  const adjusted = one<{ s: number }>(
+    "SELECT coalesce(sum(seconds), 0) AS s FROM ledger WHERE kind = 'adjustment' AND created_at >= @since AND created_at < @until",
+    { since, until },
+  );
   return {
     since,
     until,

@@ -22,12 +22,20 @@ export interface RetryResult {
  */
 export async function retryOrder({ db, store }: { db: Db; store: BlobStore }, order: Order): Promise<RetryResult> {
   const gone = (what: string) =>
-    new AdminError(`order ${order.id}: ${what} deleted by retention on ${new Date(order.purgedAt!).toISOString().slice(0, 10)}; nothing to retry with`);
-  const unsent = db.select({ state: outbox.state, payload: outbox.payload }).from(outbox).where(eq(outbox.orderId, order.id)).all().filter((r) => r.state !== 'sent');
+    new AdminError(
+      `order ${order.id}: ${what} deleted by retention on ${new Date(order.purgedAt!).toISOString().slice(0, 10)}; nothing to retry with`,
+    );
+  const unsent = db
+    .select({ state: outbox.state, payload: outbox.payload })
+    .from(outbox)
+    .where(eq(outbox.orderId, order.id))
+    .all()
+    .filter((r) => r.state !== 'sent');
   if (order.state === 'failed') {
     if (order.purgedAt) throw gone('its audio was');
     for (const file of orderFiles(db, order.id).filter((f) => f.state === 'stored')) {
-      if (!(await store.exists(file.blobKey))) throw new AdminError(`order ${order.id}: the audio of ${file.name} is no longer stored; cannot retry`);
+      if (!(await store.exists(file.blobKey)))
+        throw new AdminError(`order ${order.id}: the audio of ${file.name} is no longer stored; cannot retry`);
     }
   } else if (unsent.length === 0) {
     throw new AdminError(`order ${order.id} is ${order.state} and every reply about it was sent; nothing to retry`);

@@ -63,7 +63,15 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
     pipeline(createReadStream(copy), gzip, () => undefined);
     const { bytes } = await place.store.put(key, gzip, { contentType: 'application/gzip' });
     const removed = await pruneBackups(place, keep);
-    return { key, location: place.locate(key), databaseBytes, storedBytes: bytes, takenAt: at.getTime(), durationMs: Date.now() - started, removed };
+    return {
+      key,
+      location: place.locate(key),
+      databaseBytes,
+      storedBytes: bytes,
+      takenAt: at.getTime(),
+      durationMs: Date.now() - started,
+      removed,
+    };
   } finally {
     await rm(copy, { force: true });
   }

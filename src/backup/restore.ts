@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { BackupTarget } from '../config';
-import { backupPlace, listBackups } from './target';
+import { listBackups, type OpenBackupPlace } from './target';
 
 /** The restore was refused or the backup is unusable; the message is the one line the operator sees. */
 export class RestoreError extends Error {
@@ -37,17 +37,18 @@ const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 export async function restoreBackup(
   source: string,
   dataDir: string,
-  s3: { region: string; endpoint?: string; forcePathStyle: boolean },
+  places: { open: OpenBackupPlace; s3: { region: string; endpoint?: string; forcePathStyle: boolean } },
 ): Promise<RestoreResult> {
   const database = join(resolve(dataDir), 'service.db');
   for (const path of [database, `${database}-wal`]) {
     if (existsSync(path)) throw new RestoreError(`${path} exists: restore only into a DATA_DIR without a database (move it away first)`);
   }
-  const { from, open: openSource, gzipped } = await locate(source, s3);
+  const located = await locate(source, places);
+  const { from, gzipped } = located;
   await mkdir(dirname(database), { recursive: true });
   const partial = join(dirname(database), `.restore-${randomUUID()}.db`);
   try {
-    const input = await openSource();
+    const input = await located.open();
     const output = createWriteStream(partial);
     await (gzipped ? pipeline(input, createGunzip(), output) : pipeline(input, output)).catch((error: Error) => {
       throw new RestoreError(`${from} could not be read: ${error.message}`);
@@ -70,12 +71,12 @@ interface Located {
   gzipped: boolean;
 }
 
-async function locate(source: string, s3: { region: string; endpoint?: string; forcePathStyle: boolean }): Promise<Located> {
+async function locate(source: string, { open, s3 }: Parameters<typeof restoreBackup>[2]): Promise<Located> {
   if (source.startsWith('s3://')) {
     const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(source);
     const [bucket, key] = [match?.[1] ?? '', match?.[2] ?? ''];
     const target: BackupTarget = { kind: 's3', bucket, prefix: '', ...s3 };
-    const place = backupPlace(target);
+    const place = open(target);
     let chosen = key;
     if (!key || key.endsWith('/') || !(await place.store.exists(key))) {
       const newest = (await listBackups({ ...place, folder: key.replace(/\/+$/, '') }))[0];
@@ -89,7 +90,7 @@ async function locate(source: string, s3: { region: string; endpoint?: string; f
   if (!info) throw new RestoreError(`no backup at ${path}`);
   let file = path;
   if (info.isDirectory()) {
-    const newest = (await listBackups(backupPlace({ kind: 'folder', path })))[0];
+    const newest = (await listBackups(open({ kind: 'folder', path })))[0];
     if (!newest) throw new RestoreError(`no backup (service-*.db.gz) in ${path}`);
     file = join(path, newest.key);
   }
@@ -116,9 +117,16 @@ async function check(file: string, from: string): Promise<RestoreResult['counts'
   try {
     const result = db.pragma('integrity_check') as { integrity_check: string }[];
     if (result.length !== 1 || result[0]!.integrity_check !== 'ok') {
-      throw new RestoreError(`${basename(from)} fails PRAGMA integrity_check: ${result.map((r) => r.integrity_check).slice(0, 3).join('; ')}`);
+      throw new RestoreError(
+        `${basename(from)} fails PRAGMA integrity_check: ${result
+          .map((r) => r.integrity_check)
+          .slice(0, 3)
+          .join('; ')}`,
+      );
     }
-    const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name));
+    const tables = new Set(
+      (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name),
+    );
     for (const table of ['users', 'orders', 'ledger']) {
       if (!tables.has(table)) throw new RestoreError(`${basename(from)} is not a backup of this service (no ${table} table)`);
     }

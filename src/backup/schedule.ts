@@ -15,7 +15,14 @@ export class BackupSchedule {
   private lastAt?: number;
 
   constructor(
-    private readonly deps: { sqlite: Database.Database; workDir: string; place: BackupPlace; intervalMs: number; keep: number; log: Logger },
+    private readonly deps: {
+      sqlite: Database.Database;
+      workDir: string;
+      place: BackupPlace;
+      intervalMs: number;
+      keep: number;
+      log: Logger;
+    },
   ) {}
 
   /** One look: takes a backup when one is due. For a `Loop` every `BACKUP_CHECK_MS`. */
@@ -26,7 +33,13 @@ export class BackupSchedule {
     const result = await takeBackup({ sqlite: this.deps.sqlite, workDir: this.deps.workDir, place, keep: this.deps.keep });
     this.lastAt = result.takenAt;
     log.info(
-      { to: result.location, databaseBytes: result.databaseBytes, storedBytes: result.storedBytes, ms: result.durationMs, removed: result.removed.length },
+      {
+        to: result.location,
+        databaseBytes: result.databaseBytes,
+        storedBytes: result.storedBytes,
+        ms: result.durationMs,
+        removed: result.removed.length,
+      },
       'database backed up',
     );
     return result;

@@ -1,8 +1,5 @@
-import { join } from 'node:path';
 import type { BackupTarget } from '../config';
 import type { ListableBlobStore } from '../ports/blob-store';
-import { LocalBlobStore } from '../storage/local-blob-store';
-import { S3BlobStore } from '../storage/s3-blob-store';
 
 /** A place for backups: a store and the folder in it. */
 export interface BackupPlace {
@@ -14,26 +11,18 @@ export interface BackupPlace {
   locate(key: string): string;
 }
 
-/** Opens the place `BACKUP_TO` names (S3 with the storage settings' endpoint, region and credentials). */
-export function backupPlace(target: BackupTarget): BackupPlace {
-  if (target.kind === 'folder') {
-    return { store: new LocalBlobStore(target.path), folder: '', label: target.path, locate: (key) => join(target.path, key) };
-  }
-  const { bucket, prefix, region, endpoint, forcePathStyle } = target;
-  return {
-    store: new S3BlobStore({ bucket, region, endpoint, forcePathStyle }),
-    folder: prefix,
-    label: `s3://${bucket}${prefix ? `/${prefix}` : ''}`,
-    locate: (key) => `s3://${bucket}/${key}`,
-  };
-}
+/** Opens the place a `BackupTarget` names (the composition root knows the stores). */
+export type OpenBackupPlace = (target: BackupTarget) => BackupPlace;
 
 /** `service-20261130T003118Z.db.gz`: the time it was taken, sortable as text. */
 const NAME = /^service-(\d{8})T(\d{6})Z\.db\.gz$/;
 
 /** The file name for a backup taken at `at`. */
 export function backupName(at: Date): string {
-  const stamp = at.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  const stamp = at
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
   return `service-${stamp}.db.gz`;
 }
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAdmin } from '../../src/admin/cli';
+import { adminTools } from '../../src/app/admin-tools';
 import { deliverWebhook, startFakeStripe, stripeEvent, type FakeStripe } from '../support/fake-stripe';
 import { startTestService, type OrderRow, type TestService } from '../support/service';
 import { TestChannel } from '../support/test-channel';
@@ -52,17 +53,24 @@ describe('npm run admin', () => {
    * The admin command with `args`. In this process by default (its own database connection, as a separate
    * process has: the machine is too slow to start one per call), or as `npm run admin` in its own process.
    */
-  async function admin(args: string[], extra: Record<string, string> = {}, how: 'in-process' | 'npm' | 'node' = 'in-process'): Promise<Run> {
+  async function admin(
+    args: string[],
+    extra: Record<string, string> = {},
+    how: 'in-process' | 'npm' | 'node' = 'in-process',
+  ): Promise<Run> {
     if (how === 'in-process') {
-      const { code, stdout, stderr } = await runAdmin(args, { ...env, ...extra });
+      const { code, stdout, stderr } = await runAdmin(args, { ...env, ...extra }, adminTools);
       return { code, signal: null, stdout, stderr };
     }
-    const [command, argv] = how === 'npm' ? ['npm', ['run', '--silent', 'admin', '--', ...args]] : [process.execPath, ['--import', 'tsx', 'src/admin/main.ts', ...args]];
+    const [command, argv] =
+      how === 'npm'
+        ? ['npm', ['run', '--silent', 'admin', '--', ...args]]
+        : [process.execPath, ['--import', 'tsx', 'src/app/admin.ts', ...args]];
     const child = spawn(command, argv, { env: { ...process.env, ...env, ...extra } });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
     return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
   }
   const json = async <T>(args: string[]): Promise<T> => {
@@ -75,11 +83,19 @@ describe('npm run admin', () => {
   const orderOf = (id: string): OrderRow => svc.orders().find((o) => o.id === id)!;
 
   /** `sender` sends the clip and pays its checkout; resolves with the order once it reached `state`. */
-  async function paidOrder(sender: string, state: 'delivered' | 'failed', beforePaying?: (order: OrderRow) => Promise<void>): Promise<OrderRow> {
+  async function paidOrder(
+    sender: string,
+    state: 'delivered' | 'failed',
+    beforePaying?: (order: OrderRow) => Promise<void>,
+  ): Promise<OrderRow> {
     await chat.receive(chat.message(sender, [SPEECH]));
     const order = await svc.waitForOrder((o) => o.senderId === sender && o.state === 'awaiting_payment' && o.checkoutId !== null);
     await beforePaying?.(order);
-    const paid = await deliverWebhook(`${svc.url}/webhooks/stripe`, stripeEvent('checkout.session.completed', fake.complete(order.checkoutId!)), { secret: WEBHOOK_SECRET });
+    const paid = await deliverWebhook(
+      `${svc.url}/webhooks/stripe`,
+      stripeEvent('checkout.session.completed', fake.complete(order.checkoutId!)),
+      { secret: WEBHOOK_SECRET },
+    );
     expect(paid.status).toBe(200);
     return svc.waitForOrder((o) => o.id === order.id && o.state === state);
   }
@@ -95,7 +111,12 @@ describe('npm run admin', () => {
     expect(row).toMatch(/^\S{36} +test +alice +298 s \(4 min 58 s\) +1 +\d{4}-\d\d-\d\d \d\d:\d\d +\d{4}-\d\d-\d\d \d\d:\d\d$/);
     expect(rest).toEqual([]);
 
-    const user = await json<{ user: { id: string }; balanceSeconds: number; ledger: { kind: string; seconds: number; amountCents: number | null }[]; recentOrders: { id: string; state: string }[] }>(['user', 'test:alice']);
+    const user = await json<{
+      user: { id: string };
+      balanceSeconds: number;
+      ledger: { kind: string; seconds: number; amountCents: number | null }[];
+      recentOrders: { id: string; state: string }[];
+    }>(['user', 'test:alice']);
     expect(user.balanceSeconds).toBe(298);
     expect(user.ledger.map((e) => [e.kind, e.seconds, e.amountCents])).toEqual([
       ['purchase', 300, 50],
@@ -119,7 +140,11 @@ describe('npm run admin', () => {
     expect(repeated.stdout).toMatch(/^already done: granted 120 s/);
     expect(svc.balance('test', 'alice')).toBe(418);
     const tooMuch = await admin(['grant', 'alice', '-1000', '--reason', 'mistake']);
-    expect([tooMuch.code, tooMuch.stdout, tooMuch.stderr]).toEqual([1, '', 'admin: test:alice has 418 s; taking 1000 s would go below zero\n']);
+    expect([tooMuch.code, tooMuch.stdout, tooMuch.stderr]).toEqual([
+      1,
+      '',
+      'admin: test:alice has 418 s; taking 1000 s would go below zero\n',
+    ]);
     const takeBack = await admin(['grant', 'alice', '-18', '--reason', 'double grant']);
     expect(takeBack.stdout).toMatch(/^took back 18 s from test:alice; balance now 400 s/);
     expect(svc.balance('test', 'alice')).toBe(400);
@@ -163,17 +188,29 @@ describe('npm run admin', () => {
     const session = fake.sessions.get(order.checkoutId!)!;
     const refunded = await admin(['refund', order.id]);
     expect(refunded.stderr).toBe('');
-    expect(refunded.stdout).toMatch(new RegExp(`^refunded \\$0\\.50 for order ${order.id} \\(refund re_\\w+ \\(succeeded\\)\\); took back 298 s \\(4 min 58 s\\); balance now 0 s\\n$`));
+    expect(refunded.stdout).toMatch(
+      new RegExp(
+        `^refunded \\$0\\.50 for order ${order.id} \\(refund re_\\w+ \\(succeeded\\)\\); took back 298 s \\(4 min 58 s\\); balance now 0 s\\n$`,
+      ),
+    );
     const refunds = fake.refundsFor(session.id);
     expect(refunds).toHaveLength(1);
-    expect(refunds[0]).toMatchObject({ amount: 50, currency: 'usd', payment_intent: session.payment_intent, metadata: { order_id: order.id }, status: 'succeeded' });
+    expect(refunds[0]).toMatchObject({
+      amount: 50,
+      currency: 'usd',
+      payment_intent: session.payment_intent,
+      metadata: { order_id: order.id },
+      status: 'succeeded',
+    });
     expect(svc.balance('test', 'bob')).toBe(0);
     const notice = await chat.waitForReply((r, to) => to.chatId === 'bob' && r.text.startsWith('I refunded'));
     expect(notice.text).toBe('I refunded your payment of $0.50. The 4 min 58 s it bought are taken off your balance.');
 
     const again = await admin(['refund', order.id]);
     expect(again.code).toBe(0);
-    expect(again.stdout).toMatch(new RegExp(`^order ${order.id} was refunded already on .+: \\$0\\.50 \\(refund re_\\w+ \\(succeeded\\)\\); nothing done\\n$`));
+    expect(again.stdout).toMatch(
+      new RegExp(`^order ${order.id} was refunded already on .+: \\$0\\.50 \\(refund re_\\w+ \\(succeeded\\)\\); nothing done\\n$`),
+    );
     expect(fake.refundsFor(session.id)).toHaveLength(1);
     expect(svc.balance('test', 'bob')).toBe(0);
     expect(chat.repliesTo('bob').filter((r) => r.text.startsWith('I refunded'))).toHaveLength(1);
@@ -181,7 +218,11 @@ describe('npm run admin', () => {
     // alice's order too: her balance (400 s after the grants) loses the 300 s her payment bought.
     const alice = await admin(['refund', (await svc.waitForOrder((o) => o.senderId === 'alice')).id]);
     expect(alice.stdout).toMatch(/took back 300 s \(5 min\); balance now 100 s/);
-    const stats = await json<{ revenue: { currency: string; payments: number; paidCents: number; refunds: number; refundedCents: number; netCents: number }[]; audio: { deliveredOrders: number; transcribedHours: number }; adjustedSeconds: number }>(['stats', '--since', '1d']);
+    const stats = await json<{
+      revenue: { currency: string; payments: number; paidCents: number; refunds: number; refundedCents: number; netCents: number }[];
+      audio: { deliveredOrders: number; transcribedHours: number };
+      adjustedSeconds: number;
+    }>(['stats', '--since', '1d']);
     expect(stats.revenue).toEqual([{ currency: 'usd', payments: 2, paidCents: 100, refunds: 2, refundedCents: 100, netCents: 0 }]);
     expect(stats.audio.deliveredOrders).toBe(2);
     expect(stats.audio.transcribedHours).toBeCloseTo((2 * 1.43) / 3600, 4);
@@ -207,7 +248,7 @@ describe('npm run admin', () => {
     expect(svc.balance('test', 'carol')).toBe(0);
   });
 
-  it('records a refund made in Stripe\'s dashboard instead of refunding twice, and refuses what cannot be refunded', async () => {
+  it("records a refund made in Stripe's dashboard instead of refunding twice, and refuses what cannot be refunded", async () => {
     const order = await paidOrder('dora', 'delivered');
     const dashboard = fake.refundInDashboard(order.checkoutId!);
     const recorded = await admin(['refund', order.id]);
@@ -219,7 +260,10 @@ describe('npm run admin', () => {
     await chat.receive(chat.message('eve', [SPEECH]));
     const open = await svc.waitForOrder((o) => o.senderId === 'eve' && o.state === 'awaiting_payment' && o.checkoutId !== null);
     const refused = await admin(['refund', open.id]);
-    expect([refused.code, refused.stderr]).toEqual([1, `admin: order ${open.id} was not paid by card (no purchase in the ledger); nothing to refund\n`]);
+    expect([refused.code, refused.stderr]).toEqual([
+      1,
+      `admin: order ${open.id} was not paid by card (no purchase in the ledger); nothing to refund\n`,
+    ]);
     const noStripe = await admin(['refund', order.id], { STRIPE_SECRET_KEY: '', STRIPE_WEBHOOK_SECRET: '' });
     expect(noStripe.code).toBe(0); // already recorded: nothing to ask Stripe
   });
@@ -238,7 +282,10 @@ describe('npm run admin', () => {
     expect(svc.balance('test', 'fred')).toBe(300);
 
     const refused = await admin(['retry', failed.id]);
-    expect([refused.code, refused.stderr]).toEqual([1, `admin: order ${failed.id}: the audio of Front_Center.wav is no longer stored; cannot retry\n`]);
+    expect([refused.code, refused.stderr]).toEqual([
+      1,
+      `admin: order ${failed.id}: the audio of Front_Center.wav is no longer stored; cannot retry\n`,
+    ]);
     await mkdir(dirname(audio), { recursive: true });
     await copyFile(saved, audio);
 
@@ -246,21 +293,28 @@ describe('npm run admin', () => {
     expect(retried.stdout).toBe(`order ${failed.id}: queued again (the 2 s refunded when it failed stay with the user)\n`);
     await svc.waitForOrder((o) => o.id === failed.id && o.state === 'delivered');
     const transcript = await chat.waitForReply((r, to) => to.chatId === 'fred' && r.kind === 'transcript');
-    expect([transcript.text, ...(transcript.files ?? []).map((f) => f.content.toString('utf8'))].join('\n').toLowerCase()).toContain('front center');
+    expect([transcript.text, ...(transcript.files ?? []).map((f) => f.content.toString('utf8'))].join('\n').toLowerCase()).toContain(
+      'front center',
+    );
     expect(svc.balance('test', 'fred')).toBe(300);
 
     // Nothing left to retry: a clear refusal.
     const nothing = await admin(['retry', failed.id]);
-    expect([nothing.code, nothing.stderr]).toEqual([1, `admin: order ${failed.id} is delivered and every reply about it was sent; nothing to retry\n`]);
+    expect([nothing.code, nothing.stderr]).toEqual([
+      1,
+      `admin: order ${failed.id} is delivered and every reply about it was sent; nothing to retry\n`,
+    ]);
 
     // A reply the platform refused for good (the user had blocked the bot) is sent again on request.
-    await expect.poll(() => svc.service.db.$client.prepare("SELECT count(*) AS n FROM outbox WHERE state = 'pending'").get()).toEqual({ n: 0 });
+    await expect
+      .poll(() => svc.service.db.$client.prepare("SELECT count(*) AS n FROM outbox WHERE state = 'pending'").get())
+      .toEqual({ n: 0 });
     chat.failNext(1, true);
     await chat.receive(chat.message('gina', [SPEECH]));
     const gina = await svc.waitForOrder((o) => o.senderId === 'gina' && o.state === 'awaiting_payment' && o.checkoutId !== null);
-    await expect.poll(async () => (await json<{ replies: { key: string; state: string }[] }>(['order', gina.id])).replies).toEqual([
-      expect.objectContaining({ key: `quote:${gina.id}`, state: 'dead' }),
-    ]);
+    await expect
+      .poll(async () => (await json<{ replies: { key: string; state: string }[] }>(['order', gina.id])).replies)
+      .toEqual([expect.objectContaining({ key: `quote:${gina.id}`, state: 'dead' })]);
     expect(chat.repliesTo('gina')).toEqual([]);
     const resent = await admin(['retry', gina.id]);
     expect(resent.stdout).toBe(`order ${gina.id}: 1 reply will be sent again\n`);

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeBackup, type BackupResult } from '../../src/backup/backup';
 import { RestoreError, restoreBackup } from '../../src/backup/restore';
 import { BackupSchedule } from '../../src/backup/schedule';
-import { backupPlace, listBackups, type BackupPlace } from '../../src/backup/target';
+import { listBackups, type BackupPlace } from '../../src/backup/target';
+import { openBackupPlace as backupPlace } from '../../src/app/backup-place';
 import type { BackupTarget } from '../../src/config';
 import { silentLogger } from '../../src/log';
 import { RecordingPayments } from '../support/recording-payments';
@@ -71,7 +72,11 @@ function expectConsistentSnapshot(restoredPath: string, source: Database.Databas
     expect(rows).toEqual(sourceRows);
     expect(sums(rows)).toEqual(sums(sourceRows));
     const keys = new Set(rows.map((r) => r.key));
-    const orders = restored.prepare('SELECT id, state, held_seconds FROM orders').all() as { id: string; state: string; held_seconds: number }[];
+    const orders = restored.prepare('SELECT id, state, held_seconds FROM orders').all() as {
+      id: string;
+      state: string;
+      held_seconds: number;
+    }[];
     const replies = new Set((restored.prepare('SELECT key FROM outbox').all() as { key: string }[]).map((r) => r.key));
     for (const order of orders) {
       if (order.state === 'queued' || order.state === 'running') expect(keys.has(`spend:${order.id}`)).toBe(true);
@@ -117,7 +122,7 @@ for (const { name, target: makeTarget } of targets) {
     let restoreFrom: (key: string) => string;
     const chat = new TestChannel();
     const scratch: string[] = [];
-    const s3Settings = () => ({ region: 'us-east-1', endpoint: s3?.endpoint, forcePathStyle: true });
+    const s3Settings = () => ({ open: backupPlace, s3: { region: 'us-east-1', endpoint: s3?.endpoint, forcePathStyle: true } });
 
     beforeAll(async () => {
       const made = await makeTarget();
@@ -126,7 +131,12 @@ for (const { name, target: makeTarget } of targets) {
       place = backupPlace(made.target);
       if (s3) Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' });
       // 60 free seconds each: the first 30 orders of a user are spent from the balance, the rest wait for payment.
-      svc = await startTestService({ env: { NEW_USER_FREE_SECONDS: '60' }, channels: [chat], runner: new ScriptedRunner('pending'), payments: new RecordingPayments() });
+      svc = await startTestService({
+        env: { NEW_USER_FREE_SECONDS: '60' },
+        channels: [chat],
+        runner: new ScriptedRunner('pending'),
+        payments: new RecordingPayments(),
+      });
     });
     afterAll(async () => {
       await svc?.stop();
@@ -151,8 +161,12 @@ for (const { name, target: makeTarget } of targets) {
       await writeOrders(chat, (count) => {
         if (count !== 40) return;
         ordersWhenStarted = svc.orders().length;
-        backups.push(takeBackup({ sqlite: source, workDir: svc.dataDir, place, keep: 10, pagesPerStep: 2, now: () => new Date(Date.UTC(2026, 0, 1)) }));
-        backups.push(takeBackup({ sqlite: separate, workDir: svc.dataDir, place, keep: 10, oneStep: true, now: () => new Date(Date.UTC(2026, 0, 2)) }));
+        backups.push(
+          takeBackup({ sqlite: source, workDir: svc.dataDir, place, keep: 10, pagesPerStep: 2, now: () => new Date(Date.UTC(2026, 0, 1)) }),
+        );
+        backups.push(
+          takeBackup({ sqlite: separate, workDir: svc.dataDir, place, keep: 10, oneStep: true, now: () => new Date(Date.UTC(2026, 0, 2)) }),
+        );
       });
       const taken = await Promise.all(backups);
       separate.close();
@@ -186,7 +200,13 @@ for (const { name, target: makeTarget } of targets) {
 
     it('keeps the newest BACKUP_KEEP backups, and restoring a folder or prefix takes the newest', async () => {
       for (let day = 10; day < 15; day++) {
-        await takeBackup({ sqlite: svc.service.db.$client, workDir: svc.dataDir, place, keep: 3, now: () => new Date(Date.UTC(2026, 0, day, 6)) });
+        await takeBackup({
+          sqlite: svc.service.db.$client,
+          workDir: svc.dataDir,
+          place,
+          keep: 3,
+          now: () => new Date(Date.UTC(2026, 0, day, 6)),
+        });
       }
       const kept = await listBackups(place);
       expect(kept.map((b) => b.key.split('/').pop())).toEqual([
@@ -258,7 +278,11 @@ describe('npm run backup and npm run restore', () => {
       const backup = run('backup', [], { DATA_DIR: svc.dataDir, BACKUP_TO: backups });
       expect(backup.stderr).toBe('');
       expect(backup.status).toBe(0);
-      expect(backup.stdout).toMatch(new RegExp(`^backed up ${svc.dataDir}/service\\.db \\(.+\\) to ${backups}/service-\\d{8}T\\d{6}Z\\.db\\.gz \\(.+ gzipped\\) in [\\d.]+ s\\n$`));
+      expect(backup.stdout).toMatch(
+        new RegExp(
+          `^backed up ${svc.dataDir}/service\\.db \\(.+\\) to ${backups}/service-\\d{8}T\\d{6}Z\\.db\\.gz \\(.+ gzipped\\) in [\\d.]+ s\\n$`,
+        ),
+      );
       await svc.stop();
 
       const restore = run('restore', [backups], { DATA_DIR: target });
@@ -266,7 +290,9 @@ describe('npm run backup and npm run restore', () => {
       expect(restore.stdout).toMatch(/^restored .+\.db\.gz to .+service\.db \(.+; integrity ok; 1 users, 0 orders, 1 ledger entries\)\n$/);
       const again = run('restore', [backups], { DATA_DIR: target });
       expect(again.status).toBe(1);
-      expect(again.stderr).toBe(`restore refused: ${target}/service.db exists: restore only into a DATA_DIR without a database (move it away first)\n`);
+      expect(again.stderr).toBe(
+        `restore refused: ${target}/service.db exists: restore only into a DATA_DIR without a database (move it away first)\n`,
+      );
       const usage = run('restore', [], { DATA_DIR: target });
       expect(usage.status).toBe(2);
       expect(usage.stderr).toMatch(/^usage: /);

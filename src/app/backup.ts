@@ -7,10 +7,10 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { takeBackup } from '../backup/backup';
+import { RestoreError, restoreBackup } from '../backup/restore';
 import { ConfigError, loadConfig } from '../config';
-import { takeBackup } from './backup';
-import { RestoreError, restoreBackup } from './restore';
-import { backupPlace } from './target';
+import { openBackupPlace } from './backup-place';
 
 const USAGE = 'usage: npm run backup [-- --json] | npm run restore -- FILE|FOLDER|s3://bucket/key [--json]';
 
@@ -32,7 +32,13 @@ async function main(argv: string[]): Promise<number> {
     const sqlite = new Database(path, { fileMustExist: true });
     sqlite.pragma('busy_timeout = 5000');
     try {
-      const result = await takeBackup({ sqlite, workDir: config.dataDir, place: backupPlace(config.backup.target), keep: config.backup.keep, oneStep: true });
+      const result = await takeBackup({
+        sqlite,
+        workDir: config.dataDir,
+        place: openBackupPlace(config.backup.target),
+        keep: config.backup.keep,
+        oneStep: true,
+      });
       print(
         result,
         `backed up ${path} (${mib(result.databaseBytes)}) to ${result.location} (${mib(result.storedBytes)} gzipped) in ${(result.durationMs / 1000).toFixed(1)} s` +
@@ -46,10 +52,17 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'restore' && positionals.length === 1) {
     const storage = config.storage.kind === 's3' ? config.storage : undefined;
     const target = config.backup.target.kind === 's3' ? config.backup.target : undefined;
-    const s3 = { region: target?.region ?? storage?.region ?? 'us-east-1', endpoint: target?.endpoint ?? storage?.endpoint, forcePathStyle: target?.forcePathStyle ?? storage?.forcePathStyle ?? false };
-    const result = await restoreBackup(positionals[0]!, config.dataDir, s3);
+    const s3 = {
+      region: target?.region ?? storage?.region ?? 'us-east-1',
+      endpoint: target?.endpoint ?? storage?.endpoint,
+      forcePathStyle: target?.forcePathStyle ?? storage?.forcePathStyle ?? false,
+    };
+    const result = await restoreBackup(positionals[0]!, config.dataDir, { open: openBackupPlace, s3 });
     const { users, orders, ledgerEntries } = result.counts;
-    print(result, `restored ${result.from} to ${result.database} (${mib(result.bytes)}; integrity ok; ${users} users, ${orders} orders, ${ledgerEntries} ledger entries)`);
+    print(
+      result,
+      `restored ${result.from} to ${result.database} (${mib(result.bytes)}; integrity ok; ${users} users, ${orders} orders, ${ledgerEntries} ledger entries)`,
+    );
     return 0;
   }
   return fail(USAGE, 2);

@@ -1,0 +1,12 @@
+import type { AdminTools } from '../admin/cli';
+import { blobStoreFromConfig } from './storage';
+
+/** The adapters behind the admin command: the service's blob store, and Stripe refunds when Stripe is configured. */
+export const adminTools: AdminTools = {
+  store: blobStoreFromConfig,
+  async refunds(config) {
+    if (!config.stripe) return undefined;
+    const { StripeRefunds } = await import('../payments/stripe-refunds');
+    return new StripeRefunds({ secretKey: config.stripe.secretKey, apiBase: config.stripe.apiBase });
+  },
+};
