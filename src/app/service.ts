@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { join } from 'node:path';
+import { BACKUP_CHECK_MS, BackupSchedule } from '../backup/schedule';
 import type { Config } from '../config';
 import { openDatabase, type Db } from '../db';
 import { registerStateMetrics } from '../http/state-metrics';
@@ -18,8 +19,13 @@ import { Dispatcher } from '../processors/dispatcher';
 import { Loop } from '../processors/loop';
 import { Tracker } from '../processors/tracker';
 import { Wakeups } from '../processors/wakeups';
+import { Retention } from '../retention/retention';
+import { openBackupPlace } from './backup-place';
 import { runnerFromConfig } from './runner';
 import { blobStoreFromConfig } from './storage';
+
+/** How often retention looks for old blobs and records: deleting a day late is fine, scanning every minute is not. */
+const RETENTION_SWEEP_MS = 60 * 60_000;
 
 /** The parts chosen once at start; tests hand in their own. */
 export interface ServiceParts {
@@ -89,12 +95,29 @@ export class Service {
       },
       log,
     );
+    const { resultDays, recordDays } = config.retention;
+    const retention = new Retention({ db, store, resultDays, recordDays, log });
+    const prune = new Loop('retention', RETENTION_SWEEP_MS, async () => void (await retention.sweep()), log);
     wakeups.on('queued', dispatch.wake);
     wakeups.on('outbox', send.wake);
-    this.loops = [dispatch, track, send, recover];
+    this.loops = [dispatch, track, send, recover, prune];
+    this.loops.push(...this.backupLoop(config, log));
 
     registerStateMetrics(db);
     this.http = createHttpApp({ db, log, stripeWebhook: parts.stripeWebhook?.(this.orderPayments) });
+  }
+
+  /** Backups on the schedule `BACKUP_INTERVAL` sets, on this process's own connection (its writes carry into the copy). */
+  private backupLoop(config: Config, log: Logger): Loop[] {
+    const { target, intervalMs, keep } = config.backup;
+    if (!intervalMs) {
+      log.info('Scheduled backups off: BACKUP_INTERVAL is not set (npm run backup takes one now)');
+      return [];
+    }
+    const place = openBackupPlace(target);
+    const schedule = new BackupSchedule({ sqlite: this.db.$client, workDir: config.dataDir, place, intervalMs, keep, log });
+    log.info({ to: place.label, everyMinutes: intervalMs / 60_000, keep }, 'database backups scheduled');
+    return [new Loop('backup', BACKUP_CHECK_MS, async () => void (await schedule.tick()), log)];
   }
 
   /** Listens on HTTP, starts the background processors, then the channels. Resolves with the bound port. */

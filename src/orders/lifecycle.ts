@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull, or, sql } from 'drizzle-orm';
 import type { Db } from '../db';
 import { files, orders } from '../db/schema';
 import { transaction } from '../db/tx';
@@ -477,7 +477,12 @@ export function failOrder({ db, ledger }: CommandContext, order: Order): boolean
  * and the failure notice, keyed by the order, are not repeated.
  */
 export function retryFailedOrder(db: Db, order: Order): boolean {
-  return moveOrder(db, order.id, 'failed', 'queued', { runnerJobId: null, error: null, queuedAt: Date.now(), retries: sql`${orders.retries} + 1` });
+  return moveOrder(db, order.id, 'failed', 'queued', {
+    runnerJobId: null,
+    error: null,
+    queuedAt: Date.now(),
+    retries: sql`${orders.retries} + 1`,
+  });
 }
 
 /** Not a state change: records that retention deleted a finished order's blobs. */
@@ -485,7 +490,13 @@ export function markPurged(db: Db, orderId: string): boolean {
   const changed = db
     .update(orders)
     .set({ purgedAt: Date.now() })
-    .where(and(eq(orders.id, orderId), isNull(orders.purgedAt), inArray(orders.state, ['delivered', 'failed', 'expired', 'rejected'])))
+    .where(
+      and(
+        eq(orders.id, orderId),
+        isNull(orders.purgedAt),
+        or(inArray(orders.state, ['delivered', 'failed', 'rejected']), and(eq(orders.state, 'expired'), isNotNull(orders.audioDeletedAt))),
+      ),
+    )
     .run();
   return changed.changes === 1;
 }

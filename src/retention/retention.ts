@@ -1,4 +1,4 @@
-import { and, inArray, isNull, lt } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull, lt, or } from 'drizzle-orm';
 import type { Db } from '../db';
 import { orders } from '../db/schema';
 import type { Logger } from '../log';
@@ -6,8 +6,11 @@ import { markPurged } from '../orders/lifecycle';
 import type { BlobStore } from '../ports/blob-store';
 
 const DAY_MS = 86_400_000;
-/** Orders in these states will not change again, so their blobs are no longer needed once old. */
-const FINISHED = ['delivered', 'failed', 'expired', 'rejected'] as const;
+/**
+ * Orders in these states are done with their blobs once old. An expired order counts only once its
+ * audio was deleted (a late payment may still queue it while the audio is kept).
+ */
+const FINISHED = ['delivered', 'failed', 'rejected'] as const;
 /** Rows per delete: short transactions, so the service's writers never wait long. */
 const BATCH = 500;
 
@@ -52,7 +55,13 @@ export class Retention {
       const due = db
         .select({ id: orders.id })
         .from(orders)
-        .where(and(inArray(orders.state, [...FINISHED]), isNull(orders.purgedAt), lt(orders.updatedAt, before)))
+        .where(
+          and(
+            or(inArray(orders.state, [...FINISHED]), and(eq(orders.state, 'expired'), isNotNull(orders.audioDeletedAt))),
+            isNull(orders.purgedAt),
+            lt(orders.updatedAt, before),
+          ),
+        )
         .limit(100)
         .all();
       if (due.length === 0) return purged;
