@@ -77,7 +77,12 @@ export const configSchema = z.object({
   WHISPER_THREADS: int(1, 256).default(Math.max(1, cpus().length)),
   WORKER_CONCURRENCY: int(1, 64).default(1),
   BACKUP_TO: optional(
-    z.string().refine((v) => !v.startsWith('s3:') || S3_URL.test(v), 's3://bucket/prefix (prefix of letters, digits, . _ - and /) or a folder path'),
+    z
+      .string()
+      .refine(
+        (v) => !v.startsWith('s3:') || S3_URL.test(v),
+        's3://bucket/prefix (prefix of letters, digits, . _ - and /) or a folder path',
+      ),
   ),
   BACKUP_INTERVAL: optional(duration(60_000)),
   BACKUP_KEEP: int(1, 10_000).default(14),
@@ -243,5 +248,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export function backupTarget(to: string, e: { AWS_REGION: string; S3_ENDPOINT?: string; S3_FORCE_PATH_STYLE: boolean }): BackupTarget {
   const s3 = S3_URL.exec(to);
   if (!s3) return { kind: 'folder', path: resolve(to) };
-  return { kind: 's3', bucket: s3[1]!, prefix: s3[2] ?? '', region: e.AWS_REGION, endpoint: e.S3_ENDPOINT, forcePathStyle: e.S3_FORCE_PATH_STYLE };
+  return {
+    kind: 's3',
+    bucket: s3[1]!,
+    prefix: s3[2] ?? '',
+    region: e.AWS_REGION,
+    endpoint: e.S3_ENDPOINT,
+    forcePathStyle: e.S3_FORCE_PATH_STYLE,
+  };
 }

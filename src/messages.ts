@@ -92,7 +92,8 @@ export const text = {
   partlyFailed: (names: string[], seconds: number) =>
     `I could not transcribe ${names.join(', ')}; I gave back the ${minutes(seconds)} ${names.length === 1 ? 'it' : 'they'} cost.`,
   refunded: (price: string, takenBack: number) =>
-    `I refunded your payment of ${price}.` + (takenBack > 0 ? ` The ${minutes(takenBack)} it bought ${takenBack === 1 ? 'is' : 'are'} taken off your balance.` : ''),
+    `I refunded your payment of ${price}.` +
+    (takenBack > 0 ? ` The ${minutes(takenBack)} it bought ${takenBack === 1 ? 'is' : 'are'} taken off your balance.` : ''),
   tooFast: () => 'You are sending faster than I can keep up with; please wait a minute.',
   busy: () => 'Something went wrong on my side while receiving this; please send it again in a minute.',
 };

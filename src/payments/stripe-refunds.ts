@@ -21,12 +21,20 @@ export class StripeRefunds implements PaymentRefunds {
   async refundCheckout({ orderId, checkoutId }: { orderId: string; checkoutId: string }): Promise<PaymentRefund> {
     const session = await this.stripe.checkout.sessions.retrieve(checkoutId);
     const intent = typeof session.payment_intent === 'string' ? session.payment_intent : session.payment_intent?.id;
-    if (!intent || session.payment_status !== 'paid') throw new Error(`checkout ${checkoutId} was not paid (${session.payment_status}); nothing to refund`);
-    const earlier = (await this.stripe.refunds.list({ payment_intent: intent, limit: 100 })).data.filter((r) => r.status !== 'failed' && r.status !== 'canceled');
+    if (!intent || session.payment_status !== 'paid')
+      throw new Error(`checkout ${checkoutId} was not paid (${session.payment_status}); nothing to refund`);
+    const earlier = (await this.stripe.refunds.list({ payment_intent: intent, limit: 100 })).data.filter(
+      (r) => r.status !== 'failed' && r.status !== 'canceled',
+    );
     const ours = earlier.find((r) => r.metadata?.order_id === orderId);
     if (!ours && earlier.length > 0 && earlier.reduce((sum, r) => sum + r.amount, 0) >= (session.amount_total ?? 0)) {
       // Refunded in full by other means (Stripe's dashboard): that is the refund to record.
-      return { id: earlier.map((r) => r.id).join(','), amountCents: earlier.reduce((sum, r) => sum + r.amount, 0), currency: earlier[0]!.currency, status: earlier[0]!.status ?? 'pending' };
+      return {
+        id: earlier.map((r) => r.id).join(','),
+        amountCents: earlier.reduce((sum, r) => sum + r.amount, 0),
+        currency: earlier[0]!.currency,
+        status: earlier[0]!.status ?? 'pending',
+      };
     }
     const made = ours;
     const refund =

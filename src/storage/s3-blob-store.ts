@@ -149,7 +149,9 @@ export class S3BlobStore implements ListableBlobStore {
     let token: string | undefined;
     do {
       // The delimiter keeps sub-folders out, as a directory listing would.
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }));
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }),
+      );
       for (const object of page.Contents ?? []) if (object.Key) listed.push({ key: object.Key, bytes: object.Size ?? 0 });
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

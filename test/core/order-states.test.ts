@@ -58,7 +58,7 @@ describe('the transition table', () => {
   const allowed = pairs.filter(([from, to]) => canMove(from, to));
   const refused = pairs.filter(([from, to]) => !canMove(from, to));
 
-  it('allows exactly the order life the service runs, and nothing leaves a final state but a late payment or an operator\'s retry', () => {
+  it("allows exactly the order life the service runs, and nothing leaves a final state but a late payment or an operator's retry", () => {
     expect(allowed.map(([from, to]) => `${from} -> ${to}`).sort()).toEqual(
       [
         'received -> queued',
@@ -237,7 +237,11 @@ describe('an operator retrying a failed order', () => {
     expect(ledger.balance(userId)).toBe(100);
     expect(retryFailedOrder(db, order)).toBe(true);
     expect(retryFailedOrder(db, order)).toBe(false);
-    expect(db.select().from(orders).where(eq(orders.id, order.id)).get()).toMatchObject({ state: 'queued', error: null, runnerJobId: null });
+    expect(db.select().from(orders).where(eq(orders.id, order.id)).get()).toMatchObject({
+      state: 'queued',
+      error: null,
+      runnerJobId: null,
+    });
     expect(ledger.balance(userId)).toBe(100);
     moveOrder(db, order.id, 'queued', 'running');
     expect(failOrder({ db, ledger }, { ...order, state: 'running' })).toBe(true);

@@ -368,24 +368,39 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
   function intentOf(id: string, param: string): FakePaymentIntent {
     const intent = paymentIntents.get(id);
     if (!intent) {
-      throw new StripeApiError(404, { type: 'invalid_request_error', message: `No such payment_intent: '${id}'`, param, code: 'resource_missing' });
+      throw new StripeApiError(404, {
+        type: 'invalid_request_error',
+        message: `No such payment_intent: '${id}'`,
+        param,
+        code: 'resource_missing',
+      });
     }
     return intent;
   }
 
   function refunded(intentId: string): number {
-    return [...refunds.values()].filter((r) => r.payment_intent === intentId && r.status !== 'failed' && r.status !== 'canceled').reduce((sum, r) => sum + r.amount, 0);
+    return [...refunds.values()]
+      .filter((r) => r.payment_intent === intentId && r.status !== 'failed' && r.status !== 'canceled')
+      .reduce((sum, r) => sum + r.amount, 0);
   }
 
   /** `POST /v1/refunds` as Stripe answers it: of a payment intent, in full unless `amount`, never more than is left. */
   function createRefund(form: Record<string, FormValue>, origin: 'api' | 'dashboard' = 'api'): FakeRefund {
     const intentId = str(form, 'payment_intent');
     if (intentId === undefined) {
-      throw invalid('One of the following params should be provided for this request: payment_intent or charge.', undefined, 'parameter_missing');
+      throw invalid(
+        'One of the following params should be provided for this request: payment_intent or charge.',
+        undefined,
+        'parameter_missing',
+      );
     }
     const intent = intentOf(intentId, 'payment_intent');
     if (intent.status !== 'succeeded') {
-      throw invalid(`This PaymentIntent (${intent.id}) does not have a successful charge to refund.`, 'payment_intent', 'charge_not_refundable');
+      throw invalid(
+        `This PaymentIntent (${intent.id}) does not have a successful charge to refund.`,
+        'payment_intent',
+        'charge_not_refundable',
+      );
     }
     const left = intent.amount_received - refunded(intent.id);
     if (left <= 0) throw invalid(`Charge ${intent.latest_charge} has already been refunded.`, undefined, 'charge_already_refunded');
