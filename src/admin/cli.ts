@@ -208,13 +208,17 @@ const commands: Record<string, Command> = {
     async run({ db, ledger, config, tools }, [ref]) {
       const order = findOrder(db, ref!);
       const result = await refundOrder({ db, ledger, refunds: await tools.refunds(config) }, order);
-      const { entry } = result;
-      const amount = cents(-(entry.amountCents ?? 0), entry.currency);
+      // One line per payment refunded (an order normally has one).
+      const lines = result.entries.map((entry) => {
+        const amount = cents(-(entry.amountCents ?? 0), entry.currency);
+        const fresh = result.refunds.some((r) => entry.note?.includes(r.id));
+        return fresh
+          ? `refunded ${amount} for order ${order.id} (${entry.note}); took back ${seconds(-entry.seconds)}`
+          : `order ${order.id} was refunded already on ${when(entry.createdAt)}: ${amount} (${entry.note})`;
+      });
       return {
         json: { orderId: order.id, ...result },
-        text: result.applied
-          ? `refunded ${amount} for order ${order.id} (${entry.note}); took back ${seconds(-entry.seconds)}; balance now ${seconds(result.balanceSeconds)}`
-          : `order ${order.id} was refunded already on ${when(entry.createdAt)}: ${amount} (${entry.note}); nothing done`,
+        text: `${lines.join('\n')}${result.applied ? `; balance now ${seconds(result.balanceSeconds)}` : '; nothing done'}`,
       };
     },
   },

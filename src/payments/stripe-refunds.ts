@@ -2,8 +2,8 @@ import type Stripe from 'stripe';
 import type { PaymentRefund, PaymentRefunds } from '../ports/payments';
 import { stripeClient, type StripeClientOptions } from './stripe-client';
 
-/** The idempotency key for an order's refund: a retried call within Stripe's 24 hours makes no second one. */
-export const refundIdempotencyKey = (orderId: string): string => `refund-${orderId}`;
+/** The idempotency key for the refund of a checkout's payment: a retried call within Stripe's 24 hours makes no second one. */
+export const refundIdempotencyKey = (checkoutId: string): string => `refund-${checkoutId}`;
 
 /**
  * Refunds through Stripe: the checkout session gives the payment intent, and the whole of it is
@@ -41,7 +41,7 @@ export class StripeRefunds implements PaymentRefunds {
       made ??
       (await this.stripe.refunds.create(
         { payment_intent: intent, reason: 'requested_by_customer', metadata: { order_id: orderId } },
-        { idempotencyKey: refundIdempotencyKey(orderId) },
+        { idempotencyKey: refundIdempotencyKey(checkoutId) },
       ));
     if (refund.status === 'failed' || refund.status === 'canceled') throw new Error(`Stripe refund ${refund.id} ${refund.status}`);
     return { id: refund.id, amountCents: refund.amount, currency: refund.currency, status: refund.status ?? 'pending' };
