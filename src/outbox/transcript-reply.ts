@@ -11,7 +11,9 @@ import { uniqueStems } from './result-names';
 /**
  * Builds the transcript reply from the results in the store, at send time, so the outbox holds
  * no copies: the text itself when it fits the platform's limit (a preview otherwise, plus NAME.txt),
- * and always NAME_result.json and NAME.srt for each file.
+ * and always NAME_result.json and NAME.srt for each file. A file with no speech gets its sentence and
+ * its NAME_result.json only: an empty .srt or .txt is never attached (Telegram refuses empty files, and
+ * a refused part would hold back the rest of the order).
  */
 export async function buildTranscriptReply(
   db: Db,
@@ -38,7 +40,7 @@ export async function buildTranscriptReply(
     files.push(file(`${stem}.srt`, 'srt', renderTranscript(result, 'srt')));
     if (!fits) files.push(file(`${stem}.txt`, 'txt', renderTranscript(result, 'txt')));
   }
-  return { text: fits ? whole : preview(whole, textLimit), files };
+  return { text: fits ? whole : preview(whole, textLimit), files: files.filter((f) => f.content.length > 0) };
 }
 
 function file(name: string, format: 'json' | 'srt' | 'txt', content: string): OutgoingFile {

@@ -229,6 +229,10 @@ export class FakeTelegram {
       }
       case 'sendMessage':
       case 'sendDocument': {
+        // The real Bot API refuses an empty upload outright, which a sender must treat as permanent.
+        if (method === 'sendDocument' && files.document?.content.length === 0) {
+          return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: file must be non-empty' });
+        }
         const message = this.record(method, params, files);
         return ok({ message_id: message.message_id, date: Math.floor(Date.now() / 1000), chat: { id: Number(message.chat_id), type: 'private' }, text: message.text });
       }
