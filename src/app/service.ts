@@ -19,6 +19,7 @@ import { Loop } from '../processors/loop';
 import { Tracker } from '../processors/tracker';
 import { Wakeups } from '../processors/wakeups';
 import { runnerFromConfig } from './runner';
+import { ChannelSupervisor } from './channel-supervisor';
 import { blobStoreFromConfig } from './storage';
 
 /** The parts chosen once at start; tests hand in their own. */
@@ -29,6 +30,8 @@ export interface ServiceParts {
   store?: BlobStore;
   /** The Stripe webhook, when payments are Stripe. Built by the caller around the core's payment handler. */
   stripeWebhook?: (handler: PaymentHandler) => import('koa').Middleware;
+  /** Back-off for a channel that cannot start (tests shorten it). */
+  channelRetry?: { minDelayMs?: number; maxDelayMs?: number };
 }
 
 /**
@@ -45,7 +48,7 @@ export class Service {
   readonly orderPayments: OrderPayments;
   readonly wakeups = new Wakeups();
   private readonly loops: Loop[];
-  private readonly channels: Channel[];
+  private readonly supervisor: ChannelSupervisor;
   private readonly http;
   private server?: Server;
 
@@ -58,7 +61,7 @@ export class Service {
     this.ledger = new Ledger(this.db);
     this.store = parts.store ?? blobStoreFromConfig(config);
     this.runner = parts.runner ?? runnerFromConfig(config, log, this.store);
-    this.channels = parts.channels;
+    this.supervisor = new ChannelSupervisor(parts.channels, { log, ...parts.channelRetry });
     const { db, ledger, store, runner, wakeups } = this;
     const prices = config.pricing;
     const quoting = new Quoting({ db, ledger, prices, payments: parts.payments, wakeups, log });
@@ -80,10 +83,13 @@ export class Service {
     this.loops = [dispatch, track, send, recover];
 
     registerStateMetrics(db);
-    this.http = createHttpApp({ db, log, stripeWebhook: parts.stripeWebhook?.(this.orderPayments) });
+    this.http = createHttpApp({ db, log, channels: () => this.supervisor.states(), stripeWebhook: parts.stripeWebhook?.(this.orderPayments) });
   }
 
-  /** Listens on HTTP, starts the background processors, then the channels. Resolves with the bound port. */
+  /**
+   * Listens on HTTP, starts the background processors, then the channels. Resolves with the bound port once
+   * every channel has tried to start once; one that failed keeps retrying (see `/healthz`).
+   */
   async start(): Promise<number> {
     const { port, host } = this.config;
     this.server = await new Promise<Server>((resolve, reject) => {
@@ -91,16 +97,17 @@ export class Service {
       server.once('error', reject);
     });
     for (const loop of this.loops) loop.start();
-    for (const channel of this.channels) await channel.start(this.intake.handle);
+    // A channel that cannot start is retried in the background; the others and the service go on.
+    await this.supervisor.start(this.intake.handle);
     const address = this.server.address();
     const bound = typeof address === 'object' && address ? address.port : port;
-    this.log.info({ port: bound, channels: this.channels.map((c) => c.name) }, 'service started');
+    this.log.info({ port: bound, channels: this.supervisor.states() }, 'service started');
     return bound;
   }
 
   /** Stops intake, the processors and the runner (running jobs are re-run at the next start), then HTTP and the database. */
   async stop(): Promise<void> {
-    for (const channel of this.channels) await channel.stop().catch((error) => this.log.warn({ err: error }, 'channel stop failed'));
+    await this.supervisor.stop();
     for (const loop of this.loops) await loop.stop();
     await this.runner.close();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));

@@ -16,7 +16,7 @@ describe('HTTP endpoints', () => {
   it('/healthz answers 200 with JSON while the database answers', async () => {
     const res = await fetch(`${svc.url}/healthz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok' });
+    expect(await res.json()).toEqual({ status: 'ok', channels: { test: 'up' } });
   });
 
   it('/metrics shows orders by state and queue depth in Prometheus text', async () => {

@@ -82,15 +82,15 @@ export class FakeTelegram {
     return `http://127.0.0.1:${address.port}`;
   }
 
-  /** Starts listening on a random free loopback port. */
-  async start(): Promise<this> {
+  /** Starts listening on a random free loopback port, or on `port` (a server coming back where it was). */
+  async start(port = 0): Promise<this> {
     this.server = createServer((req, res) => {
       this.route(req, res).catch((error: unknown) => {
         res.statusCode = 500;
         res.end(String(error));
       });
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     return this;
   }
 

@@ -11,7 +11,7 @@ import { paymentsFromConfig } from '../../src/app/payments';
 import type { Channel, ChannelName } from '../../src/ports/channel';
 import type { Payments } from '../../src/ports/payments';
 import type { Runner } from '../../src/ports/runner';
-import { Service } from '../../src/app/service';
+import { Service, type ServiceParts } from '../../src/app/service';
 
 /** The model `npm ci` prepared; every test that transcribes uses it. */
 export const PREPARED_MODEL = resolve('data/models/ggml-tiny.en.bin');
@@ -35,7 +35,9 @@ export interface TestService {
  * real local Whisper worker and prepared model. `env` is read like the real environment, so channels
  * and Stripe configured there are built exactly as `npm start` builds them; `channels` are added.
  */
-export async function startTestService(options: { env?: Record<string, string>; channels?: Channel[]; payments?: Payments; runner?: Runner } = {}): Promise<TestService> {
+export async function startTestService(
+  options: { env?: Record<string, string>; channels?: Channel[]; payments?: Payments; runner?: Runner; channelRetry?: ServiceParts['channelRetry'] } = {},
+): Promise<TestService> {
   if (!existsSync(PREPARED_MODEL)) throw new Error(`${PREPARED_MODEL} missing: run npm ci (it prepares the model)`);
   const dataDir = await mkdtemp(join(tmpdir(), 'service-'));
   const config = loadConfig({
@@ -53,7 +55,7 @@ export async function startTestService(options: { env?: Record<string, string>; 
   const fromConfig = await paymentsFromConfig(config, log);
   const service = new Service(
     config,
-    { channels, ...fromConfig, ...(options.payments ? { payments: options.payments } : {}), runner: options.runner },
+    { channels, ...fromConfig, ...(options.payments ? { payments: options.payments } : {}), runner: options.runner, channelRetry: options.channelRetry },
     log,
   );
   const port = await service.start();
