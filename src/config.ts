@@ -94,7 +94,8 @@ export interface Config {
   runner:
     | { kind: 'local'; concurrency: number }
     | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string };
-  whisper: { model: string; threads: number };
+  /** `model` is `WHISPER_MODEL` when set; unset, the runner finds the model install prepared. */
+  whisper: { model?: string; threads: number };
 }
 
 /** A configuration problem, phrased as the one line the operator sees. */
@@ -177,6 +178,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.RUNNER === 'batch'
         ? { kind: 'batch', jobQueue: e.BATCH_JOB_QUEUE!, jobDefinition: e.BATCH_JOB_DEFINITION!, endpoint: e.BATCH_ENDPOINT, region: e.AWS_REGION }
         : { kind: 'local', concurrency: e.WORKER_CONCURRENCY },
-    whisper: { model: e.WHISPER_MODEL ? resolve(e.WHISPER_MODEL) : join(dataDir, 'models', 'ggml-tiny.en.bin'), threads: e.WHISPER_THREADS },
+    whisper: { model: e.WHISPER_MODEL ? resolve(e.WHISPER_MODEL) : undefined, threads: e.WHISPER_THREADS },
   };
 }

@@ -22,7 +22,17 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   const channels = await channelsFromConfig(config, log);
-  const service = new Service(config, { channels, ...(await paymentsFromConfig(config, log)) }, log);
+  let service: Service;
+  try {
+    service = new Service(config, { channels, ...(await paymentsFromConfig(config, log)) }, log);
+  } catch (error) {
+    // A missing Whisper model or engine, or a runner its storage cannot serve: one line, and no start.
+    if (error instanceof ConfigError) {
+      console.error(`Cannot start: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  }
   await service.start();
 
   let stopping = false;

@@ -5,6 +5,7 @@ import type { BlobStore } from '../ports/blob-store';
 import type { Runner } from '../ports/runner';
 import { BatchRunner } from '../runner/batch-runner';
 import { LocalRunner } from '../runner/local-runner';
+import { defaultModelPath, installedEngine, missingEngineParts } from '../../whisper-container/src/config';
 
 /**
  * AWS credential variables a local worker needs to reach S3 as the service does. Only the local runner
@@ -45,6 +46,10 @@ export function workerStorageEnv(config: Config): Record<string, string> {
 export function runnerFromConfig(config: Config, log: Logger, store: BlobStore): Runner {
   const runner = config.runner;
   if (runner.kind === 'local') {
+    // Checked here, before anything starts: a missing model found at the first job would fail and refund every order.
+    const model = config.whisper.model ?? defaultModelPath(config.dataDir);
+    const missing = missingEngineParts({ model, serverBinary: installedEngine });
+    if (missing) throw new ConfigError(missing);
     const credentials = config.storage.kind === 's3' ? passThrough(AWS_CREDENTIAL_VARIABLES) : {};
     return new LocalRunner({
       jobsDir: join(config.dataDir, 'jobs'),
@@ -54,7 +59,7 @@ export function runnerFromConfig(config: Config, log: Logger, store: BlobStore):
         ...workerStorageEnv(config),
         ...credentials,
         DATA_DIR: config.dataDir,
-        WHISPER_MODEL: config.whisper.model,
+        WHISPER_MODEL: model,
         WHISPER_THREADS: String(config.whisper.threads),
         LOG_LEVEL: config.logLevel,
         ...passThrough(['FFMPEG_PATH']),

