@@ -23,6 +23,11 @@ export const configSchema = z.object({
   CURRENCY: z.string().regex(/^[a-z]{3}$/, 'a three-letter lower-case ISO currency code').default('usd'),
   MAX_FILE_BYTES: int(1).default(2_147_483_648),
   MAX_FILE_SECONDS: int(1).default(14_400),
+  FREE_GRANTS_PER_EMAIL_DOMAIN_PER_DAY: int(0).default(20),
+  DISCORD_MIN_ACCOUNT_AGE_DAYS: int(0, 3650).default(7),
+  USER_MESSAGES_PER_MINUTE: int(1, 10_000).default(20),
+  HELP_REPLIES_PER_HOUR: int(1, 1000).default(3),
+  MAX_CONCURRENT_INTAKE: int(1, 1000).default(16),
   TELEGRAM_BOT_TOKEN: optional(z.string().regex(/^\d+:[\w-]+$/, 'a BotFather token like 123456:ABC...')),
   TELEGRAM_API_ROOT: optional(url),
   TELEGRAM_API_LOCAL_DIR: optional(z.string().min(1)),
@@ -73,6 +78,8 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   pricing: { freeSeconds: number; pricePerMinuteCents: number; minimumPaymentCents: number; currency: string };
   limits: { maxFileBytes: number; maxFileSeconds: number };
+  /** Abuse bounds: who gets free seconds, and how fast one user (and everyone together) may send. */
+  abuse: { freeGrantsPerEmailDomainPerDay: number; discordMinAccountAgeMs: number; userMessagesPerMinute: number; helpRepliesPerHour: number; maxConcurrentIntake: number };
   telegram?: {
     token: string;
     apiRoot?: string;
@@ -154,6 +161,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       currency: e.CURRENCY,
     },
     limits: { maxFileBytes: e.MAX_FILE_BYTES, maxFileSeconds: e.MAX_FILE_SECONDS },
+    abuse: {
+      freeGrantsPerEmailDomainPerDay: e.FREE_GRANTS_PER_EMAIL_DOMAIN_PER_DAY,
+      discordMinAccountAgeMs: e.DISCORD_MIN_ACCOUNT_AGE_DAYS * 86_400_000,
+      userMessagesPerMinute: e.USER_MESSAGES_PER_MINUTE,
+      helpRepliesPerHour: e.HELP_REPLIES_PER_HOUR,
+      maxConcurrentIntake: e.MAX_CONCURRENT_INTAKE,
+    },
     telegram: e.TELEGRAM_BOT_TOKEN
       ? {
           token: e.TELEGRAM_BOT_TOKEN,

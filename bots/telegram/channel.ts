@@ -1,11 +1,9 @@
 import type { Server } from 'node:http';
 import type { Logger } from '../../src/log';
-import { text } from '../../src/messages';
-import type { Channel, IncomingMessage, MessageHandler, Reply, ReplyAddress } from '../../src/ports/channel';
+import type { Channel, MessageHandler, Reply, ReplyAddress } from '../../src/ports/channel';
 import { defaultHandlerRetry } from '../shared/record';
 import { BotApi, defaultRetryPolicy } from './api';
 import { openTelegramFile, TELEGRAM_DOWNLOAD_LIMIT, type FileSource } from './download';
-import { defaultFloodPolicy, FloodLimiter } from './flood';
 import { Inbound } from './inbound';
 import type { TelegramOptions } from './options';
 import { defaultPollingOptions, Poller } from './polling';
@@ -62,8 +60,6 @@ export class TelegramChannel implements Channel {
       onMessage,
       botUsername: me.username,
       openFile: (fileId, size) => openTelegramFile(this.files, fileId, size),
-      flood: new FloodLimiter(this.options.flood ?? defaultFloodPolicy),
-      warnFlood: (message) => this.warnFlood(message),
       mediaGroupWindowMs: this.options.mediaGroupWindowMs ?? 1000,
       handlerRetry: this.options.handlerRetry ?? defaultHandlerRetry,
       log: this.log,
@@ -101,9 +97,5 @@ export class TelegramChannel implements Channel {
   /** Sends one reply; throws `DeliveryError` (permanent when the user blocked the bot or the chat is gone). */
   send(to: ReplyAddress, reply: Reply): Promise<void> {
     return this.presenter.send(to, reply);
-  }
-
-  private async warnFlood(message: IncomingMessage): Promise<void> {
-    await this.presenter.send(message.replyTo, { key: `flood:${message.id}`, kind: 'notice', text: text.tooFast() });
   }
 }

@@ -1,6 +1,5 @@
 import type { Logger } from '../../src/log';
-import type { IncomingMessage, MessageHandler } from '../../src/ports/channel';
-import type { FloodLimiter } from './flood';
+import type { MessageHandler } from '../../src/ports/channel';
 import { toIncoming, type FileOpener, type TgMessage } from './message';
 import { recordWithRetry, type HandlerRetry } from '../shared/record';
 import { RecentSet } from '../shared/recent';
@@ -16,9 +15,6 @@ export interface InboundOptions {
   onMessage: MessageHandler;
   openFile: FileOpener;
   botUsername: string;
-  flood: FloodLimiter;
-  /** Tells a flooding user, once a minute, to slow down. */
-  warnFlood(message: IncomingMessage): Promise<void>;
   /** How long an album waits for its next part before it goes to the core as one message. */
   mediaGroupWindowMs: number;
   /** Back-off while the core reports a transient failure. */
@@ -35,8 +31,9 @@ interface PendingGroup {
 }
 
 /**
- * Turns updates into the core's messages: drops updates seen before, joins album parts, applies the
- * flood limit and hands each message to the core until it is recorded. Every update resolves true once
+ * Turns updates into the core's messages: drops updates seen before, joins album parts (an album is
+ * one message, so it counts once against the core's per-user limit) and hands each message to the core
+ * until it is recorded. Every update resolves true once
  * it is finished with (recorded, or deliberately dropped) and false when stopping left it unrecorded,
  * so the caller confirms it to Telegram only in the first case.
  */
@@ -109,11 +106,6 @@ export class Inbound {
     const { log } = this.options;
     const message = toIncoming(parts, this.options.botUsername, this.options.openFile);
     if (!message) return true;
-    if (!this.options.flood.take(message.sender.id)) {
-      log.warn({ messageId: message.id, senderId: message.sender.id }, 'telegram flood limit: message dropped');
-      if (this.options.flood.shouldWarn(message.sender.id)) await this.options.warnFlood(message).catch(() => undefined);
-      return true;
-    }
     const outcome = await recordWithRetry(this.options.onMessage, message, {
       retry: this.options.handlerRetry,
       signal: this.stopping.signal,

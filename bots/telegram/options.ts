@@ -2,7 +2,6 @@ import type { Logger } from '../../src/log';
 import type { HandlerRetry } from '../shared/record';
 import type { TypingOptions } from '../shared/typing';
 import type { RetryPolicy } from './api';
-import type { FloodPolicy } from './flood';
 import type { PollingOptions } from './polling';
 import type { WebhookOptions } from './webhook';
 
@@ -22,7 +21,6 @@ export interface TelegramOptions {
   polling?: Partial<PollingOptions>;
   /** How long an album waits for its next part (ms). Default 1000. */
   mediaGroupWindowMs?: number;
-  flood?: FloodPolicy;
   retry?: Partial<RetryPolicy>;
   /** Back-off while the core cannot record a message; `defaultHandlerRetry` when absent. */
   handlerRetry?: HandlerRetry;

@@ -65,7 +65,21 @@ export class Service {
     const { db, ledger, store, runner, wakeups } = this;
     const prices = config.pricing;
     const quoting = new Quoting({ db, ledger, prices, payments: parts.payments, wakeups, log });
-    this.intake = new Intake({ db, ledger, store, quoting, wakeups, log, freeSeconds: prices.freeSeconds, limits: config.limits });
+    const abuse = config.abuse;
+    this.intake = new Intake({
+      db,
+      ledger,
+      store,
+      quoting,
+      wakeups,
+      log,
+      freeSeconds: prices.freeSeconds,
+      limits: config.limits,
+      grants: { freeSeconds: prices.freeSeconds, perEmailDomainPerDay: abuse.freeGrantsPerEmailDomainPerDay, discordMinAccountAgeMs: abuse.discordMinAccountAgeMs },
+      flood: { burst: abuse.userMessagesPerMinute, perMinute: abuse.userMessagesPerMinute },
+      helpPerHour: abuse.helpRepliesPerHour,
+      maxConcurrent: abuse.maxConcurrentIntake,
+    });
     this.orderPayments = new OrderPayments({ db, ledger, store, prices, wakeups, log });
 
     const dispatcher = new Dispatcher({ db, runner, wakeups, log });
