@@ -20,7 +20,10 @@ export const configSchema = z.object({
   NEW_USER_FREE_SECONDS: int(0).default(600),
   PRICE_PER_MINUTE_CENTS: int(1).default(10),
   MINIMUM_PAYMENT_CENTS: int(1).default(50),
-  CURRENCY: z.string().regex(/^[a-z]{3}$/, 'a three-letter lower-case ISO currency code').default('usd'),
+  CURRENCY: z
+    .string()
+    .regex(/^[a-z]{3}$/, 'a three-letter lower-case ISO currency code')
+    .default('usd'),
   MAX_FILE_BYTES: int(1).default(2_147_483_648),
   MAX_FILE_SECONDS: int(1).default(14_400),
   FREE_GRANTS_PER_EMAIL_DOMAIN_PER_DAY: int(0).default(20),
@@ -79,7 +82,13 @@ export interface Config {
   pricing: { freeSeconds: number; pricePerMinuteCents: number; minimumPaymentCents: number; currency: string };
   limits: { maxFileBytes: number; maxFileSeconds: number };
   /** Abuse bounds: who gets free seconds, and how fast one user (and everyone together) may send. */
-  abuse: { freeGrantsPerEmailDomainPerDay: number; discordMinAccountAgeMs: number; userMessagesPerMinute: number; helpRepliesPerHour: number; maxConcurrentIntake: number };
+  abuse: {
+    freeGrantsPerEmailDomainPerDay: number;
+    discordMinAccountAgeMs: number;
+    userMessagesPerMinute: number;
+    helpRepliesPerHour: number;
+    maxConcurrentIntake: number;
+  };
   telegram?: {
     token: string;
     apiRoot?: string;
@@ -99,8 +108,7 @@ export interface Config {
   stripe?: { secretKey: string; webhookSecret: string; apiBase?: string };
   storage: { kind: 'local'; root: string } | { kind: 's3'; bucket: string; endpoint?: string; forcePathStyle: boolean; region: string };
   runner:
-    | { kind: 'local'; concurrency: number }
-    | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string };
+    { kind: 'local'; concurrency: number } | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string };
   /** `model` is `WHISPER_MODEL` when set; unset, the runner finds the model install prepared. */
   whisper: { model?: string; threads: number };
 }
@@ -134,7 +142,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     need(['IMAP_USER', 'IMAP_PASSWORD', 'SMTP_HOST'], 'email (IMAP_HOST is set)');
     if (e.MAIL_SENDER_AUTH === 'dmarc') need(['MAIL_AUTHSERV_ID'], 'MAIL_SENDER_AUTH=dmarc');
     mail = {
-      imap: { host: e.IMAP_HOST, port: e.IMAP_PORT, secure: e.IMAP_SECURE, user: e.IMAP_USER!, password: e.IMAP_PASSWORD!, mailbox: e.IMAP_MAILBOX },
+      imap: {
+        host: e.IMAP_HOST,
+        port: e.IMAP_PORT,
+        secure: e.IMAP_SECURE,
+        user: e.IMAP_USER!,
+        password: e.IMAP_PASSWORD!,
+        mailbox: e.IMAP_MAILBOX,
+      },
       smtp: { host: e.SMTP_HOST!, port: e.SMTP_PORT, secure: e.SMTP_SECURE, user: e.SMTP_USER, password: e.SMTP_PASSWORD },
       from: e.MAIL_FROM ?? e.IMAP_USER!,
       senderAuth: e.MAIL_SENDER_AUTH,
@@ -146,7 +161,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.STORAGE === 's3') need(['S3_BUCKET'], 'STORAGE=s3');
   if (e.RUNNER === 'batch') need(['BATCH_JOB_QUEUE', 'BATCH_JOB_DEFINITION'], 'RUNNER=batch');
   // A GPU job elsewhere cannot read this machine's disk.
-  if (e.RUNNER === 'batch' && e.STORAGE !== 's3') throw new ConfigError('STORAGE must be s3 when RUNNER=batch (Batch jobs read the audio from the bucket)');
+  if (e.RUNNER === 'batch' && e.STORAGE !== 's3')
+    throw new ConfigError('STORAGE must be s3 when RUNNER=batch (Batch jobs read the audio from the bucket)');
 
   return {
     port: e.PORT,
@@ -190,7 +206,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : { kind: 'local', root: join(dataDir, 'blobs') },
     runner:
       e.RUNNER === 'batch'
-        ? { kind: 'batch', jobQueue: e.BATCH_JOB_QUEUE!, jobDefinition: e.BATCH_JOB_DEFINITION!, endpoint: e.BATCH_ENDPOINT, region: e.AWS_REGION }
+        ? {
+            kind: 'batch',
+            jobQueue: e.BATCH_JOB_QUEUE!,
+            jobDefinition: e.BATCH_JOB_DEFINITION!,
+            endpoint: e.BATCH_ENDPOINT,
+            region: e.AWS_REGION,
+          }
         : { kind: 'local', concurrency: e.WORKER_CONCURRENCY },
     whisper: { model: e.WHISPER_MODEL ? resolve(e.WHISPER_MODEL) : undefined, threads: e.WHISPER_THREADS },
   };

@@ -58,7 +58,11 @@ function grantFor(db: Db, channel: ChannelName, externalId: string, policy: Gran
  */
 export function findOrCreateUser(db: Db, ledgerBook: Ledger, channel: ChannelName, externalId: string, policy: number | GrantPolicy): User {
   const existing = prepared(db, 'userByExternalId', (d) =>
-    d.select().from(users).where(and(eq(users.channel, sql.placeholder('channel')), eq(users.externalId, sql.placeholder('externalId')))).prepare(),
+    d
+      .select()
+      .from(users)
+      .where(and(eq(users.channel, sql.placeholder('channel')), eq(users.externalId, sql.placeholder('externalId'))))
+      .prepare(),
   ).get({ channel, externalId });
   if (existing) return existing;
   const grants = typeof policy === 'number' ? { freeSeconds: policy, perEmailDomainPerDay: 0, discordMinAccountAgeMs: 0 } : policy;

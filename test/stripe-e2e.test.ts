@@ -101,7 +101,9 @@ describe('paying for a transcription with Stripe', () => {
       statuses.push(...batch.map((d) => d.status));
     }
     expect(statuses).toEqual(Array(100).fill(200));
-    const succeeded = await deliverWebhook(webhook, stripeEvent('checkout.session.async_payment_succeeded', session), { secret: WEBHOOK_SECRET });
+    const succeeded = await deliverWebhook(webhook, stripeEvent('checkout.session.async_payment_succeeded', session), {
+      secret: WEBHOOK_SECRET,
+    });
     expect(succeeded.status).toBe(200);
 
     await svc.waitForOrder((o) => o.id === order.id && o.state === 'delivered');
@@ -115,7 +117,9 @@ describe('paying for a transcription with Stripe', () => {
   it('an expiry arriving after the payment leaves the order paid', async () => {
     const { order, session } = await orderAwaitingPayment('carol');
     expect((await pay(session)).status).toBe(200);
-    const late = await deliverWebhook(webhook, stripeEvent('checkout.session.expired', { ...session, status: 'expired' }), { secret: WEBHOOK_SECRET });
+    const late = await deliverWebhook(webhook, stripeEvent('checkout.session.expired', { ...session, status: 'expired' }), {
+      secret: WEBHOOK_SECRET,
+    });
     expect(late.status).toBe(200);
 
     await svc.waitForOrder((o) => o.id === order.id && o.state === 'delivered');
@@ -129,7 +133,9 @@ describe('paying for a transcription with Stripe', () => {
     expect(blobsOf(svc.dataDir, order.id).length).toBeGreaterThan(0);
     const expiredBefore = await metric('transcribe_payments_checkouts_expired_total');
 
-    const delivery = await deliverWebhook(webhook, stripeEvent('checkout.session.expired', fake.expire(session.id)), { secret: WEBHOOK_SECRET });
+    const delivery = await deliverWebhook(webhook, stripeEvent('checkout.session.expired', fake.expire(session.id)), {
+      secret: WEBHOOK_SECRET,
+    });
     expect(delivery.status).toBe(200);
 
     expect(orderOf(order.id).state).toBe('expired');
@@ -147,8 +153,12 @@ describe('paying for a transcription with Stripe', () => {
   it('a payment whose amount or currency differs from the quote is not fulfilled', async () => {
     const { order, session } = await orderAwaitingPayment('erin');
     const paid = fake.complete(session.id);
-    const cheaper = await deliverWebhook(webhook, stripeEvent('checkout.session.completed', { ...paid, amount_total: 10 }), { secret: WEBHOOK_SECRET });
-    const otherCurrency = await deliverWebhook(webhook, stripeEvent('checkout.session.completed', { ...paid, currency: 'eur' }), { secret: WEBHOOK_SECRET });
+    const cheaper = await deliverWebhook(webhook, stripeEvent('checkout.session.completed', { ...paid, amount_total: 10 }), {
+      secret: WEBHOOK_SECRET,
+    });
+    const otherCurrency = await deliverWebhook(webhook, stripeEvent('checkout.session.completed', { ...paid, currency: 'eur' }), {
+      secret: WEBHOOK_SECRET,
+    });
     expect([cheaper.status, otherCurrency.status]).toEqual([200, 200]);
     expect(orderOf(order.id).state).toBe('awaiting_payment');
     expect(svc.balance('test', 'erin')).toBe(0);
@@ -159,8 +169,12 @@ describe('paying for a transcription with Stripe', () => {
     const { order, session } = await orderAwaitingPayment('frank');
     const event = stripeEvent('checkout.session.completed', fake.complete(session.id));
     expect((await deliverWebhook(webhook, event, { secret: 'whsec_forged' })).status).toBe(400);
-    expect((await deliverWebhook(webhook, event, { secret: WEBHOOK_SECRET, timestamp: Math.floor(Date.now() / 1000) - 3600 })).status).toBe(400);
-    const other = await deliverWebhook(webhook, stripeEvent('customer.created', { id: 'cus_1', object: 'customer' }), { secret: WEBHOOK_SECRET });
+    expect((await deliverWebhook(webhook, event, { secret: WEBHOOK_SECRET, timestamp: Math.floor(Date.now() / 1000) - 3600 })).status).toBe(
+      400,
+    );
+    const other = await deliverWebhook(webhook, stripeEvent('customer.created', { id: 'cus_1', object: 'customer' }), {
+      secret: WEBHOOK_SECRET,
+    });
     expect(other.status).toBe(200);
     expect(orderOf(order.id).state).toBe('awaiting_payment');
     expect(svc.balance('test', 'frank')).toBe(0);

@@ -282,12 +282,16 @@ describe('the Stripe webhook', () => {
 
   it('a checkout completed before an async payment arrives waits for async_payment_succeeded', async () => {
     const session = await openSession('ord_async');
-    const completed = await deliverWebhook(url, stripeEvent('checkout.session.completed', fake.complete(session.id, { async: true })), { secret });
+    const completed = await deliverWebhook(url, stripeEvent('checkout.session.completed', fake.complete(session.id, { async: true })), {
+      secret,
+    });
     expect(completed.status).toBe(200);
     expect(JSON.parse(completed.body)).toMatchObject({ outcome: 'ignored' });
     expect(events.calls).toEqual([]);
 
-    const succeeded = await deliverWebhook(url, stripeEvent('checkout.session.async_payment_succeeded', fake.settleAsync(session.id)), { secret });
+    const succeeded = await deliverWebhook(url, stripeEvent('checkout.session.async_payment_succeeded', fake.settleAsync(session.id)), {
+      secret,
+    });
     expect(succeeded.status).toBe(200);
     expect(events.calls.map((c) => [c.kind, c.event.orderId, c.event.amountCents])).toEqual([['paid', 'ord_async', 250]]);
   });
@@ -314,7 +318,9 @@ describe('the Stripe webhook', () => {
   });
 
   it('answers 200 to event types it does not handle, calling nothing', async () => {
-    const delivery = await deliverWebhook(url, stripeEvent('payment_intent.succeeded', { id: 'pi_1', object: 'payment_intent' }), { secret });
+    const delivery = await deliverWebhook(url, stripeEvent('payment_intent.succeeded', { id: 'pi_1', object: 'payment_intent' }), {
+      secret,
+    });
     expect(delivery.status).toBe(200);
     expect(events.calls).toEqual([]);
   });

@@ -39,7 +39,12 @@ export class DiscordChannel implements Channel {
   constructor(private readonly options: DiscordOptions) {
     this.log = options.log;
     this.client = new Client({
-      intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent],
+      intents: [
+        GatewayIntentBits.Guilds,
+        GatewayIntentBits.GuildMessages,
+        GatewayIntentBits.DirectMessages,
+        GatewayIntentBits.MessageContent,
+      ],
       // DM channels are not announced by the gateway; without this, discord.js drops DMs it has not cached.
       partials: [Partials.Channel],
       rest: {
@@ -59,7 +64,14 @@ export class DiscordChannel implements Channel {
   async start(onMessage: MessageHandler): Promise<void> {
     const { client, log } = this;
     // A start that failed is tried again by the service: no listener may be left twice.
-    for (const event of [Events.Error, Events.Warn, Events.ShardDisconnect, Events.ShardResume, Events.MessageCreate, Events.InteractionCreate] as const) {
+    for (const event of [
+      Events.Error,
+      Events.Warn,
+      Events.ShardDisconnect,
+      Events.ShardResume,
+      Events.MessageCreate,
+      Events.InteractionCreate,
+    ] as const) {
       client.removeAllListeners(event);
     }
     client.on(Events.Error, (error) => log.error({ reason: error.message }, 'discord client error'));
@@ -145,7 +157,13 @@ function plainMessage(message: Message): DcMessage {
     webhookId: message.webhookId,
     system: message.system,
     content: message.content,
-    attachments: [...message.attachments.values()].map((a) => ({ id: a.id, name: a.name, size: a.size, url: a.url, contentType: a.contentType })),
+    attachments: [...message.attachments.values()].map((a) => ({
+      id: a.id,
+      name: a.name,
+      size: a.size,
+      url: a.url,
+      contentType: a.contentType,
+    })),
     mentions: [...message.mentions.users.keys()],
   };
 }

@@ -75,7 +75,11 @@ export class Service {
       log,
       freeSeconds: prices.freeSeconds,
       limits: config.limits,
-      grants: { freeSeconds: prices.freeSeconds, perEmailDomainPerDay: abuse.freeGrantsPerEmailDomainPerDay, discordMinAccountAgeMs: abuse.discordMinAccountAgeMs },
+      grants: {
+        freeSeconds: prices.freeSeconds,
+        perEmailDomainPerDay: abuse.freeGrantsPerEmailDomainPerDay,
+        discordMinAccountAgeMs: abuse.discordMinAccountAgeMs,
+      },
       flood: { burst: abuse.userMessagesPerMinute, perMinute: abuse.userMessagesPerMinute },
       helpPerHour: abuse.helpRepliesPerHour,
       maxConcurrent: abuse.maxConcurrentIntake,
@@ -88,16 +92,26 @@ export class Service {
     const dispatch = new Loop('dispatcher', 1000, dispatcher.tick, log);
     const track = new Loop('tracker', runner.pollIntervalMs ?? 500, tracker.tick, log);
     const send = new Loop('outbox', 1000, sender.tick, log);
-    const recover = new Loop('checkouts', 30_000, async () => {
-      await quoting.openMissingCheckouts();
-      await this.orderPayments.expireStale();
-    }, log);
+    const recover = new Loop(
+      'checkouts',
+      30_000,
+      async () => {
+        await quoting.openMissingCheckouts();
+        await this.orderPayments.expireStale();
+      },
+      log,
+    );
     wakeups.on('queued', dispatch.wake);
     wakeups.on('outbox', send.wake);
     this.loops = [dispatch, track, send, recover];
 
     registerStateMetrics(db);
-    this.http = createHttpApp({ db, log, channels: () => this.supervisor.states(), stripeWebhook: parts.stripeWebhook?.(this.orderPayments) });
+    this.http = createHttpApp({
+      db,
+      log,
+      channels: () => this.supervisor.states(),
+      stripeWebhook: parts.stripeWebhook?.(this.orderPayments),
+    });
   }
 
   /**

@@ -29,7 +29,9 @@ export const ledger = sqliteTable(
   'ledger',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     kind: text('kind').$type<LedgerKind>().notNull(),
     seconds: integer('seconds').notNull(),
     key: text('key').notNull(),
@@ -45,7 +47,9 @@ export const orders = sqliteTable(
   'orders',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     channel: text('channel').notNull(),
     replyTo: text('reply_to', { mode: 'json' }).$type<ReplyAddress>().notNull(),
     state: text('state').$type<OrderState>().notNull(),
@@ -77,7 +81,9 @@ export const files = sqliteTable(
   'files',
   {
     id: text('id').primaryKey(),
-    orderId: text('order_id').notNull().references(() => orders.id),
+    orderId: text('order_id')
+      .notNull()
+      .references(() => orders.id),
     position: integer('position').notNull(),
     /** The user's file name, cleaned for display; never a path. */
     name: text('name').notNull(),

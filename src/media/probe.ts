@@ -18,7 +18,8 @@ export async function probeFile(path: string, knownSize?: number): Promise<Probe
     const options = { duration: true, skipCovers: true };
     // Small files (voice notes) in one read: the file tokenizer would make a thread-pool round trip per header.
     const size = knownSize ?? (await stat(path)).size;
-    const metadata = size <= SMALL_FILE_BYTES ? await parseBuffer(await readFile(path), undefined, options) : await parseFile(path, options);
+    const metadata =
+      size <= SMALL_FILE_BYTES ? await parseBuffer(await readFile(path), undefined, options) : await parseFile(path, options);
     const { duration, hasAudio, numberOfChannels } = metadata.format;
     const audible = hasAudio ?? (numberOfChannels ?? 0) > 0;
     if (duration && Number.isFinite(duration) && duration > 0 && audible) return { duration };

@@ -23,9 +23,7 @@ const STALE_AFTER_MS = 25 * 60 * 60 * 1000;
  * (`awaiting_payment -> ...`), so replays, retries and notices out of order apply at most once.
  */
 export class OrderPayments implements PaymentHandler {
-  constructor(
-    private readonly deps: { db: Db; ledger: Ledger; store: BlobStore; prices: PriceList; wakeups: Wakeups; log: Logger },
-  ) {}
+  constructor(private readonly deps: { db: Db; ledger: Ledger; store: BlobStore; prices: PriceList; wakeups: Wakeups; log: Logger }) {}
 
   async paid(notice: PaymentNotice): Promise<PaymentOutcome> {
     const { prices, log } = this.deps;
@@ -36,7 +34,10 @@ export class OrderPayments implements PaymentHandler {
       return paid ? 'applied' : 'ignored';
     });
     if (outcome === 'mismatch') {
-      log.error({ orderId: notice.orderId, eventId: notice.eventId, checkoutId: notice.checkoutId }, 'PAYMENT MISMATCH: paid amount, currency or checkout differs from the quote; order not fulfilled, refund by hand');
+      log.error(
+        { orderId: notice.orderId, eventId: notice.eventId, checkoutId: notice.checkoutId },
+        'PAYMENT MISMATCH: paid amount, currency or checkout differs from the quote; order not fulfilled, refund by hand',
+      );
     }
     if (outcome === 'applied') {
       this.deps.wakeups.emit('queued');
@@ -48,7 +49,12 @@ export class OrderPayments implements PaymentHandler {
   async failed(notice: PaymentNotice): Promise<PaymentOutcome> {
     const outcome = this.once(notice, 'failed', (order) => {
       // Not a state change: the order stays payable until its checkout expires.
-      enqueueReply(this.deps.db, order.replyTo, { key: `payfail:${notice.eventId}`, orderId: order.id, kind: 'notice', text: text.paymentFailed() });
+      enqueueReply(this.deps.db, order.replyTo, {
+        key: `payfail:${notice.eventId}`,
+        orderId: order.id,
+        kind: 'notice',
+        text: text.paymentFailed(),
+      });
       return 'applied';
     });
     if (outcome === 'applied') this.deps.wakeups.emit('outbox');
@@ -77,7 +83,13 @@ export class OrderPayments implements PaymentHandler {
       .all();
     let expired = 0;
     for (const order of stale) {
-      const outcome = await this.expired({ eventId: `sweep:${order.id}`, orderId: order.id, checkoutId: order.checkoutId ?? '', amountCents: 0, currency: '' });
+      const outcome = await this.expired({
+        eventId: `sweep:${order.id}`,
+        orderId: order.id,
+        checkoutId: order.checkoutId ?? '',
+        amountCents: 0,
+        currency: '',
+      });
       if (outcome === 'applied') expired += 1;
     }
     if (expired > 0) this.deps.log.warn({ expired }, 'expired unpaid orders whose checkout expiry event never arrived');

@@ -30,7 +30,11 @@ export async function buildTranscriptReply(
   }
 
   const sections = results.map(({ result }) =>
-    result.noSpeech || !result.text.trim() ? text.noSpeech(result.file) : results.length > 1 ? `${result.file}:\n${result.text.trim()}` : result.text.trim(),
+    result.noSpeech || !result.text.trim()
+      ? text.noSpeech(result.file)
+      : results.length > 1
+        ? `${result.file}:\n${result.text.trim()}`
+        : result.text.trim(),
   );
   const whole = sections.join('\n\n');
   const fits = whole.length <= textLimit;

@@ -44,11 +44,7 @@ export class StripePayments implements Payments {
 
   constructor(options: StripePaymentsOptions) {
     this.ttlSeconds = options.checkoutTtlSeconds ?? 60 * 60;
-    if (
-      !Number.isInteger(this.ttlSeconds) ||
-      this.ttlSeconds < MIN_CHECKOUT_TTL_SECONDS ||
-      this.ttlSeconds > MAX_CHECKOUT_TTL_SECONDS
-    ) {
+    if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < MIN_CHECKOUT_TTL_SECONDS || this.ttlSeconds > MAX_CHECKOUT_TTL_SECONDS) {
       throw new RangeError(
         `checkout lifetime must be ${MIN_CHECKOUT_TTL_SECONDS}..${MAX_CHECKOUT_TTL_SECONDS} seconds, got ${this.ttlSeconds}`,
       );
@@ -81,14 +77,20 @@ export class StripePayments implements Payments {
       if (!(error instanceof Stripe.errors.StripeIdempotencyError)) throw error;
       const existing = await this.findOpenSession(request.orderId);
       if (!existing) throw error;
-      this.log.info({ orderId: request.orderId, checkoutId: existing.id }, 'reusing the order\'s open checkout');
+      this.log.info({ orderId: request.orderId, checkoutId: existing.id }, "reusing the order's open checkout");
       session = existing;
       created = false;
     }
     if (!session.url) throw new Error(`checkout ${session.id} has no url`);
     if (created) checkoutsCreated.inc();
     this.log.info(
-      { orderId: request.orderId, checkoutId: session.id, amountCents: request.amountCents, currency: request.currency.toLowerCase(), created },
+      {
+        orderId: request.orderId,
+        checkoutId: session.id,
+        amountCents: request.amountCents,
+        currency: request.currency.toLowerCase(),
+        created,
+      },
       'checkout ready',
     );
     return { id: session.id, url: session.url, expiresAt: new Date(session.expires_at * 1000) };

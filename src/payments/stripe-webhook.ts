@@ -80,7 +80,10 @@ export function stripeWebhook(options: StripeWebhookOptions): Koa.Middleware {
     try {
       outcome = await handler[call.handler](call.notice);
     } catch (error) {
-      log.error({ err: error, eventId: event.id, type: event.type, orderId: call.notice.orderId }, 'payment event failed; Stripe will retry');
+      log.error(
+        { err: error, eventId: event.id, type: event.type, orderId: call.notice.orderId },
+        'payment event failed; Stripe will retry',
+      );
       webhookEvents.inc({ type: typeLabel, outcome: 'error' });
       return reply(ctx, 500, { error: 'internal error' });
     }
@@ -91,7 +94,7 @@ export function stripeWebhook(options: StripeWebhookOptions): Koa.Middleware {
     if (outcome === 'mismatch') {
       log.error(
         { ...fields, amountCents: call.notice.amountCents, currency: call.notice.currency },
-        'payment does not match the order\'s quote; order not fulfilled',
+        "payment does not match the order's quote; order not fulfilled",
       );
     } else {
       log.info(fields, 'stripe event handled');

@@ -1,4 +1,11 @@
-import { BatchClient, DescribeJobsCommand, ListJobsCommand, SubmitJobCommand, type JobDetail, type JobSummary } from '@aws-sdk/client-batch';
+import {
+  BatchClient,
+  DescribeJobsCommand,
+  ListJobsCommand,
+  SubmitJobCommand,
+  type JobDetail,
+  type JobSummary,
+} from '@aws-sdk/client-batch';
 import type { Logger } from '../log';
 import type { JobManifest, JobStatus, Runner } from '../ports/runner';
 
@@ -151,7 +158,8 @@ export function compactManifest(manifest: JobManifest): string {
   for (let limit = 120; Buffer.byteLength(json) > MANIFEST_BUDGET && limit >= 8; limit = Math.floor(limit / 2)) {
     json = JSON.stringify({ ...manifest, inputs: manifest.inputs.map((input) => ({ ...input, name: shorten(input.name, limit) })) });
   }
-  if (Buffer.byteLength(json) > MANIFEST_BUDGET) throw new Error(`job ${manifest.jobId} has too many files for one Batch job (${manifest.inputs.length})`);
+  if (Buffer.byteLength(json) > MANIFEST_BUDGET)
+    throw new Error(`job ${manifest.jobId} has too many files for one Batch job (${manifest.inputs.length})`);
   return json;
 }
 

@@ -223,7 +223,7 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
         'amount_too_small',
       );
     }
-    if (total > MAXIMUM_CHARGE) throw invalid('The Checkout Session\'s total amount due is too large.', 'line_items', 'amount_too_large');
+    if (total > MAXIMUM_CHARGE) throw invalid("The Checkout Session's total amount due is too large.", 'line_items', 'amount_too_large');
 
     const expiresAt = integer(form.expires_at, 'expires_at') ?? now + MAX_TTL;
     if (expiresAt < now + MIN_TTL) {
@@ -359,11 +359,7 @@ export interface Delivery {
  * Posts `event` to a webhook URL as Stripe does: the JSON body and a `Stripe-Signature` header made with
  * the SDK's own test helper. `timestamp` (seconds) lets a test send a stale signature.
  */
-export async function deliverWebhook(
-  url: string,
-  event: object,
-  options: { secret: string; timestamp?: number },
-): Promise<Delivery> {
+export async function deliverWebhook(url: string, event: object, options: { secret: string; timestamp?: number }): Promise<Delivery> {
   const payload = JSON.stringify(event, null, 2);
   const signature = Stripe.webhooks.generateTestHeaderString({
     payload,
@@ -432,7 +428,8 @@ function parseMetadata(value: FormValue | undefined): Record<string, string> {
   const metadata: Record<string, string> = {};
   for (const [key, v] of entries) {
     if (key.length > 40) throw invalid('Metadata keys can be at most 40 characters.', `metadata[${key}]`);
-    if (typeof v !== 'string' || v.length > 500) throw invalid('Metadata values must be strings of at most 500 characters.', `metadata[${key}]`);
+    if (typeof v !== 'string' || v.length > 500)
+      throw invalid('Metadata values must be strings of at most 500 characters.', `metadata[${key}]`);
     metadata[key] = v;
   }
   return metadata;
@@ -459,7 +456,8 @@ function str(form: Record<string, FormValue>, name: string): string | undefined 
 
 function integer(value: FormValue | undefined, param: string): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !/^-?\d+$/.test(value)) throw invalid(`Invalid integer: ${typeof value === 'string' ? value : JSON.stringify(value)}`, param, 'parameter_invalid_integer');
+  if (typeof value !== 'string' || !/^-?\d+$/.test(value))
+    throw invalid(`Invalid integer: ${typeof value === 'string' ? value : JSON.stringify(value)}`, param, 'parameter_invalid_integer');
   return Number(value);
 }
 

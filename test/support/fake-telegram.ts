@@ -123,7 +123,11 @@ export class FakeTelegram {
   }
 
   /** Builds a user message (private chat by default); `extra` adds voice, audio, document, ... */
-  message(extra: Record<string, unknown>, from: { id: number; first_name?: string; language_code?: string } = { id: 42 }, chatId = from.id): Record<string, unknown> {
+  message(
+    extra: Record<string, unknown>,
+    from: { id: number; first_name?: string; language_code?: string } = { id: 42 },
+    chatId = from.id,
+  ): Record<string, unknown> {
     return {
       message_id: this.nextMessageId++,
       date: Math.floor(Date.now() / 1000),
@@ -234,7 +238,12 @@ export class FakeTelegram {
           return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: file must be non-empty' });
         }
         const message = this.record(method, params, files);
-        return ok({ message_id: message.message_id, date: Math.floor(Date.now() / 1000), chat: { id: Number(message.chat_id), type: 'private' }, text: message.text });
+        return ok({
+          message_id: message.message_id,
+          date: Math.floor(Date.now() / 1000),
+          chat: { id: Number(message.chat_id), type: 'private' },
+          text: message.text,
+        });
       }
       case 'editMessageText': {
         const target = this.sent.find((m) => m.chat_id === String(params.chat_id) && m.message_id === Number(params.message_id));
@@ -245,7 +254,12 @@ export class FakeTelegram {
           return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message is not modified' });
         }
         target.edits.push({ text, reply_markup: params.reply_markup });
-        return ok({ message_id: target.message_id, date: Math.floor(Date.now() / 1000), chat: { id: Number(target.chat_id), type: 'private' }, text });
+        return ok({
+          message_id: target.message_id,
+          date: Math.floor(Date.now() / 1000),
+          chat: { id: Number(target.chat_id), type: 'private' },
+          text,
+        });
       }
       default:
         return this.reply(res, 404, { ok: false, error_code: 404, description: 'Not Found: method not found' });
@@ -254,7 +268,8 @@ export class FakeTelegram {
 
   private record(method: string, params: Record<string, unknown>, files: RecordedCall['files']): SentMessage {
     const replyParameters = params.reply_parameters as { message_id?: number } | undefined;
-    const replyTo = replyParameters?.message_id ?? (params.reply_to_message_id !== undefined ? Number(params.reply_to_message_id) : undefined);
+    const replyTo =
+      replyParameters?.message_id ?? (params.reply_to_message_id !== undefined ? Number(params.reply_to_message_id) : undefined);
     const message: SentMessage = {
       message_id: 100_000 + this.sent.length,
       chat_id: String(params.chat_id),

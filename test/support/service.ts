@@ -36,7 +36,13 @@ export interface TestService {
  * and Stripe configured there are built exactly as `npm start` builds them; `channels` are added.
  */
 export async function startTestService(
-  options: { env?: Record<string, string>; channels?: Channel[]; payments?: Payments; runner?: Runner; channelRetry?: ServiceParts['channelRetry'] } = {},
+  options: {
+    env?: Record<string, string>;
+    channels?: Channel[];
+    payments?: Payments;
+    runner?: Runner;
+    channelRetry?: ServiceParts['channelRetry'];
+  } = {},
 ): Promise<TestService> {
   if (!existsSync(PREPARED_MODEL)) throw new Error(`${PREPARED_MODEL} missing: run npm ci (it prepares the model)`);
   const dataDir = await mkdtemp(join(tmpdir(), 'service-'));
@@ -55,7 +61,13 @@ export async function startTestService(
   const fromConfig = await paymentsFromConfig(config, log);
   const service = new Service(
     config,
-    { channels, ...fromConfig, ...(options.payments ? { payments: options.payments } : {}), runner: options.runner, channelRetry: options.channelRetry },
+    {
+      channels,
+      ...fromConfig,
+      ...(options.payments ? { payments: options.payments } : {}),
+      runner: options.runner,
+      channelRetry: options.channelRetry,
+    },
     log,
   );
   const port = await service.start();
@@ -73,7 +85,11 @@ export async function startTestService(
     url: `http://127.0.0.1:${port}`,
     dataDir,
     balance(channel, senderId) {
-      const user = service.db.select().from(users).where(and(eq(users.channel, channel), eq(users.externalId, senderId))).get();
+      const user = service.db
+        .select()
+        .from(users)
+        .where(and(eq(users.channel, channel), eq(users.externalId, senderId)))
+        .get();
       return user ? service.ledger.balance(user.id) : 0;
     },
     orders: list,
@@ -82,7 +98,8 @@ export async function startTestService(
       for (;;) {
         const hit = list().find(predicate);
         if (hit) return hit;
-        if (Date.now() > deadline) throw new Error(`no matching order within ${timeoutMs} ms: ${JSON.stringify(list().map((o) => o.state))}`);
+        if (Date.now() > deadline)
+          throw new Error(`no matching order within ${timeoutMs} ms: ${JSON.stringify(list().map((o) => o.state))}`);
         await new Promise((r) => setTimeout(r, 200));
       }
     },
