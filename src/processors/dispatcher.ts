@@ -24,7 +24,7 @@ export class Dispatcher {
         version: 1,
         jobId: order.id,
         inputs: files.filter((f) => f.state === 'stored').map((f) => ({ key: f.blobKey, name: f.name })),
-        options: { language: order.language ?? 'auto' },
+        options: { language: order.language ?? 'auto', ...(order.translate ? { translate: true } : {}) },
       };
       // Submitting twice is harmless (the runner dedupes by job id; a re-run rewrites the same results).
       submitted.push({ order, runnerJobId: await runner.submit(manifest), files });
