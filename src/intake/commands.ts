@@ -21,9 +21,6 @@ export interface ChoiceAnswer {
   refused: boolean;
 }
 
-/** The commands that change a user's choices; email writes them as lines (`format: vtt`). */
-export const choiceCommands = ['language', 'translate', 'format'] as const;
-
 /** Answers a chat command; returns the reply text. Runs inside the intake transaction. */
 export function handleCommand(db: Db, ledger: Ledger, user: User, command: ChatCommand, context: CommandContext): string {
   const { freeSeconds, model, channel } = context;

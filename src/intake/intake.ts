@@ -16,7 +16,7 @@ import type { ModelInfo } from '../domain/models';
 import type { IncomingMessage } from '../ports/channel';
 import type { Wakeups } from '../processors/wakeups';
 import { findOrCreateUser, type User } from '../users';
-import { applyChoice, handleCommand, type CommandContext } from './commands';
+import { applyChoice, handleCommand, type ChoiceAnswer, type CommandContext } from './commands';
 import { displayName } from './file-names';
 import { storeAttachment, type StoredAttachment } from './store-attachment';
 import { intakeMetrics } from './metrics';
@@ -141,7 +141,7 @@ export class Intake {
    * Applies the choices written in a message (email's `format: vtt` lines) to its sender, and returns
    * the sender as changed with the answers. Runs inside the intake transaction.
    */
-  private applyChoices(message: IncomingMessage, user: User): { user: User; answers: { text: string; refused: boolean }[] } {
+  private applyChoices(message: IncomingMessage, user: User): { user: User; answers: ChoiceAnswer[] } {
     const { db, ledger, freeSeconds } = this.options;
     const answers = (message.choices ?? []).flatMap((choice) => applyChoice(db, user, choice, this.context(message)) ?? []);
     return { user: answers.length ? findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds) : user, answers };
