@@ -3,6 +3,9 @@
  * Plain text; adapters add their platform's presentation.
  */
 
+import { languageName } from './domain/languages';
+import type { ModelInfo } from './domain/models';
+
 /** 75 -> "1:15", 3725 -> "1:02:05". */
 export function clock(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
@@ -27,30 +30,63 @@ export function money(cents: number, currency: string): string {
   return currency === 'usd' ? `$${amount}` : `${amount} ${currency.toUpperCase()}`;
 }
 
+/** How a choice is written on a channel: `/format vtt` in chats, `format: vtt` in email. */
+function choice(channel: string | undefined, name: string, args: string): string {
+  return channel === 'email' ? `"${name}: ${args}"` : `/${name} ${args}`;
+}
+
 export const text = {
-  /** Email has no commands: its replies state the balance instead. */
-  help: (freeSeconds: number, channel?: string) =>
+  /** Email has no commands: its replies state the balance instead, and choices are lines in the message. */
+  help: (freeSeconds: number, channel?: string, model?: ModelInfo) =>
     [
       channel === 'email'
         ? 'Email me audio or video files as attachments, and I will reply with the transcript as text, a JSON file with timings and subtitles (SRT).'
         : 'Send me a voice message, an audio or video file, and I will send back its transcript as text, a JSON file with timings and subtitles (SRT).',
       `New users get ${minutes(freeSeconds)} free; after that you pay per minute of audio with a card.`,
       channel === 'email'
-        ? 'Every reply tells you how much time you have left.'
-        : 'Commands: /balance shows your seconds left, /language CODE sets the spoken language (for example /language de), /language auto detects it.',
+        ? 'Every reply tells you how much time you have left. To choose, write a line such as "language: de", "translate: on" or "format: srt vtt" (txt, srt, vtt, json) in the subject or the body; I keep your choices for later mail.'
+        : 'Commands: /balance shows your seconds left, /language CODE sets the spoken language (for example /language de), /language auto detects it, /translate on|off translates into English, /format chooses the files you get (txt, srt, vtt, json; for example /format srt vtt).',
+      ...(model?.englishOnly ? [text.englishOnlyModel(model)] : []),
     ].join('\n'),
-  start: (balance: number, freeSeconds: number) =>
-    `Welcome! You have ${minutes(balance)} of transcription left.\n\n${text.help(freeSeconds)}`,
+  /** Said in /help and whenever a choice needs another language than English. */
+  englishOnlyModel: (model: ModelInfo) =>
+    `This service runs the English-only model ${model.name}: it transcribes English speech only, and cannot detect or translate other languages.`,
+  start: (balance: number, freeSeconds: number, channel?: string, model?: ModelInfo) =>
+    `Welcome! You have ${minutes(balance)} of transcription left.\n\n${text.help(freeSeconds, channel, model)}`,
   balance: (balance: number) => `You have ${minutes(balance)} of transcription left.`,
   /** The line under every email reply, which stands in for the /balance command. */
   balanceLine: (balance: number) => `Balance: ${minutes(balance)}`,
-  languageSet: (code: string) =>
-    code === 'auto' ? 'I will detect the language of your next recordings.' : `I will transcribe your next recordings as "${code}".`,
-  languageInvalid: () => 'Use /language with a two-letter language code such as en, de or es, or /language auto.',
+  languageSet: (code: string, model?: ModelInfo) =>
+    code === 'auto'
+      ? model?.englishOnly
+        ? `I will transcribe your next recordings as English. ${text.englishOnlyModel(model)}`
+        : 'I will detect the language of your next recordings.'
+      : `I will transcribe your next recordings as ${languageName(code)} ("${code}").`,
+  /** The answer to a language other than English on an English-only model: refused, nothing changes. */
+  languageEnglishOnly: (code: string, model: ModelInfo) =>
+    `I can't transcribe ${languageName(code)}: this service runs the English-only model ${model.name}, which would turn ${languageName(code)} speech into English-sounding nonsense. Your recordings stay transcribed as English.`,
+  languageInvalid: (channel?: string) =>
+    `Use ${choice(channel, 'language', 'CODE')} with a language code such as en, de or es, or ${choice(channel, 'language', 'auto')}.`,
+  translateSet: (on: boolean) =>
+    on
+      ? 'I will translate your next recordings into English.'
+      : 'I will transcribe your next recordings in the language they are spoken in.',
+  /** The answer to translate on an English-only model: refused, nothing changes. */
+  translateEnglishOnly: (model: ModelInfo) => `I can't translate: ${text.englishOnlyModel(model)}`,
+  translateInvalid: (channel?: string) => `Use ${choice(channel, 'translate', 'on')} or ${choice(channel, 'translate', 'off')}.`,
+  formatSet: (formats: readonly string[]) => `Your next transcripts come with these files: ${formats.join(', ')}.`,
+  formatInvalid: (channel?: string) =>
+    `Use ${choice(channel, 'format', 'FORMATS')} with one or more of txt, srt, vtt and json (for example ${choice(channel, 'format', 'srt vtt')}), or ${choice(channel, 'format', 'default')} for json and srt.`,
+  /** Names the language of a transcript under its text: the detected one, or the one it was translated from. */
+  languageLine: (code: string, translated: boolean) =>
+    translated ? `Translated from ${languageName(code)} into English.` : `Language: ${languageName(code)}.`,
+  /** Heads each file's text in a reply with several. */
+  fileHeading: (name: string, code: string, translated: boolean) =>
+    `${name} (${translated ? `translated from ${languageName(code)}` : languageName(code)}):`,
   unknownCommand: (name: string) => `I don't know /${name}. ${text.commandsLine()}`,
-  commandsLine: () => 'Try /help, /balance or /language CODE.',
-  noAttachment: (freeSeconds: number, channel?: string) =>
-    `Please send an audio or video file; I transcribe recordings only.\n\n${text.help(freeSeconds, channel)}`,
+  commandsLine: () => 'Try /help, /balance, /language CODE, /translate on|off or /format.',
+  noAttachment: (freeSeconds: number, channel?: string, model?: ModelInfo) =>
+    `Please send an audio or video file; I transcribe recordings only.\n\n${text.help(freeSeconds, channel, model)}`,
   fileLine: (name: string, duration: number) => `• ${name} (${clock(duration)})`,
   refusedLine: (name: string, reason: string) => `• ${name}: ${reason}`,
   refusals: {

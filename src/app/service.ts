@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import { openDatabase, type Db } from '../db';
 import { registerStateMetrics } from '../http/state-metrics';
 import { createHttpApp } from '../http/app';
+import { modelInfo } from '../domain/models';
 import { Intake } from '../intake/intake';
 import { Ledger } from '../ledger';
 import type { Logger } from '../log';
@@ -62,7 +63,17 @@ export class Service {
     const { db, ledger, store, runner, wakeups } = this;
     const prices = config.pricing;
     const quoting = new Quoting({ db, ledger, prices, payments: parts.payments, wakeups, log });
-    this.intake = new Intake({ db, ledger, store, quoting, wakeups, log, freeSeconds: prices.freeSeconds, limits: config.limits });
+    this.intake = new Intake({
+      db,
+      ledger,
+      store,
+      quoting,
+      wakeups,
+      log,
+      freeSeconds: prices.freeSeconds,
+      limits: config.limits,
+      model: modelInfo(config.whisper.model),
+    });
     this.orderPayments = new OrderPayments({
       db,
       ledger,

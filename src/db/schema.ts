@@ -14,6 +14,10 @@ export const users = sqliteTable(
     externalId: text('external_id').notNull(),
     /** Whisper language for this user's next orders: an ISO code, or null for auto-detect. */
     language: text('language'),
+    /** Translate this user's next recordings into English (multilingual models only). */
+    translate: integer('translate', { mode: 'boolean' }).notNull().default(false),
+    /** The files this user's transcripts come with, comma-separated (`srt,vtt`); null for the default set. */
+    formats: text('formats'),
     createdAt: integer('created_at').notNull().default(now),
   },
   (t) => [uniqueIndex('users_channel_external').on(t.channel, t.externalId)],
@@ -66,6 +70,9 @@ export const orders = sqliteTable(
     /** When the checkout stops being payable (ms); the sweep asks the provider about the order after it. */
     checkoutExpiresAt: integer('checkout_expires_at'),
     language: text('language'),
+    /** The user's choices when the order came in, so a later /translate or /format changes only later orders. */
+    translate: integer('translate', { mode: 'boolean' }).notNull().default(false),
+    formats: text('formats'),
     runnerJobId: text('runner_job_id'),
     attempts: integer('attempts').notNull().default(0),
     error: text('error'),

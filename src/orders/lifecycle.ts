@@ -33,6 +33,9 @@ export interface NewOrder {
   channel: ChannelName;
   replyTo: ReplyAddress;
   language: string | null;
+  /** The user's choices when the order came in: translate into English, and the files of the reply. */
+  translate?: boolean;
+  formats?: string | null;
 }
 
 export interface NewFile {

@@ -28,7 +28,7 @@ export class Dispatcher {
           .filter((f) => f.state === 'stored')
           // The seconds each file was charged for (its decoded length, rounded up): the worker stops there.
           .map((f) => ({ key: f.blobKey, name: f.name, ...(f.duration !== null ? { chargedSeconds: billableSeconds(f.duration) } : {}) })),
-        options: { language: order.language ?? 'auto' },
+        options: { language: order.language ?? 'auto', ...(order.translate ? { translate: true } : {}) },
       };
       // Submitting twice is harmless (the runner dedupes by job id; a re-run rewrites the same results).
       submitted.push({ order, runnerJobId: await runner.submit(manifest), files });

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UnknownModelError, resolveModelPath } from './models';
 
@@ -78,9 +78,5 @@ export function threadsPerEngine(config: Pick<WorkerConfig, 'threads' | 'engines
   return Math.max(1, Math.floor(config.threads / config.engines));
 }
 
-/** The model's name for results: `ggml-tiny.en.bin` -> `tiny.en`, `ggml-large-v3-turbo-q5_0.bin` -> `large-v3-turbo-q5_0`. */
-export function modelName(path: string): string {
-  return basename(path)
-    .replace(/^ggml-/, '')
-    .replace(/\.bin$/, '');
-}
+/** The model's name for results (`ggml-tiny.en.bin` -> `tiny.en`); the service names it alike. */
+export { modelName } from '../../src/domain/models';

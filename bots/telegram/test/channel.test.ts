@@ -175,7 +175,14 @@ describe('telegram channel: incoming', () => {
     expect(messages[1].replyTo.chatId).toBe('-100');
     expect(messages[1].sender.id).toBe('42');
     const [registered] = fake.callsOf('setMyCommands');
-    expect((registered.params.commands as { command: string }[]).map((c) => c.command)).toEqual(['start', 'help', 'balance', 'language']);
+    expect((registered.params.commands as { command: string }[]).map((c) => c.command)).toEqual([
+      'start',
+      'help',
+      'balance',
+      'language',
+      'translate',
+      'format',
+    ]);
   });
 
   it('retries a message the core could not record yet, and confirms it only then', async () => {
