@@ -62,7 +62,17 @@ export class Service {
     const { db, ledger, store, runner, wakeups } = this;
     const prices = config.pricing;
     const quoting = new Quoting({ db, ledger, prices, payments: parts.payments, wakeups, log });
-    this.intake = new Intake({ db, ledger, store, quoting, wakeups, log, freeSeconds: prices.freeSeconds, limits: config.limits });
+    this.intake = new Intake({
+      db,
+      ledger,
+      store,
+      quoting,
+      wakeups,
+      log,
+      freeSeconds: prices.freeSeconds,
+      limits: config.limits,
+      maxFilesPerMessage: config.limits.maxFilesPerMessage,
+    });
     this.orderPayments = new OrderPayments({ db, ledger, store, prices, wakeups, log });
 
     const dispatcher = new Dispatcher({ db, runner, wakeups, log });

@@ -137,7 +137,19 @@ export class Intake {
       const name = displayName(attachment.name, position);
       stored.push(await storeAttachment({ store, attachment, name, position, key: `orders/${orderId}/${position}`, limits }));
     }
-    const refusedExtra = message.attachments.length - accepted.length;
+    // Files past the limit are recorded as refused, never opened: their lines then stay in every status the order shows.
+    for (const [i, attachment] of message.attachments.slice(this.maxFiles).entries()) {
+      const position = this.maxFiles + i;
+      const name = displayName(attachment.name, position);
+      stored.push({
+        position,
+        name,
+        key: `orders/${orderId}/${position}`,
+        bytes: 0,
+        duration: null,
+        refusal: text.refusals.tooMany(this.maxFiles),
+      });
+    }
 
     const outcome = transaction(db, () => {
       const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds);
@@ -146,7 +158,7 @@ export class Intake {
         { id: orderId, userId: user.id, channel: message.channel, replyTo: message.replyTo, language: user.language },
         stored,
       );
-      const result = quoting.quote(orderId, { refusedExtra, maxFiles: this.maxFiles });
+      const result = quoting.quote(orderId);
       this.markDone(message, orderId);
       return result;
     });
