@@ -45,11 +45,16 @@ export async function buildTranscriptReply(
     files.push(file(`${stem}.srt`, 'srt', renderTranscript(result, 'srt')));
     if (!fits) files.push(file(`${stem}.txt`, 'txt', renderTranscript(result, 'txt')));
   }
-  return { text: fits ? whole : preview(whole, textLimit), files };
+  return { text: fits ? whole : preview(whole, textLimit), files: nonEmpty(files) };
 }
 
 function file(name: string, format: 'json' | 'srt' | 'txt', content: string): OutgoingFile {
   return { name, contentType: formatContentType[format], content: Buffer.from(content, 'utf8') };
+}
+
+/** Platforms refuse empty files (Telegram answers 400) and a user gains nothing from one: a no-speech result has no subtitles. */
+function nonEmpty(files: OutgoingFile[]): OutgoingFile[] {
+  return files.filter((f) => f.content.length > 0);
 }
 
 const MORE = '\n\n… (the whole text is in the attached .txt file)';
