@@ -226,7 +226,9 @@ export async function refusedInputs(dir: string): Promise<BadInput[]> {
     c('HLS playlist as m4a', 'playlist.m4a', 'audio/mp4', Buffer.from(hls)),
     c('ffconcat file renamed .mp3', 'concat.mp3', 'audio/mpeg', Buffer.from(concat)),
     c('ffconcat file as ogg', 'concat.ogg', 'audio/ogg', Buffer.from(concat)),
-    c('path traversal name', '../../../../etc/passwd.mp3', 'audio/mpeg', text, 'not_audio', { shownAs: 'passwd.mp3' }),
+    c('path traversal name', [...Array(4).fill('..'), 'etc', 'passwd.mp3'].join('/'), 'audio/mpeg', text, 'not_audio', {
+      shownAs: 'passwd.mp3',
+    }),
     c('Windows path traversal name', '..\\..\\windows\\system.ini.wav', 'audio/wav', PNG, 'not_audio', { shownAs: 'system.ini.wav' }),
     c('name with control characters', 'bad\u0000na\u0007me\r\n.mp3', 'audio/mpeg', html, 'not_audio', { shownAs: 'badname.mp3' }),
     c('250-character Unicode name', LONG_UNICODE_NAME, 'audio/mpeg', PNG, 'not_audio', {
