@@ -26,6 +26,7 @@ export const configSchema = z.object({
     .default('usd'),
   MAX_FILE_BYTES: int(1).default(2_147_483_648),
   MAX_FILE_SECONDS: int(1).default(14_400),
+  MAX_FILES_PER_MESSAGE: int(1, 1000).default(20),
   TELEGRAM_BOT_TOKEN: optional(z.string().regex(/^\d+:[\w-]+$/, 'a BotFather token like 123456:ABC...')),
   TELEGRAM_API_ROOT: optional(url),
   TELEGRAM_API_LOCAL_DIR: optional(z.string().min(1)),
@@ -76,7 +77,7 @@ export interface Config {
   dataDir: string;
   logLevel: Env['LOG_LEVEL'];
   pricing: { freeSeconds: number; pricePerMinuteCents: number; minimumPaymentCents: number; currency: string };
-  limits: { maxFileBytes: number; maxFileSeconds: number };
+  limits: { maxFileBytes: number; maxFileSeconds: number; maxFilesPerMessage: number };
   telegram?: {
     token: string;
     apiRoot?: string;
@@ -165,7 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       minimumPaymentCents: e.MINIMUM_PAYMENT_CENTS,
       currency: e.CURRENCY,
     },
-    limits: { maxFileBytes: e.MAX_FILE_BYTES, maxFileSeconds: e.MAX_FILE_SECONDS },
+    limits: { maxFileBytes: e.MAX_FILE_BYTES, maxFileSeconds: e.MAX_FILE_SECONDS, maxFilesPerMessage: e.MAX_FILES_PER_MESSAGE },
     telegram: e.TELEGRAM_BOT_TOKEN
       ? {
           token: e.TELEGRAM_BOT_TOKEN,

@@ -94,7 +94,7 @@ export const text = {
     tooLarge: (limit: number) => `larger than the ${formatBytes(limit)} limit, so I skipped it`,
     tooLong: (limit: number) => `longer than the ${clock(limit)} limit, so I skipped it`,
     unavailable: 'the platform would not let me download it, so I skipped it',
-    tooMany: (limit: number) => `more than ${limit} files in one message; I skipped the rest`,
+    tooMany: (limit: number) => `over the limit of ${limit} files in one message, so I skipped it`,
   },
   nothingToDo: 'Nothing was charged.',
   transcribing: (balance: number) => `Transcribing now. ${minutes(balance)} left after this.`,

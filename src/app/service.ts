@@ -72,6 +72,7 @@ export class Service {
       log,
       freeSeconds: prices.freeSeconds,
       limits: config.limits,
+      maxFilesPerMessage: config.limits.maxFilesPerMessage,
       model: modelInfo(config.whisper.model),
     });
     this.orderPayments = new OrderPayments({

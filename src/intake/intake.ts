@@ -171,7 +171,19 @@ export class Intake {
       const name = displayName(attachment.name, position);
       stored.push(await storeAttachment({ store, attachment, name, position, key: `orders/${orderId}/${position}`, limits }));
     }
-    const refusedExtra = message.attachments.length - accepted.length;
+    // Files past the limit are recorded as refused, never opened: their lines then stay in every status the order shows.
+    for (const [i, attachment] of message.attachments.slice(this.maxFiles).entries()) {
+      const position = this.maxFiles + i;
+      const name = displayName(attachment.name, position);
+      stored.push({
+        position,
+        name,
+        key: `orders/${orderId}/${position}`,
+        bytes: 0,
+        duration: null,
+        refusal: text.refusals.tooMany(this.maxFiles),
+      });
+    }
 
     const outcome = transaction(db, () => {
       const { user, answers } = this.applyChoices(message, findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds));
@@ -199,7 +211,7 @@ export class Intake {
         },
         stored,
       );
-      const result = quoting.quote(orderId, { refusedExtra, maxFiles: this.maxFiles });
+      const result = quoting.quote(orderId);
       this.markDone(message, orderId);
       return result;
     });

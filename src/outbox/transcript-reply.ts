@@ -52,11 +52,16 @@ export async function buildTranscriptReply(
     for (const format of fits || formats.includes('txt') ? formats : [...formats, 'txt' as const])
       files.push(file(format === 'json' ? `${stem}_result.json` : `${stem}.${format}`, format, renderTranscript(result, format)));
   }
-  return { text: fits ? whole : preview(whole, textLimit), files };
+  return { text: fits ? whole : preview(whole, textLimit), files: nonEmpty(files) };
 }
 
 function file(name: string, format: TranscriptFormat, content: string): OutgoingFile {
   return { name, contentType: formatContentType[format], content: Buffer.from(content, 'utf8') };
+}
+
+/** Platforms refuse empty files (Telegram answers 400) and a user gains nothing from one: a no-speech result has no subtitles. */
+function nonEmpty(files: OutgoingFile[]): OutgoingFile[] {
+  return files.filter((f) => f.content.length > 0);
 }
 
 const MORE = '\n\n… (the whole text is in the attached .txt file)';
