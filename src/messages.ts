@@ -71,6 +71,8 @@ export const text = {
   finished: () => 'Done: the transcript is below.',
   noSpeech: (name: string) => `${name}: I heard no speech in this recording.`,
   failed: (seconds: number) => `Sorry, the transcription failed. I gave back the ${minutes(seconds)} it cost.`,
+  notStarted: (seconds: number) =>
+    `Sorry, I could not start transcribing this: the transcription servers kept refusing the job. I gave back the ${minutes(seconds)} it cost.`,
   partlyFailed: (names: string[], seconds: number) =>
     `I could not transcribe ${names.join(', ')}; I gave back the ${minutes(seconds)} ${names.length === 1 ? 'it' : 'they'} cost.`,
   tooFast: () => 'You are sending faster than I can keep up with; please wait a minute.',

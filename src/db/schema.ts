@@ -62,13 +62,24 @@ export const orders = sqliteTable(
     language: text('language'),
     runnerJobId: text('runner_job_id'),
     attempts: integer('attempts').notNull().default(0),
+    /** Passing failures (runner API, storage) of the step the order is at; every state change resets it. */
+    retries: integer('retries').notNull().default(0),
+    /** After such a failure the loops leave the order alone until then (epoch ms); null: at once. */
+    nextAttemptAt: integer('next_attempt_at'),
     error: text('error'),
     createdAt: integer('created_at').notNull().default(now),
     updatedAt: integer('updated_at').notNull().default(now),
     queuedAt: integer('queued_at'),
     deliveredAt: integer('delivered_at'),
+    /** When the audio of a delivered order was deleted (results stay); null while it is still kept. */
+    audioDeletedAt: integer('audio_deleted_at'),
   },
-  (t) => [index('orders_state').on(t.state), index('orders_user').on(t.userId), index('orders_checkout').on(t.checkoutId)],
+  (t) => [
+    index('orders_state').on(t.state),
+    index('orders_user').on(t.userId),
+    index('orders_checkout').on(t.checkoutId),
+    index('orders_audio_kept').on(t.deliveredAt).where(sql`${t.state} = 'delivered' and ${t.audioDeletedAt} is null`),
+  ],
 );
 
 export type FileState = 'stored' | 'rejected' | 'done' | 'failed';
@@ -126,6 +137,8 @@ export const outbox = sqliteTable(
     key: text('key').notNull(),
     orderId: text('order_id'),
     channel: text('channel').notNull(),
+    /** Replies in one lane go out in order: the order's id, or `channel:chat` for replies about no order. */
+    lane: text('lane').notNull().default(''),
     address: text('address', { mode: 'json' }).$type<ReplyAddress>().notNull(),
     /** The reply without files; `transcript` replies get their files rendered from the results at send time. */
     payload: text('payload', { mode: 'json' }).$type<OutboxPayload>().notNull(),
@@ -136,7 +149,7 @@ export const outbox = sqliteTable(
     createdAt: integer('created_at').notNull().default(now),
     sentAt: integer('sent_at'),
   },
-  (t) => [uniqueIndex('outbox_key').on(t.key), index('outbox_pending').on(t.state, t.nextAttemptAt)],
+  (t) => [uniqueIndex('outbox_key').on(t.key), index('outbox_pending').on(t.state, t.nextAttemptAt), index('outbox_lane').on(t.lane, t.state)],
 );
 
 export interface OutboxPayload {
