@@ -13,6 +13,8 @@ export interface BatchRunnerOptions {
    * so it reads and writes the very bucket the service uses. Credentials come from the job's IAM role.
    */
   workerEnv: Record<string, string>;
+  /** Batch stops an attempt that runs longer (`timeout.attemptDurationSeconds`, at least 60). */
+  attemptTimeoutSeconds: number;
   log: Logger;
   /** A ready client (tests); built from the options and the SDK's default credential chain otherwise. */
   client?: BatchClient;
@@ -23,6 +25,20 @@ const MANIFEST_BUDGET = 6000;
 
 /** Batch states still on their way to a result; a job in one of them must not be started twice. */
 const PENDING = new Set(['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING']);
+
+/**
+ * Batch's own retries, for Spot reclaims only: an attempt whose host was terminated (status reason
+ * "Host EC2 (instance i-...) terminated.") runs again, up to 3 attempts in all; any other end is final
+ * and left to the service, which retries a failed order once itself. Set per job, so it holds whatever
+ * the job definition says.
+ */
+export const SPOT_RETRY_STRATEGY = {
+  attempts: 3,
+  evaluateOnExit: [
+    { onStatusReason: 'Host EC2*', action: 'RETRY' as const },
+    { onReason: '*', action: 'EXIT' as const },
+  ],
+};
 
 /**
  * The worker's exit code when some inputs failed but each failure is recorded in its own result file:
@@ -49,7 +65,7 @@ export class BatchRunner implements Runner {
   }
 
   async submit(manifest: JobManifest): Promise<string> {
-    const { jobQueue, jobDefinition, workerEnv, log } = this.options;
+    const { jobQueue, jobDefinition, workerEnv, attemptTimeoutSeconds, log } = this.options;
     const jobName = batchJobName(manifest.jobId);
     const existing = await this.existingJob(jobName);
     if (existing) {
@@ -63,6 +79,8 @@ export class BatchRunner implements Runner {
         jobQueue,
         jobDefinition,
         containerOverrides: { environment },
+        timeout: { attemptDurationSeconds: attemptTimeoutSeconds },
+        retryStrategy: SPOT_RETRY_STRATEGY,
       }),
     );
     if (!response.jobId) throw new Error(`SubmitJob for ${jobName} returned no job id`);
