@@ -1,5 +1,10 @@
-# The service (HTTP, channels, dispatcher, tracker) for one machine. The GPU worker has its own
-# image in whisper-container/. With RUNNER=local this image also transcribes on its CPU.
+# syntax=docker/dockerfile:1.7
+#
+# The service (HTTP, channels, dispatcher, tracker) for one machine; docker-compose.yml runs it behind nginx.
+# With RUNNER=local it also transcribes on this machine's CPU (whisper.cpp and the prepared tiny.en model are
+# built in); the GPU worker for AWS Batch has its own image in whisper-container/.
+
+# ---- build: production dependencies, whisper.cpp (CPU), the tiny.en model ----
 FROM node:20-bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake g++ make python3 ca-certificates \
@@ -7,20 +12,45 @@ RUN apt-get update \
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts ./scripts
-# npm ci builds better-sqlite3 and whisper.cpp and prepares the default model into /app/data/models.
+# No dev dependencies; postinstall (scripts/prepare.ts) builds better-sqlite3 and whisper.cpp and prepares
+# the default model into /app/data/models.
 ENV DATA_DIR=/app/data
-RUN npm ci
-COPY . .
+RUN npm ci --omit=dev --foreground-scripts \
+ # Debian's maintained ffmpeg replaces the static 4.1 build from npm (FFMPEG_PATH below).
+ && rm -rf node_modules/@ffmpeg-installer
 
+# ---- runtime ----
 FROM node:20-bookworm-slim
-RUN useradd --system --uid 10001 --home /app app
+# tini as PID 1: forwards SIGTERM to node (a graceful stop) and reaps the worker's children.
+# ffmpeg: Debian's package, security-maintained by Debian (licence: docs/deployment.md).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini ffmpeg ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+# The app user owns only /data; the code, dependencies, engine and model belong to root and are read-only
+# to it, so a compromised process cannot rewrite the service.
+RUN useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /usr/sbin/nologin app \
+ && mkdir -p /data && chown app:app /data && chmod 700 /data
 WORKDIR /app
-COPY --from=build --chown=app /app /app
-# The model prepared at build time lives outside the data volume, so mounting /data keeps it.
-RUN mkdir -p /data && chown app /data && mv /app/data/models /app/models
-ENV NODE_ENV=production DATA_DIR=/data WHISPER_MODEL=/app/models/ggml-tiny.en.bin PORT=8080 HOST=0.0.0.0
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/build/whisper.cpp/bin ./build/whisper.cpp/bin
+# The model lives outside the data volume, so mounting /data keeps it.
+COPY --from=build /app/data/models ./models
+COPY package.json tsconfig.json ./
+COPY src ./src
+COPY bots ./bots
+COPY mail ./mail
+COPY whisper-container/src ./whisper-container/src
+ENV NODE_ENV=production \
+    DATA_DIR=/data \
+    WHISPER_MODEL=/app/models/ggml-tiny.en.bin \
+    FFMPEG_PATH=/usr/bin/ffmpeg \
+    PORT=8080 \
+    HOST=0.0.0.0
 USER app
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 STOPSIGNAL SIGTERM
-CMD ["npm", "start"]
+# node itself, not npm (npm would sit between the signal and the service).
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["node", "--import", "tsx", "src/main.ts"]

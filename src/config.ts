@@ -20,7 +20,10 @@ export const configSchema = z.object({
   NEW_USER_FREE_SECONDS: int(0).default(600),
   PRICE_PER_MINUTE_CENTS: int(1).default(10),
   MINIMUM_PAYMENT_CENTS: int(1).default(50),
-  CURRENCY: z.string().regex(/^[a-z]{3}$/, 'a three-letter lower-case ISO currency code').default('usd'),
+  CURRENCY: z
+    .string()
+    .regex(/^[a-z]{3}$/, 'a three-letter lower-case ISO currency code')
+    .default('usd'),
   MAX_FILE_BYTES: int(1).default(2_147_483_648),
   MAX_FILE_SECONDS: int(1).default(14_400),
   TELEGRAM_BOT_TOKEN: optional(z.string().regex(/^\d+:[\w-]+$/, 'a BotFather token like 123456:ABC...')),
@@ -57,7 +60,7 @@ export const configSchema = z.object({
   BATCH_JOB_QUEUE: optional(z.string().min(1)),
   BATCH_JOB_DEFINITION: optional(z.string().min(1)),
   BATCH_ENDPOINT: optional(url),
-  BATCH_JOB_TIMEOUT_SECONDS: int(60).default(14_400),
+  BATCH_JOB_TIMEOUT_SECONDS: optional(int(60)),
   WHISPER_MODEL: optional(z.string().min(1)),
   WHISPER_THREADS: int(1, 256).default(Math.max(1, cpus().length)),
   WORKER_CONCURRENCY: int(1, 64).default(1),
@@ -94,7 +97,7 @@ export interface Config {
   storage: { kind: 'local'; root: string } | { kind: 's3'; bucket: string; endpoint?: string; forcePathStyle: boolean; region: string };
   runner:
     | { kind: 'local'; concurrency: number }
-    | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string; attemptTimeoutSeconds: number };
+    | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string; attemptTimeoutSeconds?: number };
   whisper: { model: string; threads: number };
 }
 
@@ -127,7 +130,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     need(['IMAP_USER', 'IMAP_PASSWORD', 'SMTP_HOST'], 'email (IMAP_HOST is set)');
     if (e.MAIL_SENDER_AUTH === 'dmarc') need(['MAIL_AUTHSERV_ID'], 'MAIL_SENDER_AUTH=dmarc');
     mail = {
-      imap: { host: e.IMAP_HOST, port: e.IMAP_PORT, secure: e.IMAP_SECURE, user: e.IMAP_USER!, password: e.IMAP_PASSWORD!, mailbox: e.IMAP_MAILBOX },
+      imap: {
+        host: e.IMAP_HOST,
+        port: e.IMAP_PORT,
+        secure: e.IMAP_SECURE,
+        user: e.IMAP_USER!,
+        password: e.IMAP_PASSWORD!,
+        mailbox: e.IMAP_MAILBOX,
+      },
       smtp: { host: e.SMTP_HOST!, port: e.SMTP_PORT, secure: e.SMTP_SECURE, user: e.SMTP_USER, password: e.SMTP_PASSWORD },
       from: e.MAIL_FROM ?? e.IMAP_USER!,
       senderAuth: e.MAIL_SENDER_AUTH,
@@ -139,7 +149,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.STORAGE === 's3') need(['S3_BUCKET'], 'STORAGE=s3');
   if (e.RUNNER === 'batch') need(['BATCH_JOB_QUEUE', 'BATCH_JOB_DEFINITION'], 'RUNNER=batch');
   // A GPU job elsewhere cannot read this machine's disk.
-  if (e.RUNNER === 'batch' && e.STORAGE !== 's3') throw new ConfigError('STORAGE must be s3 when RUNNER=batch (Batch jobs read the audio from the bucket)');
+  if (e.RUNNER === 'batch' && e.STORAGE !== 's3')
+    throw new ConfigError('STORAGE must be s3 when RUNNER=batch (Batch jobs read the audio from the bucket)');
 
   return {
     port: e.PORT,
@@ -185,6 +196,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             attemptTimeoutSeconds: e.BATCH_JOB_TIMEOUT_SECONDS,
           }
         : { kind: 'local', concurrency: e.WORKER_CONCURRENCY },
-    whisper: { model: e.WHISPER_MODEL ? resolve(e.WHISPER_MODEL) : join(dataDir, 'models', 'ggml-tiny.en.bin'), threads: e.WHISPER_THREADS },
+    whisper: {
+      model: e.WHISPER_MODEL ? resolve(e.WHISPER_MODEL) : join(dataDir, 'models', 'ggml-tiny.en.bin'),
+      threads: e.WHISPER_THREADS,
+    },
   };
 }

@@ -39,9 +39,11 @@ export const text = {
         ? 'Every reply tells you how much time you have left.'
         : 'Commands: /balance shows your seconds left, /language CODE sets the spoken language (for example /language de), /language auto detects it.',
     ].join('\n'),
-  start: (balance: number, freeSeconds: number) => `Welcome! You have ${minutes(balance)} of transcription left.\n\n${text.help(freeSeconds)}`,
+  start: (balance: number, freeSeconds: number) =>
+    `Welcome! You have ${minutes(balance)} of transcription left.\n\n${text.help(freeSeconds)}`,
   balance: (balance: number) => `You have ${minutes(balance)} of transcription left.`,
-  languageSet: (code: string) => (code === 'auto' ? 'I will detect the language of your next recordings.' : `I will transcribe your next recordings as "${code}".`),
+  languageSet: (code: string) =>
+    code === 'auto' ? 'I will detect the language of your next recordings.' : `I will transcribe your next recordings as "${code}".`,
   languageInvalid: () => 'Use /language with a two-letter language code such as en, de or es, or /language auto.',
   unknownCommand: (name: string) => `I don't know /${name}. ${text.commandsLine()}`,
   commandsLine: () => 'Try /help, /balance or /language CODE.',

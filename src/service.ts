@@ -73,10 +73,15 @@ export class Service {
     // One reply loop per channel, so a stalled platform never holds up the others.
     const sends = sender.lanes().map((lane) => new Loop(`outbox:${lane.channel}`, 1000, lane.tick, log));
     const cleanup = new Loop('audio-cleanup', 60_000, sender.cleanup.tick, log);
-    const recover = new Loop('checkouts', 30_000, async () => {
-      await quoting.openMissingCheckouts();
-      await this.orderPayments.expireStale();
-    }, log);
+    const recover = new Loop(
+      'checkouts',
+      30_000,
+      async () => {
+        await quoting.openMissingCheckouts();
+        await this.orderPayments.expireStale();
+      },
+      log,
+    );
     wakeups.on('queued', dispatch.wake);
     wakeups.on('outbox', () => sends.forEach((send) => send.wake()));
     this.loops = [dispatch, track, ...sends, cleanup, recover];

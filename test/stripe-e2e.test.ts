@@ -88,12 +88,12 @@ describe('paying for a transcription with Stripe', () => {
     expect(second.checkoutId).toBeNull();
     expect(svc.balance('test', 'alice')).toBe(296);
     expect(fake.sessionsFor(second.id)).toHaveLength(0);
-    expect(await metric('payments_revenue_cents_total')).toBe(50);
+    expect(await metric('transcribe_payments_revenue_cents_total')).toBe(50);
   });
 
   it('the same event 100 times, and completed with async_payment_succeeded for one order, fulfil it once', async () => {
     const { order, session } = await orderAwaitingPayment('bob');
-    const paidBefore = await metric('payments_succeeded_total');
+    const paidBefore = await metric('transcribe_payments_succeeded_total');
     const completed = stripeEvent('checkout.session.completed', fake.complete(session.id));
     const statuses: number[] = [];
     for (let round = 0; round < 10; round++) {
@@ -109,7 +109,7 @@ describe('paying for a transcription with Stripe', () => {
     expect(svc.balance('test', 'bob')).toBe(298);
     expect(texts('bob').filter((t) => t.startsWith('Payment received'))).toHaveLength(1);
     expect(chat.repliesTo('bob', 'transcript')).toHaveLength(1);
-    expect(await metric('payments_succeeded_total')).toBe(paidBefore + 1);
+    expect(await metric('transcribe_payments_succeeded_total')).toBe(paidBefore + 1);
   });
 
   it('an expiry arriving after the payment leaves the order paid', async () => {
@@ -127,7 +127,7 @@ describe('paying for a transcription with Stripe', () => {
   it('an unpaid checkout that expires expires the order, deletes its audio and tells the user', async () => {
     const { order, session } = await orderAwaitingPayment('dave');
     expect(blobsOf(svc.dataDir, order.id).length).toBeGreaterThan(0);
-    const expiredBefore = await metric('payments_checkouts_expired_total');
+    const expiredBefore = await metric('transcribe_payments_checkouts_expired_total');
 
     const delivery = await deliverWebhook(webhook, stripeEvent('checkout.session.expired', fake.expire(session.id)), { secret: WEBHOOK_SECRET });
     expect(delivery.status).toBe(200);
@@ -136,7 +136,7 @@ describe('paying for a transcription with Stripe', () => {
     expect(blobsOf(svc.dataDir, order.id)).toEqual([]);
     await chat.waitForReply((r, to) => to.chatId === 'dave' && r.kind === 'notice' && r.text.includes('expired'));
     expect(svc.balance('test', 'dave')).toBe(0);
-    expect(await metric('payments_checkouts_expired_total')).toBe(expiredBefore + 1);
+    expect(await metric('transcribe_payments_checkouts_expired_total')).toBe(expiredBefore + 1);
 
     // Paying a checkout that has already expired does not bring the order back.
     expect((await pay(session)).status).toBe(200);

@@ -99,7 +99,7 @@ describe('StripePayments against a Stripe-compatible server', () => {
 
   it('a retried call for the same order gets the same checkout, and counts it once', async () => {
     const order = request();
-    const created = await metricValue('payments_checkouts_created_total');
+    const created = await metricValue('transcribe_payments_checkouts_created_total');
     const first = await payments.createCheckout(order);
     const second = await payments.createCheckout(order);
     expect(second).toEqual(first);
@@ -107,7 +107,7 @@ describe('StripePayments against a Stripe-compatible server', () => {
     const keys = fake.requests.filter((r) => r.form.client_reference_id === order.orderId).map((r) => r.idempotencyKey);
     expect(keys).toHaveLength(2);
     expect(new Set(keys).size).toBe(1);
-    expect(await metricValue('payments_checkouts_created_total')).toBe(created + 1);
+    expect(await metricValue('transcribe_payments_checkouts_created_total')).toBe(created + 1);
   });
 
   it('a lost answer is retried by the SDK and still makes one checkout', async () => {
@@ -266,8 +266,8 @@ describe('the Stripe webhook', () => {
 
   it('a completed, paid checkout pays the order with the amount and currency charged', async () => {
     const session = await openSession('ord_paid', 250, 'usd');
-    const revenue = await metricValue('payments_revenue_cents_total', { currency: 'usd' });
-    const paid = await metricValue('payments_succeeded_total');
+    const revenue = await metricValue('transcribe_payments_revenue_cents_total', { currency: 'usd' });
+    const paid = await metricValue('transcribe_payments_succeeded_total');
     const event = stripeEvent('checkout.session.completed', fake.complete(session.id)) as { id: string };
 
     const delivery = await deliverWebhook(url, event, { secret });
@@ -275,8 +275,8 @@ describe('the Stripe webhook', () => {
     expect(events.calls).toEqual([
       { kind: 'paid', event: { eventId: event.id, orderId: 'ord_paid', checkoutId: session.id, amountCents: 250, currency: 'usd' } },
     ]);
-    expect(await metricValue('payments_revenue_cents_total', { currency: 'usd' })).toBe(revenue + 250);
-    expect(await metricValue('payments_succeeded_total')).toBe(paid + 1);
+    expect(await metricValue('transcribe_payments_revenue_cents_total', { currency: 'usd' })).toBe(revenue + 250);
+    expect(await metricValue('transcribe_payments_succeeded_total')).toBe(paid + 1);
   });
 
   it('a checkout completed before an async payment arrives waits for async_payment_succeeded', async () => {
@@ -296,13 +296,13 @@ describe('the Stripe webhook', () => {
     fake.complete(failing.id, { async: true });
     expect((await deliverWebhook(url, stripeEvent('checkout.session.async_payment_failed', failing), { secret })).status).toBe(200);
     const expiring = await openSession('ord_expiring');
-    const expiredBefore = await metricValue('payments_checkouts_expired_total');
+    const expiredBefore = await metricValue('transcribe_payments_checkouts_expired_total');
     expect((await deliverWebhook(url, stripeEvent('checkout.session.expired', fake.expire(expiring.id)), { secret })).status).toBe(200);
     expect(events.calls.map((c) => [c.kind, c.event.orderId, c.event.checkoutId])).toEqual([
       ['failed', 'ord_failing', failing.id],
       ['expired', 'ord_expiring', expiring.id],
     ]);
-    expect(await metricValue('payments_checkouts_expired_total')).toBe(expiredBefore + 1);
+    expect(await metricValue('transcribe_payments_checkouts_expired_total')).toBe(expiredBefore + 1);
   });
 
   it('finds the order in the metadata when the reference is missing', async () => {
@@ -351,10 +351,10 @@ describe('the Stripe webhook', () => {
   it('answers 200 to a duplicate without counting revenue again', async () => {
     const session = await openSession('ord_dup', 300);
     const event = stripeEvent('checkout.session.completed', fake.complete(session.id));
-    const revenue = await metricValue('payments_revenue_cents_total', { currency: 'usd' });
+    const revenue = await metricValue('transcribe_payments_revenue_cents_total', { currency: 'usd' });
     events.outcome = 'duplicate';
     expect((await deliverWebhook(url, event, { secret })).status).toBe(200);
-    expect(await metricValue('payments_revenue_cents_total', { currency: 'usd' })).toBe(revenue);
+    expect(await metricValue('transcribe_payments_revenue_cents_total', { currency: 'usd' })).toBe(revenue);
   });
 
   it('reports an amount that does not match the quote loudly, and answers 200 so Stripe stops', async () => {

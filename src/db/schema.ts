@@ -29,7 +29,9 @@ export const ledger = sqliteTable(
   'ledger',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     kind: text('kind').$type<LedgerKind>().notNull(),
     seconds: integer('seconds').notNull(),
     key: text('key').notNull(),
@@ -45,7 +47,9 @@ export const orders = sqliteTable(
   'orders',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     channel: text('channel').notNull(),
     replyTo: text('reply_to', { mode: 'json' }).$type<ReplyAddress>().notNull(),
     state: text('state').$type<OrderState>().notNull(),
@@ -78,7 +82,9 @@ export const orders = sqliteTable(
     index('orders_state').on(t.state),
     index('orders_user').on(t.userId),
     index('orders_checkout').on(t.checkoutId),
-    index('orders_audio_kept').on(t.deliveredAt).where(sql`${t.state} = 'delivered' and ${t.audioDeletedAt} is null`),
+    index('orders_audio_kept')
+      .on(t.deliveredAt)
+      .where(sql`${t.state} = 'delivered' and ${t.audioDeletedAt} is null`),
   ],
 );
 
@@ -88,7 +94,9 @@ export const files = sqliteTable(
   'files',
   {
     id: text('id').primaryKey(),
-    orderId: text('order_id').notNull().references(() => orders.id),
+    orderId: text('order_id')
+      .notNull()
+      .references(() => orders.id),
     position: integer('position').notNull(),
     /** The user's file name, cleaned for display; never a path. */
     name: text('name').notNull(),
@@ -149,7 +157,11 @@ export const outbox = sqliteTable(
     createdAt: integer('created_at').notNull().default(now),
     sentAt: integer('sent_at'),
   },
-  (t) => [uniqueIndex('outbox_key').on(t.key), index('outbox_pending').on(t.state, t.nextAttemptAt), index('outbox_lane').on(t.lane, t.state)],
+  (t) => [
+    uniqueIndex('outbox_key').on(t.key),
+    index('outbox_pending').on(t.state, t.nextAttemptAt),
+    index('outbox_lane').on(t.lane, t.state),
+  ],
 );
 
 export interface OutboxPayload {

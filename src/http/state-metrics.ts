@@ -9,9 +9,9 @@ import { registry } from '../metrics';
  * orders by state, queue depth and audio seconds transcribed.
  */
 export function registerStateMetrics(db: Db): void {
-  for (const name of ['orders_by_state', 'queue_depth', 'audio_seconds_delivered']) registry.removeSingleMetric(name);
+  for (const name of ['transcribe_orders', 'transcribe_queue_depth_orders', 'transcribe_delivered_audio_seconds']) registry.removeSingleMetric(name);
   new Gauge({
-    name: 'orders_by_state',
+    name: 'transcribe_orders',
     help: 'Orders in each state',
     labelNames: ['state'],
     registers: [registry],
@@ -23,7 +23,7 @@ export function registerStateMetrics(db: Db): void {
     },
   });
   new Gauge({
-    name: 'queue_depth',
+    name: 'transcribe_queue_depth_orders',
     help: 'Orders queued or running',
     registers: [registry],
     collect() {
@@ -32,7 +32,7 @@ export function registerStateMetrics(db: Db): void {
     },
   });
   new Gauge({
-    name: 'audio_seconds_delivered',
+    name: 'transcribe_delivered_audio_seconds',
     help: 'Billable audio seconds in delivered orders',
     registers: [registry],
     collect() {

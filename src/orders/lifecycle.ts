@@ -72,8 +72,22 @@ export function receiveOrder(db: Db, order: NewOrder, received: NewFile[]): void
 }
 
 /** The quote reply: the order's file lines (`lines`), then what happens. */
-function quoteReply(db: Db, order: Order, lines: string[], body: string, balanceSeconds: number, action?: { label: string; url: string }): void {
-  enqueueReply(db, order.replyTo, { key: `quote:${order.id}`, orderId: order.id, kind: 'quote', text: `${lines.join('\n')}\n\n${body}`, action, balanceSeconds });
+function quoteReply(
+  db: Db,
+  order: Order,
+  lines: string[],
+  body: string,
+  balanceSeconds: number,
+  action?: { label: string; url: string },
+): void {
+  enqueueReply(db, order.replyTo, {
+    key: `quote:${order.id}`,
+    orderId: order.id,
+    kind: 'quote',
+    text: `${lines.join('\n')}\n\n${body}`,
+    action,
+    balanceSeconds,
+  });
 }
 
 /** received -> rejected: no file could be used. Nothing is charged. */
@@ -86,7 +100,12 @@ export function rejectEmptyOrder({ db, ledger }: CommandContext, order: Order, l
 }
 
 /** received -> rejected: the balance is `missing` seconds short and payments are not configured. Nothing is charged. */
-export function rejectUnpayableOrder({ db, ledger }: CommandContext, order: Order, lines: string[], quote: { seconds: number; missing: number }): boolean {
+export function rejectUnpayableOrder(
+  { db, ledger }: CommandContext,
+  order: Order,
+  lines: string[],
+  quote: { seconds: number; missing: number },
+): boolean {
   return transaction(db, () => {
     const values = { seconds: quote.seconds, missingSeconds: quote.missing, error: 'payments not configured' };
     if (!moveOrder(db, order.id, 'received', 'rejected', values)) return false;
@@ -125,7 +144,8 @@ export function awaitPayment(
       currency: quote.currency,
     };
     if (!moveOrder(db, order.id, 'received', 'awaiting_payment', values)) return false;
-    if (quote.held > 0) ledger.append({ userId: order.userId, kind: 'spend', seconds: -quote.held, key: `hold:${order.id}`, orderId: order.id });
+    if (quote.held > 0)
+      ledger.append({ userId: order.userId, kind: 'spend', seconds: -quote.held, key: `hold:${order.id}`, orderId: order.id });
     return true;
   });
 }
@@ -144,7 +164,10 @@ export function recordCheckout({ db, ledger }: CommandContext, order: Order, che
     if (changed.changes !== 1) return false;
     const price = money(order.amountCents!, order.currency!);
     const lines = fileLines(orderFiles(db, order.id));
-    quoteReply(db, order, lines, text.needsPayment(order.missingSeconds, price), ledger.balance(order.userId), { label: text.payButton(price), url: checkout.url });
+    quoteReply(db, order, lines, text.needsPayment(order.missingSeconds, price), ledger.balance(order.userId), {
+      label: text.payButton(price),
+      url: checkout.url,
+    });
     return true;
   });
 }
@@ -167,7 +190,13 @@ export function markPaid({ db, ledger }: CommandContext, order: Order, payment: 
     });
     ledger.append({ userId: order.userId, kind: 'spend', seconds: -order.missingSeconds, key: `spend:${order.id}`, orderId: order.id });
     const balance = ledger.balance(order.userId);
-    enqueueReply(db, order.replyTo, { key: `paid:${order.id}`, orderId: order.id, kind: 'status', text: text.paid(balance), balanceSeconds: balance });
+    enqueueReply(db, order.replyTo, {
+      key: `paid:${order.id}`,
+      orderId: order.id,
+      kind: 'status',
+      text: text.paid(balance),
+      balanceSeconds: balance,
+    });
     return true;
   });
 }
@@ -180,7 +209,13 @@ export function expireOrder({ db, ledger }: CommandContext, order: Order): boole
       ledger.append({ userId: order.userId, kind: 'refund', seconds: order.heldSeconds, key: `refund:${order.id}`, orderId: order.id });
     }
     const balance = ledger.balance(order.userId);
-    enqueueReply(db, order.replyTo, { key: `expired:${order.id}`, orderId: order.id, kind: 'notice', text: text.expired(), balanceSeconds: balance });
+    enqueueReply(db, order.replyTo, {
+      key: `expired:${order.id}`,
+      orderId: order.id,
+      kind: 'notice',
+      text: text.expired(),
+      balanceSeconds: balance,
+    });
     return true;
   });
 }
@@ -219,29 +254,58 @@ export function requeueOrder(db: Db, order: Order): boolean {
  * is queued with the closing status and, if some files failed, a notice naming them.
  * `failed` are the files of `inputs` whose result is missing or a failure.
  */
-export function completeOrder(context: CommandContext, order: Order, inputs: FileRow[], failed: FileRow[]): 'delivered' | 'failed' | undefined {
+export function completeOrder(
+  context: CommandContext,
+  order: Order,
+  inputs: FileRow[],
+  failed: FileRow[],
+): 'delivered' | 'failed' | undefined {
   if (failed.length === inputs.length) return failOrder(context, order) ? 'failed' : undefined;
   const { db, ledger } = context;
   const applied = transaction(db, () => {
     if (!moveOrder(db, order.id, 'running', 'delivered', { deliveredAt: Date.now() })) return false;
     for (const file of inputs) {
       const lost = failed.includes(file);
-      db.update(files).set({ state: lost ? 'failed' : 'done' }).where(eq(files.id, file.id)).run();
+      db.update(files)
+        .set({ state: lost ? 'failed' : 'done' })
+        .where(eq(files.id, file.id))
+        .run();
       if (lost) {
-        ledger.append({ userId: order.userId, kind: 'refund', seconds: billableSeconds(file.duration ?? 0), key: `refund:${order.id}:${file.id}`, orderId: order.id });
+        ledger.append({
+          userId: order.userId,
+          kind: 'refund',
+          seconds: billableSeconds(file.duration ?? 0),
+          key: `refund:${order.id}:${file.id}`,
+          orderId: order.id,
+        });
       }
     }
     const balance = ledger.balance(order.userId);
     const lines = fileLines(orderFiles(db, order.id)).join('\n');
-    enqueueReply(db, order.replyTo, { key: `done:${order.id}`, orderId: order.id, kind: 'status', transient: true, text: `${lines}\n\n${text.finished()}` });
-    enqueueReply(db, order.replyTo, { key: `transcript:${order.id}`, orderId: order.id, kind: 'transcript', text: text.delivered(), balanceSeconds: balance });
+    enqueueReply(db, order.replyTo, {
+      key: `done:${order.id}`,
+      orderId: order.id,
+      kind: 'status',
+      transient: true,
+      text: `${lines}\n\n${text.finished()}`,
+    });
+    enqueueReply(db, order.replyTo, {
+      key: `transcript:${order.id}`,
+      orderId: order.id,
+      kind: 'transcript',
+      text: text.delivered(),
+      balanceSeconds: balance,
+    });
     if (failed.length > 0) {
       const refunded = failed.reduce((sum, f) => sum + billableSeconds(f.duration ?? 0), 0);
       enqueueReply(db, order.replyTo, {
         key: `partial:${order.id}`,
         orderId: order.id,
         kind: 'notice',
-        text: text.partlyFailed(failed.map((f) => f.name), refunded),
+        text: text.partlyFailed(
+          failed.map((f) => f.name),
+          refunded,
+        ),
         balanceSeconds: balance,
       });
     }
@@ -265,7 +329,13 @@ function refundAndFail({ db, ledger }: CommandContext, order: Order, from: 'queu
     if (!moveOrder(db, order.id, from, 'failed', { error })) return false;
     ledger.append({ userId: order.userId, kind: 'refund', seconds: order.seconds, key: `refund:${order.id}`, orderId: order.id });
     const balance = ledger.balance(order.userId);
-    enqueueReply(db, order.replyTo, { key: `failed:${order.id}`, orderId: order.id, kind: 'notice', text: sentence, balanceSeconds: balance });
+    enqueueReply(db, order.replyTo, {
+      key: `failed:${order.id}`,
+      orderId: order.id,
+      kind: 'notice',
+      text: sentence,
+      balanceSeconds: balance,
+    });
     return true;
   });
 }
@@ -286,10 +356,16 @@ export function deferOrder(db: Db, order: Pick<Order, 'id'>, state: 'queued' | '
 
 /** Not a state change: the step that was failing went through; an order in `state` is no longer waiting out a back-off. */
 export function clearRetries(db: Db, orderId: string, state: 'queued' | 'running'): void {
-  db.update(orders).set({ retries: 0, nextAttemptAt: null }).where(and(eq(orders.id, orderId), eq(orders.state, state))).run();
+  db.update(orders)
+    .set({ retries: 0, nextAttemptAt: null })
+    .where(and(eq(orders.id, orderId), eq(orders.state, state)))
+    .run();
 }
 
 /** Not a state change: records that a delivered order's audio is gone from the store (its results stay). */
 export function markAudioDeleted(db: Db, orderId: string): void {
-  db.update(orders).set({ audioDeletedAt: Date.now() }).where(and(eq(orders.id, orderId), eq(orders.state, 'delivered'))).run();
+  db.update(orders)
+    .set({ audioDeletedAt: Date.now() })
+    .where(and(eq(orders.id, orderId), eq(orders.state, 'delivered')))
+    .run();
 }

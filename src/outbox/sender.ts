@@ -78,7 +78,7 @@ export class OutboxSender {
 
   /** Sends one row; true when it is settled (sent or given up), false when it must wait. */
   private async send(row: Row): Promise<boolean> {
-    const { db, store, log } = this.deps;
+    const { db, store } = this.deps;
     const channel = this.channels.get(row.channel as ChannelName)!;
     try {
       const reply: Reply = { key: row.key, orderId: row.orderId ?? undefined, ...row.payload };
@@ -90,7 +90,10 @@ export class OutboxSender {
       return this.failed(row, error);
     }
     crashPoint('sent');
-    db.update(outbox).set({ state: 'sent', sentAt: Date.now(), attempts: row.attempts + 1 }).where(eq(outbox.id, row.id)).run();
+    db.update(outbox)
+      .set({ state: 'sent', sentAt: Date.now(), attempts: row.attempts + 1 })
+      .where(eq(outbox.id, row.id))
+      .run();
     outboxMetrics.repliesSent.inc({ channel: row.channel, kind: row.payload.kind });
     if (row.payload.kind === 'transcript' && row.orderId) await this.afterTranscript(row.orderId);
     return true;

@@ -3,35 +3,35 @@ import { registry } from '../metrics';
 
 /** Checkout Sessions Stripe created for orders (an idempotent replay is not counted again). */
 export const checkoutsCreated = new Counter({
-  name: 'payments_checkouts_created_total',
+  name: 'transcribe_payments_checkouts_created_total',
   help: 'Stripe Checkout Sessions created for orders',
   registers: [registry],
 });
 
 /** Payments the core applied to an order (fulfilled once, replays not counted). */
 export const paymentsSucceeded = new Counter({
-  name: 'payments_succeeded_total',
+  name: 'transcribe_payments_succeeded_total',
   help: 'Payments applied to orders',
   registers: [registry],
 });
 
 /** Asynchronous payments that failed (the order stays payable until the checkout expires). */
 export const paymentsFailed = new Counter({
-  name: 'payments_failed_total',
+  name: 'transcribe_payments_failed_total',
   help: 'Asynchronous payments that failed',
   registers: [registry],
 });
 
 /** Checkouts that expired unpaid and expired their order. */
 export const checkoutsExpired = new Counter({
-  name: 'payments_checkouts_expired_total',
+  name: 'transcribe_payments_checkouts_expired_total',
   help: 'Checkouts that expired unpaid',
   registers: [registry],
 });
 
 /** Money received, in the currency's smallest unit. */
 export const revenueCents = new Counter({
-  name: 'payments_revenue_cents_total',
+  name: 'transcribe_payments_revenue_cents_total',
   help: 'Revenue applied to orders, in the smallest currency unit',
   labelNames: ['currency'] as const,
   registers: [registry],
@@ -39,7 +39,7 @@ export const revenueCents = new Counter({
 
 /** Every verified webhook delivery by event type (`other` for types the service does not handle) and what came of it. */
 export const webhookEvents = new Counter({
-  name: 'payments_webhook_events_total',
+  name: 'transcribe_payments_webhook_events_total',
   help: 'Verified Stripe webhook events by type and outcome',
   labelNames: ['type', 'outcome'] as const,
   registers: [registry],

@@ -35,7 +35,13 @@ export class Dispatcher {
   tick = async (): Promise<void> => {
     const { db, runner, wakeups, log } = this.deps;
     const due = or(isNull(orders.nextAttemptAt), lte(orders.nextAttemptAt, Date.now()));
-    const queued = db.select().from(orders).where(and(eq(orders.state, 'queued'), due)).orderBy(asc(orders.queuedAt)).limit(50).all();
+    const queued = db
+      .select()
+      .from(orders)
+      .where(and(eq(orders.state, 'queued'), due))
+      .orderBy(asc(orders.queuedAt))
+      .limit(50)
+      .all();
     if (queued.length === 0) return;
     const submitted: { order: Order; runnerJobId: string; files: FileRow[] }[] = [];
     let refused = 0;

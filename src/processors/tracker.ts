@@ -63,7 +63,10 @@ export class Tracker {
     if (status.state === 'succeeded') {
       await this.complete(order);
     } else if (status.state === 'unknown' ? order.attempts < MAX_LOST_ATTEMPTS : order.attempts < MAX_ATTEMPTS) {
-      log.warn({ orderId: order.id, state: status.state, attempts: order.attempts, reason: status.reason }, 'job lost or failed; queued again');
+      log.warn(
+        { orderId: order.id, state: status.state, attempts: order.attempts, reason: status.reason },
+        'job lost or failed; queued again',
+      );
       if (requeueOrder(db, order)) wakeups.emit('queued');
     } else {
       log.error({ orderId: order.id, state: status.state, attempts: order.attempts, reason: status.reason }, 'job failed; order refunded');
@@ -75,7 +78,10 @@ export class Tracker {
   private unreachable(job: { id: string; retries: number }, error: unknown): void {
     const failures = job.retries + 1;
     const delayMs = backoffDelay(UNREACHABLE, failures);
-    this.deps.log.warn({ orderId: job.id, tries: failures, retryInMs: delayMs, err: error }, 'runner or store unreachable; order checked again later');
+    this.deps.log.warn(
+      { orderId: job.id, tries: failures, retryInMs: delayMs, err: error },
+      'runner or store unreachable; order checked again later',
+    );
     orderMetrics.retries.inc({ step: 'track' });
     deferOrder(this.deps.db, job, 'running', delayMs);
   }

@@ -1,4 +1,11 @@
-import { BatchClient, DescribeJobsCommand, ListJobsCommand, SubmitJobCommand, type JobDetail, type JobSummary } from '@aws-sdk/client-batch';
+import {
+  BatchClient,
+  DescribeJobsCommand,
+  ListJobsCommand,
+  SubmitJobCommand,
+  type JobDetail,
+  type JobSummary,
+} from '@aws-sdk/client-batch';
 import type { Logger } from '../log';
 import type { JobManifest, JobStatus, Runner } from '../ports/runner';
 
@@ -13,8 +20,8 @@ export interface BatchRunnerOptions {
    * so it reads and writes the very bucket the service uses. Credentials come from the job's IAM role.
    */
   workerEnv: Record<string, string>;
-  /** Batch stops an attempt that runs longer (`timeout.attemptDurationSeconds`, at least 60). */
-  attemptTimeoutSeconds: number;
+  /** Batch stops an attempt that runs longer (`timeout.attemptDurationSeconds`, at least 60); `BATCH_JOB_TIMEOUT_SECONDS` when absent. */
+  attemptTimeoutSeconds?: number;
   log: Logger;
   /** A ready client (tests); built from the options and the SDK's default credential chain otherwise. */
   client?: BatchClient;
@@ -22,6 +29,21 @@ export interface BatchRunnerOptions {
 
 /** Batch keeps container overrides small (ECS caps them at 8 KiB); the manifest is trimmed well below. */
 const MANIFEST_BUDGET = 6000;
+
+/**
+ * One GPU per job: the worker runs one engine holding the model on it (the image sets WHISPER_ENGINES=1).
+ * Submitted with every job, so it holds whatever the job definition says; the CloudFormation template in
+ * deploy/aws/ declares the same (a test compares them).
+ */
+export const BATCH_JOB_GPUS = 1;
+
+/**
+ * Batch stops a job still running after this long (unless `BATCH_JOB_TIMEOUT_SECONDS` says otherwise), and
+ * the tracker then retries its order once and refunds it. The longest order
+ * (20 files of 4 hours, 80 hours of audio) needs 2.4 hours at a real-time factor of 0.03; the rest is room
+ * for slower GPUs and the model load.
+ */
+export const BATCH_JOB_TIMEOUT_SECONDS = 4 * 3600;
 
 /** Batch states still on their way to a result; a job in one of them must not be started twice. */
 const PENDING = new Set(['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING']);
@@ -78,8 +100,8 @@ export class BatchRunner implements Runner {
         jobName,
         jobQueue,
         jobDefinition,
-        containerOverrides: { environment },
-        timeout: { attemptDurationSeconds: attemptTimeoutSeconds },
+        containerOverrides: { environment, resourceRequirements: [{ type: 'GPU', value: String(BATCH_JOB_GPUS) }] },
+        timeout: { attemptDurationSeconds: attemptTimeoutSeconds ?? BATCH_JOB_TIMEOUT_SECONDS },
         retryStrategy: SPOT_RETRY_STRATEGY,
       }),
     );
@@ -154,7 +176,8 @@ export function compactManifest(manifest: JobManifest): string {
   for (let limit = 120; Buffer.byteLength(json) > MANIFEST_BUDGET && limit >= 8; limit = Math.floor(limit / 2)) {
     json = JSON.stringify({ ...manifest, inputs: manifest.inputs.map((input) => ({ ...input, name: shorten(input.name, limit) })) });
   }
-  if (Buffer.byteLength(json) > MANIFEST_BUDGET) throw new Error(`job ${manifest.jobId} has too many files for one Batch job (${manifest.inputs.length})`);
+  if (Buffer.byteLength(json) > MANIFEST_BUDGET)
+    throw new Error(`job ${manifest.jobId} has too many files for one Batch job (${manifest.inputs.length})`);
   return json;
 }
 

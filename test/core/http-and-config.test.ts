@@ -24,9 +24,9 @@ describe('HTTP endpoints', () => {
     const res = await fetch(`${svc.url}/metrics`);
     expect(res.headers.get('content-type')).toContain('text/plain');
     const body = await res.text();
-    expect(body).toContain('# TYPE queue_depth gauge');
-    expect(body).toMatch(/intake_messages_total\{channel="test"\} \d+/);
-    expect(body).toContain('delivery_latency_seconds_bucket');
+    expect(body).toContain('# TYPE transcribe_queue_depth_orders gauge');
+    expect(body).toMatch(/transcribe_intake_messages_total\{channel="test"\} \d+/);
+    expect(body).toContain('transcribe_delivery_latency_seconds_bucket');
   });
 
   it('the payment return pages tell the payer what happens next, and echo nothing', async () => {

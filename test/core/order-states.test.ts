@@ -41,7 +41,10 @@ function orderIn(state: OrderState, values: Partial<typeof orders.$inferInsert> 
   receiveOrder(db, { id, userId, channel: 'test', replyTo: { channel: 'test', chatId: 'c1', messageId: 'm1' }, language: null }, [
     { position: 0, name: 'memo.ogg', key: `orders/${id}/0`, bytes: 10, duration: 30 },
   ]);
-  db.update(orders).set({ state, ...values }).where(eq(orders.id, id)).run();
+  db.update(orders)
+    .set({ state, ...values })
+    .where(eq(orders.id, id))
+    .run();
   return db.select().from(orders).where(eq(orders.id, id)).get()!;
 }
 
@@ -215,7 +218,9 @@ describe('one place for order state changes', () => {
   it('no source file outside the state machine writes an order row', () => {
     const root = join(import.meta.dirname, '../../src');
     const sources = (dir: string): string[] =>
-      readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+      );
     const writers = sources(root)
       .filter((file) => /\.(update|insert)\(\s*orders\s*\)/.test(readFileSync(file, 'utf8')))
       .map((file) => relative(root, file))

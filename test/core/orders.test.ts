@@ -33,7 +33,10 @@ const start = async (env: Record<string, string>, extra: { payments?: RecordingP
 describe('paying path', () => {
   it('holds the free seconds, sends a pay link for the rest, and transcribes once paid', async () => {
     const payments = new RecordingPayments();
-    const { channel, svc } = await start({ NEW_USER_FREE_SECONDS: '2', PRICE_PER_MINUTE_CENTS: '10', MINIMUM_PAYMENT_CENTS: '50' }, { payments });
+    const { channel, svc } = await start(
+      { NEW_USER_FREE_SECONDS: '2', PRICE_PER_MINUTE_CENTS: '10', MINIMUM_PAYMENT_CENTS: '50' },
+      { payments },
+    );
     await channel.receive(channel.message('dana', [voice]));
 
     const quote = await channel.waitForReply((r) => r.kind === 'quote');
@@ -82,7 +85,10 @@ describe('paying path', () => {
     await channel.waitForReply((r) => r.kind === 'quote');
     expect(await svc.service.orderPayments.expireStale()).toBe(0);
     const { orders } = await import('../../src/db/schema');
-    svc.service.db.update(orders).set({ updatedAt: Date.now() - 26 * 3600_000 }).run();
+    svc.service.db
+      .update(orders)
+      .set({ updatedAt: Date.now() - 26 * 3600_000 })
+      .run();
     expect(await svc.service.orderPayments.expireStale()).toBe(1);
     await channel.waitForReply((r) => r.text.includes('expired'));
     expect(svc.orders()[0].state).toBe('expired');
@@ -107,7 +113,7 @@ describe('paying path', () => {
     const { channel, svc } = await start({ NEW_USER_FREE_SECONDS: '0' }, { payments });
     await channel.receive(channel.message('gus', [voice]));
     expect(channel.sent).toHaveLength(0);
-    await (svc.service as unknown as { loops: { name: string; wake(): void }[] }).loops.find((l) => l.name === 'checkouts')!.wake();
+    (svc.service as unknown as { loops: { name: string; wake(): void }[] }).loops.find((l) => l.name === 'checkouts')!.wake();
     const quote = await channel.waitForReply((r) => r.kind === 'quote');
     expect(quote.action?.url).toContain(svc.orders()[0].id);
   });
@@ -257,6 +263,12 @@ describe('failures', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(channel.sent).toHaveLength(0);
     const { outbox } = await import('../../src/db/schema');
-    expect(svc.service.db.select().from(outbox).all().map((r) => r.state)).toEqual(['dead']);
+    expect(
+      svc.service.db
+        .select()
+        .from(outbox)
+        .all()
+        .map((r) => r.state),
+    ).toEqual(['dead']);
   });
 });

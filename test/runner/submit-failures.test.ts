@@ -56,7 +56,14 @@ describe('Batch refusing SubmitJob for one order', () => {
     batch.refuseSubmit(refusesCursed);
     const channel = new TestChannel();
     svc = await startTestService({
-      env: { ...s3.env, RUNNER: 'batch', BATCH_JOB_QUEUE: QUEUE, BATCH_JOB_DEFINITION: DEFINITION, BATCH_ENDPOINT: endpoint, BATCH_JOB_TIMEOUT_SECONDS: '900' },
+      env: {
+        ...s3.env,
+        RUNNER: 'batch',
+        BATCH_JOB_QUEUE: QUEUE,
+        BATCH_JOB_DEFINITION: DEFINITION,
+        BATCH_ENDPOINT: endpoint,
+        BATCH_JOB_TIMEOUT_SECONDS: '900',
+      },
       channels: [channel],
     });
 
@@ -103,8 +110,23 @@ describe('Batch refusing SubmitJob for one order', () => {
     ]);
     queueOrder({ db, ledger }, db.select().from(orders).where(eq(orders.id, 'o-cursed')).get()!, [], 42);
     expect(ledger.balance(user.id)).toBe(558);
-    const runner = new BatchRunner({ jobQueue: QUEUE, jobDefinition: DEFINITION, region: 'us-east-1', endpoint, workerEnv: {}, attemptTimeoutSeconds: 900, log: silentLogger });
-    const dispatcher = new Dispatcher({ db, ledger, runner, wakeups: new Wakeups(), log: silentLogger, retries: { tries: 3, baseMs: 100, maxMs: 200 } });
+    const runner = new BatchRunner({
+      jobQueue: QUEUE,
+      jobDefinition: DEFINITION,
+      region: 'us-east-1',
+      endpoint,
+      workerEnv: {},
+      attemptTimeoutSeconds: 900,
+      log: silentLogger,
+    });
+    const dispatcher = new Dispatcher({
+      db,
+      ledger,
+      runner,
+      wakeups: new Wakeups(),
+      log: silentLogger,
+      retries: { tries: 3, baseMs: 100, maxMs: 200 },
+    });
     try {
       const deadline = Date.now() + 30_000;
       while (db.select().from(orders).where(eq(orders.id, 'o-cursed')).get()!.state === 'queued' && Date.now() < deadline) {
@@ -120,7 +142,9 @@ describe('Batch refusing SubmitJob for one order', () => {
     expect(batch.submissions.filter((j) => j.jobName === batchJobName('o-cursed'))).toEqual([]);
     expect(ledger.balance(user.id)).toBe(600);
     const notice = db.select().from(outbox).where(eq(outbox.key, 'failed:o-cursed')).get()!;
-    expect(notice.payload.text).toBe('Sorry, I could not start transcribing this: the transcription servers kept refusing the job. I gave back the 42 s it cost.');
+    expect(notice.payload.text).toBe(
+      'Sorry, I could not start transcribing this: the transcription servers kept refusing the job. I gave back the 42 s it cost.',
+    );
     db.$client.close();
   });
 });

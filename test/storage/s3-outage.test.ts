@@ -53,7 +53,13 @@ describe('S3 down while an order finishes', () => {
 
   it('waits for the bucket to come back and delivers one transcript with one charge, no refund', async () => {
     const voice = await spokenFile(dir, 'memo.ogg', 'The delivery van arrives on Monday morning at nine.');
-    const config = loadConfig({ DATA_DIR: join(dir, 'runner'), WHISPER_MODEL: PREPARED_MODEL, WHISPER_THREADS: '2', LOG_LEVEL: 'silent', ...s3.env });
+    const config = loadConfig({
+      DATA_DIR: join(dir, 'runner'),
+      WHISPER_MODEL: PREPARED_MODEL,
+      WHISPER_THREADS: '2',
+      LOG_LEVEL: 'silent',
+      ...s3.env,
+    });
     const runner = new HeldRunner(runnerFromConfig(config, silentLogger, blobStoreFromConfig(config)));
     const channel = new TestChannel();
     svc = await startTestService({ env: s3.env, channels: [channel], runner });

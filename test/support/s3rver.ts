@@ -58,7 +58,11 @@ export async function startS3(bucket = 'transcripts'): Promise<TestS3> {
 }
 
 /** One s3rver process over `directory`, on `port` or a free one. */
-async function spawnS3rver(directory: string, bucket: string, port = 0): Promise<{ port: number; running(): boolean; stop(): Promise<void> }> {
+async function spawnS3rver(
+  directory: string,
+  bucket: string,
+  port = 0,
+): Promise<{ port: number; running(): boolean; stop(): Promise<void> }> {
   const child = spawn(
     process.execPath,
     ['--openssl-legacy-provider', '--import', 'tsx', resolve('test/support/s3rver-server.ts'), directory, bucket, String(port)],

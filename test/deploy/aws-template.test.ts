@@ -1,0 +1,156 @@
+import type { SubmitJobCommandInput } from '@aws-sdk/client-batch';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../src/config';
+import { createLogger } from '../../src/log';
+import { BATCH_JOB_GPUS, BATCH_JOB_TIMEOUT_SECONDS, BatchRunner } from '../../src/runner/batch-runner';
+import { runnerFromConfig } from '../../src/runner/from-config';
+import { blobStoreFromConfig } from '../../src/storage/from-config';
+import { FakeBatch } from '../support/fake-batch';
+
+/**
+ * The CloudFormation template for the AWS side (deploy/aws/transcribe.cfn.json), checked offline: the resources
+ * an operator needs exist, the roles grant no more than the service and the worker use, and the job definition
+ * agrees with what the service's own Batch runner really submits (captured from a SubmitJob call).
+ */
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const template = JSON.parse(readFileSync('deploy/aws/transcribe.cfn.json', 'utf8')) as Json;
+const resources = template.Resources as Record<string, Json>;
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const one = (type: string) => {
+  const found = ofType(type);
+  expect(found, type).toHaveLength(1);
+  return found[0][1].Properties as Json;
+};
+const statements = (document: Json) => document.Statement as Json[];
+const list = <T>(value: T | T[]) => (Array.isArray(value) ? value : [value]);
+
+describe('the AWS CloudFormation template', () => {
+  it('holds the bucket, both compute environments, the queue, the job definition and the roles', () => {
+    expect(template.AWSTemplateFormatVersion).toBe('2010-09-09');
+    const bucket = one('AWS::S3::Bucket');
+    const rules = bucket.LifecycleConfiguration.Rules as Json[];
+    expect(rules.some((r) => r.Status === 'Enabled' && r.AbortIncompleteMultipartUpload?.DaysAfterInitiation >= 1)).toBe(true);
+    expect(rules.some((r) => r.Status === 'Enabled' && r.ExpirationInDays)).toBe(true);
+    expect(Object.values(bucket.PublicAccessBlockConfiguration)).toEqual([true, true, true, true]);
+
+    const environments = ofType('AWS::Batch::ComputeEnvironment').map(([name, r]) => ({ name, ...r.Properties.ComputeResources }));
+    expect(environments.map((e) => e.Type).sort()).toEqual(['EC2', 'SPOT']);
+    for (const environment of environments) {
+      expect(environment.Ec2Configuration).toEqual([{ ImageType: 'ECS_AL2_NVIDIA' }]);
+      expect(environment.MinvCpus).toBe(0);
+    }
+    const instanceTypes = String(template.Parameters.InstanceTypes.Default).split(',');
+    expect(instanceTypes.every((t) => /^(g\d|p\d)/.test(t))).toBe(true);
+
+    // Spot first; on-demand takes the jobs Spot cannot.
+    const queue = one('AWS::Batch::JobQueue');
+    const order = [...(queue.ComputeEnvironmentOrder as Json[])].sort((a, b) => a.Order - b.Order).map((o) => o.ComputeEnvironment.Ref);
+    expect(order.map((name: string) => resources[name].Properties.ComputeResources.Type)).toEqual(['SPOT', 'EC2']);
+
+    expect(ofType('AWS::Batch::JobDefinition')).toHaveLength(1);
+    expect(resources.WorkerRole.Type).toBe('AWS::IAM::Role');
+    expect(resources.ServicePolicy.Type).toBe('AWS::IAM::ManagedPolicy');
+    // What the operator copies into .env.
+    expect(Object.keys(template.Outputs)).toEqual(expect.arrayContaining(['BucketName', 'JobQueueName', 'JobDefinitionName', 'ServicePolicyArn']));
+    expect(template.Outputs.JobQueueName.Value).toEqual(queue.JobQueueName);
+    expect(template.Outputs.JobDefinitionName.Value).toEqual(resources.JobDefinition.Properties.JobDefinitionName);
+  });
+
+  it('grants least privilege: no wildcards but the read-only Batch calls that have no resource level', () => {
+    const policies: { owner: string; document: Json }[] = [
+      ...ofType('AWS::IAM::Role').flatMap(([owner, r]) => (r.Properties.Policies ?? []).map((p: Json) => ({ owner, document: p.PolicyDocument }))),
+      ...ofType('AWS::IAM::ManagedPolicy').map(([owner, r]) => ({ owner, document: r.Properties.PolicyDocument })),
+    ];
+    for (const { owner, document } of policies) {
+      for (const statement of statements(document).filter((s) => s.Effect === 'Allow')) {
+        for (const action of list(statement.Action)) expect(action, owner).not.toMatch(/\*/);
+        if (list(statement.Resource).includes('*')) expect(list(statement.Action).sort(), owner).toEqual(['batch:DescribeJobs', 'batch:ListJobs']);
+      }
+    }
+
+    const worker = statements(resources.WorkerRole.Properties.Policies[0].PolicyDocument);
+    expect(worker.flatMap((s) => list(s.Action)).sort()).toEqual(['s3:GetObject', 's3:ListBucket', 's3:PutObject']);
+    // The worker writes result files only, never over the audio.
+    expect(worker.find((s) => list(s.Action).includes('s3:PutObject'))!.Resource).toEqual({ 'Fn::Sub': '${Bucket.Arn}/*_result.json' });
+    expect(resources.WorkerRole.Properties.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({ Service: 'ecs-tasks.amazonaws.com' });
+
+    const service = statements(resources.ServicePolicy.Properties.PolicyDocument);
+    const submit = service.find((s) => list(s.Action).includes('batch:SubmitJob'))!;
+    expect(list(submit.Resource)).toEqual([
+      { Ref: 'JobQueue' },
+      { 'Fn::Sub': 'arn:${AWS::Partition}:batch:${AWS::Region}:${AWS::AccountId}:job-definition/${AWS::StackName}-whisper:*' },
+    ]);
+    expect(resources.JobDefinition.Properties.JobDefinitionName).toEqual({ 'Fn::Sub': '${AWS::StackName}-whisper' });
+    expect(service.flatMap((s) => list(s.Action))).not.toContain('iam:PassRole');
+  });
+
+  describe('agrees with what the Batch runner submits', () => {
+    let batch: FakeBatch;
+    let submitted: SubmitJobCommandInput;
+
+    beforeAll(async () => {
+      vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
+      vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+      batch = new FakeBatch({ mode: 'hold' });
+      const endpoint = await batch.start();
+      const config = loadConfig({
+        STORAGE: 's3',
+        S3_BUCKET: 'transcribe-audio',
+        AWS_REGION: 'eu-west-1',
+        RUNNER: 'batch',
+        BATCH_JOB_QUEUE: 'transcribe-gpu',
+        BATCH_JOB_DEFINITION: 'transcribe-whisper',
+        BATCH_ENDPOINT: endpoint,
+      });
+      const runner = runnerFromConfig(config, createLogger('silent'), blobStoreFromConfig(config)) as BatchRunner;
+      runner.client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'SubmitJobCommand') submitted = args.input as SubmitJobCommandInput;
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
+      await runner.submit({ version: 1, jobId: 'order-1', inputs: [{ key: 'orders/order-1/0', name: 'voice.ogg' }], options: { language: 'auto' } });
+      await runner.close();
+    });
+
+    afterAll(async () => {
+      vi.unstubAllEnvs();
+      await batch.stop();
+    });
+
+    const definition = () => resources.JobDefinition.Properties as Json;
+
+    it('one GPU and the same time limit', () => {
+      const gpu = (definition().ContainerProperties.ResourceRequirements as Json[]).find((r) => r.Type === 'GPU');
+      expect(gpu?.Value).toBe(String(BATCH_JOB_GPUS));
+      expect(submitted.containerOverrides?.resourceRequirements).toEqual([{ type: 'GPU', value: String(BATCH_JOB_GPUS) }]);
+      expect(definition().Timeout.AttemptDurationSeconds).toBe(BATCH_JOB_TIMEOUT_SECONDS);
+      expect(submitted.timeout?.attemptDurationSeconds).toBe(BATCH_JOB_TIMEOUT_SECONDS);
+    });
+
+    it('the same worker variables, pointing at the stack bucket', () => {
+      const sent = Object.fromEntries((submitted.containerOverrides?.environment ?? []).map((v) => [v.name!, v.value!]));
+      expect(JSON.parse(sent.JOB_MANIFEST!).jobId).toBe('order-1');
+      delete sent.JOB_MANIFEST;
+      const declared = Object.fromEntries((definition().ContainerProperties.Environment as Json[]).map((v) => [v.Name, v.Value]));
+      expect(Object.keys(declared).sort()).toEqual(Object.keys(sent).sort());
+      expect(declared.STORAGE).toBe(sent.STORAGE);
+      expect(declared.S3_FORCE_PATH_STYLE).toBe(sent.S3_FORCE_PATH_STYLE);
+      expect(declared.S3_BUCKET).toEqual({ Ref: 'Bucket' });
+      expect(declared.AWS_REGION).toEqual({ Ref: 'AWS::Region' });
+      expect(template.Parameters[declared.LOG_LEVEL.Ref].Default).toBe(sent.LOG_LEVEL);
+    });
+
+    it('the GPU worker image, whose own entry point runs the worker', () => {
+      const container = definition().ContainerProperties as Json;
+      expect(container.Image).toEqual({ Ref: 'WorkerImage' });
+      expect(template.Parameters.WorkerImage.Description).toContain('whisper-container/Dockerfile');
+      expect(container.Command).toBeUndefined();
+      expect(container.JobRoleArn).toEqual({ 'Fn::GetAtt': ['WorkerRole', 'Arn'] });
+      const dockerfile = readFileSync('whisper-container/Dockerfile', 'utf8');
+      expect(dockerfile).toMatch(/^ENTRYPOINT \[.*"whisper-container\/src\/main\.ts"\]$/m);
+    });
+  });
+});
