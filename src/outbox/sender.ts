@@ -35,7 +35,7 @@ export class OutboxSender {
   private readonly channels: Map<ChannelName, Channel>;
   private warnedMissing = false;
 
-  constructor(private readonly deps: { db: Db; store: BlobStore; channels: Channel[]; log: Logger; budgetMs?: number }) {
+  constructor(private readonly deps: { db: Db; store: BlobStore; channels: Channel[]; log: Logger }) {
     this.channels = new Map(deps.channels.map((c) => [c.name, c]));
     this.cleanup = new AudioCleanup(deps);
   }
@@ -105,7 +105,7 @@ export class OutboxSender {
     const permanent = error instanceof DeliveryError && error.permanent;
     const attempts = row.attempts + 1;
     const now = Date.now();
-    const dead = permanent || now - row.createdAt >= (this.deps.budgetMs ?? REPLY_RETRY_BUDGET_MS);
+    const dead = permanent || now - row.createdAt >= REPLY_RETRY_BUDGET_MS;
     outboxMetrics.sendErrors.inc({ channel: row.channel, permanent: String(permanent) });
     log.warn({ key: row.key, channel: row.channel, attempts, dead, err: (error as Error).message }, 'reply not sent');
     db.update(outbox)
