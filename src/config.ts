@@ -51,6 +51,7 @@ export const configSchema = z.object({
   STRIPE_SECRET_KEY: optional(z.string().regex(/^(sk|rk)_/, 'a Stripe secret key (sk_... or rk_...)')),
   STRIPE_WEBHOOK_SECRET: optional(z.string().regex(/^whsec_/, 'a webhook signing secret (whsec_...)')),
   STRIPE_API_BASE: optional(url),
+  EXPIRED_AUDIO_KEEP_HOURS: int(0, 24 * 30).default(72),
   STORAGE: z.enum(['local', 's3']).default('local'),
   S3_BUCKET: optional(z.string().min(3)),
   S3_ENDPOINT: optional(url),
@@ -94,6 +95,8 @@ export interface Config {
     authservId?: string;
   };
   stripe?: { secretKey: string; webhookSecret: string; apiBase?: string };
+  /** Hours an expired order's audio is kept, so a payment still on its way transcribes it; 0 deletes it at once. */
+  expiredAudioKeepHours: number;
   storage: { kind: 'local'; root: string } | { kind: 's3'; bucket: string; endpoint?: string; forcePathStyle: boolean; region: string };
   runner:
     | { kind: 'local'; concurrency: number }
@@ -181,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.STRIPE_SECRET_KEY && e.STRIPE_WEBHOOK_SECRET
         ? { secretKey: e.STRIPE_SECRET_KEY, webhookSecret: e.STRIPE_WEBHOOK_SECRET, apiBase: e.STRIPE_API_BASE }
         : undefined,
+    expiredAudioKeepHours: e.EXPIRED_AUDIO_KEEP_HOURS,
     storage:
       e.STORAGE === 's3'
         ? { kind: 's3', bucket: e.S3_BUCKET!, endpoint: e.S3_ENDPOINT, forcePathStyle: e.S3_FORCE_PATH_STYLE, region: e.AWS_REGION }

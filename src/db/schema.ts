@@ -63,6 +63,8 @@ export const orders = sqliteTable(
     currency: text('currency'),
     checkoutId: text('checkout_id'),
     checkoutUrl: text('checkout_url'),
+    /** When the checkout stops being payable (ms); the sweep asks the provider about the order after it. */
+    checkoutExpiresAt: integer('checkout_expires_at'),
     language: text('language'),
     runnerJobId: text('runner_job_id'),
     attempts: integer('attempts').notNull().default(0),
@@ -75,7 +77,7 @@ export const orders = sqliteTable(
     updatedAt: integer('updated_at').notNull().default(now),
     queuedAt: integer('queued_at'),
     deliveredAt: integer('delivered_at'),
-    /** When the audio of a delivered order was deleted (results stay); null while it is still kept. */
+    /** When the order's audio was deleted from the store (ms): after delivery, or when an expired order is no longer kept for a late payment; null while it is kept. */
     audioDeletedAt: integer('audio_deleted_at'),
   },
   (t) => [

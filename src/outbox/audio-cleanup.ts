@@ -2,7 +2,7 @@ import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db';
 import { orders, outbox } from '../db/schema';
 import type { Logger } from '../log';
-import { markAudioDeleted } from '../orders/lifecycle';
+import { markDeliveredAudioDeleted } from '../orders/lifecycle';
 import { orderFiles } from '../orders/summary';
 import type { BlobStore } from '../ports/blob-store';
 
@@ -23,7 +23,7 @@ export class AudioCleanup {
       log.warn({ orderId, err: error }, 'audio not deleted after delivery; tried again later');
       return false;
     }
-    markAudioDeleted(db, orderId);
+    markDeliveredAudioDeleted(db, orderId);
     return true;
   }
 

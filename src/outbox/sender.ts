@@ -7,7 +7,7 @@ import type { Logger } from '../log';
 import { outboxMetrics } from './metrics';
 import type { BlobStore } from '../ports/blob-store';
 import { DeliveryError, type Channel, type ChannelName, type Reply } from '../ports/channel';
-import { backoffDelay, type Backoff } from '../processors/backoff';
+import { backoff } from '../retry/backoff';
 import { AudioCleanup } from './audio-cleanup';
 import { buildTranscriptReply } from './transcript-reply';
 
@@ -16,7 +16,8 @@ type Row = typeof outbox.$inferSelect;
 /** A reply the platform keeps refusing is tried for this long after it was recorded, then given up. */
 export const REPLY_RETRY_BUDGET_MS = 24 * 60 * 60_000;
 /** Tries 2 s, 4 s, 8 s ... apart, at most an hour: about 35 tries in the day. */
-const REPLY_BACKOFF: Backoff = { baseMs: 2000, maxMs: 60 * 60_000 };
+const REPLY_BACKOFF_BASE_MS = 2000;
+const REPLY_BACKOFF_MAX_MS = 60 * 60_000;
 /** Rows one pass of a channel's lane takes; a full batch is followed by another pass at once. */
 const BATCH = 200;
 
@@ -113,7 +114,7 @@ export class OutboxSender {
         state: dead ? 'dead' : 'pending',
         attempts,
         lastError: String((error as Error).message).slice(0, 500),
-        nextAttemptAt: now + backoffDelay(REPLY_BACKOFF, attempts),
+        nextAttemptAt: now + backoff(attempts, REPLY_BACKOFF_BASE_MS, REPLY_BACKOFF_MAX_MS),
       })
       .where(eq(outbox.id, row.id))
       .run();

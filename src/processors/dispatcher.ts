@@ -8,12 +8,16 @@ import { deferOrder, failUnstarted, startJobs, type Order } from '../orders/life
 import { orderMetrics } from '../orders/metrics';
 import { orderFiles, type FileRow } from '../orders/summary';
 import type { JobManifest, Runner } from '../ports/runner';
-import { backoffDelay, type Backoff } from './backoff';
+import { billableSeconds } from '../pricing';
+import { backoff } from '../retry/backoff';
 import type { Wakeups } from './wakeups';
 
 /** How often the runner may refuse an order's job, and how far apart, before the order fails and is refunded. */
-export interface SubmitRetries extends Backoff {
+export interface SubmitRetries {
   tries: number;
+  /** Wait after the first refusal, doubling after each further one up to `maxMs`. */
+  baseMs: number;
+  maxMs: number;
 }
 
 /** 10 tries, 5 s doubling to 10 min apart: about half an hour of a refusing runner before an order is refunded. */
@@ -50,7 +54,10 @@ export class Dispatcher {
       const manifest: JobManifest = {
         version: 1,
         jobId: order.id,
-        inputs: files.filter((f) => f.state === 'stored').map((f) => ({ key: f.blobKey, name: f.name })),
+        inputs: files
+          .filter((f) => f.state === 'stored')
+          // The seconds each file was charged for (its decoded length, rounded up): the worker stops there.
+          .map((f) => ({ key: f.blobKey, name: f.name, ...(f.duration !== null ? { chargedSeconds: billableSeconds(f.duration) } : {}) })),
         options: { language: order.language ?? 'auto' },
       };
       try {
@@ -79,7 +86,7 @@ export class Dispatcher {
       wakeups.emit('outbox');
       return;
     }
-    const delayMs = backoffDelay(this.retries, failures);
+    const delayMs = backoff(failures, this.retries.baseMs, this.retries.maxMs);
     log.warn({ orderId: order.id, tries: failures, retryInMs: delayMs, err: error }, 'runner refused the job; trying again later');
     orderMetrics.retries.inc({ step: 'submit' });
     deferOrder(db, order, 'queued', delayMs);

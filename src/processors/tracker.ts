@@ -10,7 +10,7 @@ import { orderMetrics } from '../orders/metrics';
 import { orderFiles, type FileRow } from '../orders/summary';
 import { BlobNotFoundError, type BlobStore } from '../ports/blob-store';
 import { resultKey, type Runner } from '../ports/runner';
-import { backoffDelay, type Backoff } from './backoff';
+import { backoff } from '../retry/backoff';
 import type { Wakeups } from './wakeups';
 
 /** A job that failed as a whole is tried this many times before the order fails and is refunded. */
@@ -22,7 +22,8 @@ const MAX_ATTEMPTS = 2;
  */
 const MAX_LOST_ATTEMPTS = 5;
 /** While the runner's API or the store cannot be read, an order is looked at again 2 s, 4 s, ... up to 5 min later, for as long as it takes. */
-const UNREACHABLE: Backoff = { baseMs: 2000, maxMs: 5 * 60_000 };
+const UNREACHABLE_BASE_MS = 2000;
+const UNREACHABLE_MAX_MS = 5 * 60_000;
 
 /**
  * Follows running orders and, when the runner is done with one, calls the command that ends it:
@@ -77,7 +78,7 @@ export class Tracker {
   /** The runner's API or the store failed while looking at this order: it stays running and is looked at again later. */
   private unreachable(job: { id: string; retries: number }, error: unknown): void {
     const failures = job.retries + 1;
-    const delayMs = backoffDelay(UNREACHABLE, failures);
+    const delayMs = backoff(failures, UNREACHABLE_BASE_MS, UNREACHABLE_MAX_MS);
     this.deps.log.warn(
       { orderId: job.id, tries: failures, retryInMs: delayMs, err: error },
       'runner or store unreachable; order checked again later',

@@ -309,7 +309,7 @@ function sent(dataDir: string): { reply: { kind: string; text: string } }[] {
         .trim()
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as { reply: { kind: string; text: string } })
+        .map((l) => JSON.parse(l))
     : [];
 }
 

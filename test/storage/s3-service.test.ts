@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config';
 import { resultKey } from '../../src/ports/runner';
-import { blobStoreFromConfig } from '../../src/storage/from-config';
+import { blobStoreFromConfig } from '../../src/app/storage';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
 import { S3BlobStore } from '../../src/storage/s3-blob-store';
 import { spokenFile } from '../support/audio';
@@ -52,6 +52,8 @@ describe('STORAGE=s3 with the local runner', () => {
     expect(blobStoreFromConfig(local)).toBeInstanceOf(LocalBlobStore);
     // Refused at configuration time, as one line naming the variable.
     expect(() => loadConfig({ DATA_DIR: dir, RUNNER: 'batch', BATCH_JOB_QUEUE: 'q', BATCH_JOB_DEFINITION: 'd' })).toThrow(ConfigError);
-    expect(() => loadConfig({ DATA_DIR: dir, RUNNER: 'batch', BATCH_JOB_QUEUE: 'q', BATCH_JOB_DEFINITION: 'd' })).toThrow(/^STORAGE must be s3/);
+    expect(() => loadConfig({ DATA_DIR: dir, RUNNER: 'batch', BATCH_JOB_QUEUE: 'q', BATCH_JOB_DEFINITION: 'd' })).toThrow(
+      /^STORAGE must be s3/,
+    );
   });
 });

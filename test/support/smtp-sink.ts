@@ -48,17 +48,20 @@ export async function startSmtpSink(options: { refuse?: string[] } = {}): Promis
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        void (async () => {
-          if (stalling) await new Promise<void>((resume) => held.push(resume));
-          const raw = Buffer.concat(chunks);
-          const envelope = {
-            from: conn.envelope.mailFrom ? conn.envelope.mailFrom.address : '',
-            to: conn.envelope.rcptTo.map((r) => r.address),
-          };
-          mails.push({ envelope, raw, parsed: await simpleParser(raw) });
-          for (const w of waiters) w();
-          callback();
-        })();
+        const raw = Buffer.concat(chunks);
+        const envelope = {
+          from: conn.envelope.mailFrom ? conn.envelope.mailFrom.address : '',
+          to: conn.envelope.rcptTo.map((r) => r.address),
+        };
+        const stalled = stalling ? new Promise<void>((resume) => held.push(resume)) : Promise.resolve();
+        Promise.all([simpleParser(raw), stalled]).then(
+          ([parsed]) => {
+            mails.push({ envelope, raw, parsed });
+            for (const w of waiters) w();
+            callback();
+          },
+          (error: Error) => callback(error),
+        );
       });
     },
   });

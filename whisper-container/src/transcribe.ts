@@ -21,6 +21,8 @@ export interface TranscribeOptions {
   ffmpeg?: string;
   /** Longer audio stops decoding and fails with `too_long`. */
   maxSeconds?: number;
+  /** The seconds charged for this file: nothing past them is transcribed, and the result says `cutAt`. */
+  chargedSeconds?: number;
   /** Longest window handed to the engine, in seconds (default 30, Whisper's own window). */
   windowSeconds?: number;
   log?: Logger;
@@ -51,7 +53,14 @@ export async function transcribeFile(path: string, pool: EnginePool, options: Tr
   let windowFailure: { error: unknown } | undefined;
   let decodeFailure: { error: unknown } | undefined;
   let samples = 0;
-  const pcm = decodePcm(path, { container: options.container, ffmpeg: options.ffmpeg, maxSeconds: options.maxSeconds });
+  let cutAt: number | undefined;
+  const pcm = decodePcm(path, {
+    container: options.container,
+    ffmpeg: options.ffmpeg,
+    maxSeconds: options.maxSeconds,
+    chargedSeconds: options.chargedSeconds,
+    onCut: (seconds) => (cutAt = seconds),
+  });
   const windowSeconds = options.windowSeconds ?? 30;
   try {
     for await (const window of audioWindows(pcm, { maxSeconds: windowSeconds, minSeconds: (windowSeconds * 2) / 3 })) {
@@ -110,6 +119,7 @@ export async function transcribeFile(path: string, pool: EnginePool, options: Tr
     segments,
   };
   if (segments.length === 0) result.noSpeech = true;
+  if (cutAt !== undefined) result.cutAt = cutAt;
   return result;
 }
 

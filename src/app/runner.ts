@@ -3,8 +3,8 @@ import { ConfigError, type Config } from '../config';
 import type { Logger } from '../log';
 import type { BlobStore } from '../ports/blob-store';
 import type { Runner } from '../ports/runner';
-import { BatchRunner } from './batch-runner';
-import { LocalRunner } from './local-runner';
+import { BatchRunner } from '../runner/batch-runner';
+import { LocalRunner } from '../runner/local-runner';
 
 /**
  * AWS credential variables a local worker needs to reach S3 as the service does. Only the local runner
