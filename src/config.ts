@@ -62,6 +62,7 @@ export const configSchema = z.object({
   BATCH_JOB_QUEUE: optional(z.string().min(1)),
   BATCH_JOB_DEFINITION: optional(z.string().min(1)),
   BATCH_ENDPOINT: optional(url),
+  BATCH_JOB_TIMEOUT_SECONDS: optional(int(60)),
   WHISPER_MODEL: optional(z.string().min(1)),
   WHISPER_THREADS: int(1, 256).default(Math.max(1, cpus().length)),
   WORKER_CONCURRENCY: int(1, 64).default(1),
@@ -99,7 +100,8 @@ export interface Config {
   expiredAudioKeepHours: number;
   storage: { kind: 'local'; root: string } | { kind: 's3'; bucket: string; endpoint?: string; forcePathStyle: boolean; region: string };
   runner:
-    { kind: 'local'; concurrency: number } | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string };
+    | { kind: 'local'; concurrency: number }
+    | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string; attemptTimeoutSeconds?: number };
   whisper: { model: string; threads: number };
 }
 
@@ -196,6 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             jobDefinition: e.BATCH_JOB_DEFINITION!,
             endpoint: e.BATCH_ENDPOINT,
             region: e.AWS_REGION,
+            attemptTimeoutSeconds: e.BATCH_JOB_TIMEOUT_SECONDS,
           }
         : { kind: 'local', concurrency: e.WORKER_CONCURRENCY },
     // A path is made absolute; a model name (`base.en`) and unset (the default `npm run model` chose) are the worker's to resolve.

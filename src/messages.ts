@@ -125,6 +125,8 @@ export const text = {
   cut: (name: string, covered: number) =>
     `${name}: the recording runs longer than the ${clock(covered)} it measured as when you sent it, so I transcribed only the first ${clock(covered)}, which is what you were charged for. To transcribe the rest, send that part as a new file and I will quote it.`,
   failed: (seconds: number) => `Sorry, the transcription failed. I gave back the ${minutes(seconds)} it cost.`,
+  notStarted: (seconds: number) =>
+    `Sorry, I could not start transcribing this: the transcription servers kept refusing the job. I gave back the ${minutes(seconds)} it cost.`,
   partlyFailed: (names: string[], seconds: number) =>
     `I could not transcribe ${names.join(', ')}; I gave back the ${minutes(seconds)} ${names.length === 1 ? 'it' : 'they'} cost.`,
   tooFast: () => 'You are sending faster than I can keep up with; please wait a minute.',

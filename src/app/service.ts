@@ -86,12 +86,14 @@ export class Service {
       keepExpiredAudioHours: config.expiredAudioKeepHours,
     });
 
-    const dispatcher = new Dispatcher({ db, runner, wakeups, log });
+    const dispatcher = new Dispatcher({ db, ledger, runner, wakeups, log });
     const tracker = new Tracker({ db, ledger, runner, store, wakeups, log });
     const sender = new OutboxSender({ db, store, channels: parts.channels, log });
     const dispatch = new Loop('dispatcher', 1000, dispatcher.tick, log);
     const track = new Loop('tracker', runner.pollIntervalMs ?? 500, tracker.tick, log);
-    const send = new Loop('outbox', 1000, sender.tick, log);
+    // One reply loop per channel, so a stalled platform never holds up the others.
+    const sends = sender.lanes().map((lane) => new Loop(`outbox:${lane.channel}`, 1000, lane.tick, log));
+    const cleanup = new Loop('audio-cleanup', 60_000, sender.cleanup.tick, log);
     const recover = new Loop(
       'checkouts',
       30_000,
@@ -102,8 +104,8 @@ export class Service {
       log,
     );
     wakeups.on('queued', dispatch.wake);
-    wakeups.on('outbox', send.wake);
-    this.loops = [dispatch, track, send, recover];
+    wakeups.on('outbox', () => sends.forEach((send) => send.wake()));
+    this.loops = [dispatch, track, ...sends, cleanup, recover];
 
     registerStateMetrics(db);
     this.http = createHttpApp({ db, log, stripeWebhook: parts.stripeWebhook?.(this.orderPayments) });

@@ -75,15 +75,26 @@ export const orders = sqliteTable(
     formats: text('formats'),
     runnerJobId: text('runner_job_id'),
     attempts: integer('attempts').notNull().default(0),
+    /** Passing failures (runner API, storage) of the step the order is at; every state change resets it. */
+    retries: integer('retries').notNull().default(0),
+    /** After such a failure the loops leave the order alone until then (epoch ms); null: at once. */
+    nextAttemptAt: integer('next_attempt_at'),
     error: text('error'),
     createdAt: integer('created_at').notNull().default(now),
     updatedAt: integer('updated_at').notNull().default(now),
     queuedAt: integer('queued_at'),
     deliveredAt: integer('delivered_at'),
-    /** When an expired order's audio was deleted (ms); null while it is kept for a late payment. */
+    /** When the order's audio was deleted from the store (ms): after delivery, or when an expired order is no longer kept for a late payment; null while it is kept. */
     audioDeletedAt: integer('audio_deleted_at'),
   },
-  (t) => [index('orders_state').on(t.state), index('orders_user').on(t.userId), index('orders_checkout').on(t.checkoutId)],
+  (t) => [
+    index('orders_state').on(t.state),
+    index('orders_user').on(t.userId),
+    index('orders_checkout').on(t.checkoutId),
+    index('orders_audio_kept')
+      .on(t.deliveredAt)
+      .where(sql`${t.state} = 'delivered' and ${t.audioDeletedAt} is null`),
+  ],
 );
 
 export type FileState = 'stored' | 'rejected' | 'done' | 'failed';
@@ -143,6 +154,8 @@ export const outbox = sqliteTable(
     key: text('key').notNull(),
     orderId: text('order_id'),
     channel: text('channel').notNull(),
+    /** Replies in one lane go out in order: the order's id, or `channel:chat` for replies about no order. */
+    lane: text('lane').notNull().default(''),
     address: text('address', { mode: 'json' }).$type<ReplyAddress>().notNull(),
     /** The reply without files; `transcript` replies get their files rendered from the results at send time. */
     payload: text('payload', { mode: 'json' }).$type<OutboxPayload>().notNull(),
@@ -153,7 +166,11 @@ export const outbox = sqliteTable(
     createdAt: integer('created_at').notNull().default(now),
     sentAt: integer('sent_at'),
   },
-  (t) => [uniqueIndex('outbox_key').on(t.key), index('outbox_pending').on(t.state, t.nextAttemptAt)],
+  (t) => [
+    uniqueIndex('outbox_key').on(t.key),
+    index('outbox_pending').on(t.state, t.nextAttemptAt),
+    index('outbox_lane').on(t.lane, t.state),
+  ],
 );
 
 export interface OutboxPayload {

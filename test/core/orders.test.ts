@@ -242,6 +242,16 @@ describe('failures', () => {
     expect(refunds.map((r) => r.kind).sort()).toEqual(['refund', 'spend']);
   });
 
+  it('runs a job the runner keeps losing again only a bounded number of times, then refunds it', async () => {
+    const runner = new ScriptedRunner('unknown');
+    const { channel, svc } = await start({}, { runner });
+    await channel.receive(channel.message('lou', [voice]));
+    const notice = await channel.waitForReply((r) => r.text.includes('transcription failed'), 60_000);
+    expect(notice.balanceSeconds).toBe(600);
+    expect(runner.submitted.length).toBe(5);
+    expect(svc.orders()[0]).toMatchObject({ state: 'failed', attempts: 5 });
+  });
+
   it('retries a reply the platform refused, in order, and sends it once', async () => {
     const runner = new ScriptedRunner('pending');
     const { channel } = await start({}, { runner });
