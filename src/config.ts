@@ -31,6 +31,7 @@ export const configSchema = z.object({
   USER_MESSAGES_PER_MINUTE: int(1, 10_000).default(20),
   HELP_REPLIES_PER_HOUR: int(1, 1000).default(3),
   MAX_CONCURRENT_INTAKE: int(1, 1000).default(16),
+  MAX_FILES_PER_MESSAGE: int(1, 1000).default(20),
   TELEGRAM_BOT_TOKEN: optional(z.string().regex(/^\d+:[\w-]+$/, 'a BotFather token like 123456:ABC...')),
   TELEGRAM_API_ROOT: optional(url),
   TELEGRAM_API_LOCAL_DIR: optional(z.string().min(1)),
@@ -56,6 +57,7 @@ export const configSchema = z.object({
   STRIPE_SECRET_KEY: optional(z.string().regex(/^(sk|rk)_/, 'a Stripe secret key (sk_... or rk_...)')),
   STRIPE_WEBHOOK_SECRET: optional(z.string().regex(/^whsec_/, 'a webhook signing secret (whsec_...)')),
   STRIPE_API_BASE: optional(url),
+  EXPIRED_AUDIO_KEEP_HOURS: int(0, 24 * 30).default(72),
   STORAGE: z.enum(['local', 's3']).default('local'),
   S3_BUCKET: optional(z.string().min(3)),
   S3_ENDPOINT: optional(url),
@@ -65,6 +67,7 @@ export const configSchema = z.object({
   BATCH_JOB_QUEUE: optional(z.string().min(1)),
   BATCH_JOB_DEFINITION: optional(z.string().min(1)),
   BATCH_ENDPOINT: optional(url),
+  BATCH_JOB_TIMEOUT_SECONDS: optional(int(60)),
   WHISPER_MODEL: optional(z.string().min(1)),
   WHISPER_THREADS: int(1, 256).default(Math.max(1, cpus().length)),
   WORKER_CONCURRENCY: int(1, 64).default(1),
@@ -80,7 +83,7 @@ export interface Config {
   dataDir: string;
   logLevel: Env['LOG_LEVEL'];
   pricing: { freeSeconds: number; pricePerMinuteCents: number; minimumPaymentCents: number; currency: string };
-  limits: { maxFileBytes: number; maxFileSeconds: number };
+  limits: { maxFileBytes: number; maxFileSeconds: number; maxFilesPerMessage: number };
   /** Abuse bounds: who gets free seconds, and how fast one user (and everyone together) may send. */
   abuse: {
     freeGrantsPerEmailDomainPerDay: number;
@@ -106,10 +109,13 @@ export interface Config {
     authservId?: string;
   };
   stripe?: { secretKey: string; webhookSecret: string; apiBase?: string };
+  /** Hours an expired order's audio is kept, so a payment still on its way transcribes it; 0 deletes it at once. */
+  expiredAudioKeepHours: number;
   storage: { kind: 'local'; root: string } | { kind: 's3'; bucket: string; endpoint?: string; forcePathStyle: boolean; region: string };
   runner:
-    { kind: 'local'; concurrency: number } | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string };
-  /** `model` is `WHISPER_MODEL` when set; unset, the runner finds the model install prepared. */
+    | { kind: 'local'; concurrency: number }
+    | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string; attemptTimeoutSeconds?: number };
+  /** `model` is `WHISPER_MODEL` when set (a model name or a path); unset, the runner finds the model `npm run model` or the install prepared. */
   whisper: { model?: string; threads: number };
 }
 
@@ -176,7 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       minimumPaymentCents: e.MINIMUM_PAYMENT_CENTS,
       currency: e.CURRENCY,
     },
-    limits: { maxFileBytes: e.MAX_FILE_BYTES, maxFileSeconds: e.MAX_FILE_SECONDS },
+    limits: { maxFileBytes: e.MAX_FILE_BYTES, maxFileSeconds: e.MAX_FILE_SECONDS, maxFilesPerMessage: e.MAX_FILES_PER_MESSAGE },
     abuse: {
       freeGrantsPerEmailDomainPerDay: e.FREE_GRANTS_PER_EMAIL_DOMAIN_PER_DAY,
       discordMinAccountAgeMs: e.DISCORD_MIN_ACCOUNT_AGE_DAYS * 86_400_000,
@@ -200,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.STRIPE_SECRET_KEY && e.STRIPE_WEBHOOK_SECRET
         ? { secretKey: e.STRIPE_SECRET_KEY, webhookSecret: e.STRIPE_WEBHOOK_SECRET, apiBase: e.STRIPE_API_BASE }
         : undefined,
+    expiredAudioKeepHours: e.EXPIRED_AUDIO_KEEP_HOURS,
     storage:
       e.STORAGE === 's3'
         ? { kind: 's3', bucket: e.S3_BUCKET!, endpoint: e.S3_ENDPOINT, forcePathStyle: e.S3_FORCE_PATH_STYLE, region: e.AWS_REGION }
@@ -212,8 +219,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             jobDefinition: e.BATCH_JOB_DEFINITION!,
             endpoint: e.BATCH_ENDPOINT,
             region: e.AWS_REGION,
+            attemptTimeoutSeconds: e.BATCH_JOB_TIMEOUT_SECONDS,
           }
         : { kind: 'local', concurrency: e.WORKER_CONCURRENCY },
-    whisper: { model: e.WHISPER_MODEL ? resolve(e.WHISPER_MODEL) : undefined, threads: e.WHISPER_THREADS },
+    // A path is made absolute; a model name (`base.en`) and unset (the default `npm run model` chose) are the worker's to resolve.
+    whisper: {
+      model: e.WHISPER_MODEL ? (/[/\\]|\.bin$/.test(e.WHISPER_MODEL) ? resolve(e.WHISPER_MODEL) : e.WHISPER_MODEL) : undefined,
+      threads: e.WHISPER_THREADS,
+    },
   };
 }

@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import type { Db } from './db';
+import { transcriptFormats, type TranscriptFormat } from './formats';
 import { prepared } from './db/prepared';
 import { ledger, users } from './db/schema';
 import type { Ledger } from './ledger';
@@ -75,4 +76,27 @@ export function findOrCreateUser(db: Db, ledgerBook: Ledger, channel: ChannelNam
 /** Sets the Whisper language for the user's next orders; null means auto-detect. */
 export function setUserLanguage(db: Db, userId: string, language: string | null): void {
   db.update(users).set({ language }).where(eq(users.id, userId)).run();
+}
+
+/** Sets whether the user's next recordings are translated into English. */
+export function setUserTranslate(db: Db, userId: string, translate: boolean): void {
+  db.update(users).set({ translate }).where(eq(users.id, userId)).run();
+}
+
+/** The files a transcript comes with unless the user chose others: timings as JSON, and subtitles. */
+export const defaultFormats: readonly TranscriptFormat[] = ['json', 'srt'];
+
+/** Sets the files the user's next transcripts come with; null restores the default set. */
+export function setUserFormats(db: Db, userId: string, formats: readonly TranscriptFormat[] | null): void {
+  db.update(users)
+    .set({ formats: formats ? formats.join(',') : null })
+    .where(eq(users.id, userId))
+    .run();
+}
+
+/** The formats stored with a user or an order (`srt,vtt`), in the order of `transcriptFormats`; null gives the default set. */
+export function storedFormats(value: string | null): TranscriptFormat[] {
+  if (value === null) return [...defaultFormats];
+  const chosen = new Set(value.split(','));
+  return transcriptFormats.filter((format) => chosen.has(format));
 }

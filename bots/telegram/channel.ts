@@ -18,6 +18,8 @@ const COMMANDS = [
   { command: 'help', description: 'How to send audio and what it costs' },
   { command: 'balance', description: 'Seconds of transcription left' },
   { command: 'language', description: 'Set the spoken language: /language en or /language auto' },
+  { command: 'translate', description: 'Translate into English: /translate on or /translate off' },
+  { command: 'format', description: 'Choose the files you get: /format srt vtt (txt, srt, vtt, json)' },
 ];
 
 /** A Telegram bot as a `Channel`: updates in, replies presented as Telegram messages. */

@@ -5,7 +5,7 @@ import type { BlobStore } from '../ports/blob-store';
 import type { Runner } from '../ports/runner';
 import { BatchRunner } from '../runner/batch-runner';
 import { LocalRunner } from '../runner/local-runner';
-import { defaultModelPath, installedEngine, missingEngineParts } from '../../whisper-container/src/config';
+import { installedEngine, locateModel, missingEngineParts } from '../../whisper-container/src/config';
 
 /**
  * AWS credential variables a local worker needs to reach S3 as the service does. Only the local runner
@@ -47,7 +47,7 @@ export function runnerFromConfig(config: Config, log: Logger, store: BlobStore):
   const runner = config.runner;
   if (runner.kind === 'local') {
     // Checked here, before anything starts: a missing model found at the first job would fail and refund every order.
-    const model = config.whisper.model ?? defaultModelPath(config.dataDir);
+    const model = locateModel(config.whisper.model, config.dataDir);
     const missing = missingEngineParts({ model, serverBinary: installedEngine });
     if (missing) throw new ConfigError(missing);
     const credentials = config.storage.kind === 's3' ? passThrough(AWS_CREDENTIAL_VARIABLES) : {};
@@ -75,6 +75,7 @@ export function runnerFromConfig(config: Config, log: Logger, store: BlobStore):
     jobDefinition: runner.jobDefinition,
     endpoint: runner.endpoint,
     region: runner.region,
+    attemptTimeoutSeconds: runner.attemptTimeoutSeconds,
     log,
     // The image carries its model, engine and thread count; only where the data lives is per deployment.
     workerEnv: { ...workerStorageEnv(config), LOG_LEVEL: config.logLevel },

@@ -4,6 +4,8 @@ import type { Config } from '../config';
 import { openDatabase, type Db } from '../db';
 import { registerStateMetrics } from '../http/state-metrics';
 import { createHttpApp } from '../http/app';
+import { modelInfo } from '../domain/models';
+import { locateModel } from '../../whisper-container/src/config';
 import { Intake } from '../intake/intake';
 import { Ledger } from '../ledger';
 import type { Logger } from '../log';
@@ -83,27 +85,40 @@ export class Service {
       flood: { burst: abuse.userMessagesPerMinute, perMinute: abuse.userMessagesPerMinute },
       helpPerHour: abuse.helpRepliesPerHour,
       maxConcurrent: abuse.maxConcurrentIntake,
+      maxFilesPerMessage: config.limits.maxFilesPerMessage,
+      model: modelInfo(config.whisper.model ?? locateModel(undefined, config.dataDir)),
     });
-    this.orderPayments = new OrderPayments({ db, ledger, store, prices, wakeups, log });
+    this.orderPayments = new OrderPayments({
+      db,
+      ledger,
+      store,
+      prices,
+      wakeups,
+      log,
+      payments: parts.payments,
+      keepExpiredAudioHours: config.expiredAudioKeepHours,
+    });
 
-    const dispatcher = new Dispatcher({ db, runner, wakeups, log });
+    const dispatcher = new Dispatcher({ db, ledger, runner, wakeups, log });
     const tracker = new Tracker({ db, ledger, runner, store, wakeups, log });
     const sender = new OutboxSender({ db, store, channels: parts.channels, log });
     const dispatch = new Loop('dispatcher', 1000, dispatcher.tick, log);
     const track = new Loop('tracker', runner.pollIntervalMs ?? 500, tracker.tick, log);
-    const send = new Loop('outbox', 1000, sender.tick, log);
+    // One reply loop per channel, so a stalled platform never holds up the others.
+    const sends = sender.lanes().map((lane) => new Loop(`outbox:${lane.channel}`, 1000, lane.tick, log));
+    const cleanup = new Loop('audio-cleanup', 60_000, sender.cleanup.tick, log);
     const recover = new Loop(
       'checkouts',
       30_000,
       async () => {
         await quoting.openMissingCheckouts();
-        await this.orderPayments.expireStale();
+        await this.orderPayments.sweep();
       },
       log,
     );
     wakeups.on('queued', dispatch.wake);
-    wakeups.on('outbox', send.wake);
-    this.loops = [dispatch, track, send, recover];
+    wakeups.on('outbox', () => sends.forEach((send) => send.wake()));
+    this.loops = [dispatch, track, ...sends, cleanup, recover];
 
     registerStateMetrics(db);
     this.http = createHttpApp({

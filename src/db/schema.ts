@@ -14,6 +14,10 @@ export const users = sqliteTable(
     externalId: text('external_id').notNull(),
     /** Whisper language for this user's next orders: an ISO code, or null for auto-detect. */
     language: text('language'),
+    /** Translate this user's next recordings into English (multilingual models only). */
+    translate: integer('translate', { mode: 'boolean' }).notNull().default(false),
+    /** The files this user's transcripts come with, comma-separated (`srt,vtt`); null for the default set. */
+    formats: text('formats'),
     createdAt: integer('created_at').notNull().default(now),
   },
   (t) => [uniqueIndex('users_channel_external').on(t.channel, t.externalId)],
@@ -63,16 +67,34 @@ export const orders = sqliteTable(
     currency: text('currency'),
     checkoutId: text('checkout_id'),
     checkoutUrl: text('checkout_url'),
+    /** When the checkout stops being payable (ms); the sweep asks the provider about the order after it. */
+    checkoutExpiresAt: integer('checkout_expires_at'),
     language: text('language'),
+    /** The user's choices when the order came in, so a later /translate or /format changes only later orders. */
+    translate: integer('translate', { mode: 'boolean' }).notNull().default(false),
+    formats: text('formats'),
     runnerJobId: text('runner_job_id'),
     attempts: integer('attempts').notNull().default(0),
+    /** Passing failures (runner API, storage) of the step the order is at; every state change resets it. */
+    retries: integer('retries').notNull().default(0),
+    /** After such a failure the loops leave the order alone until then (epoch ms); null: at once. */
+    nextAttemptAt: integer('next_attempt_at'),
     error: text('error'),
     createdAt: integer('created_at').notNull().default(now),
     updatedAt: integer('updated_at').notNull().default(now),
     queuedAt: integer('queued_at'),
     deliveredAt: integer('delivered_at'),
+    /** When the order's audio was deleted from the store (ms): after delivery, or when an expired order is no longer kept for a late payment; null while it is kept. */
+    audioDeletedAt: integer('audio_deleted_at'),
   },
-  (t) => [index('orders_state').on(t.state), index('orders_user').on(t.userId), index('orders_checkout').on(t.checkoutId)],
+  (t) => [
+    index('orders_state').on(t.state),
+    index('orders_user').on(t.userId),
+    index('orders_checkout').on(t.checkoutId),
+    index('orders_audio_kept')
+      .on(t.deliveredAt)
+      .where(sql`${t.state} = 'delivered' and ${t.audioDeletedAt} is null`),
+  ],
 );
 
 export type FileState = 'stored' | 'rejected' | 'done' | 'failed';
@@ -132,6 +154,8 @@ export const outbox = sqliteTable(
     key: text('key').notNull(),
     orderId: text('order_id'),
     channel: text('channel').notNull(),
+    /** Replies in one lane go out in order: the order's id, or `channel:chat` for replies about no order. */
+    lane: text('lane').notNull().default(''),
     address: text('address', { mode: 'json' }).$type<ReplyAddress>().notNull(),
     /** The reply without files; `transcript` replies get their files rendered from the results at send time. */
     payload: text('payload', { mode: 'json' }).$type<OutboxPayload>().notNull(),
@@ -142,7 +166,11 @@ export const outbox = sqliteTable(
     createdAt: integer('created_at').notNull().default(now),
     sentAt: integer('sent_at'),
   },
-  (t) => [uniqueIndex('outbox_key').on(t.key), index('outbox_pending').on(t.state, t.nextAttemptAt)],
+  (t) => [
+    uniqueIndex('outbox_key').on(t.key),
+    index('outbox_pending').on(t.state, t.nextAttemptAt),
+    index('outbox_lane').on(t.lane, t.state),
+  ],
 );
 
 export interface OutboxPayload {

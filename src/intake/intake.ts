@@ -12,11 +12,12 @@ import { enqueueReply } from '../outbox/outbox';
 import { receiveOrder } from '../orders/lifecycle';
 import type { Quoting } from '../orders/quote';
 import type { BlobStore } from '../ports/blob-store';
+import type { ModelInfo } from '../domain/models';
 import type { IncomingMessage } from '../ports/channel';
 import type { Wakeups } from '../processors/wakeups';
-import { findOrCreateUser, type GrantPolicy } from '../users';
+import { findOrCreateUser, type GrantPolicy, type User } from '../users';
 import { defaultFloodPolicy, FloodLimiter, type FloodPolicy } from './flood';
-import { handleCommand } from './commands';
+import { applyChoice, handleCommand, type ChoiceAnswer, type CommandContext } from './commands';
 import { displayName } from './file-names';
 import { storeAttachment, type StoredAttachment } from './store-attachment';
 import { intakeMetrics } from './metrics';
@@ -40,6 +41,8 @@ export interface IntakeOptions {
   helpPerHour?: number;
   /** Messages handled at once, all channels together; the rest wait their turn. */
   maxConcurrent?: number;
+  /** The model recordings go through; English-only ones refuse other languages and translation. */
+  model: ModelInfo;
 }
 
 /**
@@ -91,6 +94,7 @@ export class Intake {
     const who = `${message.channel}\u0000${message.sender.id}`;
     if (!this.flood.take(who)) return this.dropFlood(message, who);
     if (message.command) return this.answerCommand(message);
+    if (message.attachments.length === 0 && message.choices?.length) return this.answerChoices(message);
     if (message.attachments.length === 0) return this.answerWithHelp(message, who);
     await this.takeOrder(message, orderIdFor(message));
   }
@@ -155,7 +159,7 @@ export class Intake {
     const { db, ledger, freeSeconds } = this.options;
     transaction(db, () => {
       const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, this.grants);
-      const answer = handleCommand(db, ledger, user, message.command!, freeSeconds);
+      const answer = handleCommand(db, ledger, user, message.command!, this.context(message));
       enqueueReply(db, message.replyTo, {
         key: `cmd:${message.channel}:${message.id}`,
         kind: 'command',
@@ -182,7 +186,37 @@ export class Intake {
       enqueueReply(db, message.replyTo, {
         key: `help:${message.channel}:${message.id}`,
         kind: 'notice',
-        text: text.noAttachment(freeSeconds, message.channel),
+        text: text.noAttachment(freeSeconds, message.channel, this.options.model),
+        balanceSeconds: ledger.balance(user.id),
+      });
+      this.markDone(message);
+    });
+    this.options.wakeups.emit('outbox');
+  }
+
+  private context(message: IncomingMessage): CommandContext {
+    return { freeSeconds: this.options.freeSeconds, model: this.options.model, channel: message.channel };
+  }
+
+  /**
+   * Applies the choices written in a message (email's `format: vtt` lines) to its sender, and returns
+   * the sender as changed with the answers. Runs inside the intake transaction.
+   */
+  private applyChoices(message: IncomingMessage, user: User): { user: User; answers: ChoiceAnswer[] } {
+    const { db, ledger, freeSeconds } = this.options;
+    const answers = (message.choices ?? []).flatMap((choice) => applyChoice(db, user, choice, this.context(message)) ?? []);
+    return { user: answers.length ? findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds) : user, answers };
+  }
+
+  /** A message with choices and no recording: the answers are the reply. */
+  private answerChoices(message: IncomingMessage): void {
+    const { db, ledger, freeSeconds } = this.options;
+    transaction(db, () => {
+      const { user, answers } = this.applyChoices(message, findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds));
+      enqueueReply(db, message.replyTo, {
+        key: `cmd:${message.channel}:${message.id}`,
+        kind: 'command',
+        text: answers.length ? answers.map((a) => a.text).join('\n') : text.noAttachment(freeSeconds, message.channel, this.options.model),
         balanceSeconds: ledger.balance(user.id),
       });
       this.markDone(message);
@@ -198,16 +232,47 @@ export class Intake {
       const name = displayName(attachment.name, position);
       stored.push(await storeAttachment({ store, attachment, name, position, key: `orders/${orderId}/${position}`, limits }));
     }
-    const refusedExtra = message.attachments.length - accepted.length;
+    // Files past the limit are recorded as refused, never opened: their lines then stay in every status the order shows.
+    for (const [i, attachment] of message.attachments.slice(this.maxFiles).entries()) {
+      const position = this.maxFiles + i;
+      const name = displayName(attachment.name, position);
+      stored.push({
+        position,
+        name,
+        key: `orders/${orderId}/${position}`,
+        bytes: 0,
+        duration: null,
+        refusal: text.refusals.tooMany(this.maxFiles),
+      });
+    }
 
     const outcome = transaction(db, () => {
-      const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, this.grants);
+      const { user, answers } = this.applyChoices(message, findOrCreateUser(db, ledger, message.channel, message.sender.id, this.grants));
+      // A refused choice is said before the quote, so the sender knows what their recording is transcribed as.
+      const refusals = answers.filter((a) => a.refused);
+      if (refusals.length)
+        enqueueReply(db, message.replyTo, {
+          key: `choices:${message.channel}:${message.id}`,
+          kind: 'notice',
+          text: refusals.map((a) => a.text).join('\n'),
+          balanceSeconds: ledger.balance(user.id),
+        });
+      const { englishOnly } = this.options.model;
       receiveOrder(
         db,
-        { id: orderId, userId: user.id, channel: message.channel, replyTo: message.replyTo, language: user.language },
+        {
+          id: orderId,
+          userId: user.id,
+          channel: message.channel,
+          replyTo: message.replyTo,
+          // A choice kept from before the service switched to an English-only model would give nonsense.
+          language: englishOnly ? null : user.language,
+          translate: !englishOnly && user.translate,
+          formats: user.formats,
+        },
         stored,
       );
-      const result = quoting.quote(orderId, { refusedExtra, maxFiles: this.maxFiles });
+      const result = quoting.quote(orderId);
       this.markDone(message, orderId);
       return result;
     });

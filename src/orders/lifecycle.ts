@@ -33,6 +33,9 @@ export interface NewOrder {
   channel: ChannelName;
   replyTo: ReplyAddress;
   language: string | null;
+  /** The user's choices when the order came in: translate into English, and the files of the reply. */
+  translate?: boolean;
+  formats?: string | null;
 }
 
 export interface NewFile {
@@ -158,7 +161,7 @@ export function recordCheckout({ db, ledger }: CommandContext, order: Order, che
   return transaction(db, () => {
     const changed = db
       .update(orders)
-      .set({ checkoutId: checkout.id, checkoutUrl: checkout.url, updatedAt: Date.now() })
+      .set({ checkoutId: checkout.id, checkoutUrl: checkout.url, checkoutExpiresAt: checkout.expiresAt.getTime(), updatedAt: Date.now() })
       .where(and(eq(orders.id, order.id), eq(orders.state, 'awaiting_payment'), isNull(orders.checkoutId)))
       .run();
     if (changed.changes !== 1) return false;
@@ -172,22 +175,42 @@ export function recordCheckout({ db, ledger }: CommandContext, order: Order, che
   });
 }
 
+/** Money that arrived for an order: what was paid, on which checkout, and the seconds it buys. */
+export interface Payment {
+  checkoutId: string;
+  amountCents: number;
+  currency: string;
+  boughtSeconds: number;
+}
+
+/** The ledger key of a payment: one purchase per checkout, however often or by whom it is reported. */
+export const purchaseKey = (orderId: string, checkoutId: string): string => `purchase:${orderId}:${checkoutId}`;
+
+/** Whether this checkout's payment was credited already. */
+export function isCredited(ledger: Ledger, orderId: string, checkoutId: string): boolean {
+  return ledger.has(purchaseKey(orderId, checkoutId));
+}
+
+function creditPurchase(ledger: Ledger, order: Order, payment: Payment): void {
+  ledger.append({
+    userId: order.userId,
+    kind: 'purchase',
+    seconds: payment.boughtSeconds,
+    key: purchaseKey(order.id, payment.checkoutId),
+    orderId: order.id,
+    amountCents: payment.amountCents,
+    currency: payment.currency,
+  });
+}
+
 /**
- * awaiting_payment -> queued: the payment arrived. The `boughtSeconds` are credited, the seconds
- * the balance was short of spent, and the user told.
+ * awaiting_payment -> queued: the payment arrived and covers the seconds the balance was short of.
+ * The `boughtSeconds` are credited, the missing seconds spent, and the user told.
  */
-export function markPaid({ db, ledger }: CommandContext, order: Order, payment: { amountCents: number; boughtSeconds: number }): boolean {
+export function markPaid({ db, ledger }: CommandContext, order: Order, payment: Payment): boolean {
   return transaction(db, () => {
     if (!moveOrder(db, order.id, 'awaiting_payment', 'queued', { queuedAt: Date.now() })) return false;
-    ledger.append({
-      userId: order.userId,
-      kind: 'purchase',
-      seconds: payment.boughtSeconds,
-      key: `purchase:${order.id}`,
-      orderId: order.id,
-      amountCents: payment.amountCents,
-      currency: order.currency!,
-    });
+    creditPurchase(ledger, order, payment);
     ledger.append({ userId: order.userId, kind: 'spend', seconds: -order.missingSeconds, key: `spend:${order.id}`, orderId: order.id });
     const balance = ledger.balance(order.userId);
     enqueueReply(db, order.replyTo, {
@@ -201,23 +224,142 @@ export function markPaid({ db, ledger }: CommandContext, order: Order, payment: 
   });
 }
 
-/** awaiting_payment -> expired: the checkout expired unpaid. The held seconds go back; the caller deletes the audio. */
-export function expireOrder({ db, ledger }: CommandContext, order: Order): boolean {
+/**
+ * expired -> queued: a payment arrived after the order expired, while its audio is still kept, and the
+ * balance with it covers the whole order (the held seconds went back at expiry). Credits the payment,
+ * spends the order's seconds and tells the user.
+ */
+export function markPaidLate({ db, ledger }: CommandContext, order: Order, payment: Payment): boolean {
+  return transaction(db, () => {
+    if (order.audioDeletedAt !== null) return false;
+    if (!moveOrder(db, order.id, 'expired', 'queued', { queuedAt: Date.now(), error: null })) return false;
+    creditPurchase(ledger, order, payment);
+    ledger.append({ userId: order.userId, kind: 'spend', seconds: -order.seconds, key: `spend:${order.id}`, orderId: order.id });
+    const balance = ledger.balance(order.userId);
+    enqueueReply(db, order.replyTo, {
+      key: `paid:${order.id}`,
+      orderId: order.id,
+      kind: 'status',
+      text: text.paid(balance),
+      balanceSeconds: balance,
+    });
+    return true;
+  });
+}
+
+/**
+ * awaiting_payment -> expired: the payment arrived but is less than the seconds the balance was short
+ * of. What was paid and what was held become balance; the order is closed (its checkout is used up)
+ * and the user told how much they now have.
+ */
+export function closeUnderpaid({ db, ledger }: CommandContext, order: Order, payment: Payment): boolean {
+  return transaction(db, () => {
+    if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'paid less than the quote' })) return false;
+    creditPurchase(ledger, order, payment);
+    refundHold(ledger, order);
+    const balance = ledger.balance(order.userId);
+    const reply = text.underpaid(money(payment.amountCents, payment.currency), payment.boughtSeconds, order.missingSeconds, balance);
+    enqueueReply(db, order.replyTo, {
+      key: `underpaid:${order.id}`,
+      orderId: order.id,
+      kind: 'notice',
+      text: reply,
+      balanceSeconds: balance,
+    });
+    return true;
+  });
+}
+
+/**
+ * Not a state change: a payment arrived for an order that can no longer use it (its audio was deleted,
+ * it was paid another way, the balance with it still falls short). It becomes balance and the user is told.
+ * False when this checkout's payment was credited already.
+ */
+export function creditPayment({ db, ledger }: CommandContext, order: Order, payment: Payment): boolean {
+  return transaction(db, () => {
+    if (isCredited(ledger, order.id, payment.checkoutId)) return false;
+    creditPurchase(ledger, order, payment);
+    const balance = ledger.balance(order.userId);
+    const reply = text.credited(money(payment.amountCents, payment.currency), payment.boughtSeconds, balance);
+    enqueueReply(db, order.replyTo, {
+      key: `credited:${payment.checkoutId}`,
+      orderId: order.id,
+      kind: 'notice',
+      text: reply,
+      balanceSeconds: balance,
+    });
+    return true;
+  });
+}
+
+function refundHold(ledger: Ledger, order: Order): void {
+  if (order.heldSeconds > 0) {
+    ledger.append({ userId: order.userId, kind: 'refund', seconds: order.heldSeconds, key: `refund:${order.id}`, orderId: order.id });
+  }
+}
+
+/**
+ * awaiting_payment -> expired: the checkout expired unpaid. The held seconds go back; the audio is kept
+ * for `keepHours` in case a payment still arrives, then deleted (`markAudioDeleted`).
+ */
+export function expireOrder({ db, ledger }: CommandContext, order: Order, keepHours = 0): boolean {
   return transaction(db, () => {
     if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'checkout expired' })) return false;
-    if (order.heldSeconds > 0) {
-      ledger.append({ userId: order.userId, kind: 'refund', seconds: order.heldSeconds, key: `refund:${order.id}`, orderId: order.id });
-    }
+    refundHold(ledger, order);
     const balance = ledger.balance(order.userId);
     enqueueReply(db, order.replyTo, {
       key: `expired:${order.id}`,
       orderId: order.id,
       kind: 'notice',
-      text: text.expired(),
+      text: text.expired(keepHours),
       balanceSeconds: balance,
     });
     return true;
   });
+}
+
+/** awaiting_payment -> expired: the delayed payment failed and the checkout cannot be paid again. The held seconds go back. */
+export function failPayment({ db, ledger }: CommandContext, order: Order): boolean {
+  return transaction(db, () => {
+    if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'payment failed' })) return false;
+    refundHold(ledger, order);
+    const balance = ledger.balance(order.userId);
+    enqueueReply(db, order.replyTo, {
+      key: `payfail:${order.id}`,
+      orderId: order.id,
+      kind: 'notice',
+      text: text.paymentFailed(order.heldSeconds),
+      balanceSeconds: balance,
+    });
+    return true;
+  });
+}
+
+/** Not a state change: the payer finished but the money is on its way. Tells the user once per checkout. */
+export function notePaymentPending(db: Db, order: Order, checkoutId: string): void {
+  enqueueReply(db, order.replyTo, { key: `paypending:${checkoutId}`, orderId: order.id, kind: 'notice', text: text.paymentPending() });
+}
+
+/**
+ * Not a state change: an expired order's audio is about to be deleted, so a payment arriving later
+ * only credits the balance. Written before the deletion; false when the order left `expired` (a late
+ * payment queued it) or the mark was made already.
+ */
+export function markAudioDeleted(db: Db, orderId: string): boolean {
+  const result = db
+    .update(orders)
+    .set({ audioDeletedAt: Date.now() })
+    .where(and(eq(orders.id, orderId), eq(orders.state, 'expired'), isNull(orders.audioDeletedAt)))
+    .run();
+  return result.changes === 1;
+}
+
+/** Not a state change: the deletion marked by `markAudioDeleted` failed, so the audio is still there to delete later. */
+export function markAudioKept(db: Db, orderId: string): void {
+  db.update(orders)
+    .set({ audioDeletedAt: null })
+    .where(and(eq(orders.id, orderId), eq(orders.state, 'expired')))
+    .run();
 }
 
 /**
@@ -315,18 +457,57 @@ export function completeOrder(
 }
 
 /** running -> failed: the job failed for good. All the order's seconds are refunded and the user told. */
-export function failOrder({ db, ledger }: CommandContext, order: Order): boolean {
+export function failOrder(context: CommandContext, order: Order): boolean {
+  return refundAndFail(context, order, 'running', 'transcription failed', text.failed(order.seconds));
+}
+
+/** queued -> failed: the runner refused to take the job every time it was offered. All the order's seconds are refunded and the user told. */
+export function failUnstarted(context: CommandContext, order: Order): boolean {
+  return refundAndFail(context, order, 'queued', 'runner refused the job', text.notStarted(order.seconds));
+}
+
+function refundAndFail({ db, ledger }: CommandContext, order: Order, from: 'queued' | 'running', error: string, sentence: string): boolean {
   return transaction(db, () => {
-    if (!moveOrder(db, order.id, 'running', 'failed', { error: 'transcription failed' })) return false;
+    if (!moveOrder(db, order.id, from, 'failed', { error })) return false;
     ledger.append({ userId: order.userId, kind: 'refund', seconds: order.seconds, key: `refund:${order.id}`, orderId: order.id });
     const balance = ledger.balance(order.userId);
     enqueueReply(db, order.replyTo, {
       key: `failed:${order.id}`,
       orderId: order.id,
       kind: 'notice',
-      text: text.failed(order.seconds),
+      text: sentence,
       balanceSeconds: balance,
     });
     return true;
   });
+}
+
+/**
+ * Not a state change: a step of an order in `state` failed for a reason that may pass (the runner's
+ * API or the store unreachable). Counts the retry and leaves the order alone for `delayMs`; the
+ * order keeps its state, its seconds and its place. False when the order already left `state`.
+ */
+export function deferOrder(db: Db, order: Pick<Order, 'id'>, state: 'queued' | 'running', delayMs: number): boolean {
+  const changed = db
+    .update(orders)
+    .set({ retries: sql`${orders.retries} + 1`, nextAttemptAt: Date.now() + delayMs, updatedAt: Date.now() })
+    .where(and(eq(orders.id, order.id), eq(orders.state, state)))
+    .run();
+  return changed.changes === 1;
+}
+
+/** Not a state change: the step that was failing went through; an order in `state` is no longer waiting out a back-off. */
+export function clearRetries(db: Db, orderId: string, state: 'queued' | 'running'): void {
+  db.update(orders)
+    .set({ retries: 0, nextAttemptAt: null })
+    .where(and(eq(orders.id, orderId), eq(orders.state, state)))
+    .run();
+}
+
+/** Not a state change: records that a delivered order's audio is gone from the store (its results stay), after the delete. */
+export function markDeliveredAudioDeleted(db: Db, orderId: string): void {
+  db.update(orders)
+    .set({ audioDeletedAt: Date.now() })
+    .where(and(eq(orders.id, orderId), eq(orders.state, 'delivered'), isNull(orders.audioDeletedAt)))
+    .run();
 }

@@ -4,7 +4,7 @@ import { orders } from '../db/schema';
 import { crashPoint } from '../faults';
 import type { Ledger } from '../ledger';
 import type { Logger } from '../log';
-import { minutes, text } from '../messages';
+import { minutes } from '../messages';
 import type { Payments } from '../ports/payments';
 import type { Wakeups } from '../processors/wakeups';
 import { billableSeconds, priceFor, type PriceList } from '../pricing';
@@ -22,14 +22,13 @@ export class Quoting {
   constructor(private readonly deps: { db: Db; ledger: Ledger; prices: PriceList; payments?: Payments; wakeups: Wakeups; log: Logger }) {}
 
   /** Quotes an order in state `received`. Call inside the transaction that recorded it. */
-  quote(orderId: string, extra: { refusedExtra: number; maxFiles: number }): { state: QuoteState } {
+  quote(orderId: string): { state: QuoteState } {
     const { db, ledger, prices, payments } = this.deps;
     const order = db.select().from(orders).where(eq(orders.id, orderId)).get();
     if (!order) throw new Error(`order ${orderId} missing`);
     if (order.state !== 'received') return { state: order.state as QuoteState };
     const rows = orderFiles(db, orderId);
     const lines = fileLines(rows);
-    if (extra.refusedExtra > 0) lines.push(`• ${text.refusals.tooMany(extra.maxFiles)}`);
     const accepted = rows.filter((f) => f.state === 'stored');
 
     if (accepted.length === 0) {

@@ -3,7 +3,10 @@ import type { Db } from '../db';
 import type { SQLiteUpdateSetSource } from 'drizzle-orm/sqlite-core';
 import { orders } from '../db/schema';
 
-/** Every state an order can be in. An order is created `received`; the last four never change again. */
+/**
+ * Every state an order can be in. An order is created `received`; `delivered`, `rejected` and `failed`
+ * never change again, and `expired` only for a late payment.
+ */
 export const orderStates = ['received', 'awaiting_payment', 'queued', 'running', 'delivered', 'expired', 'rejected', 'failed'] as const;
 
 export type OrderState = (typeof orderStates)[number];
@@ -11,16 +14,19 @@ export type OrderState = (typeof orderStates)[number];
 /**
  * The only state changes an order may make. Read it as the order's life:
  * quoted (free: queued; short of seconds: awaiting payment; nothing usable or no payments: rejected),
- * paid or expired, started on the runner, then delivered, failed (refunded) or queued again when
- * the runner lost the job. The commands that make each change are in `lifecycle.ts`.
+ * paid or expired (also: paid too little, or a delayed payment failed), queued after all when a payment
+ * arrives late while the audio is kept, started on the runner (or failed, refunded, when the runner keeps
+ * refusing it), then delivered, failed (refunded) or queued again when the runner lost the job. The
+ * commands that make each change are in `lifecycle.ts`.
  */
 export const transitions: Readonly<Record<OrderState, readonly OrderState[]>> = {
   received: ['queued', 'awaiting_payment', 'rejected'],
   awaiting_payment: ['queued', 'expired'],
-  queued: ['running'],
+  queued: ['running', 'failed'],
   running: ['delivered', 'failed', 'queued'],
   delivered: [],
-  expired: [],
+  // A payment that arrives after the order expired, while its audio is still kept.
+  expired: ['queued'],
   rejected: [],
   failed: [],
 };
@@ -45,7 +51,8 @@ export class RefusedTransitionError extends Error {
  * Moves one order from `from` to `to`, writing `values` with it, as a conditional update
  * (`... WHERE state = from`): of two racing callers (a replayed webhook, a loop after a restart)
  * exactly one sees true. Throws for a change the table does not allow. Call inside the
- * transaction that writes the change's ledger entries and replies.
+ * transaction that writes the change's ledger entries and replies. The new state starts with
+ * no retries counted and nothing to wait for (`retries`, `nextAttemptAt`).
  */
 export function moveOrder(
   db: Db,
@@ -57,7 +64,7 @@ export function moveOrder(
   if (!canMove(from, to)) throw new RefusedTransitionError(from, to);
   const result = db
     .update(orders)
-    .set({ ...values, state: to, updatedAt: Date.now() })
+    .set({ retries: 0, nextAttemptAt: null, ...values, state: to, updatedAt: Date.now() })
     .where(and(eq(orders.id, orderId), eq(orders.state, from)))
     .run();
   return result.changes === 1;

@@ -43,6 +43,8 @@ export interface IncomingMessage {
   sender: { id: string; name?: string; languageCode?: string };
   replyTo: ReplyAddress;
   command?: ChatCommand;
+  /** Choices written in the message itself (email's `language: de` lines), applied before its recordings. */
+  choices?: ChatCommand[];
   attachments: IncomingAttachment[];
   text?: string;
 }

@@ -3,8 +3,11 @@ export interface JobManifest {
   version: 1;
   /** The order id; submitting the same jobId twice must not start a second job. */
   jobId: string;
-  /** Each input's blob key and the user's file name (written into the result's `file`). */
-  inputs: { key: string; name: string }[];
+  /**
+   * Each input's blob key, the user's file name (written into the result's `file`) and the seconds charged for it:
+   * the worker transcribes no further and marks the result `cutAt` when the audio goes on.
+   */
+  inputs: { key: string; name: string; chargedSeconds?: number }[];
   options: {
     /** ISO 639-1 code, or `auto` to detect (multilingual models only). */
     language?: string;

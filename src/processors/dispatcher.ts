@@ -1,38 +1,94 @@
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, eq, isNull, lte, or } from 'drizzle-orm';
 import type { Db } from '../db';
 import { orders } from '../db/schema';
 import { crashPoint } from '../faults';
+import type { Ledger } from '../ledger';
 import type { Logger } from '../log';
-import { startJobs, type Order } from '../orders/lifecycle';
+import { deferOrder, failUnstarted, startJobs, type Order } from '../orders/lifecycle';
+import { orderMetrics } from '../orders/metrics';
 import { orderFiles, type FileRow } from '../orders/summary';
 import type { JobManifest, Runner } from '../ports/runner';
+import { billableSeconds } from '../pricing';
+import { backoff } from '../retry/backoff';
 import type { Wakeups } from './wakeups';
+
+/** How often the runner may refuse an order's job, and how far apart, before the order fails and is refunded. */
+export interface SubmitRetries {
+  tries: number;
+  /** Wait after the first refusal, doubling after each further one up to `maxMs`. */
+  baseMs: number;
+  maxMs: number;
+}
+
+/** 10 tries, 5 s doubling to 10 min apart: about half an hour of a refusing runner before an order is refunded. */
+export const defaultSubmitRetries: SubmitRetries = { tries: 10, baseMs: 5000, maxMs: 10 * 60_000 };
 
 /** Submits queued orders to the runner: one job per order with all its files, so the model loads once. */
 export class Dispatcher {
-  constructor(private readonly deps: { db: Db; runner: Runner; wakeups: Wakeups; log: Logger }) {}
+  private readonly retries: SubmitRetries;
 
-  /** One pass over the queue, oldest first: submit each order, then record them all in one transaction. */
+  constructor(private readonly deps: { db: Db; ledger: Ledger; runner: Runner; wakeups: Wakeups; log: Logger; retries?: SubmitRetries }) {
+    this.retries = deps.retries ?? defaultSubmitRetries;
+  }
+
+  /**
+   * One pass over the queue, oldest first: submit each order that is not waiting out a back-off, then
+   * record the accepted ones in one transaction. An order the runner refuses waits on its own and
+   * does not hold up the others.
+   */
   tick = async (): Promise<void> => {
     const { db, runner, wakeups, log } = this.deps;
-    const queued = db.select().from(orders).where(eq(orders.state, 'queued')).orderBy(asc(orders.queuedAt)).limit(50).all();
+    const due = or(isNull(orders.nextAttemptAt), lte(orders.nextAttemptAt, Date.now()));
+    const queued = db
+      .select()
+      .from(orders)
+      .where(and(eq(orders.state, 'queued'), due))
+      .orderBy(asc(orders.queuedAt))
+      .limit(50)
+      .all();
     if (queued.length === 0) return;
     const submitted: { order: Order; runnerJobId: string; files: FileRow[] }[] = [];
+    let refused = 0;
     for (const order of queued) {
       const files = orderFiles(db, order.id);
       const manifest: JobManifest = {
         version: 1,
         jobId: order.id,
-        inputs: files.filter((f) => f.state === 'stored').map((f) => ({ key: f.blobKey, name: f.name })),
-        options: { language: order.language ?? 'auto' },
+        inputs: files
+          .filter((f) => f.state === 'stored')
+          // The seconds each file was charged for (its decoded length, rounded up): the worker stops there.
+          .map((f) => ({ key: f.blobKey, name: f.name, ...(f.duration !== null ? { chargedSeconds: billableSeconds(f.duration) } : {}) })),
+        options: { language: order.language ?? 'auto', ...(order.translate ? { translate: true } : {}) },
       };
-      // Submitting twice is harmless (the runner dedupes by job id; a re-run rewrites the same results).
-      submitted.push({ order, runnerJobId: await runner.submit(manifest), files });
+      try {
+        // Submitting twice is harmless (the runner dedupes by job id; a re-run rewrites the same results).
+        submitted.push({ order, runnerJobId: await runner.submit(manifest), files });
+      } catch (error) {
+        refused += 1;
+        this.refused(order, error);
+      }
     }
+    if (submitted.length === 0) return;
     crashPoint('submitted');
     startJobs(db, submitted);
-    log.info({ orders: submitted.length }, 'orders submitted');
+    log.info({ orders: submitted.length, refused }, 'orders submitted');
     crashPoint('running');
     wakeups.emit('outbox');
   };
+
+  /** The runner refused the order's job: try again after a back-off, or fail and refund it once the tries are used up. */
+  private refused(order: Order, error: unknown): void {
+    const { db, ledger, wakeups, log } = this.deps;
+    const failures = order.retries + 1;
+    if (failures >= this.retries.tries) {
+      log.error({ orderId: order.id, tries: failures, err: error }, 'runner kept refusing the job; order refunded');
+      if (failUnstarted({ db, ledger }, order)) orderMetrics.finished.inc({ outcome: 'failed' });
+      wakeups.emit('outbox');
+      return;
+    }
+    const delayMs = backoff(failures, this.retries.baseMs, this.retries.maxMs);
+    log.warn({ orderId: order.id, tries: failures, retryInMs: delayMs, err: error }, 'runner refused the job; trying again later');
+    orderMetrics.retries.inc({ step: 'submit' });
+    deferOrder(db, order, 'queued', delayMs);
+  }
 }

@@ -20,6 +20,8 @@ export interface BatchRunnerOptions {
    * so it reads and writes the very bucket the service uses. Credentials come from the job's IAM role.
    */
   workerEnv: Record<string, string>;
+  /** Batch stops an attempt that runs longer (`timeout.attemptDurationSeconds`, at least 60); `BATCH_JOB_TIMEOUT_SECONDS` when absent. */
+  attemptTimeoutSeconds?: number;
   log: Logger;
   /** A ready client (tests); built from the options and the SDK's default credential chain otherwise. */
   client?: BatchClient;
@@ -36,7 +38,8 @@ const MANIFEST_BUDGET = 6000;
 export const BATCH_JOB_GPUS = 1;
 
 /**
- * Batch stops a job still running after this long, and the tracker then refunds its order. The longest order
+ * Batch stops a job still running after this long (unless `BATCH_JOB_TIMEOUT_SECONDS` says otherwise), and
+ * the tracker then retries its order once and refunds it. The longest order
  * (20 files of 4 hours, 80 hours of audio) needs 2.4 hours at a real-time factor of 0.03; the rest is room
  * for slower GPUs and the model load.
  */
@@ -44,6 +47,20 @@ export const BATCH_JOB_TIMEOUT_SECONDS = 4 * 3600;
 
 /** Batch states still on their way to a result; a job in one of them must not be started twice. */
 const PENDING = new Set(['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING']);
+
+/**
+ * Batch's own retries, for Spot reclaims only: an attempt whose host was terminated (status reason
+ * "Host EC2 (instance i-...) terminated.") runs again, up to 3 attempts in all; any other end is final
+ * and left to the service, which retries a failed order once itself. Set per job, so it holds whatever
+ * the job definition says.
+ */
+export const SPOT_RETRY_STRATEGY = {
+  attempts: 3,
+  evaluateOnExit: [
+    { onStatusReason: 'Host EC2*', action: 'RETRY' as const },
+    { onReason: '*', action: 'EXIT' as const },
+  ],
+};
 
 /**
  * The worker's exit code when some inputs failed but each failure is recorded in its own result file:
@@ -70,7 +87,7 @@ export class BatchRunner implements Runner {
   }
 
   async submit(manifest: JobManifest): Promise<string> {
-    const { jobQueue, jobDefinition, workerEnv, log } = this.options;
+    const { jobQueue, jobDefinition, workerEnv, attemptTimeoutSeconds, log } = this.options;
     const jobName = batchJobName(manifest.jobId);
     const existing = await this.existingJob(jobName);
     if (existing) {
@@ -84,7 +101,8 @@ export class BatchRunner implements Runner {
         jobQueue,
         jobDefinition,
         containerOverrides: { environment, resourceRequirements: [{ type: 'GPU', value: String(BATCH_JOB_GPUS) }] },
-        timeout: { attemptDurationSeconds: BATCH_JOB_TIMEOUT_SECONDS },
+        timeout: { attemptDurationSeconds: attemptTimeoutSeconds ?? BATCH_JOB_TIMEOUT_SECONDS },
+        retryStrategy: SPOT_RETRY_STRATEGY,
       }),
     );
     if (!response.jobId) throw new Error(`SubmitJob for ${jobName} returned no job id`);

@@ -53,7 +53,7 @@ describe('configuration', () => {
       host: '0.0.0.0',
       publicUrl: 'http://localhost:8080',
       pricing: { freeSeconds: 600, pricePerMinuteCents: 10, minimumPaymentCents: 50, currency: 'usd' },
-      limits: { maxFileBytes: 2147483648, maxFileSeconds: 14400 },
+      limits: { maxFileBytes: 2147483648, maxFileSeconds: 14400, maxFilesPerMessage: 20 },
       storage: { kind: 'local' },
       runner: { kind: 'local', concurrency: 1 },
     });

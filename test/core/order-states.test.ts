@@ -7,10 +7,19 @@ import { ledger as ledgerTable, orders, outbox } from '../../src/db/schema';
 import { transaction } from '../../src/db/tx';
 import { InsufficientBalanceError, Ledger } from '../../src/ledger';
 import {
+  clearRetries,
+  closeUnderpaid,
   completeOrder,
+  creditPayment,
+  deferOrder,
   expireOrder,
   failOrder,
+  failPayment,
+  failUnstarted,
+  markAudioDeleted,
+  markDeliveredAudioDeleted,
   markPaid,
+  markPaidLate,
   queueOrder,
   receiveOrder,
   requeueOrder,
@@ -52,7 +61,7 @@ describe('the transition table', () => {
   const allowed = pairs.filter(([from, to]) => canMove(from, to));
   const refused = pairs.filter(([from, to]) => !canMove(from, to));
 
-  it('allows exactly the order life the service runs, and nothing leaves a final state', () => {
+  it('allows exactly the order life the service runs, and nothing leaves a final state but a late payment', () => {
     expect(allowed.map(([from, to]) => `${from} -> ${to}`).sort()).toEqual(
       [
         'received -> queued',
@@ -60,13 +69,16 @@ describe('the transition table', () => {
         'received -> rejected',
         'awaiting_payment -> queued',
         'awaiting_payment -> expired',
+        'expired -> queued',
         'queued -> running',
+        'queued -> failed',
         'running -> delivered',
         'running -> failed',
         'running -> queued',
       ].sort(),
     );
-    for (const final of ['delivered', 'expired', 'rejected', 'failed'] as const) expect(transitions[final]).toEqual([]);
+    for (const final of ['delivered', 'rejected', 'failed'] as const) expect(transitions[final]).toEqual([]);
+    expect(transitions.expired).toEqual(['queued']);
     expect(Object.keys(transitions).sort()).toEqual([...orderStates].sort());
   });
 
@@ -112,8 +124,9 @@ describe('order commands', () => {
   it('pays an order once; a late expiry then does nothing', () => {
     const order = orderIn('awaiting_payment', { seconds: 130, heldSeconds: 100, missingSeconds: 30, amountCents: 50, currency: 'usd' });
     ledger.append({ userId, kind: 'spend', seconds: -100, key: `hold:${order.id}`, orderId: order.id });
-    expect(markPaid({ db, ledger }, order, { amountCents: 50, boughtSeconds: 300 })).toBe(true);
-    expect(markPaid({ db, ledger }, order, { amountCents: 50, boughtSeconds: 300 })).toBe(false);
+    const payment = { checkoutId: 'cs_1', amountCents: 50, currency: 'usd', boughtSeconds: 300 };
+    expect(markPaid({ db, ledger }, order, payment)).toBe(true);
+    expect(markPaid({ db, ledger }, order, payment)).toBe(false);
     expect(expireOrder({ db, ledger }, order)).toBe(false);
     expect(stateOf(order.id)).toBe('queued');
     expect(ledger.balance(userId)).toBe(270);
@@ -129,6 +142,55 @@ describe('order commands', () => {
     expect(stateOf(order.id)).toBe('expired');
     expect(ledger.balance(userId)).toBe(100);
     expect(replies(order.id)[0].payload.text).toContain('expired');
+  });
+
+  it('queues an expired order paid late while its audio is kept, spending all its seconds once', () => {
+    const order = orderIn('expired', { seconds: 130, heldSeconds: 100, missingSeconds: 30 });
+    const payment = { checkoutId: 'cs_late', amountCents: 50, currency: 'usd', boughtSeconds: 300 };
+    expect(markPaidLate({ db, ledger }, order, payment)).toBe(true);
+    expect(markPaidLate({ db, ledger }, order, payment)).toBe(false);
+    expect(stateOf(order.id)).toBe('queued');
+    // 100 on the balance (the hold came back at expiry) + 300 bought - 130 spent.
+    expect(ledger.balance(userId)).toBe(270);
+    expect(replies(order.id).map((r) => r.key)).toEqual([`paid:${order.id}`]);
+  });
+
+  it('does not queue a late payment once the audio is deleted; it only credits, once per checkout', () => {
+    const order = orderIn('expired', { seconds: 130 });
+    expect(markAudioDeleted(db, order.id)).toBe(true);
+    expect(markAudioDeleted(db, order.id)).toBe(false);
+    const deleted = db.select().from(orders).where(eq(orders.id, order.id)).get()!;
+    const payment = { checkoutId: 'cs_gone', amountCents: 50, currency: 'usd', boughtSeconds: 300 };
+    expect(markPaidLate({ db, ledger }, deleted, payment)).toBe(false);
+    expect(creditPayment({ db, ledger }, deleted, payment)).toBe(true);
+    expect(creditPayment({ db, ledger }, deleted, payment)).toBe(false);
+    expect(stateOf(order.id)).toBe('expired');
+    expect(ledger.balance(userId)).toBe(400);
+    const [reply] = replies(order.id);
+    expect(reply.payload.text).toContain('$0.50');
+    expect(reply.payload.text).toContain('added 5 min to your balance');
+  });
+
+  it('closes an underpaid order: what was paid and what was held become balance', () => {
+    const order = orderIn('awaiting_payment', { seconds: 400, heldSeconds: 100, missingSeconds: 300, amountCents: 50, currency: 'usd' });
+    ledger.append({ userId, kind: 'spend', seconds: -100, key: `hold:${order.id}`, orderId: order.id });
+    const payment = { checkoutId: 'cs_short', amountCents: 20, currency: 'usd', boughtSeconds: 120 };
+    expect(closeUnderpaid({ db, ledger }, order, payment)).toBe(true);
+    expect(closeUnderpaid({ db, ledger }, order, payment)).toBe(false);
+    expect(stateOf(order.id)).toBe('expired');
+    expect(ledger.balance(userId)).toBe(220);
+    expect(replies(order.id)[0].payload.text).toMatch(/I received \$0\.20, which buys 2 min, but this recording needed 5 min more/);
+  });
+
+  it('closes an order whose delayed payment failed, giving the held seconds back', () => {
+    const order = orderIn('awaiting_payment', { heldSeconds: 40 });
+    ledger.append({ userId, kind: 'spend', seconds: -40, key: `hold:${order.id}`, orderId: order.id });
+    expect(failPayment({ db, ledger }, order)).toBe(true);
+    expect(failPayment({ db, ledger }, order)).toBe(false);
+    expect(stateOf(order.id)).toBe('expired');
+    expect(ledger.balance(userId)).toBe(100);
+    expect(replies(order.id)[0].payload.text).toContain('did not go through');
+    expect(replies(order.id)[0].payload.text).toContain('gave back the 40 s');
   });
 
   it('starts, requeues and restarts a job, counting attempts', () => {
@@ -165,6 +227,47 @@ describe('order commands', () => {
     expect(stateOf(order.id)).toBe('failed');
     expect(ledger.balance(userId)).toBe(130);
     expect(replies(order.id).map((r) => r.key)).toEqual([`failed:${order.id}`]);
+  });
+});
+
+describe('retries and clean-up', () => {
+  it('defers an order without moving it, and every state change starts its retries afresh', () => {
+    const order = orderIn('queued');
+    const before = Date.now();
+    expect(deferOrder(db, order, 'queued', 5000)).toBe(true);
+    expect(deferOrder(db, order, 'queued', 5000)).toBe(true);
+    expect(deferOrder(db, order, 'running', 5000)).toBe(false);
+    let row = db.select().from(orders).where(eq(orders.id, order.id)).get()!;
+    expect(row.state).toBe('queued');
+    expect(row.retries).toBe(2);
+    expect(row.nextAttemptAt).toBeGreaterThanOrEqual(before + 5000);
+    expect(startJobs(db, [{ order, runnerJobId: 'job-1', files: orderFiles(db, order.id) }])).toBe(1);
+    row = db.select().from(orders).where(eq(orders.id, order.id)).get()!;
+    expect(row).toMatchObject({ state: 'running', retries: 0, nextAttemptAt: null });
+    deferOrder(db, order, 'running', 1000);
+    clearRetries(db, order.id, 'running');
+    expect(db.select().from(orders).where(eq(orders.id, order.id)).get()).toMatchObject({ retries: 0, nextAttemptAt: null });
+  });
+
+  it('fails an order the runner never took, refunding all of it once with its own sentence', () => {
+    const order = orderIn('queued', { seconds: 30 });
+    expect(failUnstarted({ db, ledger }, order)).toBe(true);
+    expect(failUnstarted({ db, ledger }, order)).toBe(false);
+    expect(failOrder({ db, ledger }, order)).toBe(false);
+    expect(stateOf(order.id)).toBe('failed');
+    expect(ledger.balance(userId)).toBe(130);
+    const [reply] = replies(order.id);
+    expect(reply.key).toBe(`failed:${order.id}`);
+    expect(reply.payload.text).toMatch(/could not start transcribing.*gave back the 30 s/);
+  });
+
+  it('records the audio of a delivered order as deleted, and of no other', () => {
+    const delivered = orderIn('delivered');
+    const running = orderIn('running');
+    markDeliveredAudioDeleted(db, delivered.id);
+    markDeliveredAudioDeleted(db, running.id);
+    expect(db.select().from(orders).where(eq(orders.id, delivered.id)).get()!.audioDeletedAt).toBeTypeOf('number');
+    expect(db.select().from(orders).where(eq(orders.id, running.id)).get()!.audioDeletedAt).toBeNull();
   });
 });
 

@@ -41,6 +41,8 @@ export interface FakeTelegramOptions {
   token?: string;
   botId?: number;
   username?: string;
+  /** getFile refuses larger files as the real Bot API does ("file is too big"); 20 MB, Telegram's limit for bots. */
+  downloadLimit?: number;
 }
 
 /**
@@ -73,7 +75,10 @@ export class FakeTelegram {
     this.token = options.token ?? '123456:TEST-token_abc';
     this.botId = options.botId ?? 123456;
     this.username = options.username ?? 'transcribe_test_bot';
+    this.downloadLimit = options.downloadLimit ?? 20 * 1024 * 1024;
   }
+
+  private readonly downloadLimit: number;
 
   /** The apiRoot to give telegraf. */
   get url(): string {
@@ -228,6 +233,8 @@ export class FakeTelegram {
       case 'getFile': {
         const file = this.files.get(String(params.file_id));
         if (!file) return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: invalid file_id' });
+        if (file.content.length > this.downloadLimit)
+          return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: file is too big' });
         const filePath = this.filePathOverride?.(file.file_id) ?? file.file_path;
         return ok({ file_id: file.file_id, file_unique_id: file.file_unique_id, file_size: file.content.length, file_path: filePath });
       }

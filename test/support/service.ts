@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { eq, and } from 'drizzle-orm';
+import type { DestinationStream } from 'pino';
 import { channelsFromConfig } from '../../src/app/channels';
 import { loadConfig } from '../../src/config';
 import { orders, users } from '../../src/db/schema';
@@ -34,6 +35,7 @@ export interface TestService {
  * Runs the real service in this process on a temporary DATA_DIR, loopback HTTP on a free port, the
  * real local Whisper worker and prepared model. `env` is read like the real environment, so channels
  * and Stripe configured there are built exactly as `npm start` builds them; `channels` are added.
+ * `logTo` receives the service's log lines (JSON, info and up) for tests that check what the operator sees.
  */
 export async function startTestService(
   options: {
@@ -42,6 +44,7 @@ export async function startTestService(
     payments?: Payments;
     runner?: Runner;
     channelRetry?: ServiceParts['channelRetry'];
+    logTo?: DestinationStream;
   } = {},
 ): Promise<TestService> {
   if (!existsSync(PREPARED_MODEL)) throw new Error(`${PREPARED_MODEL} missing: run npm ci (it prepares the model)`);
@@ -56,7 +59,7 @@ export async function startTestService(
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...options.env,
   });
-  const log = createLogger(config.logLevel);
+  const log = createLogger(options.logTo ? 'info' : config.logLevel, options.logTo);
   const channels = [...(await channelsFromConfig(config, log)), ...(options.channels ?? [])];
   const fromConfig = await paymentsFromConfig(config, log);
   const service = new Service(

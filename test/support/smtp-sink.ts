@@ -17,6 +17,12 @@ export interface SmtpSink {
   waitFor(count: number, timeoutMs?: number): Promise<SunkMail[]>;
   /** Resolves with the first mail, already here or still to come, that matches. */
   waitForMail(predicate: (mail: SunkMail) => boolean, timeoutMs?: number): Promise<SunkMail>;
+  /** Stalls: every mail's DATA is read and then left unanswered, as a server that hangs, until `release`. */
+  stall(): void;
+  /** Answers the stalled mails and takes new ones at once again. */
+  release(): void;
+  /** Mails whose DATA arrived while stalled and has not been answered yet. */
+  readonly stalled: number;
   close(): Promise<void>;
 }
 
@@ -25,6 +31,8 @@ export async function startSmtpSink(options: { refuse?: string[] } = {}): Promis
   const mails: SunkMail[] = [];
   const waiters = new Set<() => void>();
   const refuse = new Set((options.refuse ?? []).map((a) => a.toLowerCase()));
+  let stalling = false;
+  const held: (() => void)[] = [];
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
@@ -45,8 +53,9 @@ export async function startSmtpSink(options: { refuse?: string[] } = {}): Promis
           from: conn.envelope.mailFrom ? conn.envelope.mailFrom.address : '',
           to: conn.envelope.rcptTo.map((r) => r.address),
         };
-        simpleParser(raw).then(
-          (parsed) => {
+        const stalled = stalling ? new Promise<void>((resume) => held.push(resume)) : Promise.resolve();
+        Promise.all([simpleParser(raw), stalled]).then(
+          ([parsed]) => {
             mails.push({ envelope, raw, parsed });
             for (const w of waiters) w();
             callback();
@@ -93,6 +102,20 @@ export async function startSmtpSink(options: { refuse?: string[] } = {}): Promis
         waiters.add(check);
         check();
       }),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    stall: () => {
+      stalling = true;
+    },
+    release: () => {
+      stalling = false;
+      for (const resume of held.splice(0)) resume();
+    },
+    get stalled() {
+      return held.length;
+    },
+    close: () => {
+      stalling = false;
+      for (const resume of held.splice(0)) resume();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }

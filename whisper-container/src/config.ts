@@ -1,24 +1,23 @@
 import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { UnknownModelError, resolveModelPath } from './models';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** The model `npm ci` prepares (scripts/prepare.ts). */
-const PREPARED_MODEL = 'ggml-tiny.en.bin';
 
 /** The engine `npm ci` builds; `WHISPER_SERVER` overrides it in the worker (the GPU image has its own CUDA build). */
 export const installedEngine = join(root, 'build', 'whisper.cpp', 'bin', 'whisper-server');
 
 /**
- * The model to use when `WHISPER_MODEL` is unset: the one install prepared beside the code (`./data/models`
- * of the checkout), else the one under `DATA_DIR/models` (install ran with that `DATA_DIR`). So the data
- * may live anywhere without losing the model. When neither exists, the `DATA_DIR` path, for the error.
+ * The model file `WHISPER_MODEL` names (a path, or a model name such as `base.en`), or when unset the default
+ * `npm run model` chose, else the tiny.en install prepared. Looked up under `DATA_DIR/models` first, then beside
+ * the code (`./data/models` of the checkout, where `npm ci` prepares it), so the data may live anywhere without
+ * losing the model. When neither exists, the `DATA_DIR` path, for the error.
  */
-export function defaultModelPath(dataDir: string): string {
-  const candidates = [join(root, 'data', 'models', PREPARED_MODEL), join(dataDir, 'models', PREPARED_MODEL)];
-  return candidates.find((path) => existsSync(path)) ?? candidates[1]!;
+export function locateModel(setting: string | undefined, dataDir: string): string {
+  const candidates = [join(dataDir, 'models'), join(root, 'data', 'models')].map((dir) => resolveModelPath(setting, dir));
+  return candidates.find((path) => existsSync(path)) ?? candidates[0]!;
 }
 
 /**
@@ -68,7 +67,13 @@ export function workerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig
   const dataDir = resolve(env.DATA_DIR || './data');
   const storage = env.STORAGE || 'local';
   if (storage !== 'local' && storage !== 's3') throw new ConfigError(`STORAGE must be local or s3, got ${JSON.stringify(storage)}`);
-  const model = env.WHISPER_MODEL ? resolve(env.WHISPER_MODEL) : defaultModelPath(dataDir);
+  let model: string;
+  try {
+    model = locateModel(env.WHISPER_MODEL || undefined, dataDir);
+  } catch (error) {
+    if (error instanceof UnknownModelError) throw new ConfigError(`WHISPER_MODEL: ${error.message}`);
+    throw error;
+  }
   const threads = positiveInt(env, 'WHISPER_THREADS') ?? availableParallelism();
   return {
     dataDir,
@@ -102,9 +107,5 @@ export function threadsPerEngine(config: Pick<WorkerConfig, 'threads' | 'engines
   return Math.max(1, Math.floor(config.threads / config.engines));
 }
 
-/** The model's name for results: `ggml-tiny.en.bin` -> `tiny.en`, `ggml-large-v3-turbo-q5_0.bin` -> `large-v3-turbo-q5_0`. */
-export function modelName(path: string): string {
-  return basename(path)
-    .replace(/^ggml-/, '')
-    .replace(/\.bin$/, '');
-}
+/** The model's name for results (`ggml-tiny.en.bin` -> `tiny.en`); the service names it alike. */
+export { modelName } from '../../src/domain/models';

@@ -175,7 +175,14 @@ describe('telegram channel: incoming', () => {
     expect(messages[1].replyTo.chatId).toBe('-100');
     expect(messages[1].sender.id).toBe('42');
     const [registered] = fake.callsOf('setMyCommands');
-    expect((registered.params.commands as { command: string }[]).map((c) => c.command)).toEqual(['start', 'help', 'balance', 'language']);
+    expect((registered.params.commands as { command: string }[]).map((c) => c.command)).toEqual([
+      'start',
+      'help',
+      'balance',
+      'language',
+      'translate',
+      'format',
+    ]);
   });
 
   it('retries a message the core could not record yet, and confirms it only then', async () => {
@@ -205,6 +212,20 @@ describe('telegram channel: incoming', () => {
       expect(refusal).toBeInstanceOf(AttachmentRefusal);
       expect((refusal as AttachmentRefusal).reason).toBe('too_large');
     }
+    expect(fake.downloads).toBe(0);
+  });
+});
+
+describe('telegram channel: a self-hosted Bot API server', () => {
+  it('names the real limit when the server refuses a download as too big', async () => {
+    // A loopback apiRoot is a self-hosted server: no limit of ours, so the refusal comes from the server's own 20 MB.
+    const { fake, handler } = await setup();
+    const big = fake.addFile(Buffer.alloc(20 * 1024 * 1024 + 1, 1));
+    fake.pushUpdate({ message: fake.message({ audio: { file_id: big.file_id, file_unique_id: 'a', duration: 1 } }, user) });
+    const [message] = await handler.waitFor(1);
+    const refusal = (await message.attachments[0].open().catch((e: unknown) => e)) as AttachmentRefusal;
+    expect(refusal).toBeInstanceOf(AttachmentRefusal);
+    expect(refusal.message).toBe('larger than the 20 MB Telegram lets bots download, so I skipped it');
     expect(fake.downloads).toBe(0);
   });
 });
