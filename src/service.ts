@@ -77,6 +77,7 @@ export class Service {
     }, log);
     wakeups.on('queued', dispatch.wake);
     wakeups.on('outbox', send.wake);
+    runner.onSettled?.(track.wake);
     this.loops = [dispatch, track, send, recover];
 
     registerStateMetrics(db);
@@ -90,6 +91,7 @@ export class Service {
       const server = this.http.listen(port, host, () => resolve(server));
       server.once('error', reject);
     });
+    await this.runner.start?.();
     for (const loop of this.loops) loop.start();
     for (const channel of this.channels) await channel.start(this.intake.handle);
     const address = this.server.address();

@@ -29,6 +29,10 @@ export interface Runner {
   submit(manifest: JobManifest): Promise<string>;
   /** `unknown` means the runner has no record of it (a local job lost in a restart): resubmit. */
   status(runnerJobId: string): Promise<JobStatus>;
+  /** Gets ready before the first job (the local runner loads its engines), so the first order does not wait for it. */
+  start?(): Promise<void>;
+  /** Calls `listener` whenever a job ends, so the tracker looks at once instead of at its next poll. */
+  onSettled?(listener: () => void): void;
   /** Stops taking jobs; running local jobs are left to finish or die with the process. */
   close(): Promise<void>;
 }

@@ -4,7 +4,7 @@ import type { Logger } from '../log';
 import type { BlobStore } from '../ports/blob-store';
 import type { Runner } from '../ports/runner';
 import { BatchRunner } from './batch-runner';
-import { LocalRunner } from './local-runner';
+import { WarmRunner } from './warm-runner';
 
 /**
  * AWS credential variables a local worker needs to reach S3 as the service does. Only the local runner
@@ -46,7 +46,7 @@ export function runnerFromConfig(config: Config, log: Logger, store: BlobStore):
   const runner = config.runner;
   if (runner.kind === 'local') {
     const credentials = config.storage.kind === 's3' ? passThrough(AWS_CREDENTIAL_VARIABLES) : {};
-    return new LocalRunner({
+    return new WarmRunner({
       jobsDir: join(config.dataDir, 'jobs'),
       concurrency: runner.concurrency,
       log,

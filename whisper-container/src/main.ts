@@ -6,17 +6,15 @@
  * stdout: one JSON line per finished input (`InputReport`), then one `{"type":"job",...}` summary line.
  * stderr: pino logs. Exit 0 when every input succeeded, 2 when some failed, 1 when the job could not run.
  * Settings from the environment: STORAGE, DATA_DIR, WHISPER_MODEL, WHISPER_THREADS, FFMPEG_PATH, WHISPER_SERVER.
+ * The local runner uses the long-lived `serve.ts` instead, which keeps its engines loaded between jobs.
  */
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { LocalBlobStore } from '../../src/storage/local-blob-store';
-import { S3BlobStore } from '../../src/storage/s3-blob-store';
 import type { BlobStore } from '../../src/ports/blob-store';
-import { ConfigError, modelName, threadsPerEngine, workerConfig, type WorkerConfig } from './config';
-import { ServerEngine } from './engine';
+import { modelName, workerConfig, type WorkerConfig } from './config';
 import { runJob } from './job';
 import { workerLogger } from './log';
 import { parseManifest } from './manifest';
+import { checkEngineFiles, engineStarter, workerStore } from './setup';
 
 async function manifestText(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
   const flag = argv.indexOf('--manifest');
@@ -29,19 +27,6 @@ async function manifestText(argv: string[], env: NodeJS.ProcessEnv): Promise<str
   throw new Error('no job manifest: pass --manifest FILE or set JOB_MANIFEST');
 }
 
-function blobStore(config: WorkerConfig): BlobStore {
-  if (config.storage === 'local') return new LocalBlobStore(config.blobRoot);
-  // The same bucket settings as the service (docs/configuration.md); credentials from the SDK's chain (the job's IAM role on Batch).
-  const env = process.env;
-  if (!env.S3_BUCKET) throw new ConfigError('S3_BUCKET is required for STORAGE=s3');
-  return new S3BlobStore({
-    bucket: env.S3_BUCKET,
-    region: env.AWS_REGION || 'us-east-1',
-    endpoint: env.S3_ENDPOINT || undefined,
-    forcePathStyle: ['true', '1', 'yes'].includes(env.S3_FORCE_PATH_STYLE ?? ''),
-  });
-}
-
 async function main(): Promise<number> {
   const log = workerLogger();
   let config: WorkerConfig;
@@ -50,16 +35,15 @@ async function main(): Promise<number> {
   try {
     config = workerConfig();
     manifest = parseManifest(await manifestText(process.argv.slice(2), process.env));
-    if (!existsSync(config.model)) throw new ConfigError(`Whisper model not found: ${config.model} (run npm ci, or set WHISPER_MODEL)`);
-    if (!existsSync(config.serverBinary)) throw new ConfigError(`whisper-server not found: ${config.serverBinary} (run npm ci)`);
-    store = blobStore(config);
+    checkEngineFiles(config);
+    store = workerStore(config);
   } catch (error) {
     process.stderr.write(`worker: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
   try {
     const report = await runJob(manifest, store, {
-      startEngine: () => ServerEngine.start({ binary: config.serverBinary, model: config.model, threads: threadsPerEngine(config), log }),
+      startEngine: engineStarter(config, log),
       engines: config.engines,
       model: modelName(config.model),
       log,
