@@ -90,7 +90,13 @@ async function baselineRound(clip: Buffer, senders: number, count: number): Prom
   await baseline.stop();
   const rate = count / (elapsed / 1000);
   // Client and server share this process, so the baseline's CPU includes its HTTP client.
-  return { rate, acceptedRate: rate, p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpu: (used.user + used.system) / 1000 / count };
+  return {
+    rate,
+    acceptedRate: rate,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    cpu: (used.user + used.system) / 1000 / count,
+  };
 }
 
 const summarize = (rounds: Round[]) => ({
@@ -105,10 +111,14 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-intake-'));
   const clip = await readFile(await shortVoiceNote(dir));
   await rm(dir, { recursive: true, force: true });
-  console.log(`clip: ${clip.length} bytes of ogg/opus speech; ${MESSAGES} messages per round, ${ROUNDS} rounds per level (medians), transcription excluded`);
+  console.log(
+    `clip: ${clip.length} bytes of ogg/opus speech; ${MESSAGES} messages per round, ${ROUNDS} rounds per level (medians), transcription excluded`,
+  );
   console.log('service: first reply = the outbox handing the quote ("transcribing") to the channel; baseline: HTTP response');
   console.log('');
-  console.log('senders | service msg/s (accepted) | p50 ms | p99 ms | cpu ms/msg | baseline req/s | p50 ms | p99 ms | cpu ms/req | rate ratio | cpu ratio');
+  console.log(
+    'senders | service msg/s (accepted) | p50 ms | p99 ms | cpu ms/msg | baseline req/s | p50 ms | p99 ms | cpu ms/req | rate ratio | cpu ratio',
+  );
 
   for (const senders of SENDERS) {
     // One discarded round each first: module loading and JIT warm-up are not the steady state.
@@ -145,7 +155,11 @@ async function main(): Promise<void> {
     if (bad.length > 0) console.log(`  note: orders not accepted in the last round: ${JSON.stringify(states)}`);
   }
   console.log('');
-  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${availableParallelism()} cores (figures are only comparable at similar load)`);
+  console.log(
+    `load average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} on ${availableParallelism()} cores (figures are only comparable at similar load)`,
+  );
   console.log('aim (issue 3): >= 500 msg/s, >= 0.5 of the baseline, p99 < 200 ms on 2 cores');
 }
 

@@ -64,7 +64,9 @@ async function main(): Promise<void> {
   const local = new LocalBlobStore(dir);
   const remote = new S3BlobStore({ bucket: s3.bucket, region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true });
   try {
-    console.log(`upload: ${mib(SIZE)} generated stream; ${ROUNDS} rounds each (medians); S3 = s3rver on loopback, 8 MiB parts, 2 at a time`);
+    console.log(
+      `upload: ${mib(SIZE)} generated stream; ${ROUNDS} rounds each (medians); S3 = s3rver on loopback, 8 MiB parts, 2 at a time`,
+    );
     await put(remote, 'warm/up', 16 * MiB);
     await put(local, 'warm/up', 16 * MiB);
     const runs = { local: [] as Run[], s3: [] as Run[], s3Limit: [] as Run[] };
@@ -76,14 +78,20 @@ async function main(): Promise<void> {
     const row = (label: string, bytes: number, list: Run[]) => {
       const seconds = median(list.map((r) => r.seconds));
       const growth = median(list.map((r) => r.growth));
-      console.log(`${label.padEnd(26)} | ${fixed(seconds, 2, 6)} s | ${fixed(bytes / MiB / seconds, 0, 5)} MiB/s | peak RSS above start ${mib(growth).padStart(9)}`);
+      console.log(
+        `${label.padEnd(26)} | ${fixed(seconds, 2, 6)} s | ${fixed(bytes / MiB / seconds, 0, 5)} MiB/s | peak RSS above start ${mib(growth).padStart(9)}`,
+      );
       return { seconds, growth };
     };
     const l = row('local directory store', SIZE, runs.local);
     const s = row('S3 store (multipart)', SIZE, runs.s3);
     const o = row('S3 store, 10 MiB limit hit', 10 * MiB, runs.s3Limit);
-    console.log(`S3/local time ratio: ${fixed(s.seconds / l.seconds, 2)}; S3 peak growth is ${fixed((s.growth / SIZE) * 100, 1)} % of the upload's size`);
-    console.log(`a stream over the limit is refused after ${fixed(o.seconds * 1000, 0)} ms (a full upload takes ${fixed(s.seconds * 1000, 0)} ms)`);
+    console.log(
+      `S3/local time ratio: ${fixed(s.seconds / l.seconds, 2)}; S3 peak growth is ${fixed((s.growth / SIZE) * 100, 1)} % of the upload's size`,
+    );
+    console.log(
+      `a stream over the limit is refused after ${fixed(o.seconds * 1000, 0)} ms (a full upload takes ${fixed(s.seconds * 1000, 0)} ms)`,
+    );
     console.log(`multipart uploads left open: ${(await s3.openUploads()).length}`);
   } finally {
     remote.client.destroy();

@@ -41,9 +41,9 @@ async function upload(bench: BenchService, bytes: number): Promise<Upload> {
   await channel.receive(message);
   const seconds = (performance.now() - started) / 1000;
   const peak = sampler.stop();
-  const order = service.db.$client.prepare('select state from orders where id = (select order_id from inbound_messages where message_id = ?)').get(id) as
-    | { state: string }
-    | undefined;
+  const order = service.db.$client
+    .prepare('select state from orders where id = (select order_id from inbound_messages where message_id = ?)')
+    .get(id) as { state: string } | undefined;
   return { peak, before, seconds, samples: sampler.samples, state: order?.state ?? 'none' };
 }
 
@@ -54,7 +54,9 @@ async function main(): Promise<void> {
     MAX_FILE_SECONDS: String(Math.ceil(generatedWavSeconds(LARGE)) + 60),
   });
   try {
-    console.log(`attachments: generated WAV (16 kHz mono, silence) of ${mib(SMALL)} and ${mib(LARGE)} (${fixed(generatedWavSeconds(LARGE) / 3600, 1)} h); RSS sampled every 50 ms; ${ROUNDS} rounds each (medians)`);
+    console.log(
+      `attachments: generated WAV (16 kHz mono, silence) of ${mib(SMALL)} and ${mib(LARGE)} (${fixed(generatedWavSeconds(LARGE) / 3600, 1)} h); RSS sampled every 50 ms; ${ROUNDS} rounds each (medians)`,
+    );
     await upload(bench, 1 * MiB); // warm-up: modules, statements and buffers in place before measuring
     const small: Upload[] = [];
     const large: Upload[] = [];
@@ -76,7 +78,9 @@ async function main(): Promise<void> {
     const s = row(mib(SMALL), SMALL, small);
     const l = row(mib(LARGE), LARGE, large);
     // Growth above the starting RSS is a fraction of a MiB either way, too small for a meaningful ratio.
-    console.log(`peak RSS ratio large/small: ${fixed(l.peak / s.peak, 2)} for a file ${fixed(LARGE / SMALL, 0)} times larger (growth above start: ${mib(s.growth)} vs ${mib(l.growth)})`);
+    console.log(
+      `peak RSS ratio large/small: ${fixed(l.peak / s.peak, 2)} for a file ${fixed(LARGE / SMALL, 0)} times larger (growth above start: ${mib(s.growth)} vs ${mib(l.growth)})`,
+    );
     console.log(`order states after intake: ${[...states].join(', ')}`);
   } finally {
     await bench.stop();

@@ -61,9 +61,14 @@ function treeRssSampler(rootPid: number): { stop: () => number } {
       }
     }
     const tree = new Set([rootPid]);
-    for (let grew = true; grew; ) {
+    for (let grew = true; grew;) {
       grew = false;
-      for (const [pid, parent] of parents) if (tree.has(parent) && !tree.has(pid)) (tree.add(pid), (grew = true));
+      for (const [pid, parent] of parents) {
+        if (tree.has(parent) && !tree.has(pid)) {
+          tree.add(pid);
+          grew = true;
+        }
+      }
     }
     let total = 0;
     for (const pid of tree) {
@@ -86,7 +91,11 @@ function treeRssSampler(rootPid: number): { stop: () => number } {
 }
 
 /** Runs a command, returning its wall time and the peak RSS of its process tree. */
-function timed(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ seconds: number; peakRss: number; stdout: string }> {
+function timed(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ seconds: number; peakRss: number; stdout: string }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(command, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -144,7 +153,20 @@ async function main(): Promise<void> {
     let cliRss = 0;
     let workerRss = 0;
     for (let round = 0; round < (PARTS.has('1') || PARTS.has('4') ? ROUNDS : 0); round++) {
-      const cli = await timed(engine.cli, ['-m', engine.model, '-t', String(THREADS), '-bs', '1', '-np', '-oj', '-of', join(dir, 'cli'), '-f', join(dir, 'ten.wav')]);
+      const cli = await timed(engine.cli, [
+        '-m',
+        engine.model,
+        '-t',
+        String(THREADS),
+        '-bs',
+        '1',
+        '-np',
+        '-oj',
+        '-of',
+        join(dir, 'cli'),
+        '-f',
+        join(dir, 'ten.wav'),
+      ]);
       cliTimes.push(cli.seconds);
       cliRss = Math.max(cliRss, cli.peakRss);
       const cliJson = JSON.parse(await readFile(join(dir, 'cli.json'), 'utf8')) as { transcription: { text: string }[] };
@@ -156,9 +178,15 @@ async function main(): Promise<void> {
     }
     if (PARTS.has('1')) {
       console.log(`\n1. ${s(tenSeconds)} espeak clip, greedy, same model and threads`);
-      console.log(`   whisper-cli -bs 1 -t ${THREADS}: ${s(median(cliTimes))}  RTF ${(median(cliTimes) / tenSeconds).toFixed(3)}  WER ${pct(cliWer)}  peak RSS ${mib(cliRss)}`);
-      console.log(`   worker (${engines} engines x ${Math.max(1, Math.floor(THREADS / engines))} thread): ${s(median(workerTimes))}  RTF ${(median(workerTimes) / tenSeconds).toFixed(3)}  WER ${pct(workerWer)}  peak RSS ${mib(workerRss)}`);
-      console.log(`   worker / whisper-cli wall time: ${(median(workerTimes) / median(cliTimes)).toFixed(2)}  (goal <= 0.80 at no worse WER)`);
+      console.log(
+        `   whisper-cli -bs 1 -t ${THREADS}: ${s(median(cliTimes))}  RTF ${(median(cliTimes) / tenSeconds).toFixed(3)}  WER ${pct(cliWer)}  peak RSS ${mib(cliRss)}`,
+      );
+      console.log(
+        `   worker (${engines} engines x ${Math.max(1, Math.floor(THREADS / engines))} thread): ${s(median(workerTimes))}  RTF ${(median(workerTimes) / tenSeconds).toFixed(3)}  WER ${pct(workerWer)}  peak RSS ${mib(workerRss)}`,
+      );
+      console.log(
+        `   worker / whisper-cli wall time: ${(median(workerTimes) / median(cliTimes)).toFixed(2)}  (goal <= 0.80 at no worse WER)`,
+      );
     }
 
     // ---- 2. worker overhead vs the bare engine on the same windows ------------------------------------------
@@ -167,14 +195,23 @@ async function main(): Promise<void> {
     await ffmpeg(['-i', join(dir, 'ten.wav'), '-f', 's16le', join(dir, 'ten.pcm')]);
     const pcm = await readFile(join(dir, 'ten.pcm'));
     const windows = [];
-    for await (const window of audioWindows((async function* () { yield pcm; })())) windows.push(window);
+    for await (const window of audioWindows(
+      (async function* () {
+        yield pcm;
+      })(),
+    ))
+      windows.push(window);
     const bareTimes: number[] = [];
     const jobTimes: number[] = [];
     for (let round = 0; round < (PARTS.has('2') ? ROUNDS : 0); round++) {
       let started = performance.now();
-      const pool = await EnginePool.create(engines, () => ServerEngine.start({ binary: engine.server, model: engine.model, threads: Math.max(1, Math.floor(THREADS / engines)) }));
+      const pool = await EnginePool.create(engines, () =>
+        ServerEngine.start({ binary: engine.server, model: engine.model, threads: Math.max(1, Math.floor(THREADS / engines)) }),
+      );
       const inFlight = windows.map((window) =>
-        pool.use((e) => e.transcribe({ wav: wavFile(window.pcm), audioCtx: audioContextFor(window.pcm.length / 2 / SAMPLE_RATE), language: 'en' })),
+        pool.use((e) =>
+          e.transcribe({ wav: wavFile(window.pcm), audioCtx: audioContextFor(window.pcm.length / 2 / SAMPLE_RATE), language: 'en' }),
+        ),
       );
       await Promise.all(inFlight);
       await pool.close();
@@ -182,7 +219,8 @@ async function main(): Promise<void> {
 
       started = performance.now();
       await runJob({ version: 1, jobId: `o${round}`, inputs: [{ key: sampleKey, name: 'ten.wav' }], options: {} }, store, {
-        startEngine: () => ServerEngine.start({ binary: engine.server, model: engine.model, threads: Math.max(1, Math.floor(THREADS / engines)) }),
+        startEngine: () =>
+          ServerEngine.start({ binary: engine.server, model: engine.model, threads: Math.max(1, Math.floor(THREADS / engines)) }),
         engines,
         model: 'tiny.en',
       });
@@ -200,7 +238,9 @@ async function main(): Promise<void> {
       const noteTexts: string[] = [];
       const concatList: string[] = [];
       for (let i = 0; i < 50; i++) {
-        const text = speechText(3, 100 + i).split('. ')[0]!.replace(/\.?$/, '.');
+        const text = speechText(3, 100 + i)
+          .split('. ')[0]!
+          .replace(/\.?$/, '.');
         noteTexts.push(text);
         const raw = join(dir, `note${i}.wav`);
         await speak(text, raw);
@@ -211,7 +251,21 @@ async function main(): Promise<void> {
         concatList.push(`file '${note}'`);
       }
       await writeFile(join(dir, 'notes.txt'), concatList.join('\n'));
-      await ffmpeg(['-f', 'concat', '-safe', '0', '-i', join(dir, 'notes.txt'), '-c:a', 'libopus', '-b:a', '24k', '-f', 'ogg', store.localPath('n/long')]);
+      await ffmpeg([
+        '-f',
+        'concat',
+        '-safe',
+        '0',
+        '-i',
+        join(dir, 'notes.txt'),
+        '-c:a',
+        'libopus',
+        '-b:a',
+        '24k',
+        '-f',
+        'ogg',
+        store.localPath('n/long'),
+      ]);
       await ffmpeg(['-i', store.localPath('n/long'), '-ar', '16000', '-ac', '1', join(dir, 'notes-long.wav')]);
       const notesTimes: number[] = [];
       const longTimes: number[] = [];
@@ -223,15 +277,22 @@ async function main(): Promise<void> {
         notesTimes.push((await workerJob(dir, noteInputs, `notes${round}`)).seconds);
         longTimes.push((await workerJob(dir, [{ key: 'n/long', name: 'long.ogg' }], `long${round}`)).seconds);
         // The issue's reference: the bare CLI on the same 250 s file.
-        cliLongTimes.push((await timed(engine.cli, ['-m', engine.model, '-t', String(THREADS), '-bs', '1', '-np', '-f', join(dir, 'notes-long.wav')])).seconds);
+        cliLongTimes.push(
+          (await timed(engine.cli, ['-m', engine.model, '-t', String(THREADS), '-bs', '1', '-np', '-f', join(dir, 'notes-long.wav')]))
+            .seconds,
+        );
       }
       const noteResults = await Promise.all(noteInputs.map((input) => readResult(store, input.key)));
       notesWer = wordErrorRate(noteTexts.join(' '), noteResults.map((result) => result.text).join(' '));
       longWer = wordErrorRate(noteTexts.join(' '), (await readResult(store, 'n/long')).text);
       console.log('\n3. 50 voice notes of 5 s (ogg/opus) in one job vs one 250 s file of the same speech, both through the entry point');
-      console.log(`   50 notes: ${s(median(notesTimes))}  WER ${pct(notesWer)}    one 250 s file: ${s(median(longTimes))}  WER ${pct(longWer)}`);
+      console.log(
+        `   50 notes: ${s(median(notesTimes))}  WER ${pct(notesWer)}    one 250 s file: ${s(median(longTimes))}  WER ${pct(longWer)}`,
+      );
       console.log(`   notes / file: ${(median(notesTimes) / median(longTimes)).toFixed(2)}  (goal <= 0.70 with no loss of WER)`);
-      console.log(`   whisper-cli -bs 1 on the 250 s file: ${s(median(cliLongTimes))};  50 notes through the worker / that: ${(median(notesTimes) / median(cliLongTimes)).toFixed(2)}`);
+      console.log(
+        `   whisper-cli -bs 1 on the 250 s file: ${s(median(cliLongTimes))};  50 notes through the worker / that: ${(median(notesTimes) / median(cliLongTimes)).toFixed(2)}`,
+      );
     }
 
     // ---- 4. RTF and peak RSS, 1-hour file -----------------------------------------------------------------
@@ -240,10 +301,26 @@ async function main(): Promise<void> {
     console.log(`   10-minute clip: RTF ${(median(workerTimes) / tenSeconds).toFixed(3)}, peak RSS ${mib(workerRss)}`);
     if (HOUR) {
       await mkdir(join(dir, 'blobs', 'h'), { recursive: true });
-      await ffmpeg(['-stream_loop', String(Math.ceil(3600 / tenSeconds) - 1), '-i', join(dir, 'ten.wav'), '-t', '3600', '-c:a', 'libopus', '-b:a', '24k', '-f', 'ogg', store.localPath('h/hour')]);
+      await ffmpeg([
+        '-stream_loop',
+        String(Math.ceil(3600 / tenSeconds) - 1),
+        '-i',
+        join(dir, 'ten.wav'),
+        '-t',
+        '3600',
+        '-c:a',
+        'libopus',
+        '-b:a',
+        '24k',
+        '-f',
+        'ogg',
+        store.localPath('h/hour'),
+      ]);
       const hour = await workerJob(dir, [{ key: 'h/hour', name: 'hour.ogg' }], 'hour');
       const result = await readResult(store, 'h/hour');
-      console.log(`   1-hour file (ogg/opus): ${s(hour.seconds)}  RTF ${(hour.seconds / result.duration).toFixed(3)}  peak RSS ${mib(hour.peakRss)} (goal < 600 MiB)  segments ${result.segments.length}`);
+      console.log(
+        `   1-hour file (ogg/opus): ${s(hour.seconds)}  RTF ${(hour.seconds / result.duration).toFixed(3)}  peak RSS ${mib(hour.peakRss)} (goal < 600 MiB)  segments ${result.segments.length}`,
+      );
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -79,9 +79,7 @@ export async function buildWhisper(
     `-DGGML_CUDA=${cuda ? 'ON' : 'OFF'}`,
     // A local build is tuned for this CPU (npm ci runs where it will be used). An image is built on one machine
     // and run on another: portable CPU code, and the CUDA architectures of the GPUs it may land on.
-    ...(cuda
-      ? ['-DGGML_NATIVE=OFF', `-DCMAKE_CUDA_ARCHITECTURES=${process.env.CMAKE_CUDA_ARCHITECTURES || '70;75;80;86;89;90'}`]
-      : []),
+    ...(cuda ? ['-DGGML_NATIVE=OFF', `-DCMAKE_CUDA_ARCHITECTURES=${process.env.CMAKE_CUDA_ARCHITECTURES || '70;75;80;86;89;90'}`] : []),
   ];
   const stamp = createHash('sha256').update(JSON.stringify({ version, flags })).digest('hex').slice(0, 16);
   const stampFile = join(build, 'build-stamp.json');
@@ -118,7 +116,9 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const started = Date.now();
   buildWhisper()
     .then((result) => {
-      console.error(`whisper.cpp ${result.version} ${result.skipped ? 'already built' : `built in ${((Date.now() - started) / 1000).toFixed(0)} s`}: ${result.cli}`);
+      console.error(
+        `whisper.cpp ${result.version} ${result.skipped ? 'already built' : `built in ${((Date.now() - started) / 1000).toFixed(0)} s`}: ${result.cli}`,
+      );
     })
     .catch((error: unknown) => {
       console.error(`whisper.cpp build failed: ${error instanceof Error ? error.message : String(error)}`);

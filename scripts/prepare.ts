@@ -14,7 +14,9 @@ async function prepare(): Promise<void> {
   log(`model ${model.skipped ? 'already prepared' : 'prepared'}: ${model.path} (${model.bytes} bytes)`);
   const started = Date.now();
   const engine = await buildWhisper({ log });
-  log(`whisper.cpp ${engine.version} ${engine.skipped ? 'already built' : `built in ${Math.round((Date.now() - started) / 1000)} s`}: ${engine.server}`);
+  log(
+    `whisper.cpp ${engine.version} ${engine.skipped ? 'already built' : `built in ${Math.round((Date.now() - started) / 1000)} s`}: ${engine.server}`,
+  );
 }
 
 prepare().catch((error: unknown) => {

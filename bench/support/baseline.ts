@@ -55,11 +55,15 @@ export function baselineClient(url: string, senders: number): { post(sender: str
   return {
     post(sender, body) {
       return new Promise((resolve, reject) => {
-        const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'audio/ogg', 'content-length': body.length, 'x-sender': sender } }, (res) => {
-          res.resume();
-          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`baseline answered ${res.statusCode}`))));
-          res.on('error', reject);
-        });
+        const req = request(
+          url,
+          { method: 'POST', agent, headers: { 'content-type': 'audio/ogg', 'content-length': body.length, 'x-sender': sender } },
+          (res) => {
+            res.resume();
+            res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`baseline answered ${res.statusCode}`))));
+            res.on('error', reject);
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });

@@ -4,7 +4,6 @@ import { wavHeader } from '../../whisper-container/src/wav';
 const SAMPLE_RATE = 16_000;
 const CHUNK = Buffer.alloc(64 * 1024);
 
-
 /** Seconds of audio in a generated WAV of `totalBytes`. */
 export const generatedWavSeconds = (totalBytes: number): number => (totalBytes - 44) / (SAMPLE_RATE * 2);
 

@@ -57,10 +57,7 @@ export async function writeGgmlModel(file: FileHandle, weights: WhisperWeights):
 
 /** f32 for vectors, biases and positional embeddings (small, and precision-sensitive); f16 otherwise. */
 export function ggmlTypeOf(tensor: Pick<WhisperTensor, 'name' | 'shape'>): number {
-  const keepF32 =
-    tensor.shape.length < 2 ||
-    tensor.name.endsWith('.positional_embedding') ||
-    /^encoder\.conv\d\.bias$/.test(tensor.name);
+  const keepF32 = tensor.shape.length < 2 || tensor.name.endsWith('.positional_embedding') || /^encoder\.conv\d\.bias$/.test(tensor.name);
   return keepF32 ? GgmlType.F32 : GgmlType.F16;
 }
 
@@ -76,7 +73,7 @@ async function writeTensor(out: HashingWriter, tensor: WhisperTensor): Promise<v
     written += piece.length;
     await out.write(type === GgmlType.F16 ? encodeF16(piece) : encodeF32(piece));
   }
-  if (written !== expected) throw new Error(`tensor ${tensor.name}: ${written} values for shape [${tensor.shape}]`);
+  if (written !== expected) throw new Error(`tensor ${tensor.name}: ${written} values for shape [${tensor.shape.join(',')}]`);
 }
 
 function int32s(values: number[]): Uint8Array {

@@ -109,8 +109,7 @@ export function readWhisperOnnx(bytes: Uint8Array): WhisperWeights {
   };
 
   const tensors: WhisperTensor[] = [];
-  const add = (name: string, shape: number[], values: () => Float32Array) =>
-    tensors.push({ name, shape, values: () => [values()] });
+  const add = (name: string, shape: number[], values: () => Float32Array) => tensors.push({ name, shape, values: () => [values()] });
   const vector = (name: string, hfName: string) => {
     const t = weights.hf(hfName);
     add(name, shapeOf(t), () => floatValues(t));
@@ -270,15 +269,21 @@ function readVocab(bpe: OnnxNode): Uint8Array[] {
     const [codePoint, byte] = line.split('\t').map(Number);
     if (codePoint !== undefined && byte !== undefined) byteOf.set(codePoint, byte);
   }
-  const firstSpecial = Math.min(...text('added_tokens').split('\n').map((line) => Number(line.split('\t')[0])));
+  const firstSpecial = Math.min(
+    ...text('added_tokens')
+      .split('\n')
+      .map((line) => Number(line.split('\t')[0])),
+  );
   return text('id_vocab')
     .split('\n')
     .slice(0, firstSpecial)
     .map((token) =>
-      Uint8Array.from([...token].map((ch) => {
-        const byte = byteOf.get(ch.codePointAt(0)!);
-        if (byte === undefined) throw new Error(`token ${JSON.stringify(token)} has a character outside the byte map`);
-        return byte;
-      })),
+      Uint8Array.from(
+        [...token].map((ch) => {
+          const byte = byteOf.get(ch.codePointAt(0)!);
+          if (byte === undefined) throw new Error(`token ${JSON.stringify(token)} has a character outside the byte map`);
+          return byte;
+        }),
+      ),
     );
 }

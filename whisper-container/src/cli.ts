@@ -58,7 +58,10 @@ async function main(): Promise<number> {
   }
 
   const config = workerConfig();
-  for (const [path, what] of [[config.model, 'Whisper model'], [config.serverBinary, 'whisper-server']] as const) {
+  for (const [path, what] of [
+    [config.model, 'Whisper model'],
+    [config.serverBinary, 'whisper-server'],
+  ] as const) {
     if (!existsSync(path)) {
       process.stderr.write(`${what} not found at ${path}: run npm ci (or set WHISPER_MODEL)\n`);
       return 1;
@@ -78,25 +81,21 @@ async function main(): Promise<number> {
   const log = workerLogger(process.env.LOG_LEVEL ?? 'warn');
 
   let failed = 0;
-  await runJob(
-    { version: 1, jobId: 'cli', inputs, options: { language: values.language, translate: values.translate } },
-    store,
-    {
-      startEngine: () => ServerEngine.start({ binary: config.serverBinary, model: config.model, threads: threadsPerEngine(config), log }),
-      engines: config.engines,
-      model: modelName(config.model),
-      log,
-      ffmpeg: config.ffmpeg,
-      // Print each transcript as soon as it is done: a long batch shows progress file by file.
-      onInput: (report, result) => {
-        const file = positionals[inputs.findIndex((input) => input.key === report.key)]!;
-        if (isFailure(result)) {
-          failed++;
-          process.stderr.write(`${file}: ${result.error.message}\n`);
-        } else printResult(file, result, format, positionals.length > 1);
-      },
+  await runJob({ version: 1, jobId: 'cli', inputs, options: { language: values.language, translate: values.translate } }, store, {
+    startEngine: () => ServerEngine.start({ binary: config.serverBinary, model: config.model, threads: threadsPerEngine(config), log }),
+    engines: config.engines,
+    model: modelName(config.model),
+    log,
+    ffmpeg: config.ffmpeg,
+    // Print each transcript as soon as it is done: a long batch shows progress file by file.
+    onInput: (report, result) => {
+      const file = positionals[inputs.findIndex((input) => input.key === report.key)]!;
+      if (isFailure(result)) {
+        failed++;
+        process.stderr.write(`${file}: ${result.error.message}\n`);
+      } else printResult(file, result, format, positionals.length > 1);
     },
-  );
+  });
   return failed === 0 ? 0 : 1;
 }
 

@@ -73,5 +73,7 @@ export function threadsPerEngine(config: Pick<WorkerConfig, 'threads' | 'engines
 
 /** The model's name for results: `ggml-tiny.en.bin` -> `tiny.en`, `ggml-large-v3-turbo-q5_0.bin` -> `large-v3-turbo-q5_0`. */
 export function modelName(path: string): string {
-  return basename(path).replace(/^ggml-/, '').replace(/\.bin$/, '');
+  return basename(path)
+    .replace(/^ggml-/, '')
+    .replace(/\.bin$/, '');
 }

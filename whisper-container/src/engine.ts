@@ -101,7 +101,9 @@ function multipart(fields: Record<string, string>, file: Buffer): { body: Buffer
   for (const [name, value] of Object.entries(fields)) {
     parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
   }
-  parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="window.wav"\r\nContent-Type: audio/wav\r\n\r\n`));
+  parts.push(
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="window.wav"\r\nContent-Type: audio/wav\r\n\r\n`),
+  );
   parts.push(file, Buffer.from(`\r\n--${boundary}--\r\n`));
   return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
 }
@@ -149,14 +151,19 @@ export class ServerEngine implements Engine {
 
   private static async launch(options: ServerEngineOptions, port: number): Promise<ServerEngine> {
     const args = [
-      '--model', options.model,
-      '--threads', String(options.threads),
-      '--host', '127.0.0.1',
-      '--port', String(port),
+      '--model',
+      options.model,
+      '--threads',
+      String(options.threads),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
       // Language probabilities cost one more encoder pass per request; the detected language comes anyway.
       '--no-language-probabilities',
       // Each window is decoded on its own (no prompt from the previous one): a hallucination cannot carry over.
-      '--max-context', '0',
+      '--max-context',
+      '0',
     ];
     const child = spawnTied(options.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -174,7 +181,11 @@ export class ServerEngine implements Engine {
         done = true;
         clearInterval(timer);
         if (child.exitCode === null) child.kill('SIGKILL');
-        const detail = output.split('\n').filter((line) => /error|fail|bind|invalid/i.test(line)).slice(-3).join(' | ');
+        const detail = output
+          .split('\n')
+          .filter((line) => /error|fail|bind|invalid/i.test(line))
+          .slice(-3)
+          .join(' | ');
         reject(new Error(`whisper-server ${why}${detail ? `: ${detail}` : ''}`));
       };
       child.once('error', (error) => fail(error.message));

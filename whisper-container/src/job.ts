@@ -55,7 +55,11 @@ export interface RunJobOptions {
 }
 
 /** Gives a local path for `key`: in place for a local store, otherwise streamed to a temporary file (never to memory). */
-async function localCopy(store: BlobStore, key: string, tmpDir: string | undefined): Promise<{ path: string; cleanup: () => Promise<void> }> {
+async function localCopy(
+  store: BlobStore,
+  key: string,
+  tmpDir: string | undefined,
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
   if (store.localPath) {
     const path = store.localPath(key);
     if (!(await store.exists(key))) throw new BlobNotFoundError(key);
@@ -74,7 +78,8 @@ async function localCopy(store: BlobStore, key: string, tmpDir: string | undefin
 
 function failure(file: string, error: unknown): TranscriptFailure {
   if (error instanceof InputError) return { version: 1, file, error: { code: error.code, message: error.message } };
-  if (error instanceof BlobNotFoundError) return { version: 1, file, error: { code: 'corrupt', message: 'The file was not found in storage.' } };
+  if (error instanceof BlobNotFoundError)
+    return { version: 1, file, error: { code: 'corrupt', message: 'The file was not found in storage.' } };
   return { version: 1, file, error: { code: 'engine', message: 'Transcription failed inside the engine.' } };
 }
 
@@ -160,7 +165,10 @@ export async function runInput(
     'error' in result
       ? { key: input.key, resultKey: key, ok: false, error: result.error, seconds }
       : { key: input.key, resultKey: key, ok: true, duration: result.duration, ...(result.noSpeech ? { noSpeech: true } : {}), seconds };
-  log?.info({ jobId: manifest.jobId, key: input.key, ok: report.ok, code: report.error?.code, duration: report.duration, seconds }, 'input done');
+  log?.info(
+    { jobId: manifest.jobId, key: input.key, ok: report.ok, code: report.error?.code, duration: report.duration, seconds },
+    'input done',
+  );
   return { report, result };
 }
 

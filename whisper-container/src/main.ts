@@ -51,7 +51,9 @@ async function main(): Promise<number> {
       maxSeconds: config.maxSeconds,
       onInput: (input) => process.stdout.write(`${JSON.stringify({ type: 'input', ...input })}\n`),
     });
-    process.stdout.write(`${JSON.stringify({ type: 'job', jobId: report.jobId, succeeded: report.succeeded, failed: report.failed, seconds: report.seconds })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ type: 'job', jobId: report.jobId, succeeded: report.succeeded, failed: report.failed, seconds: report.seconds })}\n`,
+    );
     return report.failed === 0 ? 0 : 2;
   } catch (error) {
     log.error({ err: error, jobId: manifest.jobId }, 'job could not run');
@@ -61,6 +63,14 @@ async function main(): Promise<number> {
 }
 
 // Exit only after stdout has drained, so the runner reads every progress line.
-main().then((code) => {
-  process.exitCode = code;
-});
+// A failure outside main's own handling (the logger, or logging the error itself) is still "the job could not run":
+// exit 1 with one line, not an unhandled rejection.
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`worker: job could not run: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -47,14 +47,15 @@ const round = (seconds: number) => Math.round(seconds * 1000) / 1000;
 export async function transcribeFile(path: string, pool: EnginePool, options: TranscribeOptions): Promise<TranscriptResult> {
   const results: (WindowResult | undefined)[] = [];
   const inFlight = new Set<Promise<void>>();
-  let windowError: unknown;
-  let decodeError: unknown;
+  // The first failure of a window, and the decoder's, each kept exactly as thrown to rethrow once all windows settle.
+  let windowFailure: { error: unknown } | undefined;
+  let decodeFailure: { error: unknown } | undefined;
   let samples = 0;
   const pcm = decodePcm(path, { container: options.container, ffmpeg: options.ffmpeg, maxSeconds: options.maxSeconds });
   const windowSeconds = options.windowSeconds ?? 30;
   try {
     for await (const window of audioWindows(pcm, { maxSeconds: windowSeconds, minSeconds: (windowSeconds * 2) / 3 })) {
-      if (windowError) break;
+      if (windowFailure) break;
       // Wait for a free engine only now, with this window already decoded: decoding the next window overlaps the
       // engines' work instead of leaving an engine idle while ffmpeg catches up. Memory: engines + 1 windows.
       while (inFlight.size >= pool.size) await Promise.race(inFlight);
@@ -72,19 +73,19 @@ export async function transcribeFile(path: string, pool: EnginePool, options: Tr
             results[index] = result;
           },
           (error: unknown) => {
-            windowError ??= error;
+            windowFailure ??= { error };
           },
         )
         .finally(() => inFlight.delete(job));
       inFlight.add(job);
     }
   } catch (error) {
-    decodeError = error;
+    decodeFailure = { error };
   }
   // Let the windows already sent finish before their engines are reused or closed.
   await Promise.all(inFlight);
-  if (decodeError) throw decodeError;
-  if (windowError) throw windowError;
+  if (decodeFailure) throw decodeFailure.error;
+  if (windowFailure) throw windowFailure.error;
 
   const segments: Segment[] = [];
   for (const result of results) {
@@ -126,7 +127,10 @@ async function transcribeWindow(engine: Engine, window: AudioWindow, seconds: nu
     language: options.language,
     translate: options.translate,
   });
-  options.log?.debug({ offset: window.offset, seconds, segments: result.segments.length, ms: Math.round(performance.now() - started) }, 'window transcribed');
+  options.log?.debug(
+    { offset: window.offset, seconds, segments: result.segments.length, ms: Math.round(performance.now() - started) },
+    'window transcribed',
+  );
   const segments: Segment[] = [];
   for (const segment of result.segments) {
     if (!isSpeech(segment)) continue;

@@ -42,7 +42,8 @@ function levelDb(samples: Int16Array, from: number, to: number): number {
 function peakLevelDb(pcm: Buffer): number {
   const samples = samplesOf(pcm);
   let peak = -120;
-  for (let start = 0; start < samples.length; start += FRAME) peak = Math.max(peak, levelDb(samples, start, Math.min(samples.length, start + FRAME)));
+  for (let start = 0; start < samples.length; start += FRAME)
+    peak = Math.max(peak, levelDb(samples, start, Math.min(samples.length, start + FRAME)));
   return peak;
 }
 

@@ -75,24 +75,20 @@ describe('runJob', () => {
 
   it('fails only the input the engine broke on, and replaces an engine that died', async () => {
     let started = 0;
-    const report = await runJob(
-      { version: 1, jobId: 'j2', inputs: keys.map((key) => ({ key, name: 'x.wav' })), options: {} },
-      store,
-      {
-        startEngine: async () => {
-          started++;
-          return new FakeEngine((request, engine) => {
-            if (seconds(request) === 5) {
-              engine.alive = false; // the process crashed on this input
-              throw new Error('socket hang up');
-            }
-            return said('Fine.', request);
-          });
-        },
-        engines: 1,
-        model: 'tiny.en',
+    const report = await runJob({ version: 1, jobId: 'j2', inputs: keys.map((key) => ({ key, name: 'x.wav' })), options: {} }, store, {
+      startEngine: async () => {
+        started++;
+        return new FakeEngine((request, engine) => {
+          if (seconds(request) === 5) {
+            engine.alive = false; // the process crashed on this input
+            throw new Error('socket hang up');
+          }
+          return said('Fine.', request);
+        });
       },
-    );
+      engines: 1,
+      model: 'tiny.en',
+    });
     expect(report.inputs.map((input) => input.ok)).toEqual([true, false, true, true]);
     expect(report.inputs[1]!.error).toEqual({ code: 'engine', message: 'Transcription failed inside the engine.' });
     expect(started).toBe(2);

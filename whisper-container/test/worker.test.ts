@@ -33,7 +33,8 @@ async function addInput(id: string, name: string, make: (path: string) => Promis
   inputs.push({ key, name });
 }
 
-const result = async (id: string): Promise<ResultFile> => JSON.parse(await readFile(join(blobs(), `orders/o1/${id}_result.json`), 'utf8'));
+const result = async (id: string): Promise<ResultFile> =>
+  JSON.parse(await readFile(join(blobs(), `orders/o1/${id}_result.json`), 'utf8')) as ResultFile;
 const transcript = async (id: string) => (await result(id)) as TranscriptResult;
 const failure = async (id: string) => (await result(id)) as TranscriptFailure;
 
@@ -64,10 +65,14 @@ beforeAll(async () => {
   await addInput('long', 'long.ogg', (path) => ffmpeg(['-i', speech, '-c:a', 'libopus', '-f', 'ogg', path]));
 
   await addInput('noise', 'noise.wav', (path) => ffmpeg(['-f', 'lavfi', '-i', 'anoisesrc=d=10:c=white:a=0.3', '-f', 'wav', path]));
-  await addInput('silence', 'silence.m4a', (path) => ffmpeg(['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '10', '-c:a', 'aac', '-f', 'mp4', path]));
+  await addInput('silence', 'silence.m4a', (path) =>
+    ffmpeg(['-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '10', '-c:a', 'aac', '-f', 'mp4', path]),
+  );
   await addInput('empty', 'voice.ogg', (path) => writeFile(path, ''));
   await addInput('text', 'notes.mp3', (path) => writeFile(path, 'Dear team,\nplease find the minutes attached.\n'));
-  await addInput('image', 'photo.jpg', (path) => ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=64x64', '-frames:v', '1', '-f', 'image2', '-c:v', 'png', path]));
+  await addInput('image', 'photo.jpg', (path) =>
+    ffmpeg(['-f', 'lavfi', '-i', 'testsrc=size=64x64', '-frames:v', '1', '-f', 'image2', '-c:v', 'png', path]),
+  );
   await addInput('corrupt', 'broken.ogg', async (path) => {
     // An Ogg page header followed by garbage: sniffs as audio, decodes to nothing.
     await writeFile(path, Buffer.concat([Buffer.from('OggS\0\x02'), Buffer.alloc(4000, 0x5a)]));
@@ -104,7 +109,10 @@ afterAll(async () => {
 describe('worker job', () => {
   it('exits 2 (some inputs failed) and prints one progress line per input, then a summary', () => {
     expect(exitCode).toBe(2);
-    const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; key?: string; ok?: boolean });
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; key?: string; ok?: boolean });
     expect(lines.filter((line) => line.type === 'input').map((line) => line.key)).toEqual(inputs.map((input) => input.key));
     expect(lines.at(-1)).toMatchObject({ type: 'job', jobId: 'job-1', succeeded: inputs.length - 5, failed: 5 });
   });

@@ -14,7 +14,10 @@ export const engine = {
 
 /** Throws one line saying what to run when the engine or model is missing, instead of obscure spawn errors. */
 export function assertEngineReady(): void {
-  for (const [path, what] of [[engine.server, 'whisper-server'], [engine.model, 'the tiny.en model']] as const) {
+  for (const [path, what] of [
+    [engine.server, 'whisper-server'],
+    [engine.model, 'the tiny.en model'],
+  ] as const) {
     if (!existsSync(path)) throw new Error(`${what} is missing at ${path}: run npm ci (or npx tsx scripts/prepare.ts)`);
   }
 }

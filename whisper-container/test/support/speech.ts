@@ -89,7 +89,9 @@ export const CONTAINERS: Record<string, { ext: string; video?: boolean; args: st
 /** Encodes `wav` into `container`, adding a tiny moving picture for the video ones. */
 export async function encode(wav: string, container: keyof typeof CONTAINERS, out: string): Promise<void> {
   const spec = CONTAINERS[container]!;
-  const inputs = spec.video ? ['-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-i', wav, '-shortest', '-map', '0:v', '-map', '1:a'] : ['-i', wav];
+  const inputs = spec.video
+    ? ['-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-i', wav, '-shortest', '-map', '0:v', '-map', '1:a']
+    : ['-i', wav];
   await ffmpeg([...inputs, ...spec.args, out]);
 }
 
