@@ -3,8 +3,11 @@ export interface JobManifest {
   version: 1;
   /** The order id; submitting the same jobId twice must not start a second job. */
   jobId: string;
-  /** Each input's blob key and the user's file name (written into the result's `file`). */
-  inputs: { key: string; name: string }[];
+  /**
+   * Each input's blob key and the user's file name (written into the result's `file`); `seconds`, the length
+   * intake measured, lets a runner route short files (the worker does not rely on it).
+   */
+  inputs: { key: string; name: string; seconds?: number }[];
   options: {
     /** ISO 639-1 code, or `auto` to detect (multilingual models only). */
     language?: string;
@@ -12,6 +15,9 @@ export interface JobManifest {
     translate?: boolean;
   };
 }
+
+/** What became of one order's submission: the runner's job id, or why it was refused. */
+export type SubmitOutcome = { runnerJobId: string } | { error: unknown };
 
 export type JobState = 'pending' | 'running' | 'succeeded' | 'failed' | 'unknown';
 
@@ -29,6 +35,12 @@ export interface Runner {
   submit(manifest: JobManifest): Promise<string>;
   /** `unknown` means the runner has no record of it (a local job lost in a restart): resubmit. */
   status(runnerJobId: string): Promise<JobStatus>;
+  /**
+   * Starts the jobs of several orders at once; a runner may run them as fewer jobs (one Batch job for many
+   * orders). One outcome per manifest, in order. `since` is the oldest of these orders' queue times: no job
+   * holding one of them is older, which bounds the search for jobs a killed service had already started.
+   */
+  submitMany?(manifests: JobManifest[], since: number): Promise<SubmitOutcome[]>;
   /** Gets ready before the first job (the local runner loads its engines), so the first order does not wait for it. */
   start?(): Promise<void>;
   /** Calls `listener` whenever a job ends, so the tracker looks at once instead of at its next poll. */
@@ -39,3 +51,20 @@ export interface Runner {
 
 /** The result blob of an input: written beside it. */
 export const resultKey = (inputKey: string): string => `${inputKey}_result.json`;
+
+/**
+ * Submits every manifest, grouped when the runner can group them, one at a time otherwise: one outcome per
+ * manifest, so one refused order does not hold up the others.
+ */
+export async function submitEach(runner: Runner, manifests: JobManifest[], since: number): Promise<SubmitOutcome[]> {
+  if (runner.submitMany) return runner.submitMany(manifests, since);
+  const outcomes: SubmitOutcome[] = [];
+  for (const manifest of manifests) {
+    try {
+      outcomes.push({ runnerJobId: await runner.submit(manifest) });
+    } catch (error) {
+      outcomes.push({ error });
+    }
+  }
+  return outcomes;
+}

@@ -5,10 +5,13 @@ import { crashPoint } from '../faults';
 import type { Logger } from '../log';
 import { startJobs, type Order } from '../orders/lifecycle';
 import { orderFiles, type FileRow } from '../orders/summary';
-import type { JobManifest, Runner } from '../ports/runner';
+import { submitEach, type JobManifest, type Runner } from '../ports/runner';
 import type { Wakeups } from './wakeups';
 
-/** Submits queued orders to the runner: one job per order with all its files, so the model loads once. */
+/**
+ * Submits queued orders to the runner, each with all its files. Orders queued together are handed over
+ * together: the local runner's warm worker puts their files in one queue, the Batch runner into shared jobs.
+ */
 export class Dispatcher {
   constructor(private readonly deps: { db: Db; runner: Runner; wakeups: Wakeups; log: Logger }) {}
 
@@ -18,17 +21,22 @@ export class Dispatcher {
     const queued = db.select().from(orders).where(eq(orders.state, 'queued')).orderBy(asc(orders.queuedAt)).limit(50).all();
     if (queued.length === 0) return;
     const submitted: { order: Order; runnerJobId: string; files: FileRow[] }[] = [];
-    for (const order of queued) {
-      const files = orderFiles(db, order.id);
-      const manifest: JobManifest = {
-        version: 1,
-        jobId: order.id,
-        inputs: files.filter((f) => f.state === 'stored').map((f) => ({ key: f.blobKey, name: f.name })),
-        options: { language: order.language ?? 'auto' },
-      };
-      // Submitting twice is harmless (the runner dedupes by job id; a re-run rewrites the same results).
-      submitted.push({ order, runnerJobId: await runner.submit(manifest), files });
+    const files = queued.map((order) => orderFiles(db, order.id));
+    const manifests = queued.map((order, i): JobManifest => ({
+      version: 1,
+      jobId: order.id,
+      inputs: files[i]!.filter((f) => f.state === 'stored').map((f) => ({ key: f.blobKey, name: f.name, ...(f.duration !== null ? { seconds: f.duration } : {}) })),
+      options: { language: order.language ?? 'auto' },
+    }));
+    // All at once, so a runner can put orders queued together into one job (one Batch job for many notes).
+    // Submitting twice is harmless (the runner dedupes by job id; a re-run rewrites the same results).
+    const outcomes = await submitEach(runner, manifests, Math.min(...queued.map((order) => order.queuedAt ?? Date.now())));
+    for (const [i, order] of queued.entries()) {
+      const outcome = outcomes[i]!;
+      if ('runnerJobId' in outcome) submitted.push({ order, runnerJobId: outcome.runnerJobId, files: files[i]! });
+      else log.warn({ orderId: order.id, err: outcome.error }, 'runner refused the job; trying again later');
     }
+    if (submitted.length === 0) return;
     crashPoint('submitted');
     startJobs(db, submitted);
     log.info({ orders: submitted.length }, 'orders submitted');
