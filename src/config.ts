@@ -60,6 +60,7 @@ export const configSchema = z.object({
   WHISPER_MODEL: optional(z.string().min(1)),
   WHISPER_THREADS: int(1, 256).default(Math.max(1, cpus().length)),
   WORKER_CONCURRENCY: int(1, 64).default(1),
+  LOCAL_MAX_SECONDS: int(0, 14_400).default(0),
 });
 
 type Env = z.infer<typeof configSchema>;
@@ -93,7 +94,7 @@ export interface Config {
   storage: { kind: 'local'; root: string } | { kind: 's3'; bucket: string; endpoint?: string; forcePathStyle: boolean; region: string };
   runner:
     | { kind: 'local'; concurrency: number }
-    | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string };
+    | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string; localMaxSeconds: number; concurrency: number };
   whisper: { model: string; threads: number };
 }
 
@@ -175,7 +176,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : { kind: 'local', root: join(dataDir, 'blobs') },
     runner:
       e.RUNNER === 'batch'
-        ? { kind: 'batch', jobQueue: e.BATCH_JOB_QUEUE!, jobDefinition: e.BATCH_JOB_DEFINITION!, endpoint: e.BATCH_ENDPOINT, region: e.AWS_REGION }
+        ? {
+            kind: 'batch',
+            jobQueue: e.BATCH_JOB_QUEUE!,
+            jobDefinition: e.BATCH_JOB_DEFINITION!,
+            endpoint: e.BATCH_ENDPOINT,
+            region: e.AWS_REGION,
+            localMaxSeconds: e.LOCAL_MAX_SECONDS,
+            concurrency: e.WORKER_CONCURRENCY,
+          }
         : { kind: 'local', concurrency: e.WORKER_CONCURRENCY },
     whisper: { model: e.WHISPER_MODEL ? resolve(e.WHISPER_MODEL) : join(dataDir, 'models', 'ggml-tiny.en.bin'), threads: e.WHISPER_THREADS },
   };

@@ -41,6 +41,11 @@ export interface Runner {
    * holding one of them is older, which bounds the search for jobs a killed service had already started.
    */
   submitMany?(manifests: JobManifest[], since: number): Promise<SubmitOutcome[]>;
+  /**
+   * Which of these queued orders to hold back for now, so that orders queued soon after can share their job
+   * (a Batch job pays for a GPU start). The dispatcher submits the rest and asks again on its next pass.
+   */
+  hold?(queued: { manifest: JobManifest; queuedAt: number }[], now: number): boolean[];
   /** Gets ready before the first job (the local runner loads its engines), so the first order does not wait for it. */
   start?(): Promise<void>;
   /** Calls `listener` whenever a job ends, so the tracker looks at once instead of at its next poll. */

@@ -28,11 +28,17 @@ export class Dispatcher {
       inputs: files[i]!.filter((f) => f.state === 'stored').map((f) => ({ key: f.blobKey, name: f.name, ...(f.duration !== null ? { seconds: f.duration } : {}) })),
       options: { language: order.language ?? 'auto' },
     }));
+    // A runner that groups orders may hold some back a moment for others to join them.
+    const held = runner.hold?.(queued.map((order, i) => ({ manifest: manifests[i]!, queuedAt: order.queuedAt ?? 0 })), Date.now()) ?? [];
+    const going = queued.flatMap((order, i) => (held[i] ? [] : [i]));
+    if (going.length === 0) return;
     // All at once, so a runner can put orders queued together into one job (one Batch job for many notes).
     // Submitting twice is harmless (the runner dedupes by job id; a re-run rewrites the same results).
-    const outcomes = await submitEach(runner, manifests, Math.min(...queued.map((order) => order.queuedAt ?? Date.now())));
-    for (const [i, order] of queued.entries()) {
-      const outcome = outcomes[i]!;
+    const since = Math.min(...going.map((i) => queued[i]!.queuedAt ?? 0));
+    const outcomes = await submitEach(runner, going.map((i) => manifests[i]!), since);
+    for (const [n, i] of going.entries()) {
+      const order = queued[i]!;
+      const outcome = outcomes[n]!;
       if ('runnerJobId' in outcome) submitted.push({ order, runnerJobId: outcome.runnerJobId, files: files[i]! });
       else log.warn({ orderId: order.id, err: outcome.error }, 'runner refused the job; trying again later');
     }

@@ -41,6 +41,14 @@ export const BATCH_JOB_TIMEOUT_SECONDS = 4 * 3600;
  */
 export const BATCH_GROUP_MAX = 20;
 
+/**
+ * Orders queued in a burst wait until no new one has come for `BATCH_GATHER_QUIET_MS` (at most
+ * `BATCH_GATHER_MAX_MS` in all, or until a group is full), so the burst shares Batch jobs. Seconds, against a
+ * GPU start of minutes.
+ */
+export const BATCH_GATHER_QUIET_MS = 2000;
+export const BATCH_GATHER_MAX_MS = 10_000;
+
 /** Jobs of many orders are described once per this long, however many of their orders the tracker asks about. */
 const GROUP_STATUS_TTL_MS = 1000;
 
@@ -102,6 +110,16 @@ export class BatchRunner implements Runner {
     this.submitted.set(jobName, response.jobId);
     log.info({ jobId: manifest.jobId, batchJobId: response.jobId, files: manifest.inputs.length }, 'batch job submitted');
     return response.jobId;
+  }
+
+  /** Holds a burst back while it is still growing: see `BATCH_GATHER_QUIET_MS`. */
+  hold(queued: { manifest: JobManifest; queuedAt: number }[], now: number): boolean[] {
+    const fresh = queued.map((q) => !this.alone.has(q.manifest.jobId) && !this.groupOf.has(q.manifest.jobId));
+    const burst = queued.filter((_, i) => fresh[i]);
+    const newest = Math.max(...burst.map((q) => q.queuedAt));
+    const oldest = Math.min(...burst.map((q) => q.queuedAt));
+    const wait = burst.length > 0 && burst.length < BATCH_GROUP_MAX && now - newest < BATCH_GATHER_QUIET_MS && now - oldest < BATCH_GATHER_MAX_MS;
+    return fresh.map((isFresh) => isFresh && wait);
   }
 
   /**
