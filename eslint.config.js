@@ -11,7 +11,7 @@ const PLATFORM_SDKS = [...CHAT_MAIL_PAYMENT_SDKS, '@aws-sdk/*'];
 const ADAPTERS = ['src/storage', 'src/runner', 'src/payments'];
 
 /** The composition root: the only code that chooses adapters, and the only code that may import `bots/` and `mail/`. */
-const COMPOSITION_ROOT = ['src/app/**', 'src/main.ts', 'src/service.ts', 'src/channels.ts', 'src/payments-from-config.ts'];
+const COMPOSITION_ROOT = ['src/app/**'];
 
 /**
  * What the worker (`whisper-container/`) may use of the service: the ports and result types it shares, the
@@ -81,6 +81,20 @@ export default tseslint.config(
           allow: WORKER_CONTRACT,
           packages: CHAT_MAIL_PAYMENT_SDKS,
           because: `the worker uses only its contract with the service: ${WORKER_CONTRACT.slice(1).join(', ')}.`,
+        },
+      ],
+    },
+  },
+  {
+    // The worker's tests also use the helpers every package's tests share (speech, the engine's paths).
+    files: ['whisper-container/test/**/*.ts'],
+    rules: {
+      'layers/imports': [
+        'error',
+        {
+          allow: [...WORKER_CONTRACT, 'test/support'],
+          packages: CHAT_MAIL_PAYMENT_SDKS,
+          because: `the worker's tests use its contract with the service and test/support/.`,
         },
       ],
     },

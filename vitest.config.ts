@@ -2,7 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts', 'whisper-container/test/**/*.test.ts', 'bots/**/*.test.ts', 'mail/**/*.test.ts'],
+    // Each package keeps its tests in its own test/ folder (the service core's is the top-level one);
+    // the servers and fakes they share live in test/support/.
+    include: ['test/**/*.test.ts', 'bots/*/test/**/*.test.ts', 'mail/test/**/*.test.ts', 'whisper-container/test/**/*.test.ts'],
     // Real servers and the real Whisper engine: slow on two cores, never flaky on time.
     testTimeout: 180_000,
     hookTimeout: 180_000,

@@ -28,9 +28,9 @@ import { EnginePool } from '../whisper-container/src/pool';
 import { audioContextFor } from '../whisper-container/src/transcribe';
 import { wavFile } from '../whisper-container/src/wav';
 import { audioWindows } from '../whisper-container/src/windows';
-import { engine } from '../whisper-container/test/support/engine';
-import { ffmpeg, speak, speechText, wordErrorRate } from '../whisper-container/test/support/speech';
-import { repoRoot } from '../whisper-container/test/support/engine';
+import { engine } from '../test/support/engine';
+import { ffmpeg, speak, speechText, wordErrorRate } from '../test/support/speech';
+import { repoRoot } from '../test/support/engine';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const THREADS = Number(process.env.BENCH_THREADS ?? Math.min(2, availableParallelism()));

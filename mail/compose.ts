@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type Mail from 'nodemailer/lib/mailer';
 import type { Reply, ReplyAddress } from '../src/ports/channel';
-import { formatSeconds } from './balance';
+import { text } from '../src/messages';
 
 /** Longest References chain sent: the first id (the thread root) and the most recent ones. */
 const MAX_REFERENCES = 20;
@@ -40,7 +40,7 @@ export function replyMessageId(key: string, from: string): string {
 
 /** Turns one core reply into a threaded email: text and HTML parts, pay link, balance, files. */
 export function composeReply(to: ReplyAddress, reply: Reply, from: string): Mail.Options {
-  const balance = reply.balanceSeconds === undefined ? undefined : `Balance: ${formatSeconds(reply.balanceSeconds)}`;
+  const balance = reply.balanceSeconds === undefined ? undefined : text.balanceLine(reply.balanceSeconds);
   const textParts = [reply.text.trim()];
   const htmlParts = [paragraphs(reply.text.trim())];
   if (reply.action) {

@@ -1,5 +1,5 @@
 import { parseAuthResults } from './auth-results';
-import { headerValues, type MailHeaders } from './parse-headers';
+import { headerValues, type MailHeaders } from './message';
 
 /** Why a mail is left alone. Logged, never answered. */
 export type Refusal =

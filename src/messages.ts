@@ -41,6 +41,8 @@ export const text = {
     ].join('\n'),
   start: (balance: number, freeSeconds: number) => `Welcome! You have ${minutes(balance)} of transcription left.\n\n${text.help(freeSeconds)}`,
   balance: (balance: number) => `You have ${minutes(balance)} of transcription left.`,
+  /** The line under every email reply, which stands in for the /balance command. */
+  balanceLine: (balance: number) => `Balance: ${minutes(balance)}`,
   languageSet: (code: string) => (code === 'auto' ? 'I will detect the language of your next recordings.' : `I will transcribe your next recordings as "${code}".`),
   languageInvalid: () => 'Use /language with a two-letter language code such as en, de or es, or /language auto.',
   unknownCommand: (name: string) => `I don't know /${name}. ${text.commandsLine()}`,

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config';
 import type { Logger } from '../../src/log';
 import type { Reply, ReplyAddress } from '../../src/ports/channel';
-import { Service } from '../../src/service';
+import { Service } from '../../src/app/service';
 import { ScriptedRunner } from '../../test/support/runners';
 import { TestChannel } from '../../test/support/test-channel';
 

@@ -15,38 +15,17 @@ import {
 import type { Logger } from '../../src/log';
 import { text } from '../../src/messages';
 import type { Channel, IncomingMessage, MessageHandler, Reply, ReplyAddress } from '../../src/ports/channel';
+import { defaultHandlerRetry } from '../shared/record';
 import { commandOf, SLASH_COMMANDS } from './commands';
-import { defaultDownloadPolicy, openAttachment, type DownloadPolicy } from './download';
+import { defaultDownloadPolicy, openAttachment } from './download';
 import { describeError } from './errors';
 import { Inbound, type DcCommandInteraction } from './inbound';
 import type { DcMessage } from './message';
+import type { DiscordOptions } from './options';
 import { DISCORD_TEXT_LIMIT, defaultTypingOptions, ReplyPresenter } from './replies';
-import type { TypingOptions } from '../shared/typing';
-
-/** Everything the Discord channel can be told; only `token` and `log` are needed. */
-export interface DiscordOptions {
-  /** The bot token from the Developer Portal (Bot → Reset Token). */
-  token: string;
-  /** DISCORD_API_ROOT: Discord's REST base by default; the gateway URL comes from its `/gateway/bot`. */
-  apiRoot?: string;
-  log: Logger;
-  /** How long `start()` waits for the gateway connection to be ready. Default 60 s. */
-  readyTimeoutMs?: number;
-  /** Backoff while the core cannot record a message. Default 1 s doubling to 60 s, 10 attempts (about 4 min). */
-  handlerRetry?: { baseDelayMs: number; maxDelayMs: number; maxAttempts: number };
-  typing?: Partial<TypingOptions>;
-  download?: Partial<DownloadPolicy>;
-  /** Attempts after a 5xx or a dropped connection, per REST call. Default 3. */
-  restRetries?: number;
-}
 
 /** A 429 asking to wait longer than this goes back to the core as a temporary failure instead of blocking. */
 const LONGEST_RATE_LIMIT_WAIT_MS = 60_000;
-
-/** Creates the Discord channel: a gateway connection for messages and slash commands, REST for replies. */
-export function createDiscordChannel(options: DiscordOptions): Channel {
-  return new DiscordChannel(options);
-}
 
 /** A Discord bot as a `Channel`: DMs and mentions with recordings in, replies presented as Discord messages. */
 export class DiscordChannel implements Channel {
@@ -90,7 +69,7 @@ export class DiscordChannel implements Channel {
       openAttachment: (attachment) => openAttachment(attachment, { ...defaultDownloadPolicy, ...this.options.download }),
       defer: (interaction, ephemeral) => this.defer(interaction, ephemeral),
       giveUp: (message) => this.giveUp(message),
-      handlerRetry: this.options.handlerRetry ?? { baseDelayMs: 1000, maxDelayMs: 60_000, maxAttempts: 10 },
+      handlerRetry: this.options.handlerRetry ?? defaultHandlerRetry,
       log,
     });
     this.inbound = inbound;

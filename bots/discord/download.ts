@@ -2,6 +2,7 @@ import { pipeline, Readable, Transform } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AttachmentRefusal } from '../../src/ports/channel';
+import { backoff } from '../../src/retry/backoff';
 import type { DcAttachment } from './message';
 
 /** How downloads retry a CDN that answers 5xx or drops the connection. */
@@ -46,7 +47,7 @@ async function fetchRetrying(url: URL, policy: DownloadPolicy): Promise<Response
     } catch (error) {
       if (attempt >= policy.attempts) throw error;
     }
-    await sleep(policy.baseDelayMs * 2 ** (attempt - 1));
+    await sleep(backoff(attempt, policy.baseDelayMs));
   }
 }
 

@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../src/log';
 import type { ChatCommand, IncomingMessage, MessageHandler } from '../../src/ports/channel';
 import { describeError } from './errors';
 import { messageId, toIncoming, type AttachmentOpener, type DcMessage } from './message';
+import { recordWithRetry, type HandlerRetry } from '../shared/record';
 import { RecentSet } from '../shared/recent';
 
 /** A slash command as the gateway delivered it, before it is answered. */
@@ -28,8 +28,8 @@ export interface InboundOptions {
   defer(interaction: DcCommandInteraction, ephemeral: boolean): Promise<void>;
   /** Tells the user their message could not be taken, once retries are spent. */
   giveUp(message: IncomingMessage): Promise<void>;
-  /** Backoff while the core reports a transient failure: first delay, doubling, and attempts in all. */
-  handlerRetry: { baseDelayMs: number; maxDelayMs: number; maxAttempts: number };
+  /** Back-off while the core reports a transient failure. */
+  handlerRetry: HandlerRetry;
   log: Logger;
 }
 
@@ -96,28 +96,12 @@ export class Inbound {
   }
 
   private async dispatch(message: IncomingMessage): Promise<void> {
-    const { log } = this.options;
-    const { baseDelayMs, maxDelayMs, maxAttempts } = this.options.handlerRetry;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.options.onMessage(message);
-        log.debug({ messageId: message.id, attachments: message.attachments.length }, 'discord message recorded');
-        return;
-      } catch (error) {
-        if (this.stopping.signal.aborted) return;
-        if (attempt >= maxAttempts) {
-          log.error({ messageId: message.id, err: error }, 'discord message not recorded after retries; dropped');
-          await this.options.giveUp(message).catch(() => undefined);
-          return;
-        }
-        const wait = Math.min(baseDelayMs * 2 ** (attempt - 1), maxDelayMs);
-        log.warn({ messageId: message.id, attempt, waitMs: wait, err: error }, 'discord message not recorded yet; retrying');
-        try {
-          await sleep(wait, undefined, { signal: this.stopping.signal });
-        } catch {
-          return;
-        }
-      }
-    }
+    const outcome = await recordWithRetry(this.options.onMessage, message, {
+      retry: this.options.handlerRetry,
+      signal: this.stopping.signal,
+      log: this.options.log,
+      platform: 'discord',
+    });
+    if (outcome === 'dropped') await this.options.giveUp(message).catch(() => undefined);
   }
 }

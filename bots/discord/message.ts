@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { isMediaFile } from '../../src/media/media-types';
 import type { ChatCommand, IncomingAttachment, IncomingMessage } from '../../src/ports/channel';
 import { uniqueName } from '../shared/text';
 
@@ -31,16 +32,6 @@ export interface DcMessage {
 /** Opens an attachment, bounded by the size Discord declared for it. */
 export type AttachmentOpener = (attachment: DcAttachment) => Promise<Readable>;
 
-/** Names Discord often uploads as application/octet-stream or without a type although they are media. */
-const MEDIA_NAME = /\.(ogg|oga|opus|mp3|m4a|aac|wav|flac|wma|amr|webm|mp4|m4v|mov|mkv|avi|3gp)$/i;
-
-/** Audio or video by declared type, or by name when the type says nothing. Images and documents do not count. */
-export function isMedia(attachment: Pick<DcAttachment, 'name' | 'contentType'>): boolean {
-  const type = (attachment.contentType ?? '').split(';')[0].trim().toLowerCase();
-  if (type.startsWith('audio/') || type.startsWith('video/') || type === 'application/ogg') return true;
-  return (type === '' || type === 'application/octet-stream') && MEDIA_NAME.test(attachment.name);
-}
-
 /** The id the core dedupes on. Message and interaction ids are both snowflakes, unique across Discord. */
 export function messageId(id: string): string {
   return `dc:${id}`;
@@ -70,7 +61,7 @@ export function toIncoming(message: DcMessage, botId: string, open: AttachmentOp
   if (inGuild && !message.mentions.includes(botId)) return undefined;
 
   const names = new Set<string>();
-  const attachments: IncomingAttachment[] = message.attachments.filter(isMedia).map((attachment) => ({
+  const attachments: IncomingAttachment[] = message.attachments.filter((a) => isMediaFile(a.contentType, a.name)).map((attachment) => ({
     name: uniqueName(attachment.name || `${attachment.id}.bin`, names),
     mimeType: attachment.contentType ?? undefined,
     size: attachment.size,

@@ -2,9 +2,11 @@ import { ButtonStyle, ComponentType, MessageFlags, Routes, type REST } from 'dis
 import type { Logger } from '../../src/log';
 import type { OutgoingFile, Reply, ReplyAddress } from '../../src/ports/channel';
 import { describeError, hasCode, toDeliveryError } from './errors';
-import { RecentMap, RecentSet } from '../shared/recent';
-import { TypingIndicators, type TypingOptions } from '../shared/typing';
+import { RecentMap } from '../shared/recent';
+import { SentParts } from '../shared/sent-parts';
+import { isStatusReply, StatusMessages } from '../shared/status';
 import { splitText } from '../shared/text';
+import type { TypingOptions } from '../shared/typing';
 
 /** Discord's limit on one message's text. */
 export const DISCORD_TEXT_LIMIT = 2000;
@@ -35,7 +37,6 @@ interface OpenInteraction {
   answered: boolean;
 }
 
-
 /** Discord shows "typing…" for about 10 s, so it is sent again every 8 s. */
 export const defaultTypingOptions: TypingOptions = { everyMs: 8_000, maxMs: 20 * 60_000 };
 
@@ -54,17 +55,16 @@ interface Part {
  * half-sent transcript does not repeat the parts that went out.
  */
 export class ReplyPresenter {
-  private statusByOrder = new RecentMap<string, StatusMessage>(10_000);
-  private sentParts = new RecentSet<string>(50_000);
+  private readonly parts = new SentParts();
+  private readonly status: StatusMessages<StatusMessage>;
   private interactions = new RecentMap<string, OpenInteraction>(10_000);
-  private readonly typing: TypingIndicators;
 
   constructor(
     private readonly rest: REST,
     private readonly log: Logger,
     typingOptions: TypingOptions = defaultTypingOptions,
   ) {
-    this.typing = new TypingIndicators(typingOptions);
+    this.status = new StatusMessages(typingOptions, this.parts);
   }
 
   /** Remembers a deferred slash command, so the core's answer to it (addressed to its id) edits the placeholder. */
@@ -78,7 +78,7 @@ export class ReplyPresenter {
       await this.present(to, reply);
     } catch (error) {
       const failure = toDeliveryError(error);
-      if (failure.permanent && reply.orderId) this.typing.stop(reply.orderId);
+      if (failure.permanent) this.status.settle(reply.orderId);
       this.log.warn({ key: reply.key, kind: reply.kind, orderId: reply.orderId, permanent: failure.permanent, ...describeError(error) }, 'discord delivery failed');
       throw failure;
     }
@@ -86,41 +86,25 @@ export class ReplyPresenter {
 
   /** Ends every typing loop (the channel is stopping). */
   close(): void {
-    this.typing.close();
+    this.status.close();
   }
 
   private async present(to: ReplyAddress, reply: Reply): Promise<void> {
     const row = reply.action ? linkRow(reply.action.label, reply.action.url) : undefined;
-    const { orderId } = reply;
-    const isStatus = orderId !== undefined && (reply.kind === 'quote' || reply.kind === 'status' || reply.transient === true);
-
-    if (isStatus) {
-      const existing = this.statusByOrder.get(orderId);
-      // A new quote is a new question for the user (a fresh pay link), so it gets its own message.
-      const edited = existing && reply.kind !== 'quote' ? await this.edit(existing, reply.text, row) : false;
-      if (!edited) {
-        const part = { text: reply.text.slice(0, DISCORD_TEXT_LIMIT), row, files: [] };
-        const messageId = await this.once(`${reply.key}#status`, () => this.postToChannel(to, part));
-        if (messageId !== undefined) this.statusByOrder.set(orderId, { channelId: to.chatId, messageId });
-      }
-      if (reply.transient) this.typing.start(orderId, () => this.rest.post(Routes.channelTyping(to.chatId)));
-      else if (reply.kind === 'status') this.typing.stop(orderId);
-      return;
+    if (isStatusReply(reply)) {
+      const part = { text: reply.text.slice(0, DISCORD_TEXT_LIMIT), row, files: [] };
+      return this.status.show(reply, {
+        edit: (status) => this.edit(status, reply.text, row),
+        post: async () => ({ channelId: to.chatId, messageId: await this.postToChannel(to, part) }),
+        typing: () => this.rest.post(Routes.channelTyping(to.chatId)),
+      });
     }
 
-    if (orderId) this.typing.stop(orderId);
+    this.status.settle(reply.orderId);
     const parts = layout(reply.text, row, reply.files ?? []);
     for (const [i, part] of parts.entries()) {
-      await this.once(`${reply.key}#part${i}`, () => this.post(to, part));
+      await this.parts.once(`${reply.key}#part${i}`, () => this.post(to, part));
     }
-  }
-
-  /** Runs a send once per part key; the key is remembered only after it worked. */
-  private async once(partKey: string, send: () => Promise<string | undefined>): Promise<string | undefined> {
-    if (this.sentParts.has(partKey)) return undefined;
-    const result = await send();
-    this.sentParts.add(partKey);
-    return result;
   }
 
   /** Posts one part where it belongs: into the slash command's answer while that is open, else into the channel. */
@@ -190,8 +174,6 @@ export class ReplyPresenter {
       throw error;
     }
   }
-
-
 }
 
 function linkRow(label: string, url: string): ActionRow {

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Telegram, TelegramError } from 'telegraf';
 import type { Logger } from '../../src/log';
 import { DeliveryError } from '../../src/ports/channel';
+import { backoff } from '../../src/retry/backoff';
 import { SendPacer } from './pacer';
 
 /** Calls that post into a chat, and so count against Telegram's per-chat and per-bot limits. */
@@ -94,7 +95,7 @@ export class BotApi {
       return retryAfter * 1000;
     }
     if (!isTransient(error) || attempt >= this.policy.maxAttempts) return undefined;
-    return Math.min(this.policy.baseDelayMs * 2 ** (attempt - 1), this.policy.maxDelayMs);
+    return backoff(attempt, this.policy.baseDelayMs, this.policy.maxDelayMs);
   }
 }
 

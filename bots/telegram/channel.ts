@@ -2,39 +2,17 @@ import type { Server } from 'node:http';
 import type { Logger } from '../../src/log';
 import { text } from '../../src/messages';
 import type { Channel, IncomingMessage, MessageHandler, Reply, ReplyAddress } from '../../src/ports/channel';
-import { BotApi, defaultRetryPolicy, type RetryPolicy } from './api';
+import { defaultHandlerRetry } from '../shared/record';
+import { BotApi, defaultRetryPolicy } from './api';
 import { openTelegramFile, TELEGRAM_DOWNLOAD_LIMIT, type FileSource } from './download';
-import { defaultFloodPolicy, FloodLimiter, type FloodPolicy } from './flood';
+import { defaultFloodPolicy, FloodLimiter } from './flood';
 import { Inbound } from './inbound';
-import { defaultPollingOptions, Poller, type PollingOptions } from './polling';
+import type { TelegramOptions } from './options';
+import { defaultPollingOptions, Poller } from './polling';
 import { defaultTypingOptions, ReplyPresenter, TELEGRAM_TEXT_LIMIT } from './replies';
-import type { TypingOptions } from '../shared/typing';
-import { listenForWebhooks, type WebhookOptions } from './webhook';
+import { listenForWebhooks } from './webhook';
 
 const TELEGRAM_API_ROOT = 'https://api.telegram.org';
-
-/** Everything the Telegram channel can be told; only `token` and `log` are needed. */
-export interface TelegramOptions {
-  /** The bot token from @BotFather. */
-  token: string;
-  /** TELEGRAM_API_ROOT: Telegram's own server by default, or a self-hosted Bot API server. */
-  apiRoot?: string;
-  log: Logger;
-  /** Largest download: 20 MB on Telegram's server, unlimited (the core's MAX_FILE_BYTES applies) on a self-hosted one. */
-  maxDownloadBytes?: number;
-  /** A self-hosted server's `--dir`, to read the absolute file paths it returns in `--local` mode. */
-  localFilesDir?: string;
-  /** Webhook mode (behind a TLS proxy); long polling when absent. */
-  webhook?: WebhookOptions;
-  polling?: Partial<PollingOptions>;
-  /** How long an album waits for its next part (ms). Default 1000. */
-  mediaGroupWindowMs?: number;
-  flood?: FloodPolicy;
-  retry?: Partial<RetryPolicy>;
-  /** Backoff while the core cannot record a message. Default 1 s doubling to 60 s, 10 attempts (about 4 min). */
-  handlerRetry?: { baseDelayMs: number; maxDelayMs: number; maxAttempts: number };
-  typing?: Partial<TypingOptions>;
-}
 
 /** The commands shown in Telegram's menu; the core answers them. */
 const COMMANDS = [
@@ -43,11 +21,6 @@ const COMMANDS = [
   { command: 'balance', description: 'Seconds of transcription left' },
   { command: 'language', description: 'Set the spoken language: /language en or /language auto' },
 ];
-
-/** Creates the Telegram channel (long polling by default, webhook when configured). */
-export function createTelegramChannel(options: TelegramOptions): Channel {
-  return new TelegramChannel(options);
-}
 
 /** A Telegram bot as a `Channel`: updates in, replies presented as Telegram messages. */
 export class TelegramChannel implements Channel {
@@ -92,7 +65,7 @@ export class TelegramChannel implements Channel {
       flood: new FloodLimiter(this.options.flood ?? defaultFloodPolicy),
       warnFlood: (message) => this.warnFlood(message),
       mediaGroupWindowMs: this.options.mediaGroupWindowMs ?? 1000,
-      handlerRetry: this.options.handlerRetry ?? { baseDelayMs: 1000, maxDelayMs: 60_000, maxAttempts: 10 },
+      handlerRetry: this.options.handlerRetry ?? defaultHandlerRetry,
       log: this.log,
     });
     const inbound = this.inbound;

@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../src/log';
 import type { IncomingMessage, MessageHandler } from '../../src/ports/channel';
 import type { FloodLimiter } from './flood';
 import { toIncoming, type FileOpener, type TgMessage } from './message';
+import { recordWithRetry, type HandlerRetry } from '../shared/record';
 import { RecentSet } from '../shared/recent';
 
 /** A Bot API Update; only `message` is asked for. */
@@ -21,8 +21,8 @@ export interface InboundOptions {
   warnFlood(message: IncomingMessage): Promise<void>;
   /** How long an album waits for its next part before it goes to the core as one message. */
   mediaGroupWindowMs: number;
-  /** Backoff while the core reports a transient failure: first delay, doubling, and attempts in all. */
-  handlerRetry: { baseDelayMs: number; maxDelayMs: number; maxAttempts: number };
+  /** Back-off while the core reports a transient failure. */
+  handlerRetry: HandlerRetry;
   log: Logger;
 }
 
@@ -114,26 +114,13 @@ export class Inbound {
       if (this.options.flood.shouldWarn(message.sender.id)) await this.options.warnFlood(message).catch(() => undefined);
       return true;
     }
-    const { baseDelayMs, maxDelayMs, maxAttempts } = this.options.handlerRetry;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.options.onMessage(message);
-        log.debug({ messageId: message.id, attachments: message.attachments.length }, 'telegram message recorded');
-        return true;
-      } catch (error) {
-        if (this.stopping.signal.aborted) return false;
-        if (attempt >= maxAttempts) {
-          log.error({ messageId: message.id, err: error }, 'telegram message not recorded after retries; dropped');
-          return true;
-        }
-        const wait = Math.min(baseDelayMs * 2 ** (attempt - 1), maxDelayMs);
-        log.warn({ messageId: message.id, attempt, waitMs: wait, err: error }, 'telegram message not recorded yet; retrying');
-        try {
-          await sleep(wait, undefined, { signal: this.stopping.signal });
-        } catch {
-          return false;
-        }
-      }
-    }
+    const outcome = await recordWithRetry(this.options.onMessage, message, {
+      retry: this.options.handlerRetry,
+      signal: this.stopping.signal,
+      log,
+      platform: 'telegram',
+    });
+    // A dropped message is finished with too: confirming it keeps one bad update from blocking the rest.
+    return outcome !== 'stopped';
   }
 }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { isMediaFile } from '../../src/media/media-types';
 import type { ChatCommand, IncomingAttachment, IncomingMessage } from '../../src/ports/channel';
 import { uniqueName } from '../shared/text';
 
@@ -53,16 +54,6 @@ const EXTENSIONS: Record<string, string> = {
   'video/x-matroska': 'mkv',
 };
 
-/** File names Telegram often sends as application/octet-stream although they are media. */
-const MEDIA_NAME = /\.(ogg|oga|opus|mp3|m4a|aac|wav|flac|wma|amr|webm|mp4|m4v|mov|mkv|avi|3gp)$/i;
-
-/** Documents count as media when their type says audio or video, or their name does. */
-function isMediaDocument(doc: TgFile): boolean {
-  const type = (doc.mime_type ?? '').toLowerCase();
-  if (type.startsWith('audio/') || type.startsWith('video/') || type === 'application/ogg') return true;
-  return (type === '' || type === 'application/octet-stream') && MEDIA_NAME.test(doc.file_name ?? '');
-}
-
 function named(file: TgFile, base: string, fallbackExt: string): MediaRef {
   const ext = EXTENSIONS[(file.mime_type ?? '').toLowerCase()] ?? fallbackExt;
   return { fileId: file.file_id, name: file.file_name || `${base}.${ext}`, mimeType: file.mime_type, size: file.file_size };
@@ -74,7 +65,7 @@ export function mediaOf(message: TgMessage): MediaRef | undefined {
   if (message.audio) return named(message.audio, 'audio', 'mp3');
   if (message.video) return named({ mime_type: 'video/mp4', ...message.video }, 'video', 'mp4');
   if (message.video_note) return named({ mime_type: 'video/mp4', ...message.video_note }, 'video_note', 'mp4');
-  if (message.document && isMediaDocument(message.document)) return named(message.document, 'document', 'bin');
+  if (message.document && isMediaFile(message.document.mime_type, message.document.file_name)) return named(message.document, 'document', 'bin');
   return undefined;
 }
 

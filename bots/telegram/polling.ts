@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TelegramError } from 'telegraf';
 import type { Logger } from '../../src/log';
+import { backoff } from '../../src/retry/backoff';
 import { errorCode, type BotApi } from './api';
 import type { TgUpdate } from './inbound';
 
@@ -98,5 +99,5 @@ export class Poller {
 /** 429 says how long; a conflict (webhook set, second instance) and others back off up to a minute. */
 function pollRetryDelay(error: unknown, failures: number): number {
   if (error instanceof TelegramError && error.code === 429) return (error.parameters?.retry_after ?? 5) * 1000;
-  return Math.min(1000 * 2 ** (failures - 1), 60_000);
+  return backoff(failures, 1000, 60_000);
 }

@@ -1,9 +1,10 @@
 import type { Logger } from '../../src/log';
 import type { Reply, ReplyAddress } from '../../src/ports/channel';
 import { isBadRequest, toDeliveryError, type BotApi } from './api';
-import { RecentMap, RecentSet } from '../shared/recent';
-import { TypingIndicators, type TypingOptions } from '../shared/typing';
+import { SentParts } from '../shared/sent-parts';
+import { isStatusReply, StatusMessages } from '../shared/status';
 import { splitText } from '../shared/text';
+import type { TypingOptions } from '../shared/typing';
 
 /** Telegram's limit on one message's text. */
 export const TELEGRAM_TEXT_LIMIT = 4096;
@@ -15,7 +16,6 @@ interface StatusMessage {
   messageId: number;
 }
 
-
 /** Telegram shows a chat action for about 5 s, so it is sent again every 4.5 s. */
 export const defaultTypingOptions: TypingOptions = { everyMs: 4_500, maxMs: 20 * 60_000 };
 
@@ -26,16 +26,15 @@ export const defaultTypingOptions: TypingOptions = { everyMs: 4_500, maxMs: 20 *
  * retrying a half-sent transcript does not repeat the parts that went out.
  */
 export class ReplyPresenter {
-  private statusByOrder = new RecentMap<string, StatusMessage>(10_000);
-  private sentParts = new RecentSet<string>(50_000);
-  private readonly typing: TypingIndicators;
+  private readonly parts = new SentParts();
+  private readonly status: StatusMessages<StatusMessage>;
 
   constructor(
     private readonly api: BotApi,
     private readonly log: Logger,
     typingOptions: TypingOptions = defaultTypingOptions,
   ) {
-    this.typing = new TypingIndicators(typingOptions);
+    this.status = new StatusMessages(typingOptions, this.parts);
   }
 
   /** Sends one reply; throws `DeliveryError`. */
@@ -44,7 +43,7 @@ export class ReplyPresenter {
       await this.present(to, reply);
     } catch (error) {
       const failure = toDeliveryError(error);
-      if (failure.permanent && reply.orderId) this.typing.stop(reply.orderId);
+      if (failure.permanent) this.status.settle(reply.orderId);
       this.log.warn({ key: reply.key, kind: reply.kind, orderId: reply.orderId, permanent: failure.permanent }, 'telegram delivery failed');
       throw failure;
     }
@@ -52,37 +51,29 @@ export class ReplyPresenter {
 
   /** Ends every chat action loop (the channel is stopping). */
   close(): void {
-    this.typing.close();
+    this.status.close();
   }
 
   private async present(to: ReplyAddress, reply: Reply): Promise<void> {
     const keyboard: Keyboard | undefined = reply.action
       ? { inline_keyboard: [[{ text: reply.action.label, url: reply.action.url }]] }
       : undefined;
-    const { orderId } = reply;
-    const isStatus = orderId !== undefined && (reply.kind === 'quote' || reply.kind === 'status' || reply.transient === true);
-
-    if (isStatus) {
-      const existing = this.statusByOrder.get(orderId);
-      // A new quote is a new question for the user (a fresh pay link), so it gets its own message.
-      const edited = existing && reply.kind !== 'quote' ? await this.edit(existing, reply.text, keyboard) : false;
-      if (!edited) {
-        const messageId = await this.once(`${reply.key}#status`, () => this.postText(to, reply.text, keyboard));
-        if (messageId !== undefined) this.statusByOrder.set(orderId, { chatId: to.chatId, messageId });
-      }
-      if (reply.transient) this.typing.start(orderId, () => this.api.once('sendChatAction', { chat_id: to.chatId, action: 'typing' }));
-      else if (reply.kind === 'status') this.typing.stop(orderId);
-      return;
+    if (isStatusReply(reply)) {
+      return this.status.show(reply, {
+        edit: (status) => this.edit(status, reply.text, keyboard),
+        post: async () => ({ chatId: to.chatId, messageId: await this.postText(to, reply.text, keyboard) }),
+        typing: () => this.api.once('sendChatAction', { chat_id: to.chatId, action: 'typing' }),
+      });
     }
 
-    if (orderId) this.typing.stop(orderId);
+    this.status.settle(reply.orderId);
     const chunks = splitText(reply.text, TELEGRAM_TEXT_LIMIT);
     for (const [i, chunk] of chunks.entries()) {
       // The button goes under the last piece of text, where the user finishes reading.
-      await this.once(`${reply.key}#text${i}`, () => this.postText(to, chunk, i === chunks.length - 1 ? keyboard : undefined));
+      await this.parts.once(`${reply.key}#text${i}`, () => this.postText(to, chunk, i === chunks.length - 1 ? keyboard : undefined));
     }
     for (const file of reply.files ?? []) {
-      await this.once(`${reply.key}#file:${file.name}`, async () => {
+      await this.parts.once(`${reply.key}#file:${file.name}`, async () => {
         await this.api.call('sendDocument', {
           chat_id: to.chatId,
           document: { source: file.content, filename: file.name },
@@ -90,17 +81,8 @@ export class ReplyPresenter {
           reply_to_message_id: Number(to.messageId),
           allow_sending_without_reply: true,
         });
-        return undefined;
       });
     }
-  }
-
-  /** Runs a send once per part key; the key is remembered only after it worked. */
-  private async once(partKey: string, send: () => Promise<number | undefined>): Promise<number | undefined> {
-    if (this.sentParts.has(partKey)) return undefined;
-    const result = await send();
-    this.sentParts.add(partKey);
-    return result;
   }
 
   private async postText(to: ReplyAddress, text: string, keyboard?: Keyboard): Promise<number> {
@@ -141,7 +123,5 @@ export class ReplyPresenter {
       throw error;
     }
   }
-
-
 }
 

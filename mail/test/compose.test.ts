@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { formatSeconds } from '../balance';
 import { composeReply, replySubject } from '../compose';
 
 describe('reply composition', () => {
@@ -9,17 +8,28 @@ describe('reply composition', () => {
     expect(replySubject(undefined)).toBe('Re: your recording');
   });
 
-  it('states balances the way people read them', () => {
-    expect(formatSeconds(560)).toBe('9 min 20 s');
-    expect(formatSeconds(45)).toBe('45 s');
-    expect(formatSeconds(7500)).toBe('2 h 5 min');
-    expect(formatSeconds(0)).toBe('0 s');
+  it('states the balance in the words the chat bots use for /balance', () => {
+    const balanceLine = (balanceSeconds: number) => {
+      const to = { channel: 'email', chatId: 'ann@ann.test', messageId: '<m@ann.test>' } as const;
+      const mail = composeReply(to, { key: `b${balanceSeconds}`, kind: 'notice', text: 'x', balanceSeconds }, 'service@example.test');
+      return (mail.text as string).split('\n').find((line) => line.startsWith('Balance:'));
+    };
+    expect(balanceLine(560)).toBe('Balance: 9 min 20 s');
+    expect(balanceLine(45)).toBe('Balance: 45 s');
+    expect(balanceLine(7500)).toBe('Balance: 125 min');
+    expect(balanceLine(0)).toBe('Balance: 0 s');
   });
 
   it('escapes the text in HTML and links the action', () => {
     const mail = composeReply(
       { channel: 'email', chatId: 'ann@ann.test', messageId: '<m1@ann.test>', subject: 'x', references: ['<m0@ann.test>'] },
-      { key: 'k1', kind: 'quote', text: 'Pay <now> & go', action: { label: 'Pay $1.00', url: 'https://pay.test/?a=1&b=2' }, balanceSeconds: 0 },
+      {
+        key: 'k1',
+        kind: 'quote',
+        text: 'Pay <now> & go',
+        action: { label: 'Pay $1.00', url: 'https://pay.test/?a=1&b=2' },
+        balanceSeconds: 0,
+      },
       'Service <service@example.test>',
     );
     expect(mail.html).toContain('Pay &lt;now&gt; &amp; go');

@@ -2,8 +2,8 @@ import { buffer } from 'node:stream/consumers';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type Mail from 'nodemailer/lib/mailer';
 import type { IncomingMessage, MessageHandler } from '../../src/ports/channel';
-import type { MailOutcome } from '../imap-intake';
-import type { MailChannel } from '../mail-channel';
+import type { MailOutcome } from '../mailbox';
+import type { MailChannel } from '../channel';
 
 /** Builds a raw RFC 5322 message. */
 export const buildMail = (options: Mail.Options, extraHeaders: Record<string, string> = {}): Promise<Buffer> =>

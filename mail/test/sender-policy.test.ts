@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseHeaders } from '../parse-headers';
+import { parseHeaders } from '../message';
 import { SenderPolicy } from '../sender-policy';
 
 const policy = new SenderPolicy({ senderAuth: 'dmarc', authservId: 'mx.example.test', ownAddresses: ['service@example.test'] });

@@ -7,13 +7,14 @@ import type { Logger } from '../log';
 import { outboxMetrics } from './metrics';
 import type { BlobStore } from '../ports/blob-store';
 import { DeliveryError, type Channel, type ChannelName, type Reply } from '../ports/channel';
+import { backoff } from '../retry/backoff';
 import { buildTranscriptReply } from './transcript-reply';
 
 type Row = typeof outbox.$inferSelect;
 
 /** After this many failed tries (about five hours with the back-off below) a reply is given up. */
 const MAX_ATTEMPTS = 16;
-const backoffMs = (attempts: number) => Math.min(60 * 60_000, 1000 * 2 ** attempts);
+const backoffMs = (attempts: number) => backoff(attempts + 1, 1000, 60 * 60_000);
 
 /**
  * Sends recorded replies, oldest first, and marks each sent once the platform accepted it.

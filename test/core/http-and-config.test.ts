@@ -77,7 +77,7 @@ describe('configuration', () => {
   });
 
   it('npm start with a bad value stops with one clear line and status 1, never echoing secrets', () => {
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/app/main.ts'], {
       env: { PATH: process.env.PATH, PORT: '99999', STRIPE_SECRET_KEY: 'sk_live_secretvalue' },
       encoding: 'utf8',
       timeout: 60_000,

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/log';
 import { BATCH_JOB_GPUS, BATCH_JOB_TIMEOUT_SECONDS, BatchRunner } from '../../src/runner/batch-runner';
-import { runnerFromConfig } from '../../src/runner/from-config';
-import { blobStoreFromConfig } from '../../src/storage/from-config';
+import { runnerFromConfig } from '../../src/app/runner';
+import { blobStoreFromConfig } from '../../src/app/storage';
 import { FakeBatch } from '../support/fake-batch';
 
 /**

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config';
 import { resultKey } from '../../src/ports/runner';
-import { blobStoreFromConfig } from '../../src/storage/from-config';
+import { blobStoreFromConfig } from '../../src/app/storage';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
 import { S3BlobStore } from '../../src/storage/s3-blob-store';
 import { spokenFile } from '../support/audio';

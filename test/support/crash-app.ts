@@ -4,7 +4,7 @@
  */
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/log';
-import { Service } from '../../src/service';
+import { Service } from '../../src/app/service';
 import { SpoolChannel } from './spool-channel';
 
 const config = loadConfig();

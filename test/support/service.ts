@@ -3,15 +3,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { eq, and } from 'drizzle-orm';
-import { channelsFromConfig } from '../../src/channels';
+import { channelsFromConfig } from '../../src/app/channels';
 import { loadConfig } from '../../src/config';
 import { orders, users } from '../../src/db/schema';
 import { createLogger } from '../../src/log';
-import { paymentsFromConfig } from '../../src/payments-from-config';
+import { paymentsFromConfig } from '../../src/app/payments';
 import type { Channel, ChannelName } from '../../src/ports/channel';
 import type { Payments } from '../../src/ports/payments';
 import type { Runner } from '../../src/ports/runner';
-import { Service } from '../../src/service';
+import { Service } from '../../src/app/service';
 
 /** The model `npm ci` prepared; every test that transcribes uses it. */
 export const PREPARED_MODEL = resolve('data/models/ggml-tiny.en.bin');

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TranscriptFailure, TranscriptResult } from '../../src/domain/transcript';
-import { assertEngineReady, engine, repoRoot } from './support/engine';
-import { ffmpeg, speak, wordErrorRate } from './support/speech';
+import { assertEngineReady, engine, repoRoot } from '../../test/support/engine';
+import { ffmpeg, speak, wordErrorRate } from '../../test/support/speech';
 
 const run = promisify(execFile);
 const TEXT = 'The meeting has been moved to Thursday afternoon. Please send me the report before the end of the week.';

@@ -10,7 +10,7 @@ import type { ResultFile } from '../../src/domain/transcript';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
 import type { Engine, EngineRequest, EngineResult } from '../src/engine';
 import { runJob } from '../src/job';
-import { ffmpeg } from './support/speech';
+import { ffmpeg } from '../../test/support/speech';
 
 class FakeEngine implements Engine {
   alive = true;

@@ -13,8 +13,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResultFile, TranscriptFailure, TranscriptResult } from '../../src/domain/transcript';
 import type { JobManifest } from '../../src/ports/runner';
-import { CONTAINERS, encode, ffmpeg, speak, speechText, SENTENCES, wordErrorRate } from './support/speech';
-import { assertEngineReady, engine, repoRoot } from './support/engine';
+import { CONTAINERS, encode, ffmpeg, speak, speechText, SENTENCES, wordErrorRate } from '../../test/support/speech';
+import { assertEngineReady, engine, repoRoot } from '../../test/support/engine';
 
 const run = promisify(execFile);
 const WER_BOUND = 0.3;

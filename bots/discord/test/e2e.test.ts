@@ -2,10 +2,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TranscriptResult } from '../../src/domain/transcript';
-import { spokenFile } from '../../test/support/audio';
-import { FakeDiscord, type FakeUser, type SentMessage } from '../../test/support/fake-discord';
-import { startTestService, type TestService } from '../../test/support/service';
+import type { TranscriptResult } from '../../../src/domain/transcript';
+import { spokenFile } from '../../../test/support/audio';
+import { FakeDiscord, type FakeUser, type SentMessage } from '../../../test/support/fake-discord';
+import { startTestService, type TestService } from '../../../test/support/service';
 
 /**
  * The Discord bot end to end, built from the environment as `npm start` builds it: discord.js against a

@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log';
-import { AttachmentRefusal, DeliveryError, type Channel, type ReplyAddress } from '../../src/ports/channel';
-import { FakeTelegram, RecordingHandler } from '../../test/support/fake-telegram';
-import { createTelegramChannel, type TelegramOptions } from './index';
+import { silentLogger } from '../../../src/log';
+import { AttachmentRefusal, DeliveryError, type Channel, type ReplyAddress } from '../../../src/ports/channel';
+import { FakeTelegram } from '../../../test/support/fake-telegram';
+import { RecordingHandler } from '../../../test/support/recording-handler';
+import { createTelegramChannel, type TelegramOptions } from '../index';
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -4,7 +4,8 @@ import { silentLogger } from '../../src/log';
 import { AttachmentRefusal, DeliveryError } from '../../src/ports/channel';
 import { startDovecot, type TestDovecot } from '../../test/support/dovecot';
 import { startSmtpSink, type SmtpSink } from '../../test/support/smtp-sink';
-import { createMailChannel, type MailChannel } from '../mail-channel';
+import type { MailChannel } from '../channel';
+import { createMailChannel } from '../index';
 import type { MailOptions } from '../options';
 import { buildMail, next, nextProcessed, recordingHandler } from './fixtures';
 

@@ -1,4 +1,6 @@
 import { simpleParser, type AddressObject, type EmailAddress } from 'mailparser';
+import type { IncomingMessage } from '../src/ports/channel';
+import type { ParsedBody } from './download';
 
 /** The header facts the mail channel decides on, read before the body is downloaded. */
 export interface MailHeaders {
@@ -42,5 +44,27 @@ export async function parseHeaders(raw: Buffer): Promise<MailHeaders> {
       name: h.key,
       value: h.line.slice(h.line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').trim(),
     })),
+  };
+}
+
+/**
+ * The core's message for a mail whose sender passed the checks. The sender is part of the id: someone
+ * reusing another's Message-ID cannot make their mail a "duplicate".
+ */
+export function toIncoming(headers: MailHeaders & { from: { address: string; name?: string } }, body: ParsedBody): IncomingMessage {
+  const from = headers.from.address;
+  return {
+    channel: 'email',
+    id: headers.messageId ? `mail:${from}:${headers.messageId}` : `mail:${from}:sha256:${body.rawHash}`,
+    sender: { id: from, name: headers.from.name },
+    replyTo: {
+      channel: 'email',
+      chatId: from,
+      messageId: headers.messageId ?? '',
+      subject: headers.subject,
+      references: headers.references,
+    },
+    attachments: body.attachments,
+    text: body.text,
   };
 }

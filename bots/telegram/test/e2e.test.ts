@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TranscriptResult } from '../../src/domain/transcript';
-import { silentLogger } from '../../src/log';
-import { spokenFile } from '../../test/support/audio';
-import { FakeTelegram, type SentMessage } from '../../test/support/fake-telegram';
-import { deliverWebhook, startFakeStripe, stripeEvent, type FakeStripe } from '../../test/support/fake-stripe';
-import { startTestService, type TestService } from '../../test/support/service';
-import { ffmpegPath } from '../../src/media/ffmpeg';
-import { createTelegramChannel } from './index';
+import type { TranscriptResult } from '../../../src/domain/transcript';
+import { silentLogger } from '../../../src/log';
+import { spokenFile } from '../../../test/support/audio';
+import { FakeTelegram, type SentMessage } from '../../../test/support/fake-telegram';
+import { deliverWebhook, startFakeStripe, stripeEvent, type FakeStripe } from '../../../test/support/fake-stripe';
+import { startTestService, type TestService } from '../../../test/support/service';
+import { ffmpegPath } from '../../../src/media/ffmpeg';
+import { createTelegramChannel } from '../index';
 
 /**
  * The Telegram bot end to end: telegraf against a loopback Bot API server, the real service core, the

@@ -1,25 +1,25 @@
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import type { Config } from './config';
-import { openDatabase, type Db } from './db';
-import { registerStateMetrics } from './http/state-metrics';
-import { createHttpApp } from './http/app';
-import { Intake } from './intake/intake';
-import { Ledger } from './ledger';
-import type { Logger } from './log';
-import { OrderPayments } from './orders/order-payments';
-import { Quoting } from './orders/quote';
-import { OutboxSender } from './outbox/sender';
-import type { BlobStore } from './ports/blob-store';
-import type { Channel } from './ports/channel';
-import type { PaymentHandler, Payments } from './ports/payments';
-import type { Runner } from './ports/runner';
-import { Dispatcher } from './processors/dispatcher';
-import { Loop } from './processors/loop';
-import { Tracker } from './processors/tracker';
-import { Wakeups } from './processors/wakeups';
-import { runnerFromConfig } from './runner/from-config';
-import { blobStoreFromConfig } from './storage/from-config';
+import type { Config } from '../config';
+import { openDatabase, type Db } from '../db';
+import { registerStateMetrics } from '../http/state-metrics';
+import { createHttpApp } from '../http/app';
+import { Intake } from '../intake/intake';
+import { Ledger } from '../ledger';
+import type { Logger } from '../log';
+import { OrderPayments } from '../orders/order-payments';
+import { Quoting } from '../orders/quote';
+import { OutboxSender } from '../outbox/sender';
+import type { BlobStore } from '../ports/blob-store';
+import type { Channel } from '../ports/channel';
+import type { PaymentHandler, Payments } from '../ports/payments';
+import type { Runner } from '../ports/runner';
+import { Dispatcher } from '../processors/dispatcher';
+import { Loop } from '../processors/loop';
+import { Tracker } from '../processors/tracker';
+import { Wakeups } from '../processors/wakeups';
+import { runnerFromConfig } from './runner';
+import { blobStoreFromConfig } from './storage';
 
 /** The parts chosen once at start; tests hand in their own. */
 export interface ServiceParts {

@@ -7,7 +7,7 @@ import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MailParser, type AttachmentStream, type MessageText } from 'mailparser';
 import { AttachmentRefusal, type IncomingAttachment } from '../src/ports/channel';
-import { isMedia } from './media-types';
+import { isMediaFile } from '../src/media/media-types';
 
 /** Text beyond this is cut: the core only needs the gist of a mail body. */
 const TEXT_LIMIT = 10_000;
@@ -57,7 +57,7 @@ export async function parseBody(raw: Readable, options: { maxFileBytes: number; 
     const index = attachments.length + 1;
     const name = part.filename?.trim() || `attachment-${index}`;
     const mimeType = part.contentType;
-    if (!isMedia(mimeType, name)) {
+    if (!isMediaFile(mimeType, name)) {
       await pipeline(part.content as Readable, sink());
       return;
     }

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { ImapFlow, type MessageStructureObject } from 'imapflow';
 import type { Logger } from '../src/log';
+import { backoff } from '../src/retry/backoff';
 
 /** One unseen message, its header already fetched; the body is downloaded only when asked for. */
 export interface FetchedMail {
@@ -17,7 +18,7 @@ export interface FetchedMail {
 export type MailOutcome = 'seen' | 'retry';
 export type MailProcessor = (mail: FetchedMail) => Promise<MailOutcome>;
 
-export interface ImapIntakeOptions {
+export interface MailboxOptions {
   host: string;
   port: number;
   secure: boolean;
@@ -31,7 +32,7 @@ export interface ImapIntakeOptions {
   retryMs?: number;
 }
 
-interface IntakeEvents {
+interface MailboxEvents {
   connected: [];
   disconnected: [];
   /** After a message was processed; `seen` ones are flagged by then. */
@@ -44,7 +45,7 @@ interface IntakeEvents {
  * time and flagged \Seen only once the processor says they are done, so a crash or a lost connection
  * leaves them unseen for the next pass.
  */
-export class ImapIntake extends EventEmitter<IntakeEvents> {
+export class MailboxWatcher extends EventEmitter<MailboxEvents> {
   private client?: ImapFlow;
   private stopping = false;
   private running?: Promise<void>;
@@ -55,7 +56,7 @@ export class ImapIntake extends EventEmitter<IntakeEvents> {
   private retryTimer?: NodeJS.Timeout;
   private processor?: MailProcessor;
 
-  constructor(private readonly options: ImapIntakeOptions) {
+  constructor(private readonly options: MailboxOptions) {
     super();
   }
 
@@ -136,7 +137,7 @@ export class ImapIntake extends EventEmitter<IntakeEvents> {
     if (this.stopping || this.reconnectTimer) return;
     const min = this.options.reconnect?.minMs ?? 1_000;
     const max = this.options.reconnect?.maxMs ?? 60_000;
-    const delay = Math.min(max, min * 2 ** this.failures++);
+    const delay = backoff(++this.failures, min, max);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       void this.connect();
@@ -211,7 +212,7 @@ export class ImapIntake extends EventEmitter<IntakeEvents> {
     if (this.stopping || this.retryTimer) return;
     const base = this.options.retryMs ?? 30_000;
     const max = Math.max(base, this.options.reconnect?.maxMs ?? 60_000);
-    const delay = Math.min(max, base * 2 ** this.retryFailures++);
+    const delay = backoff(++this.retryFailures, base, max);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.kick();

@@ -1,6 +1,6 @@
-import type { Config } from './config';
-import type { Logger } from './log';
-import type { Channel } from './ports/channel';
+import type { Config } from '../config';
+import type { Logger } from '../log';
+import type { Channel } from '../ports/channel';
 
 /**
  * Builds every channel whose credentials are configured, and says once which are off.
@@ -9,19 +9,19 @@ import type { Channel } from './ports/channel';
 export async function channelsFromConfig(config: Config, log: Logger): Promise<Channel[]> {
   const channels: Channel[] = [];
   if (config.telegram) {
-    const { createTelegramChannel } = await import('../bots/telegram');
+    const { createTelegramChannel } = await import('../../bots/telegram');
     channels.push(createTelegramChannel({ ...config.telegram, log: log.child({ channel: 'telegram' }) }));
   } else {
     log.info('Telegram off: TELEGRAM_BOT_TOKEN is not set');
   }
   if (config.mail) {
-    const { createMailChannel } = await import('../mail');
+    const { createMailChannel } = await import('../../mail');
     channels.push(createMailChannel({ ...config.mail, maxFileBytes: config.limits.maxFileBytes, log: log.child({ channel: 'email' }) }));
   } else {
     log.info('Email off: IMAP_HOST is not set');
   }
   if (config.discord) {
-    const { createDiscordChannel } = await import('../bots/discord');
+    const { createDiscordChannel } = await import('../../bots/discord');
     channels.push(createDiscordChannel({ ...config.discord, log: log.child({ channel: 'discord' }) }));
   } else {
     log.info('Discord off: DISCORD_BOT_TOKEN is not set');

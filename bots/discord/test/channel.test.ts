@@ -1,11 +1,11 @@
 import type { Readable } from 'node:stream';
 import { GatewayIntentBits } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log';
-import { AttachmentRefusal, DeliveryError, type Channel, type ReplyAddress } from '../../src/ports/channel';
-import { FakeDiscord, type FakeUser } from '../../test/support/fake-discord';
-import { RecordingHandler } from '../../test/support/fake-telegram';
-import { createDiscordChannel, type DiscordOptions } from './index';
+import { silentLogger } from '../../../src/log';
+import { AttachmentRefusal, DeliveryError, type Channel, type ReplyAddress } from '../../../src/ports/channel';
+import { FakeDiscord, type FakeUser } from '../../../test/support/fake-discord';
+import { RecordingHandler } from '../../../test/support/recording-handler';
+import { createDiscordChannel, type DiscordOptions } from '../index';
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -3,10 +3,10 @@
  * local Whisper), or S3 and AWS Batch when configured. Reads `.env` when present.
  */
 import 'dotenv/config';
+import { ConfigError, loadConfig } from '../config';
+import { createLogger } from '../log';
 import { channelsFromConfig } from './channels';
-import { ConfigError, loadConfig } from './config';
-import { createLogger } from './log';
-import { paymentsFromConfig } from './payments-from-config';
+import { paymentsFromConfig } from './payments';
 import { Service } from './service';
 
 async function main(): Promise<void> {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ffmpegPath } from '../../../src/media/ffmpeg';
+import { ffmpegPath } from '../../src/media/ffmpeg';
 
 const run = promisify(execFile);
 

@@ -3,9 +3,9 @@ import { ConfigError, type Config } from '../config';
 import type { Logger } from '../log';
 import type { BlobStore } from '../ports/blob-store';
 import type { Runner } from '../ports/runner';
-import { BatchRunner } from './batch-runner';
-import { RoutedRunner } from './routed-runner';
-import { WarmRunner } from './warm-runner';
+import { BatchRunner } from '../runner/batch-runner';
+import { RoutedRunner } from '../runner/routed-runner';
+import { WarmRunner } from '../runner/warm-runner';
 
 /**
  * AWS credential variables a local worker needs to reach S3 as the service does. Only the local runner

@@ -1,7 +1,7 @@
 import type { Config } from '../config';
 import type { BlobStore } from '../ports/blob-store';
-import { LocalBlobStore } from './local-blob-store';
-import { S3BlobStore } from './s3-blob-store';
+import { LocalBlobStore } from '../storage/local-blob-store';
+import { S3BlobStore } from '../storage/s3-blob-store';
 
 /** The blob store `STORAGE` names: a directory under `DATA_DIR` by default, an S3 bucket with `STORAGE=s3`. */
 export function blobStoreFromConfig(config: Config): BlobStore {

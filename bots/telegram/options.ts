@@ -1,0 +1,30 @@
+import type { Logger } from '../../src/log';
+import type { HandlerRetry } from '../shared/record';
+import type { TypingOptions } from '../shared/typing';
+import type { RetryPolicy } from './api';
+import type { FloodPolicy } from './flood';
+import type { PollingOptions } from './polling';
+import type { WebhookOptions } from './webhook';
+
+/** Everything the Telegram channel can be told; only `token` and `log` are needed. */
+export interface TelegramOptions {
+  /** The bot token from @BotFather. */
+  token: string;
+  /** TELEGRAM_API_ROOT: Telegram's own server by default, or a self-hosted Bot API server. */
+  apiRoot?: string;
+  log: Logger;
+  /** Largest download: 20 MB on Telegram's server, unlimited (the core's MAX_FILE_BYTES applies) on a self-hosted one. */
+  maxDownloadBytes?: number;
+  /** A self-hosted server's `--dir`, to read the absolute file paths it returns in `--local` mode. */
+  localFilesDir?: string;
+  /** Webhook mode (behind a TLS proxy); long polling when absent. */
+  webhook?: WebhookOptions;
+  polling?: Partial<PollingOptions>;
+  /** How long an album waits for its next part (ms). Default 1000. */
+  mediaGroupWindowMs?: number;
+  flood?: FloodPolicy;
+  retry?: Partial<RetryPolicy>;
+  /** Back-off while the core cannot record a message; `defaultHandlerRetry` when absent. */
+  handlerRetry?: HandlerRetry;
+  typing?: Partial<TypingOptions>;
+}
