@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log';
 import { startSmtpSink, type SmtpSink } from '../../test/support/smtp-sink';
-import { SMTP_MAX_CONNECTIONS, SmtpReplies } from '../smtp-replies';
+import { SMTP_MAX_CONNECTIONS, SmtpReplies } from '../replies';
 
 let sink: SmtpSink;
 let replies: SmtpReplies;
