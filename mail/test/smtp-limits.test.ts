@@ -12,7 +12,13 @@ let replies: SmtpReplies;
 
 beforeAll(async () => {
   sink = await startSmtpSink({ maxClients: SMTP_MAX_CONNECTIONS });
-  replies = new SmtpReplies({ host: sink.host, port: sink.port, secure: false, from: 'Service <service@example.test>', log: createLogger('silent') });
+  replies = new SmtpReplies({
+    host: sink.host,
+    port: sink.port,
+    secure: false,
+    from: 'Service <service@example.test>',
+    log: createLogger('silent'),
+  });
 });
 afterAll(async () => {
   replies?.close();

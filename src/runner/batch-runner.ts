@@ -1,4 +1,11 @@
-import { BatchClient, DescribeJobsCommand, ListJobsCommand, SubmitJobCommand, type JobDetail, type JobSummary } from '@aws-sdk/client-batch';
+import {
+  BatchClient,
+  DescribeJobsCommand,
+  ListJobsCommand,
+  SubmitJobCommand,
+  type JobDetail,
+  type JobSummary,
+} from '@aws-sdk/client-batch';
 import type { Logger } from '../log';
 import type { JobManifest, JobStatus, Runner, SubmitOutcome } from '../ports/runner';
 
@@ -118,7 +125,8 @@ export class BatchRunner implements Runner {
     const burst = queued.filter((_, i) => fresh[i]);
     const newest = Math.max(...burst.map((q) => q.queuedAt));
     const oldest = Math.min(...burst.map((q) => q.queuedAt));
-    const wait = burst.length > 0 && burst.length < BATCH_GROUP_MAX && now - newest < BATCH_GATHER_QUIET_MS && now - oldest < BATCH_GATHER_MAX_MS;
+    const wait =
+      burst.length > 0 && burst.length < BATCH_GROUP_MAX && now - newest < BATCH_GATHER_QUIET_MS && now - oldest < BATCH_GATHER_MAX_MS;
     return fresh.map((isFresh) => isFresh && wait);
   }
 
@@ -212,8 +220,14 @@ export class BatchRunner implements Runner {
       }),
     );
     if (!response.jobId) throw new Error(`SubmitJob for ${jobName} returned no job id`);
-    this.remember(response.jobId, group.map((m) => m.jobId));
-    log.info({ batchJobId: response.jobId, orders: group.length, files: group.reduce((n, m) => n + m.inputs.length, 0) }, 'batch job submitted for a group of orders');
+    this.remember(
+      response.jobId,
+      group.map((m) => m.jobId),
+    );
+    log.info(
+      { batchJobId: response.jobId, orders: group.length, files: group.reduce((n, m) => n + m.inputs.length, 0) },
+      'batch job submitted for a group of orders',
+    );
     return response.jobId;
   }
 
@@ -234,10 +248,15 @@ export class BatchRunner implements Runner {
     let nextToken: string | undefined;
     do {
       const page = await this.client.send(
-        new ListJobsCommand({ jobQueue: this.options.jobQueue, filters: [{ name: 'AFTER_CREATED_AT', values: [String(from)] }], nextToken }),
+        new ListJobsCommand({
+          jobQueue: this.options.jobQueue,
+          filters: [{ name: 'AFTER_CREATED_AT', values: [String(from)] }],
+          nextToken,
+        }),
       );
       for (const job of page.jobSummaryList ?? []) {
-        if (job.jobId && job.jobName?.startsWith('transcribe-') && job.status !== 'FAILED' && (job.createdAt ?? 0) < this.scannedFrom) ids.push(job.jobId);
+        if (job.jobId && job.jobName?.startsWith('transcribe-') && job.status !== 'FAILED' && (job.createdAt ?? 0) < this.scannedFrom)
+          ids.push(job.jobId);
       }
       nextToken = page.nextToken;
     } while (nextToken);
@@ -343,7 +362,8 @@ export function compactManifest(manifest: JobManifest): string {
   for (let limit = 120; Buffer.byteLength(json) > MANIFEST_BUDGET && limit >= 8; limit = Math.floor(limit / 2)) {
     json = JSON.stringify({ ...manifest, inputs: manifest.inputs.map((input) => ({ ...input, name: shorten(input.name, limit) })) });
   }
-  if (Buffer.byteLength(json) > MANIFEST_BUDGET) throw new Error(`job ${manifest.jobId} has too many files for one Batch job (${manifest.inputs.length})`);
+  if (Buffer.byteLength(json) > MANIFEST_BUDGET)
+    throw new Error(`job ${manifest.jobId} has too many files for one Batch job (${manifest.inputs.length})`);
   return json;
 }
 

@@ -94,7 +94,10 @@ export class ProcessPerJobRunner implements Runner {
       rmSync(pidPath, { force: true });
       rmSync(manifestPath, { force: true });
       // 0: every input done; 2: some inputs failed, each recorded in its own result file.
-      job.status = code === 0 || code === 2 ? { state: 'succeeded' } : { state: 'failed', reason: `worker exited ${signal ?? code}: ${lastLine(stderr)}` };
+      job.status =
+        code === 0 || code === 2
+          ? { state: 'succeeded' }
+          : { state: 'failed', reason: `worker exited ${signal ?? code}: ${lastLine(stderr)}` };
       log.info({ jobId: job.manifest.jobId, code, signal }, 'local job finished');
       this.pump();
     };

@@ -167,7 +167,8 @@ export class WarmRunner implements Runner {
     const job = line.jobId ? worker.jobs.get(line.jobId) : undefined;
     if (!job) return;
     if (line.type === 'start') job.begun = true;
-    if (line.type === 'job') this.end(worker, job, line.error ? { state: 'failed', reason: `worker: ${line.error}` } : { state: 'succeeded' });
+    if (line.type === 'job')
+      this.end(worker, job, line.error ? { state: 'failed', reason: `worker: ${line.error}` } : { state: 'succeeded' });
     if (line.type === 'refused') this.end(worker, job, { state: 'failed', reason: `worker refused the job: ${line.error}` });
   }
 
@@ -187,7 +188,8 @@ export class WarmRunner implements Runner {
     this.workers[worker.slot] = undefined;
     const reason = `worker exited ${signal ?? code}: ${lastLine(worker.stderr)}`;
     const jobs = [...worker.jobs.values()];
-    if (jobs.length > 0 || !this.closed) this.options.log.warn({ slot: worker.slot, code, signal, jobs: jobs.length, reason }, 'warm worker ended');
+    if (jobs.length > 0 || !this.closed)
+      this.options.log.warn({ slot: worker.slot, code, signal, jobs: jobs.length, reason }, 'warm worker ended');
     for (const job of jobs) {
       if (job.begun || !worker.ready || this.closed) this.end(worker, job, { state: 'failed', reason });
       else {

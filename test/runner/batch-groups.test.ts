@@ -116,7 +116,8 @@ describe('grouped Batch jobs', () => {
     } finally {
       image.WHISPER_MODEL = model;
     }
-    for (const sender of ['kim', 'lee', 'max']) await channel.waitForReply((r, to) => r.kind === 'transcript' && to.chatId === sender, 180_000);
+    for (const sender of ['kim', 'lee', 'max'])
+      await channel.waitForReply((r, to) => r.kind === 'transcript' && to.chatId === sender, 180_000);
     const jobs = batch.submissions.slice(before);
     const manifests = jobs.map((job) => JSON.parse(job.environment.JOB_MANIFEST!) as unknown);
     // First the three together (failed), then each alone (succeeded).
@@ -139,7 +140,9 @@ describe('short orders on the local worker (LOCAL_MAX_SECONDS)', () => {
     expect(short.text.toLowerCase()).toContain('finance');
     await channel.waitForReply((r, to) => r.kind === 'transcript' && to.chatId === 'nora', 240_000);
     const longMs = Date.now() - started;
-    console.log(`10 s note on the local worker: ${(shortMs / 1000).toFixed(1)} s; 40 s file through Batch: ${(longMs / 1000).toFixed(1)} s`);
+    console.log(
+      `10 s note on the local worker: ${(shortMs / 1000).toFixed(1)} s; 40 s file through Batch: ${(longMs / 1000).toFixed(1)} s`,
+    );
 
     const orders = svc.orders();
     const shortOrder = orders.find((o) => o.senderId === 'omar')!;

@@ -64,7 +64,8 @@ async function settled(runner: WarmRunner, ids: string[], timeoutMs = 150_000): 
   }
 }
 
-const result = async (dataDir: string, key: string) => JSON.parse(await readFile(join(dataDir, 'blobs', resultKey(key)), 'utf8')) as ResultFile;
+const result = async (dataDir: string, key: string) =>
+  JSON.parse(await readFile(join(dataDir, 'blobs', resultKey(key)), 'utf8')) as ResultFile;
 
 /** Live processes started for this data dir (the worker and its engines inherit DATA_DIR). */
 function processesOf(dataDir: string): string[] {

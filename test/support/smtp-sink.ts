@@ -55,15 +55,20 @@ export async function startSmtpSink(options: { refuse?: string[]; maxClients?: n
     onData(stream, conn, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', async () => {
+      stream.on('end', () => {
         const raw = Buffer.concat(chunks);
         const envelope = {
           from: conn.envelope.mailFrom ? conn.envelope.mailFrom.address : '',
           to: conn.envelope.rcptTo.map((r) => r.address),
         };
-        mails.push({ envelope, raw, parsed: await simpleParser(raw) });
-        for (const w of waiters) w();
-        callback();
+        simpleParser(raw).then(
+          (parsed) => {
+            mails.push({ envelope, raw, parsed });
+            for (const w of waiters) w();
+            callback();
+          },
+          (error: Error) => callback(error),
+        );
       });
     },
   });

@@ -29,9 +29,11 @@ export function parseManifest(text: string): JobManifest {
 export function parseManifests(text: string): JobManifest[] {
   const json = parseJson(text);
   if (!Array.isArray(json)) return [checkManifest(json)];
-  if (json.length === 0 || json.length > MAX_GROUPED_JOBS) throw new Error(`job manifest: a group holds 1 to ${MAX_GROUPED_JOBS} jobs, got ${json.length}`);
+  if (json.length === 0 || json.length > MAX_GROUPED_JOBS)
+    throw new Error(`job manifest: a group holds 1 to ${MAX_GROUPED_JOBS} jobs, got ${json.length}`);
   const manifests = json.map((item) => checkManifest(item));
-  if (new Set(manifests.map((m) => m.jobId)).size !== manifests.length) throw new Error('job manifest: a job id appears twice in the group');
+  if (new Set(manifests.map((m) => m.jobId)).size !== manifests.length)
+    throw new Error('job manifest: a job id appears twice in the group');
   return manifests;
 }
 

@@ -101,7 +101,11 @@ async function serve(): Promise<number> {
         const manifest = parseManifest(line);
         if (!queue.add(manifest)) emit(out, { type: 'refused', jobId, error: 'job already queued' });
       } catch (error) {
-        emit(out, { type: 'refused', ...(typeof jobId === 'string' ? { jobId } : {}), error: error instanceof Error ? error.message : String(error) });
+        emit(out, {
+          type: 'refused',
+          ...(typeof jobId === 'string' ? { jobId } : {}),
+          error: error instanceof Error ? error.message : String(error),
+        });
       }
     },
     () => emit(out, { type: 'refused', error: `manifest line longer than ${MAX_LINE_BYTES} bytes` }),
@@ -112,6 +116,12 @@ async function serve(): Promise<number> {
 }
 
 // Exit only after stdout has drained, so the runner reads every progress line.
-serve().then((code) => {
-  process.exitCode = code;
-});
+serve().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`worker: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

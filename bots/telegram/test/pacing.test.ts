@@ -25,7 +25,9 @@ describe('Telegram send pacing', () => {
   it('the loopback server refuses an unpaced burst to one chat, as Telegram does', async () => {
     const bot = api();
     const refused = telegram.flood.refused;
-    const outcomes = await Promise.allSettled(Array.from({ length: 5 }, (_, n) => bot.once('sendMessage', { chat_id: 7, text: `burst ${n}` })));
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 5 }, (_, n) => bot.once('sendMessage', { chat_id: 7, text: `burst ${n}` })),
+    );
     expect(outcomes.filter((o) => o.status === 'rejected')).toHaveLength(4);
     expect(telegram.flood.refused - refused).toBe(4);
   });
@@ -70,7 +72,9 @@ describe('Telegram send pacing', () => {
   it('paces a group chat at 20 sends a minute', async () => {
     // Unpaced, the loopback server refuses the 21st send to a group within a minute.
     const bot = api();
-    const results = await Promise.allSettled(Array.from({ length: 21 }, (_, n) => bot.once('sendMessage', { chat_id: -500, text: `g${n}` })));
+    const results = await Promise.allSettled(
+      Array.from({ length: 21 }, (_, n) => bot.once('sendMessage', { chat_id: -500, text: `g${n}` })),
+    );
     expect(results.filter((r) => r.status === 'rejected')).toHaveLength(1);
     const paced = api();
     const before = Date.now();
