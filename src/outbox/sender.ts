@@ -12,6 +12,13 @@ import { buildTranscriptReply } from './transcript-reply';
 
 type Row = typeof outbox.$inferSelect;
 
+/**
+ * Replies in flight at once. A transcript reply to Telegram is three sends a second apart (its per-chat limit),
+ * so one lane at a time would deliver a burst of 300 transcripts in a quarter of an hour; the channels pace
+ * their sends to stay within each platform's overall limits.
+ */
+const SEND_LANES = 32;
+
 /** After this many failed tries (about five hours with the back-off below) a reply is given up. */
 const MAX_ATTEMPTS = 16;
 const backoffMs = (attempts: number) => backoff(attempts + 1, 1000, 60 * 60_000);
@@ -32,13 +39,20 @@ export class OutboxSender {
 
   tick = async (): Promise<void> => {
     const rows = this.deps.db.select().from(outbox).where(eq(outbox.state, 'pending')).orderBy(asc(outbox.id)).limit(200).all();
-    const blocked = new Set<string>();
-    const now = Date.now();
+    const lanes = new Map<string, Row[]>();
     for (const row of rows) {
       const lane = row.orderId ?? `${row.channel}:${row.address.chatId}`;
-      if (blocked.has(lane)) continue;
-      if (row.nextAttemptAt > now || !(await this.send(row))) blocked.add(lane);
+      lanes.set(lane, [...(lanes.get(lane) ?? []), row]);
     }
+    const now = Date.now();
+    // Lanes go side by side (a channel paces its own sends under the platform's limits), rows of a lane in order.
+    const queue = [...lanes.values()];
+    const worker = async () => {
+      for (let lane = queue.shift(); lane; lane = queue.shift()) {
+        for (const row of lane) if (row.nextAttemptAt > now || !(await this.send(row))) break;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SEND_LANES, queue.length) }, worker));
   };
 
   /** Sends one row; true when it is settled (sent or given up), false when it must wait. */

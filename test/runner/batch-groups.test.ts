@@ -15,10 +15,12 @@ import { TestChannel } from '../support/test-channel';
 
 const NOTES = ['Green apples on the table.', 'The train leaves at nine.', 'Call your brother tonight.'];
 const WORDS = ['apples', 'train', 'brother'];
-/** About ten seconds of speech. */
-const TEN_SECONDS = 'Please send the quarterly report to the finance team before Friday, and copy the director on it.';
-/** About forty seconds of speech. */
-const FORTY_SECONDS = Array(4).fill(TEN_SECONDS).join(' ');
+/** Under ten seconds of speech. */
+const SHORT = 'Please send the quarterly report to the finance team before Friday, and copy the director on it.';
+/** Over thirty seconds of speech. */
+const LONG = Array(5).fill(SHORT).join(' ');
+/** Between the two. */
+const LOCAL_MAX_SECONDS = 15;
 /** A cold GPU instance takes minutes to start; here a few seconds stand for them. */
 const START_DELAY_MS = 6000;
 
@@ -27,8 +29,8 @@ let batch: FakeBatch;
 let endpoint: string;
 let dir: string;
 let notes: string[];
-let tenSeconds: string;
-let fortySeconds: string;
+let shortNote: string;
+let longFile: string;
 let svc: TestService | undefined;
 
 beforeAll(async () => {
@@ -48,8 +50,8 @@ beforeAll(async () => {
   endpoint = await batch.start();
   dir = await mkdtemp(join(tmpdir(), 'batch-groups-'));
   notes = await Promise.all(NOTES.map((text, i) => spokenFile(dir, `note${i}.ogg`, text)));
-  tenSeconds = await spokenFile(dir, 'ten.ogg', TEN_SECONDS);
-  fortySeconds = await spokenFile(dir, 'forty.ogg', FORTY_SECONDS);
+  shortNote = await spokenFile(dir, 'short.ogg', SHORT);
+  longFile = await spokenFile(dir, 'long.ogg', LONG);
 });
 afterEach(async () => {
   await svc?.stop();
@@ -128,13 +130,13 @@ describe('grouped Batch jobs', () => {
 });
 
 describe('short orders on the local worker (LOCAL_MAX_SECONDS)', () => {
-  it('a 10 s note is transcribed locally without waiting for a GPU; a 40 s file still goes to Batch', async () => {
+  it('a short note is transcribed locally without waiting for a GPU; a long file still goes to Batch', async () => {
     const channel = new TestChannel();
-    svc = await startTestService({ env: env({ LOCAL_MAX_SECONDS: '30' }), channels: [channel] });
+    svc = await startTestService({ env: env({ LOCAL_MAX_SECONDS: String(LOCAL_MAX_SECONDS) }), channels: [channel] });
     const before = batch.submissions.length;
     const started = Date.now();
-    await channel.receive(channel.message('nora', [fortySeconds]));
-    await channel.receive(channel.message('omar', [tenSeconds]));
+    await channel.receive(channel.message('nora', [longFile]));
+    await channel.receive(channel.message('omar', [shortNote]));
     const short = await channel.waitForReply((r, to) => r.kind === 'transcript' && to.chatId === 'omar', 120_000);
     const shortMs = Date.now() - started;
     expect(short.text.toLowerCase()).toContain('finance');
