@@ -142,13 +142,15 @@ describe('short orders on the local worker (LOCAL_MAX_SECONDS)', () => {
     expect(short.text.toLowerCase()).toContain('finance');
     await channel.waitForReply((r, to) => r.kind === 'transcript' && to.chatId === 'nora', 240_000);
     const longMs = Date.now() - started;
-    console.log(
-      `10 s note on the local worker: ${(shortMs / 1000).toFixed(1)} s; 40 s file through Batch: ${(longMs / 1000).toFixed(1)} s`,
-    );
-
     const orders = svc.orders();
     const shortOrder = orders.find((o) => o.senderId === 'omar')!;
     const longOrder = orders.find((o) => o.senderId === 'nora')!;
+    expect(shortOrder.seconds).toBeLessThanOrEqual(LOCAL_MAX_SECONDS);
+    expect(longOrder.seconds).toBeGreaterThan(LOCAL_MAX_SECONDS);
+    console.log(
+      `${shortOrder.seconds} s note on the local worker: ${(shortMs / 1000).toFixed(1)} s to its transcript; ` +
+        `${longOrder.seconds} s file through Batch: ${(longMs / 1000).toFixed(1)} s`,
+    );
     expect(jobsOf(shortOrder.id, before)).toEqual([]);
     expect(jobsOf(longOrder.id, before)).toHaveLength(1);
     expect(batch.submissions.slice(before)).toHaveLength(1);
