@@ -32,7 +32,7 @@ interface ChatLane {
  */
 export class SendPacer {
   private readonly chats = new Map<string, ChatLane>();
-  private nextGlobalAt = 0;
+  private lastGlobalAt = 0;
 
   constructor(
     private readonly limits: SendLimits = telegramLimits,
@@ -52,9 +52,16 @@ export class SendPacer {
       const interval = key.startsWith('-') ? this.limits.groupIntervalMs : this.limits.chatIntervalMs;
       const chatWait = lane.readyAt + interval - this.now();
       if (chatWait > 0) await sleep(chatWait);
-      const at = Math.max(this.now(), this.nextGlobalAt);
-      this.nextGlobalAt = at + 1000 / this.limits.perSecond;
-      if (at > this.now()) await sleep(at - this.now());
+      // Claimed only when it is really time: a slot booked ahead would let sends whose timers fired late (a busy
+      // event loop) all go at once.
+      for (
+        let wait = this.lastGlobalAt + 1000 / this.limits.perSecond - this.now();
+        wait > 0;
+        wait = this.lastGlobalAt + 1000 / this.limits.perSecond - this.now()
+      ) {
+        await sleep(wait);
+      }
+      this.lastGlobalAt = this.now();
       try {
         return await send();
       } finally {
