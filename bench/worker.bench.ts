@@ -13,12 +13,10 @@
  *   BENCH_HOUR=1          set 0 to skip the 1-hour file
  *   BENCH_PARTS=1,2,3,4   which comparisons to run
  */
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TranscriptResult } from '../src/domain/transcript';
-import type { JobManifest } from '../src/ports/runner';
 import { LocalBlobStore } from '../src/storage/local-blob-store';
 import { modelName } from '../whisper-container/src/config';
 import { SAMPLE_RATE } from '../whisper-container/src/decode';
@@ -29,6 +27,7 @@ import { audioContextFor } from '../whisper-container/src/transcribe';
 import { wavFile } from '../whisper-container/src/wav';
 import { audioWindows } from '../whisper-container/src/windows';
 import { engine } from '../test/support/engine';
+import { timed, workerJob } from './support/worker-run';
 import { ffmpeg, speak, speechText, wordErrorRate } from '../test/support/speech';
 import { repoRoot } from '../test/support/engine';
 
@@ -45,86 +44,6 @@ const median = (values: number[]) => {
 const s = (seconds: number) => `${seconds.toFixed(2)} s`;
 const pct = (ratio: number) => `${(ratio * 100).toFixed(1)} %`;
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
-
-/** Sums VmRSS over a process and all its descendants (node, whisper-server engines, ffmpeg), sampled every 100 ms. */
-function treeRssSampler(rootPid: number): { stop: () => number } {
-  let peak = 0;
-  const sample = async () => {
-    const parents = new Map<number, number>();
-    for (const entry of await readdir('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-        parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-      } catch {
-        // gone between listing and reading
-      }
-    }
-    const tree = new Set([rootPid]);
-    for (let grew = true; grew;) {
-      grew = false;
-      for (const [pid, parent] of parents) {
-        if (tree.has(parent) && !tree.has(pid)) {
-          tree.add(pid);
-          grew = true;
-        }
-      }
-    }
-    let total = 0;
-    for (const pid of tree) {
-      try {
-        const status = await readFile(`/proc/${pid}/status`, 'utf8');
-        total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-      } catch {
-        // exited
-      }
-    }
-    peak = Math.max(peak, total);
-  };
-  const timer = setInterval(() => void sample(), 100);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      return peak;
-    },
-  };
-}
-
-/** Runs a command, returning its wall time and the peak RSS of its process tree. */
-function timed(
-  command: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<{ seconds: number; peakRss: number; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(command, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const sampler = treeRssSampler(child.pid!);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const peakRss = sampler.stop();
-      if (code !== 0) reject(new Error(`${command} exited ${code}: ${stderr}`));
-      else resolve({ seconds: (performance.now() - started) / 1000, peakRss, stdout });
-    });
-  });
-}
-
-async function workerJob(dataDir: string, inputs: JobManifest['inputs'], jobId: string) {
-  const manifestPath = join(dataDir, `${jobId}.json`);
-  await writeFile(manifestPath, JSON.stringify({ version: 1, jobId, inputs, options: {} } satisfies JobManifest));
-  return timed(process.execPath, ['--import', 'tsx', 'whisper-container/src/main.ts', '--manifest', manifestPath], {
-    ...process.env,
-    DATA_DIR: dataDir,
-    STORAGE: 'local',
-    WHISPER_MODEL: engine.model,
-    WHISPER_THREADS: String(THREADS),
-    LOG_LEVEL: 'warn',
-  });
-}
 
 async function readResult(store: LocalBlobStore, key: string): Promise<TranscriptResult> {
   return JSON.parse((await store.getBuffer(`${key}_result.json`)).toString('utf8')) as TranscriptResult;
@@ -171,7 +90,7 @@ async function main(): Promise<void> {
       cliRss = Math.max(cliRss, cli.peakRss);
       const cliJson = JSON.parse(await readFile(join(dir, 'cli.json'), 'utf8')) as { transcription: { text: string }[] };
       cliWer = wordErrorRate(tenText, cliJson.transcription.map((segment) => segment.text).join(' '));
-      const worker = await workerJob(join(dir), [{ key: 'b/ten', name: 'ten.wav' }], `ten${round}`);
+      const worker = await workerJob(THREADS, join(dir), [{ key: 'b/ten', name: 'ten.wav' }], `ten${round}`);
       workerTimes.push(worker.seconds);
       workerRss = Math.max(workerRss, worker.peakRss);
       workerWer = wordErrorRate(tenText, (await readResult(store, 'b/ten')).text);
@@ -274,8 +193,8 @@ async function main(): Promise<void> {
       let longWer = 0;
       const noteInputs = noteTexts.map((_, i) => ({ key: `n/${i}`, name: `note${i}.ogg` }));
       for (let round = 0; round < ROUNDS; round++) {
-        notesTimes.push((await workerJob(dir, noteInputs, `notes${round}`)).seconds);
-        longTimes.push((await workerJob(dir, [{ key: 'n/long', name: 'long.ogg' }], `long${round}`)).seconds);
+        notesTimes.push((await workerJob(THREADS, dir, noteInputs, `notes${round}`)).seconds);
+        longTimes.push((await workerJob(THREADS, dir, [{ key: 'n/long', name: 'long.ogg' }], `long${round}`)).seconds);
         // The issue's reference: the bare CLI on the same 250 s file.
         cliLongTimes.push(
           (await timed(engine.cli, ['-m', engine.model, '-t', String(THREADS), '-bs', '1', '-np', '-f', join(dir, 'notes-long.wav')]))
@@ -316,7 +235,7 @@ async function main(): Promise<void> {
         'ogg',
         store.localPath('h/hour'),
       ]);
-      const hour = await workerJob(dir, [{ key: 'h/hour', name: 'hour.ogg' }], 'hour');
+      const hour = await workerJob(THREADS, dir, [{ key: 'h/hour', name: 'hour.ogg' }], 'hour');
       const result = await readResult(store, 'h/hour');
       console.log(
         `   1-hour file (ogg/opus): ${s(hour.seconds)}  RTF ${(hour.seconds / result.duration).toFixed(3)}  peak RSS ${mib(hour.peakRss)} (goal < 600 MiB)  segments ${result.segments.length}`,

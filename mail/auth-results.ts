@@ -29,7 +29,9 @@ function stripComments(value: string): string {
 
 /** Parses an unfolded `Authentication-Results` value; undefined when it is not one. */
 export function parseAuthResults(value: string): AuthResults | undefined {
-  const parts = stripComments(value).split(';').map((p) => p.trim());
+  const parts = stripComments(value)
+    .split(';')
+    .map((p) => p.trim());
   // authserv-id may be followed by a version number.
   const authservId = parts[0]?.split(/\s+/)[0]?.toLowerCase();
   if (!authservId) return undefined;

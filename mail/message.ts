@@ -23,8 +23,7 @@ export function headerValues(headers: MailHeaders, name: string): string[] {
   return headers.fields.filter((f) => f.name === key).map((f) => f.value);
 }
 
-const flatten = (list: EmailAddress[]): EmailAddress[] =>
-  list.flatMap((a) => (a.group ? flatten(a.group) : a.address ? [a] : []));
+const flatten = (list: EmailAddress[]): EmailAddress[] => list.flatMap((a) => (a.group ? flatten(a.group) : a.address ? [a] : []));
 
 /** Parses a raw header block (as IMAP `BODY.PEEK[HEADER]` returns it). */
 export async function parseHeaders(raw: Buffer): Promise<MailHeaders> {
@@ -42,7 +41,10 @@ export async function parseHeaders(raw: Buffer): Promise<MailHeaders> {
     references: refs.flatMap((r) => r.split(/\s+/)).filter((r) => r.length > 0),
     fields: parsed.headerLines.map((h) => ({
       name: h.key,
-      value: h.line.slice(h.line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').trim(),
+      value: h.line
+        .slice(h.line.indexOf(':') + 1)
+        .replace(/\r?\n[ \t]+/g, ' ')
+        .trim(),
     })),
   };
 }

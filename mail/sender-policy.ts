@@ -2,14 +2,7 @@ import { parseAuthResults } from './auth-results';
 import { headerValues, type MailHeaders } from './message';
 
 /** Why a mail is left alone. Logged, never answered. */
-export type Refusal =
-  | 'no_sender'
-  | 'own_address'
-  | 'auto_submitted'
-  | 'bulk'
-  | 'mailing_list'
-  | 'bounce'
-  | 'not_authenticated';
+export type Refusal = 'no_sender' | 'own_address' | 'auto_submitted' | 'bulk' | 'mailing_list' | 'bounce' | 'not_authenticated';
 
 export type Verdict = { ok: true } | { ok: false; reason: Refusal };
 
@@ -77,8 +70,6 @@ export class SenderPolicy {
       .find((r) => r?.authservId === this.authservId);
     if (!ours) return false;
     const domain = from.slice(from.lastIndexOf('@') + 1);
-    return ours.results.some(
-      (r) => r.method === 'dmarc' && r.result === 'pass' && (r.props['header.from'] ?? domain) === domain,
-    );
+    return ours.results.some((r) => r.method === 'dmarc' && r.result === 'pass' && (r.props['header.from'] ?? domain) === domain);
   }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Before the tests: the Debian packages they run for real (dovecot's IMAP server, espeak-ng's speech,
 # alsa-utils' recorded human speech, nginx running the repository's config, openssl for its test
-# certificate). Installs what is missing when root on Debian/Ubuntu;
+# certificate, ffmpeg: the maintained decoder the service prefers over npm's static build). Installs what is missing when root on Debian/Ubuntu;
 # otherwise stops with one line naming the packages.
 set -euo pipefail
 
@@ -11,6 +11,7 @@ command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 [ -f /usr/share/sounds/alsa/Front_Center.wav ] || missing+=(alsa-utils)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -20,7 +20,10 @@ export const configSchema = z.object({
   NEW_USER_FREE_SECONDS: int(0).default(600),
   PRICE_PER_MINUTE_CENTS: int(1).default(10),
   MINIMUM_PAYMENT_CENTS: int(1).default(50),
-  CURRENCY: z.string().regex(/^[a-z]{3}$/, 'a three-letter lower-case ISO currency code').default('usd'),
+  CURRENCY: z
+    .string()
+    .regex(/^[a-z]{3}$/, 'a three-letter lower-case ISO currency code')
+    .default('usd'),
   MAX_FILE_BYTES: int(1).default(2_147_483_648),
   MAX_FILE_SECONDS: int(1).default(14_400),
   TELEGRAM_BOT_TOKEN: optional(z.string().regex(/^\d+:[\w-]+$/, 'a BotFather token like 123456:ABC...')),
@@ -48,6 +51,7 @@ export const configSchema = z.object({
   STRIPE_SECRET_KEY: optional(z.string().regex(/^(sk|rk)_/, 'a Stripe secret key (sk_... or rk_...)')),
   STRIPE_WEBHOOK_SECRET: optional(z.string().regex(/^whsec_/, 'a webhook signing secret (whsec_...)')),
   STRIPE_API_BASE: optional(url),
+  EXPIRED_AUDIO_KEEP_HOURS: int(0, 24 * 30).default(72),
   STORAGE: z.enum(['local', 's3']).default('local'),
   S3_BUCKET: optional(z.string().min(3)),
   S3_ENDPOINT: optional(url),
@@ -91,6 +95,8 @@ export interface Config {
     authservId?: string;
   };
   stripe?: { secretKey: string; webhookSecret: string; apiBase?: string };
+  /** Hours an expired order's audio is kept, so a payment still on its way transcribes it; 0 deletes it at once. */
+  expiredAudioKeepHours: number;
   storage: { kind: 'local'; root: string } | { kind: 's3'; bucket: string; endpoint?: string; forcePathStyle: boolean; region: string };
   runner:
     | { kind: 'local'; concurrency: number }
@@ -127,7 +133,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     need(['IMAP_USER', 'IMAP_PASSWORD', 'SMTP_HOST'], 'email (IMAP_HOST is set)');
     if (e.MAIL_SENDER_AUTH === 'dmarc') need(['MAIL_AUTHSERV_ID'], 'MAIL_SENDER_AUTH=dmarc');
     mail = {
-      imap: { host: e.IMAP_HOST, port: e.IMAP_PORT, secure: e.IMAP_SECURE, user: e.IMAP_USER!, password: e.IMAP_PASSWORD!, mailbox: e.IMAP_MAILBOX },
+      imap: {
+        host: e.IMAP_HOST,
+        port: e.IMAP_PORT,
+        secure: e.IMAP_SECURE,
+        user: e.IMAP_USER!,
+        password: e.IMAP_PASSWORD!,
+        mailbox: e.IMAP_MAILBOX,
+      },
       smtp: { host: e.SMTP_HOST!, port: e.SMTP_PORT, secure: e.SMTP_SECURE, user: e.SMTP_USER, password: e.SMTP_PASSWORD },
       from: e.MAIL_FROM ?? e.IMAP_USER!,
       senderAuth: e.MAIL_SENDER_AUTH,
@@ -139,7 +152,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.STORAGE === 's3') need(['S3_BUCKET'], 'STORAGE=s3');
   if (e.RUNNER === 'batch') need(['BATCH_JOB_QUEUE', 'BATCH_JOB_DEFINITION'], 'RUNNER=batch');
   // A GPU job elsewhere cannot read this machine's disk.
-  if (e.RUNNER === 'batch' && e.STORAGE !== 's3') throw new ConfigError('STORAGE must be s3 when RUNNER=batch (Batch jobs read the audio from the bucket)');
+  if (e.RUNNER === 'batch' && e.STORAGE !== 's3')
+    throw new ConfigError('STORAGE must be s3 when RUNNER=batch (Batch jobs read the audio from the bucket)');
 
   return {
     port: e.PORT,
@@ -170,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.STRIPE_SECRET_KEY && e.STRIPE_WEBHOOK_SECRET
         ? { secretKey: e.STRIPE_SECRET_KEY, webhookSecret: e.STRIPE_WEBHOOK_SECRET, apiBase: e.STRIPE_API_BASE }
         : undefined,
+    expiredAudioKeepHours: e.EXPIRED_AUDIO_KEEP_HOURS,
     storage:
       e.STORAGE === 's3'
         ? { kind: 's3', bucket: e.S3_BUCKET!, endpoint: e.S3_ENDPOINT, forcePathStyle: e.S3_FORCE_PATH_STYLE, region: e.AWS_REGION }
@@ -186,6 +201,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             concurrency: e.WORKER_CONCURRENCY,
           }
         : { kind: 'local', concurrency: e.WORKER_CONCURRENCY },
-    whisper: { model: e.WHISPER_MODEL ? resolve(e.WHISPER_MODEL) : join(dataDir, 'models', 'ggml-tiny.en.bin'), threads: e.WHISPER_THREADS },
+    // A path is made absolute; a model name (`base.en`) and unset (the default `npm run model` chose) are the worker's to resolve.
+    whisper: {
+      model: e.WHISPER_MODEL ? (/[/\\]|\.bin$/.test(e.WHISPER_MODEL) ? resolve(e.WHISPER_MODEL) : e.WHISPER_MODEL) : '',
+      threads: e.WHISPER_THREADS,
+    },
   };
 }

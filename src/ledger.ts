@@ -19,7 +19,11 @@ export class Ledger {
       .from(ledger)
       .where(eq(ledger.userId, sql.placeholder('userId')))
       .prepare();
-    this.keyQuery = db.select({ id: ledger.id }).from(ledger).where(eq(ledger.key, sql.placeholder('key'))).prepare();
+    this.keyQuery = db
+      .select({ id: ledger.id })
+      .from(ledger)
+      .where(eq(ledger.key, sql.placeholder('key')))
+      .prepare();
   }
 
   /** Seconds the user can spend now. */

@@ -39,11 +39,13 @@ export const text = {
         ? 'Every reply tells you how much time you have left.'
         : 'Commands: /balance shows your seconds left, /language CODE sets the spoken language (for example /language de), /language auto detects it.',
     ].join('\n'),
-  start: (balance: number, freeSeconds: number) => `Welcome! You have ${minutes(balance)} of transcription left.\n\n${text.help(freeSeconds)}`,
+  start: (balance: number, freeSeconds: number) =>
+    `Welcome! You have ${minutes(balance)} of transcription left.\n\n${text.help(freeSeconds)}`,
   balance: (balance: number) => `You have ${minutes(balance)} of transcription left.`,
   /** The line under every email reply, which stands in for the /balance command. */
   balanceLine: (balance: number) => `Balance: ${minutes(balance)}`,
-  languageSet: (code: string) => (code === 'auto' ? 'I will detect the language of your next recordings.' : `I will transcribe your next recordings as "${code}".`),
+  languageSet: (code: string) =>
+    code === 'auto' ? 'I will detect the language of your next recordings.' : `I will transcribe your next recordings as "${code}".`,
   languageInvalid: () => 'Use /language with a two-letter language code such as en, de or es, or /language auto.',
   unknownCommand: (name: string) => `I don't know /${name}. ${text.commandsLine()}`,
   commandsLine: () => 'Try /help, /balance or /language CODE.',
@@ -66,12 +68,26 @@ export const text = {
   paymentsOff: (missing: number) =>
     `Your balance is ${minutes(missing)} short for this, and payments are not set up on this service, so I can't transcribe it. Nothing was charged.`,
   paid: (balance: number) => `Payment received, thank you. Transcribing now. ${minutes(balance)} left after this.`,
-  paymentFailed: () => 'Your payment did not go through. You can try again with the same link until it expires.',
-  expired: () => 'The payment link expired, so I deleted the recording. Send it again whenever you like.',
+  paymentPending: () =>
+    'Thank you: your payment is on its way. I will transcribe as soon as it arrives; a bank payment can take a few days.',
+  paymentFailed: (heldSeconds: number) =>
+    `Your payment did not go through, so I did not transcribe this.${heldSeconds > 0 ? ` I gave back the ${minutes(heldSeconds)} held for it.` : ''} Send the recording again to try once more.`,
+  expired: (keepHours = 0) =>
+    keepHours > 0
+      ? `The payment link expired, so I did not transcribe this. If your payment still reaches me within ${keepHours} h I will; then the recording is deleted. Send it again whenever you like.`
+      : 'The payment link expired, so I deleted the recording. Send it again whenever you like.',
+  underpaid: (paid: string, bought: number, missing: number, balance: number) =>
+    `I received ${paid}, which buys ${minutes(bought)}, but this recording needed ${minutes(missing)} more, so I did not transcribe it. You now have ${minutes(balance)}; send the recording again to use it.`,
+  credited: (paid: string, bought: number, balance: number) =>
+    `I received your payment of ${paid} after the recording it was for was closed, so I added ${minutes(bought)} to your balance instead: you now have ${minutes(balance)}. Send the recording again to use it.`,
+  paymentHeld: (paid: string) =>
+    `I received a payment of ${paid} that I cannot match to a price. The operator has been told and will sort it out.`,
   delivered: () => 'Done. Here is your transcript.',
   working: () => 'Transcribing…',
   finished: () => 'Done: the transcript is below.',
   noSpeech: (name: string) => `${name}: I heard no speech in this recording.`,
+  cut: (name: string, covered: number) =>
+    `${name}: the recording runs longer than the ${clock(covered)} it measured as when you sent it, so I transcribed only the first ${clock(covered)}, which is what you were charged for. To transcribe the rest, send that part as a new file and I will quote it.`,
   failed: (seconds: number) => `Sorry, the transcription failed. I gave back the ${minutes(seconds)} it cost.`,
   partlyFailed: (names: string[], seconds: number) =>
     `I could not transcribe ${names.join(', ')}; I gave back the ${minutes(seconds)} ${names.length === 1 ? 'it' : 'they'} cost.`,

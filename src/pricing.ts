@@ -18,8 +18,9 @@ export function priceFor(missingSeconds: number, prices: PriceList): number {
 
 /**
  * Seconds bought by a payment: everything paid becomes balance, so paying the minimum for
- * 20 seconds leaves the rest for next time. Rounded down so no fraction of a cent is given away.
+ * 20 seconds leaves the rest for next time. A fraction of a second is rounded up, in the payer's
+ * favour: never more than one second's worth given away.
  */
 export function secondsFor(amountCents: number, prices: PriceList): number {
-  return Math.floor((amountCents * 60) / prices.pricePerMinuteCents);
+  return Math.ceil((amountCents * 60) / prices.pricePerMinuteCents);
 }

@@ -14,7 +14,11 @@ export type User = typeof users.$inferSelect;
  */
 export function findOrCreateUser(db: Db, ledger: Ledger, channel: ChannelName, externalId: string, freeSeconds: number): User {
   const existing = prepared(db, 'userByExternalId', (d) =>
-    d.select().from(users).where(and(eq(users.channel, sql.placeholder('channel')), eq(users.externalId, sql.placeholder('externalId')))).prepare(),
+    d
+      .select()
+      .from(users)
+      .where(and(eq(users.channel, sql.placeholder('channel')), eq(users.externalId, sql.placeholder('externalId'))))
+      .prepare(),
   ).get({ channel, externalId });
   if (existing) return existing;
   const user = db.insert(users).values({ id: randomUUID(), channel, externalId }).returning().get();

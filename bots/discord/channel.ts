@@ -39,7 +39,12 @@ export class DiscordChannel implements Channel {
   constructor(private readonly options: DiscordOptions) {
     this.log = options.log;
     this.client = new Client({
-      intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent],
+      intents: [
+        GatewayIntentBits.Guilds,
+        GatewayIntentBits.GuildMessages,
+        GatewayIntentBits.DirectMessages,
+        GatewayIntentBits.MessageContent,
+      ],
       // DM channels are not announced by the gateway; without this, discord.js drops DMs it has not cached.
       partials: [Partials.Channel],
       rest: {
@@ -134,7 +139,13 @@ function plainMessage(message: Message): DcMessage {
     webhookId: message.webhookId,
     system: message.system,
     content: message.content,
-    attachments: [...message.attachments.values()].map((a) => ({ id: a.id, name: a.name, size: a.size, url: a.url, contentType: a.contentType })),
+    attachments: [...message.attachments.values()].map((a) => ({
+      id: a.id,
+      name: a.name,
+      size: a.size,
+      url: a.url,
+      contentType: a.contentType,
+    })),
     mentions: [...message.mentions.users.keys()],
   };
 }

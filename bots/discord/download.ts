@@ -57,7 +57,8 @@ function byteLimit(maxBytes: number): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       seen += chunk.length;
-      if (seen > maxBytes) callback(new AttachmentRefusal('unavailable', 'Discord sent more than the announced size; please send it again.'));
+      if (seen > maxBytes)
+        callback(new AttachmentRefusal('unavailable', 'Discord sent more than the announced size; please send it again.'));
       else callback(null, chunk);
     },
   });

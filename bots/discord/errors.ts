@@ -22,7 +22,8 @@ const PERMANENT_CODES = new Set<number | string>([
 
 /** The parts of an error worth logging: never its URL, which carries interaction tokens. */
 export function describeError(error: unknown): { status?: number; code?: number | string; reason: string } {
-  if (error instanceof DiscordAPIError) return { status: error.status, code: error.code, reason: firstLine('message' in error.rawError ? error.rawError.message : undefined) };
+  if (error instanceof DiscordAPIError)
+    return { status: error.status, code: error.code, reason: firstLine('message' in error.rawError ? error.rawError.message : undefined) };
   if (error instanceof HTTPError) return { status: error.status, reason: 'server error' };
   if (error instanceof RateLimitError) return { status: 429, reason: `rate limited for ${Math.ceil(error.retryAfter / 1000)} s` };
   if (error instanceof DeliveryError) return { reason: error.message };
@@ -44,7 +45,9 @@ export function toDeliveryError(error: unknown): DeliveryError {
   const message = `discord ${[status, code].filter((x) => x !== undefined).join('/')}: ${reason}`;
   if (error instanceof DiscordAPIError) {
     // 401 is a bad token (fixable by the operator) and 429 a rate limit: both may pass.
-    const permanent = PERMANENT_CODES.has(error.code) || (error.status >= 400 && error.status < 500 && error.status !== 401 && error.status !== 429 && error.status !== 408);
+    const permanent =
+      PERMANENT_CODES.has(error.code) ||
+      (error.status >= 400 && error.status < 500 && error.status !== 401 && error.status !== 429 && error.status !== 408);
     return new DeliveryError(message, permanent);
   }
   return new DeliveryError(message, false);

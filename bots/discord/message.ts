@@ -47,7 +47,10 @@ export function parseTextCommand(text: string): ChatCommand | undefined {
 
 /** Removes mentions of the bot, so "@Bot /help" reads as "/help". */
 function withoutMention(content: string, botId: string): string {
-  return content.replace(new RegExp(`<@!?${botId}>`, 'g'), ' ').replace(/\s+/g, ' ').trim();
+  return content
+    .replace(new RegExp(`<@!?${botId}>`, 'g'), ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /**
@@ -61,12 +64,14 @@ export function toIncoming(message: DcMessage, botId: string, open: AttachmentOp
   if (inGuild && !message.mentions.includes(botId)) return undefined;
 
   const names = new Set<string>();
-  const attachments: IncomingAttachment[] = message.attachments.filter((a) => isMediaFile(a.contentType, a.name)).map((attachment) => ({
-    name: uniqueName(attachment.name || `${attachment.id}.bin`, names),
-    mimeType: attachment.contentType ?? undefined,
-    size: attachment.size,
-    open: () => open(attachment),
-  }));
+  const attachments: IncomingAttachment[] = message.attachments
+    .filter((a) => isMediaFile(a.contentType, a.name))
+    .map((attachment) => ({
+      name: uniqueName(attachment.name || `${attachment.id}.bin`, names),
+      mimeType: attachment.contentType ?? undefined,
+      size: attachment.size,
+      open: () => open(attachment),
+    }));
   const text = withoutMention(message.content, botId);
   // A recording always wins over words typed with it; a bare "/cmd" is a command.
   const command = attachments.length === 0 && text ? parseTextCommand(text) : undefined;
@@ -80,4 +85,3 @@ export function toIncoming(message: DcMessage, botId: string, open: AttachmentOp
     ...(text ? { text } : {}),
   };
 }
-

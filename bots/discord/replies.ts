@@ -79,7 +79,10 @@ export class ReplyPresenter {
     } catch (error) {
       const failure = toDeliveryError(error);
       if (failure.permanent) this.status.settle(reply.orderId);
-      this.log.warn({ key: reply.key, kind: reply.kind, orderId: reply.orderId, permanent: failure.permanent, ...describeError(error) }, 'discord delivery failed');
+      this.log.warn(
+        { key: reply.key, kind: reply.kind, orderId: reply.orderId, permanent: failure.permanent, ...describeError(error) },
+        'discord delivery failed',
+      );
       throw failure;
     }
   }
@@ -134,7 +137,9 @@ export class ReplyPresenter {
     }
     const flags = MessageFlags.SuppressEmbeds | (interaction.ephemeral ? MessageFlags.Ephemeral : 0);
     const body = { ...content(part), flags };
-    const sent = (await this.rest.post(Routes.webhook(interaction.applicationId, interaction.token), { body, files, auth: false })) as { id: string };
+    const sent = (await this.rest.post(Routes.webhook(interaction.applicationId, interaction.token), { body, files, auth: false })) as {
+      id: string;
+    };
     return sent.id;
   }
 
@@ -178,7 +183,10 @@ export class ReplyPresenter {
 
 function linkRow(label: string, url: string): ActionRow {
   // Discord caps button labels at 80 characters.
-  return { type: ComponentType.ActionRow, components: [{ type: ComponentType.Button, style: ButtonStyle.Link, label: label.slice(0, 80), url }] };
+  return {
+    type: ComponentType.ActionRow,
+    components: [{ type: ComponentType.Button, style: ButtonStyle.Link, label: label.slice(0, 80), url }],
+  };
 }
 
 /** The body every message shares. Transcripts are user speech: "@everyone" in one must not ping anyone. */
@@ -218,4 +226,3 @@ export function layout(text: string, row: ActionRow | undefined, files: Outgoing
   // An empty message without files is refused by Discord; there is nothing to send then.
   return parts.filter((part) => part.text !== '' || part.files.length > 0 || part.row);
 }
-

@@ -34,7 +34,8 @@ export async function openTelegramFile(source: FileSource, fileId: string, decla
   try {
     file = await source.api.call('getFile', { file_id: fileId });
   } catch (error) {
-    if (isBadRequest(error, /too big/i)) throw tooLarge(source.maxBytes);
+    // The server's own limit, which is not ours: a Bot API server not in --local mode hands bots 20 MB at most.
+    if (isBadRequest(error, /too big/i)) throw tooLarge(Math.min(source.maxBytes, TELEGRAM_DOWNLOAD_LIMIT));
     if (isBadRequest(error, /.*/)) throw new AttachmentRefusal('unavailable', 'Telegram no longer has this file; please send it again.');
     throw error;
   }
@@ -112,7 +113,7 @@ function byteLimit(maxBytes: number): Transform {
   });
 }
 
-/** The message is a clause that fits the core's "• NAME: reason" refusal lines. */
+/** The message is a clause that fits the core's "• NAME: reason" refusal lines; `maxBytes` is a real, finite limit. */
 function tooLarge(maxBytes: number): AttachmentRefusal {
   const mb = +(maxBytes / (1024 * 1024)).toFixed(1);
   return new AttachmentRefusal('too_large', `larger than the ${mb} MB Telegram lets bots download, so I skipped it`);

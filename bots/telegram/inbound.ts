@@ -85,7 +85,7 @@ export class Inbound {
       existing.parts.push(message);
       clearTimeout(existing.timer);
       // Each part extends the wait, but never past three windows, so a slow album cannot stall forever.
-      existing.timer = setTimeout(existing.flush, Math.max(0, Math.min(window, existing.deadline - Date.now())));
+      existing.timer = setTimeout(() => existing.flush(), Math.max(0, Math.min(window, existing.deadline - Date.now())));
       return existing.done;
     }
     let release!: () => void;

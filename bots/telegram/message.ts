@@ -65,7 +65,8 @@ export function mediaOf(message: TgMessage): MediaRef | undefined {
   if (message.audio) return named(message.audio, 'audio', 'mp3');
   if (message.video) return named({ mime_type: 'video/mp4', ...message.video }, 'video', 'mp4');
   if (message.video_note) return named({ mime_type: 'video/mp4', ...message.video_note }, 'video_note', 'mp4');
-  if (message.document && isMediaFile(message.document.mime_type, message.document.file_name)) return named(message.document, 'document', 'bin');
+  if (message.document && isMediaFile(message.document.mime_type, message.document.file_name))
+    return named(message.document, 'document', 'bin');
   return undefined;
 }
 
@@ -121,4 +122,3 @@ export function toIncoming(parts: TgMessage[], botUsername: string, openFile: Fi
     ...(text !== undefined ? { text } : {}),
   };
 }
-

@@ -93,14 +93,20 @@ export class ReplyPresenter {
       link_preview_options: { is_disabled: true },
     };
     try {
-      const sent = await this.api.call<{ message_id: number }>('sendMessage', { ...payload, ...(keyboard ? { reply_markup: keyboard } : {}) });
+      const sent = await this.api.call<{ message_id: number }>('sendMessage', {
+        ...payload,
+        ...(keyboard ? { reply_markup: keyboard } : {}),
+      });
       return sent.message_id;
     } catch (error) {
       // Telegram refuses buttons to some URLs (localhost, plain http on some clients); the link still has to reach the user.
       if (!keyboard || !isBadRequest(error, /button|url/i)) throw error;
       const button = keyboard.inline_keyboard[0][0];
       this.log.warn('telegram refused the pay button; sending the link in the text');
-      const sent = await this.api.call<{ message_id: number }>('sendMessage', { ...payload, text: `${text}\n\n${button.text}: ${button.url}` });
+      const sent = await this.api.call<{ message_id: number }>('sendMessage', {
+        ...payload,
+        text: `${text}\n\n${button.text}: ${button.url}`,
+      });
       return sent.message_id;
     }
   }
@@ -124,4 +130,3 @@ export class ReplyPresenter {
     }
   }
 }
-

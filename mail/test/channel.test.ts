@@ -78,14 +78,24 @@ describe('email channel intake', () => {
       channel: 'email',
       id: 'mail:ann@ann.test:<first@ann.test>',
       sender: { id: 'ann@ann.test', name: 'Ann Example' },
-      replyTo: { channel: 'email', chatId: 'ann@ann.test', messageId: '<first@ann.test>', subject: 'Re: Interview', references: ['<root@ann.test>'] },
+      replyTo: {
+        channel: 'email',
+        chatId: 'ann@ann.test',
+        messageId: '<first@ann.test>',
+        subject: 'Re: Interview',
+        references: ['<root@ann.test>'],
+      },
       text: 'Please transcribe.',
     });
     expect(got.files).toHaveLength(1);
     expect(got.files[0]).toMatchObject({ name: 'interview.mp3', mimeType: 'audio/mpeg' });
     expect(got.files[0].bytes!.equals(audio)).toBe(true);
     // Temp files are gone once the handler resolved.
-    await expect(new Promise((resolve, reject) => got.message.attachments[0].open().then((s) => s.on('error', reject).on('data', resolve)))).rejects.toThrow(/ENOENT/);
+    await expect(
+      new Promise(
+        (resolve, reject) => void got.message.attachments[0].open().then((s) => s.on('error', reject).on('data', resolve), reject),
+      ),
+    ).rejects.toThrow(/ENOENT/);
   });
 
   it('gathers several attachments into one message, skipping what is not audio or video', async () => {
@@ -119,7 +129,10 @@ describe('email channel intake', () => {
     const rec = recordingHandler();
     const c = channel();
     await dovecot.append(
-      await buildMail({ from: 'ann@ann.test', to: SERVICE, subject: 'Hello?', messageId: '<plain@ann.test>', text: 'What do you do?' }, { 'Authentication-Results': passed('ann.test') }),
+      await buildMail(
+        { from: 'ann@ann.test', to: SERVICE, subject: 'Hello?', messageId: '<plain@ann.test>', text: 'What do you do?' },
+        { 'Authentication-Results': passed('ann.test') },
+      ),
     );
     await c.start(rec.handler);
     const [got] = await rec.waitFor(1);
@@ -132,7 +145,13 @@ describe('email channel intake', () => {
     const c = channel({ maxFileBytes: 100_000 });
     await dovecot.append(
       await buildMail(
-        { from: 'ann@ann.test', to: SERVICE, subject: 'big', messageId: '<big@ann.test>', attachments: [{ filename: 'long.wav', content: audio, contentType: 'audio/wav' }] },
+        {
+          from: 'ann@ann.test',
+          to: SERVICE,
+          subject: 'big',
+          messageId: '<big@ann.test>',
+          attachments: [{ filename: 'long.wav', content: audio, contentType: 'audio/wav' }],
+        },
         { 'Authentication-Results': passed('ann.test') },
       ),
     );
@@ -157,11 +176,16 @@ describe('email channel intake', () => {
       [{ 'Authentication-Results': passed('example.test') }, SERVICE],
     ];
     for (const [i, [headers, from]] of ignored.entries()) {
-      await dovecot.append(await buildMail({ from, to: SERVICE, subject: `ignored ${i}`, messageId: `<ignored${i}@ann.test>`, attachments: attach }, headers));
+      await dovecot.append(
+        await buildMail({ from, to: SERVICE, subject: `ignored ${i}`, messageId: `<ignored${i}@ann.test>`, attachments: attach }, headers),
+      );
     }
     // Handled in UID order, so once this one arrives every mail before it has been judged.
     await dovecot.append(
-      await buildMail({ from: 'ann@ann.test', to: SERVICE, subject: 'genuine', messageId: '<genuine@ann.test>', attachments: attach }, { 'Authentication-Results': passed('ann.test') }),
+      await buildMail(
+        { from: 'ann@ann.test', to: SERVICE, subject: 'genuine', messageId: '<genuine@ann.test>', attachments: attach },
+        { 'Authentication-Results': passed('ann.test') },
+      ),
     );
     await c.start(rec.handler);
     await rec.waitFor(1);
@@ -174,13 +198,23 @@ describe('email channel intake', () => {
     let failures = 1;
     const rec = recordingHandler({ fail: () => failures-- > 0 });
     const c = channel();
-    await dovecot.append(await buildMail({ from: 'ann@ann.test', to: SERVICE, subject: 'retry', messageId: '<retry@ann.test>', text: 'x' }, { 'Authentication-Results': passed('ann.test') }));
+    await dovecot.append(
+      await buildMail(
+        { from: 'ann@ann.test', to: SERVICE, subject: 'retry', messageId: '<retry@ann.test>', text: 'x' },
+        { 'Authentication-Results': passed('ann.test') },
+      ),
+    );
     const firstTry = nextProcessed(c, 'retry');
     await c.start(rec.handler);
     await firstTry;
     expect((await dovecot.unseen()).length).toBe(1);
     // A new mail starts the next pass at once, instead of waiting for the retry timer.
-    await dovecot.append(await buildMail({ from: 'ann@ann.test', to: SERVICE, subject: 'nudge', messageId: '<nudge@ann.test>', text: 'y' }, { 'Authentication-Results': passed('ann.test') }));
+    await dovecot.append(
+      await buildMail(
+        { from: 'ann@ann.test', to: SERVICE, subject: 'nudge', messageId: '<nudge@ann.test>', text: 'y' },
+        { 'Authentication-Results': passed('ann.test') },
+      ),
+    );
     const got = await rec.waitFor(2);
     expect(got.map((r) => r.message.id).sort()).toEqual(['mail:ann@ann.test:<nudge@ann.test>', 'mail:ann@ann.test:<retry@ann.test>']);
   });
@@ -189,7 +223,10 @@ describe('email channel intake', () => {
     const rec = recordingHandler();
     const c = channel();
     const mail = (n: string) =>
-      buildMail({ from: 'ann@ann.test', to: SERVICE, subject: n, messageId: `<${n}@ann.test>`, text: n }, { 'Authentication-Results': passed('ann.test') });
+      buildMail(
+        { from: 'ann@ann.test', to: SERVICE, subject: n, messageId: `<${n}@ann.test>`, text: n },
+        { 'Authentication-Results': passed('ann.test') },
+      );
     await c.start(rec.handler);
     const firstDone = nextProcessed(c);
     await dovecot.append(await mail('before'));
@@ -210,14 +247,24 @@ describe('email channel intake', () => {
     await rec.waitFor(3);
     // Flagging follows the handler; every mail ends up seen.
     while ((await dovecot.unseen()).length > 0) await new Promise((r) => setTimeout(r, 50));
-    expect(rec.received.map((r) => r.message.id)).toEqual(['mail:ann@ann.test:<before@ann.test>', 'mail:ann@ann.test:<meanwhile@ann.test>', 'mail:ann@ann.test:<after@ann.test>']);
+    expect(rec.received.map((r) => r.message.id)).toEqual([
+      'mail:ann@ann.test:<before@ann.test>',
+      'mail:ann@ann.test:<meanwhile@ann.test>',
+      'mail:ann@ann.test:<after@ann.test>',
+    ]);
   });
 });
 
 describe('email channel replies', () => {
   it('replies in the thread with text, HTML, files and the balance, and drops transient updates', async () => {
     const c = channel();
-    const to = { channel: 'email' as const, chatId: 'ann@ann.test', messageId: '<first@ann.test>', subject: 'Re: Interview', references: ['<root@ann.test>'] };
+    const to = {
+      channel: 'email' as const,
+      chatId: 'ann@ann.test',
+      messageId: '<first@ann.test>',
+      subject: 'Re: Interview',
+      references: ['<root@ann.test>'],
+    };
     const before = sink.mails.length;
     await c.send(to, { key: 'progress-1', kind: 'status', text: 'Transcribing…', transient: true });
     await c.send(to, {
@@ -253,7 +300,13 @@ describe('email channel replies', () => {
     const before = sink.mails.length;
     await c.send(
       { channel: 'email', chatId: 'ann@ann.test', messageId: '<q@ann.test>', subject: 'Lecture' },
-      { key: 'quote-1', kind: 'quote', text: 'lecture.mp3: 42 min. $4.20 to go.', action: { label: 'Pay $4.20', url: 'http://127.0.0.1:1/pay?x=1&y=2' }, balanceSeconds: 0 },
+      {
+        key: 'quote-1',
+        kind: 'quote',
+        text: 'lecture.mp3: 42 min. $4.20 to go.',
+        action: { label: 'Pay $4.20', url: 'http://127.0.0.1:1/pay?x=1&y=2' },
+        balanceSeconds: 0,
+      },
     );
     const { parsed } = (await sink.waitFor(before + 1))[before];
     expect(parsed.subject).toBe('Re: Lecture');
@@ -265,7 +318,10 @@ describe('email channel replies', () => {
   it('reports a refused recipient as a permanent delivery error', async () => {
     const c = channel();
     const err = await c
-      .send({ channel: 'email', chatId: 'gone@ann.test', messageId: '<g@ann.test>' }, { key: 'k-gone', kind: 'notice', text: 'hi', balanceSeconds: 1 })
+      .send(
+        { channel: 'email', chatId: 'gone@ann.test', messageId: '<g@ann.test>' },
+        { key: 'k-gone', kind: 'notice', text: 'hi', balanceSeconds: 1 },
+      )
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeliveryError);
     expect((err as DeliveryError).permanent).toBe(true);

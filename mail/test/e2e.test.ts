@@ -11,7 +11,8 @@ import { buildMail } from './fixtures';
 
 const SERVICE = 'transcripts@example.test';
 const AUTHSERV = 'mx.example.test';
-const passed = (domain: string) => `${AUTHSERV}; spf=pass smtp.mailfrom=${domain}; dkim=pass header.d=${domain}; dmarc=pass header.from=${domain}`;
+const passed = (domain: string) =>
+  `${AUTHSERV}; spf=pass smtp.mailfrom=${domain}; dkim=pass header.d=${domain}; dmarc=pass header.from=${domain}`;
 const SENTENCE = 'Please send the quarterly report to the finance team before Friday.';
 const SECOND = 'The weather will be sunny tomorrow in the mountains.';
 
@@ -82,7 +83,9 @@ describe('email end to end with the real service and worker', () => {
     }
     const names = done.parsed.attachments.map((a) => a.filename).sort();
     expect(names).toEqual(['memo.srt', 'memo_result.json']);
-    const result = JSON.parse(done.parsed.attachments.find((a) => a.filename === 'memo_result.json')!.content.toString()) as TranscriptResult;
+    const result = JSON.parse(
+      done.parsed.attachments.find((a) => a.filename === 'memo_result.json')!.content.toString(),
+    ) as TranscriptResult;
     expect(result).toMatchObject({ version: 1, file: 'memo.ogg', model: 'tiny.en' });
     for (const word of ['quarterly', 'report', 'finance', 'friday']) expect(result.text.toLowerCase()).toContain(word);
     expect(done.parsed.text!.toLowerCase()).toContain('finance');
@@ -97,7 +100,13 @@ describe('email end to end with the real service and worker', () => {
 
   it('spends nothing and sends nothing for a forged sender, and answers a mail without attachment with help', async () => {
     const forged = await buildMail(
-      { from: 'bob@bob.test', to: SERVICE, subject: 'spend it', messageId: '<forged@evil.test>', attachments: [{ filename: 'memo.ogg', content: memo, contentType: 'audio/ogg' }] },
+      {
+        from: 'bob@bob.test',
+        to: SERVICE,
+        subject: 'spend it',
+        messageId: '<forged@evil.test>',
+        attachments: [{ filename: 'memo.ogg', content: memo, contentType: 'audio/ogg' }],
+      },
       // Claims a pass, but under another server's name: anyone can write that header.
       { 'Authentication-Results': 'mx.evil.test; dmarc=pass header.from=bob.test' },
     );
@@ -109,7 +118,10 @@ describe('email end to end with the real service and worker', () => {
     await dovecot.append(bounce);
     // Mail is taken in UID order, so once this is answered the two above have been judged.
     await dovecot.append(
-      await buildMail({ from: 'carol@carol.test', to: SERVICE, subject: 'hello', messageId: '<hello@carol.test>', text: 'What is this address for?' }, { 'Authentication-Results': passed('carol.test') }),
+      await buildMail(
+        { from: 'carol@carol.test', to: SERVICE, subject: 'hello', messageId: '<hello@carol.test>', text: 'What is this address for?' },
+        { 'Authentication-Results': passed('carol.test') },
+      ),
     );
     const help = await replyTo('<hello@carol.test>');
     expect(help.parsed.text).toContain('Please send an audio or video file');
@@ -138,8 +150,15 @@ describe('email end to end with the real service and worker', () => {
       ),
     );
     const done = await replyTo('<two@dave.test>', withResults);
-    expect(done.parsed.attachments.map((a) => a.filename).sort()).toEqual(['memo.srt', 'memo_result.json', 'weather.srt', 'weather_result.json']);
-    const weather = JSON.parse(done.parsed.attachments.find((a) => a.filename === 'weather_result.json')!.content.toString()) as TranscriptResult;
+    expect(done.parsed.attachments.map((a) => a.filename).sort()).toEqual([
+      'memo.srt',
+      'memo_result.json',
+      'weather.srt',
+      'weather_result.json',
+    ]);
+    const weather = JSON.parse(
+      done.parsed.attachments.find((a) => a.filename === 'weather_result.json')!.content.toString(),
+    ) as TranscriptResult;
     for (const word of ['weather', 'sunny', 'mountains']) expect(weather.text.toLowerCase()).toContain(word);
     await svc.waitForOrder((o) => o.senderId === 'dave@dave.test' && o.state === 'delivered');
     expect(svc.orders().filter((o) => o.senderId === 'dave@dave.test')).toHaveLength(1);

@@ -28,7 +28,11 @@ export function recordingHandler(behaviour: { fail?: (m: IncomingMessage) => boo
       try {
         files.push({ name: a.name, mimeType: a.mimeType, bytes: await buffer(await a.open()) });
       } catch (err) {
-        files.push({ name: a.name, mimeType: a.mimeType, refusal: (err as Error).name + ':' + ((err as { reason?: string }).reason ?? '') });
+        files.push({
+          name: a.name,
+          mimeType: a.mimeType,
+          refusal: (err as Error).name + ':' + ((err as { reason?: string }).reason ?? ''),
+        });
       }
     }
     await behaviour.hold;

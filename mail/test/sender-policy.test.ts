@@ -21,10 +21,12 @@ describe('sender policy', () => {
   it('refuses a pass claimed under another authserv-id, a failed check, or none at all', async () => {
     const forged = ['Authentication-Results: mx.attacker.test; dmarc=pass header.from=ann.test', 'From: ann@ann.test'];
     expect(await judge(policy, forged)).toEqual({ ok: false, reason: 'not_authenticated' });
-    expect(await judge(policy, ['Authentication-Results: mx.example.test; dmarc=fail header.from=ann.test', 'From: ann@ann.test'])).toEqual({
-      ok: false,
-      reason: 'not_authenticated',
-    });
+    expect(await judge(policy, ['Authentication-Results: mx.example.test; dmarc=fail header.from=ann.test', 'From: ann@ann.test'])).toEqual(
+      {
+        ok: false,
+        reason: 'not_authenticated',
+      },
+    );
     expect(await judge(policy, ['From: ann@ann.test'])).toEqual({ ok: false, reason: 'not_authenticated' });
   });
 
@@ -38,7 +40,9 @@ describe('sender policy', () => {
   });
 
   it('refuses a pass for another domain than the From address', async () => {
-    expect(await judge(policy, ['Authentication-Results: mx.example.test; dmarc=pass header.from=evil.test', 'From: ann@ann.test'])).toEqual({
+    expect(
+      await judge(policy, ['Authentication-Results: mx.example.test; dmarc=pass header.from=evil.test', 'From: ann@ann.test']),
+    ).toEqual({
       ok: false,
       reason: 'not_authenticated',
     });

@@ -26,6 +26,7 @@ export async function channelsFromConfig(config: Config, log: Logger): Promise<C
   } else {
     log.info('Discord off: DISCORD_BOT_TOKEN is not set');
   }
-  if (channels.length === 0) log.warn('No channel is configured: nothing will come in. Set TELEGRAM_BOT_TOKEN, DISCORD_BOT_TOKEN or IMAP_HOST.');
+  if (channels.length === 0)
+    log.warn('No channel is configured: nothing will come in. Set TELEGRAM_BOT_TOKEN, DISCORD_BOT_TOKEN or IMAP_HOST.');
   return channels;
 }

@@ -63,7 +63,16 @@ export class Service {
     const prices = config.pricing;
     const quoting = new Quoting({ db, ledger, prices, payments: parts.payments, wakeups, log });
     this.intake = new Intake({ db, ledger, store, quoting, wakeups, log, freeSeconds: prices.freeSeconds, limits: config.limits });
-    this.orderPayments = new OrderPayments({ db, ledger, store, prices, wakeups, log });
+    this.orderPayments = new OrderPayments({
+      db,
+      ledger,
+      store,
+      prices,
+      wakeups,
+      log,
+      payments: parts.payments,
+      keepExpiredAudioHours: config.expiredAudioKeepHours,
+    });
 
     const dispatcher = new Dispatcher({ db, runner, wakeups, log });
     const tracker = new Tracker({ db, ledger, runner, store, wakeups, log });
@@ -71,10 +80,15 @@ export class Service {
     const dispatch = new Loop('dispatcher', 1000, dispatcher.tick, log);
     const track = new Loop('tracker', runner.pollIntervalMs ?? 500, tracker.tick, log);
     const send = new Loop('outbox', 1000, sender.tick, log);
-    const recover = new Loop('checkouts', 30_000, async () => {
-      await quoting.openMissingCheckouts();
-      await this.orderPayments.expireStale();
-    }, log);
+    const recover = new Loop(
+      'checkouts',
+      30_000,
+      async () => {
+        await quoting.openMissingCheckouts();
+        await this.orderPayments.sweep();
+      },
+      log,
+    );
     wakeups.on('queued', dispatch.wake);
     wakeups.on('outbox', send.wake);
     runner.onSettled?.(track.wake);

@@ -7,5 +7,10 @@ import { S3BlobStore } from '../storage/s3-blob-store';
 export function blobStoreFromConfig(config: Config): BlobStore {
   const storage = config.storage;
   if (storage.kind === 'local') return new LocalBlobStore(storage.root);
-  return new S3BlobStore({ bucket: storage.bucket, region: storage.region, endpoint: storage.endpoint, forcePathStyle: storage.forcePathStyle });
+  return new S3BlobStore({
+    bucket: storage.bucket,
+    region: storage.region,
+    endpoint: storage.endpoint,
+    forcePathStyle: storage.forcePathStyle,
+  });
 }

@@ -29,7 +29,9 @@ export const ledger = sqliteTable(
   'ledger',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     kind: text('kind').$type<LedgerKind>().notNull(),
     seconds: integer('seconds').notNull(),
     key: text('key').notNull(),
@@ -45,7 +47,9 @@ export const orders = sqliteTable(
   'orders',
   {
     id: text('id').primaryKey(),
-    userId: text('user_id').notNull().references(() => users.id),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
     channel: text('channel').notNull(),
     replyTo: text('reply_to', { mode: 'json' }).$type<ReplyAddress>().notNull(),
     state: text('state').$type<OrderState>().notNull(),
@@ -59,6 +63,8 @@ export const orders = sqliteTable(
     currency: text('currency'),
     checkoutId: text('checkout_id'),
     checkoutUrl: text('checkout_url'),
+    /** When the checkout stops being payable (ms); the sweep asks the provider about the order after it. */
+    checkoutExpiresAt: integer('checkout_expires_at'),
     language: text('language'),
     runnerJobId: text('runner_job_id'),
     attempts: integer('attempts').notNull().default(0),
@@ -67,6 +73,8 @@ export const orders = sqliteTable(
     updatedAt: integer('updated_at').notNull().default(now),
     queuedAt: integer('queued_at'),
     deliveredAt: integer('delivered_at'),
+    /** When an expired order's audio was deleted (ms); null while it is kept for a late payment. */
+    audioDeletedAt: integer('audio_deleted_at'),
   },
   (t) => [index('orders_state').on(t.state), index('orders_user').on(t.userId), index('orders_checkout').on(t.checkoutId)],
 );
@@ -77,7 +85,9 @@ export const files = sqliteTable(
   'files',
   {
     id: text('id').primaryKey(),
-    orderId: text('order_id').notNull().references(() => orders.id),
+    orderId: text('order_id')
+      .notNull()
+      .references(() => orders.id),
     position: integer('position').notNull(),
     /** The user's file name, cleaned for display; never a path. */
     name: text('name').notNull(),

@@ -16,6 +16,11 @@ export interface TranscriptResult {
   segments: Segment[];
   /** True when the audio holds no speech; `text` is then empty. */
   noSpeech?: boolean;
+  /**
+   * Set when the audio went on past the seconds charged for it (its header or the platform understated it): only
+   * the first `cutAt` seconds were transcribed, and `duration` is what was.
+   */
+  cutAt?: number;
 }
 
 /** Written instead of a result when one input could not be transcribed; the job's other inputs go on. */

@@ -9,7 +9,8 @@ import { registry } from '../metrics';
  * orders by state, queue depth and audio seconds transcribed.
  */
 export function registerStateMetrics(db: Db): void {
-  for (const name of ['transcribe_orders', 'transcribe_queue_depth_orders', 'transcribe_delivered_audio_seconds']) registry.removeSingleMetric(name);
+  for (const name of ['transcribe_orders', 'transcribe_queue_depth_orders', 'transcribe_delivered_audio_seconds'])
+    registry.removeSingleMetric(name);
   new Gauge({
     name: 'transcribe_orders',
     help: 'Orders in each state',
@@ -17,7 +18,11 @@ export function registerStateMetrics(db: Db): void {
     registers: [registry],
     collect() {
       this.reset();
-      for (const row of db.select({ state: orders.state, n: sql<number>`count(*)` }).from(orders).groupBy(orders.state).all()) {
+      for (const row of db
+        .select({ state: orders.state, n: sql<number>`count(*)` })
+        .from(orders)
+        .groupBy(orders.state)
+        .all()) {
         this.set({ state: row.state }, row.n);
       }
     },
@@ -27,7 +32,11 @@ export function registerStateMetrics(db: Db): void {
     help: 'Orders queued or running',
     registers: [registry],
     collect() {
-      const row = db.select({ n: sql<number>`count(*)` }).from(orders).where(sql`${orders.state} in ('queued','running')`).get();
+      const row = db
+        .select({ n: sql<number>`count(*)` })
+        .from(orders)
+        .where(sql`${orders.state} in ('queued','running')`)
+        .get();
       this.set(row?.n ?? 0);
     },
   });
@@ -36,7 +45,11 @@ export function registerStateMetrics(db: Db): void {
     help: 'Billable audio seconds in delivered orders',
     registers: [registry],
     collect() {
-      const row = db.select({ s: sql<number>`coalesce(sum(${orders.seconds}), 0)` }).from(orders).where(sql`${orders.state} = 'delivered'`).get();
+      const row = db
+        .select({ s: sql<number>`coalesce(sum(${orders.seconds}), 0)` })
+        .from(orders)
+        .where(sql`${orders.state} = 'delivered'`)
+        .get();
       this.set(row?.s ?? 0);
     },
   });

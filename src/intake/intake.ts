@@ -103,7 +103,12 @@ export class Intake {
     transaction(db, () => {
       const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds);
       const answer = handleCommand(db, ledger, user, message.command!, freeSeconds);
-      enqueueReply(db, message.replyTo, { key: `cmd:${message.channel}:${message.id}`, kind: 'command', text: answer, balanceSeconds: ledger.balance(user.id) });
+      enqueueReply(db, message.replyTo, {
+        key: `cmd:${message.channel}:${message.id}`,
+        kind: 'command',
+        text: answer,
+        balanceSeconds: ledger.balance(user.id),
+      });
       this.markDone(message);
     });
     this.options.wakeups.emit('outbox');
@@ -136,7 +141,11 @@ export class Intake {
 
     const outcome = transaction(db, () => {
       const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds);
-      receiveOrder(db, { id: orderId, userId: user.id, channel: message.channel, replyTo: message.replyTo, language: user.language }, stored);
+      receiveOrder(
+        db,
+        { id: orderId, userId: user.id, channel: message.channel, replyTo: message.replyTo, language: user.language },
+        stored,
+      );
       const result = quoting.quote(orderId, { refusedExtra, maxFiles: this.maxFiles });
       this.markDone(message, orderId);
       return result;

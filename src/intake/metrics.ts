@@ -2,7 +2,22 @@ import { Counter } from 'prom-client';
 import { registry } from '../metrics';
 
 export const intakeMetrics = {
-  messages: new Counter({ name: 'transcribe_intake_messages_total', help: 'Messages handled, by channel', labelNames: ['channel'], registers: [registry] }),
-  duplicates: new Counter({ name: 'transcribe_intake_duplicates_total', help: 'Redelivered messages ignored', labelNames: ['channel'], registers: [registry] }),
-  orders: new Counter({ name: 'transcribe_orders_created_total', help: 'Orders recorded, by first outcome', labelNames: ['channel', 'outcome'], registers: [registry] }),
+  messages: new Counter({
+    name: 'transcribe_intake_messages_total',
+    help: 'Messages handled, by channel',
+    labelNames: ['channel'],
+    registers: [registry],
+  }),
+  duplicates: new Counter({
+    name: 'transcribe_intake_duplicates_total',
+    help: 'Redelivered messages ignored',
+    labelNames: ['channel'],
+    registers: [registry],
+  }),
+  orders: new Counter({
+    name: 'transcribe_orders_created_total',
+    help: 'Orders recorded, by first outcome',
+    labelNames: ['channel', 'outcome'],
+    registers: [registry],
+  }),
 };

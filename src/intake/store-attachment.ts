@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { text } from '../messages';
-import { probeFile } from '../media/probe';
+import { probeFile, type Probe } from '../media/probe';
 import { BlobTooLargeError, type BlobStore } from '../ports/blob-store';
 import { AttachmentRefusal, type IncomingAttachment } from '../ports/channel';
 
@@ -46,20 +46,22 @@ export async function storeAttachment(input: {
     if (error instanceof AttachmentRefusal) return { ...base, refusal: error.message || text.refusals.unavailable };
     throw error;
   }
-  const { duration } = await probeStored(store, key, bytes);
+  // The decoded length, never a header's or the platform's figure: it is what gets charged and transcribed.
+  const { duration, tooLong } = await probeStored(store, key, limits.maxFileSeconds);
   if (duration === null) return { ...base, bytes, refusal: text.refusals.notAudio };
-  if (duration > limits.maxFileSeconds) return { ...base, bytes, duration, refusal: text.refusals.tooLong(limits.maxFileSeconds) };
+  if (tooLong || duration > limits.maxFileSeconds)
+    return { ...base, bytes, duration, refusal: text.refusals.tooLong(limits.maxFileSeconds) };
   return { ...base, bytes, duration };
 }
 
 /** Probes in place for a local store; otherwise through a temporary local copy (S3). */
-async function probeStored(store: BlobStore, key: string, bytes: number): Promise<{ duration: number | null }> {
-  if (store.localPath) return probeFile(store.localPath(key), bytes);
+async function probeStored(store: BlobStore, key: string, maxSeconds: number): Promise<Probe> {
+  if (store.localPath) return probeFile(store.localPath(key), { maxSeconds });
   const dir = await mkdtemp(join(tmpdir(), 'probe-'));
   try {
     const path = join(dir, 'media');
     await pipeline(await store.get(key), createWriteStream(path));
-    return await probeFile(path);
+    return await probeFile(path, { maxSeconds });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,12 +1,116 @@
+import { accessSync, constants, existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, isAbsolute, join } from 'node:path';
+import { spawnTied } from '../tied-spawn';
 
 /**
- * The ffmpeg binary: `FFMPEG_PATH` when set (the GPU image uses Debian's), otherwise the static build the npm
- * package `@ffmpeg-installer/linux-x64` ships, so `npm ci` alone is enough to decode every container.
+ * The ffmpeg binary, most trusted first: `FFMPEG_PATH` when set; otherwise a maintained `ffmpeg` on `PATH` (Debian's
+ * package gets security fixes, and it parses untrusted uploads); only then the static build the npm package
+ * `@ffmpeg-installer/linux-x64` ships (an old build, kept so `npm ci` alone still decodes every container).
  */
 export function ffmpegPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.FFMPEG_PATH) return env.FFMPEG_PATH;
+  const onPath = findOnPath('ffmpeg', env.PATH);
+  if (onPath) return onPath;
+  return bundledFfmpeg();
+}
+
+/** The npm static build: the fallback when no maintained ffmpeg is installed. */
+export function bundledFfmpeg(): string {
   const require = createRequire(import.meta.url);
   return join(dirname(require.resolve('@ffmpeg-installer/linux-x64/package.json')), 'ffmpeg');
+}
+
+function findOnPath(name: string, path: string | undefined): string | undefined {
+  for (const dir of (path ?? '').split(delimiter)) {
+    // Relative PATH entries would make the binary depend on the working directory.
+    if (!dir || !isAbsolute(dir)) continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Demuxers an upload may be read with: audio and video containers people send. Everything else (playlists such as
+ * HLS or ffconcat that would open other files, image sequences, raw devices) is refused before it is parsed.
+ */
+const DEMUXERS = [
+  'mov,mp4,m4a,3gp,3g2,mj2',
+  'matroska,webm',
+  'ogg',
+  'mp3',
+  'wav',
+  'w64',
+  'flac',
+  'aac',
+  'aiff',
+  'caf',
+  'amr',
+  'amrnb',
+  'amrwb',
+  'asf',
+  'avi',
+  'flv',
+  'mpeg',
+  'mpegts',
+  'ac3',
+  'eac3',
+  'wv',
+  'au',
+].join(',');
+
+/**
+ * Options that go before `-i` for every untrusted input: no network or other protocols (only the file itself and
+ * pipes), only container formats from the list above, no reading from the terminal.
+ */
+export const untrustedInput = (): string[] => [
+  '-nostdin',
+  '-hide_banner',
+  '-protocol_whitelist',
+  'file,pipe',
+  '-format_whitelist',
+  DEMUXERS,
+];
+
+/** What one ffmpeg run may use. */
+export interface FfmpegBounds {
+  /** Address space in bytes (`RLIMIT_AS`): a crafted file cannot make ffmpeg take the machine's memory. */
+  memoryBytes: number;
+  /** CPU seconds (`RLIMIT_CPU`): bounds the work even when the reader is slow (a decode paced by Whisper). */
+  cpuSeconds: number;
+  /** Wall-clock limit, for runs nobody paces (a probe). The process is killed when it passes. */
+  timeoutMs?: number;
+}
+
+/** 1 GiB of address space: Debian's ffmpeg maps about 300 MB of libraries; decoding audio needs little more. */
+export const DEFAULT_FFMPEG_MEMORY = 1024 * 1024 * 1024;
+
+const PRLIMIT = '/usr/bin/prlimit';
+const canLimit = process.platform === 'linux' && existsSync(PRLIMIT);
+
+/**
+ * Spawns ffmpeg within `bounds`, tied to this process (it dies with it). Limits are set by util-linux's `prlimit`
+ * before ffmpeg starts; where it is missing the wall-clock limit still applies.
+ */
+export function spawnFfmpeg(
+  binary: string,
+  args: readonly string[],
+  bounds: FfmpegBounds,
+  stdio: ['ignore', 'pipe' | 'ignore', 'pipe' | 'ignore'] = ['ignore', 'pipe', 'pipe'],
+): ChildProcess {
+  const command = canLimit ? PRLIMIT : binary;
+  const limited = canLimit ? [`--as=${bounds.memoryBytes}`, `--cpu=${bounds.cpuSeconds}`, '--', binary, ...args] : args;
+  const child = spawnTied(command, limited, { stdio });
+  if (bounds.timeoutMs !== undefined) {
+    const timer = setTimeout(() => child.kill('SIGKILL'), bounds.timeoutMs);
+    child.once('close', () => clearTimeout(timer));
+  }
+  return child;
 }

@@ -1,53 +1,111 @@
-import { spawn } from 'node:child_process';
-import { stat, readFile } from 'node:fs/promises';
-import { parseBuffer, parseFile } from 'music-metadata';
-import { ffmpegPath } from './ffmpeg';
+import { open } from 'node:fs/promises';
+import { DEFAULT_FFMPEG_MEMORY, ffmpegPath, spawnFfmpeg, untrustedInput } from './ffmpeg';
+import { oggOpusSeconds } from './opus-length';
 
-/** What intake needs to know about a stored file. `null` duration: not audio we can read. */
+/**
+ * What intake needs to know about a stored file. `duration` is the length of its first audio track as decoded, in
+ * seconds; `null` means there is no audio we can decode. `tooLong` means the decode passed `maxSeconds` and was
+ * stopped there, so `duration` is only a lower bound.
+ */
 export interface Probe {
   duration: number | null;
+  tooLong?: boolean;
+}
+
+export interface ProbeOptions {
+  /** Longer audio is not decoded to its end: the probe stops just past this and says `tooLong`. */
+  maxSeconds: number;
+  ffmpeg?: string;
+  /** Wall-clock bound (default 5 minutes). */
+  timeoutMs?: number;
+}
+
+const PROBE_TIMEOUT_MS = 300_000;
+
+/** Ogg files up to this size are counted in memory; a voice note is a few dozen KB. */
+const COUNTED_OGG_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Measures a file's length as decoding it yields. A plain Ogg/Opus file (voice notes) is counted from its packets in
+ * process, which gives the same figure as decoding without starting ffmpeg; everything else is decoded.
+ */
+export async function probeFile(path: string, options: ProbeOptions): Promise<Probe> {
+  const counted = await countedOpus(path);
+  if (counted === undefined) return decodeProbe(path, options);
+  if (counted <= 0) return { duration: null };
+  return counted > options.maxSeconds ? { duration: counted, tooLong: true } : { duration: counted };
+}
+
+async function countedOpus(path: string): Promise<number | undefined> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size < 4 || size > COUNTED_OGG_BYTES) return undefined;
+    const data = Buffer.alloc(size);
+    await handle.read(data, 0, size, 0);
+    return data.toString('latin1', 0, 4) === 'OggS' ? oggOpusSeconds(data) : undefined;
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
- * Measures a file's playing time. music-metadata reads the container headers in-process
- * (fast: no process per file); what it cannot place (odd mp4, headerless streams) goes to
- * ffmpeg, which also tells whether there is an audio stream at all.
+ * Measures a file by decoding its first audio track to nothing and counting what came out. Container headers
+ * (an MP3's Xing frame count, Ogg granule positions, MP4's `mvhd`/`mdhd`, WAV sizes) and the durations platforms
+ * pass on from the sender's client can all lie; the samples a decoder produces are what the worker will
+ * transcribe, so they are what is charged. `asetpts=N/SR/TB` restamps every frame from the number of samples
+ * before it, so even forged timestamps cannot shrink the figure. The decode stops one second past `maxSeconds`.
  */
-export async function probeFile(path: string, knownSize?: number): Promise<Probe> {
-  try {
-    const options = { duration: true, skipCovers: true };
-    // Small files (voice notes) in one read: the file tokenizer would make a thread-pool round trip per header.
-    const size = knownSize ?? (await stat(path)).size;
-    const metadata = size <= SMALL_FILE_BYTES ? await parseBuffer(await readFile(path), undefined, options) : await parseFile(path, options);
-    const { duration, hasAudio, numberOfChannels } = metadata.format;
-    const audible = hasAudio ?? (numberOfChannels ?? 0) > 0;
-    if (duration && Number.isFinite(duration) && duration > 0 && audible) return { duration };
-  } catch {
-    // fall through to ffmpeg
-  }
-  return probeWithFfmpeg(path);
-}
-
-const FFMPEG_PROBE_TIMEOUT_MS = 30_000;
-const SMALL_FILE_BYTES = 8 * 1024 * 1024;
-
-function probeWithFfmpeg(path: string): Promise<Probe> {
+export function decodeProbe(path: string, options: ProbeOptions): Promise<Probe> {
+  const stopAt = options.maxSeconds + 1;
+  const args = [
+    ...untrustedInput(),
+    '-loglevel',
+    'error',
+    '-i',
+    path,
+    '-map',
+    '0:a:0',
+    '-vn',
+    '-sn',
+    '-dn',
+    '-af',
+    'asetpts=N/SR/TB',
+    '-t',
+    String(stopAt),
+    '-f',
+    'null',
+    '-progress',
+    'pipe:1',
+    '-nostats',
+    '-',
+  ];
   return new Promise((resolve) => {
-    const child = spawn(ffmpegPath(), ['-hide_banner', '-nostdin', '-i', path], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
-      if (stderr.length < 64_000) stderr += chunk;
+    const child = spawnFfmpeg(options.ffmpeg ?? ffmpegPath(), args, {
+      memoryBytes: DEFAULT_FFMPEG_MEMORY,
+      cpuSeconds: Math.ceil((options.timeoutMs ?? PROBE_TIMEOUT_MS) / 1000),
+      timeoutMs: options.timeoutMs ?? PROBE_TIMEOUT_MS,
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), FFMPEG_PROBE_TIMEOUT_MS);
+    let progress = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      // Only the last block matters; keep the tail so a long decode's progress reports cannot grow without bound.
+      progress = (progress + chunk).slice(-4000);
+    });
+    child.stderr!.resume();
     child.on('error', () => resolve({ duration: null }));
-    child.on('close', () => {
-      clearTimeout(timer);
-      const match = /Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)/.exec(stderr);
-      const hasAudio = /Stream #\S+.*: Audio: /.test(stderr);
-      if (!match || !hasAudio) return resolve({ duration: null });
-      const duration = Number(match[1]) * 3600 + Number(match[2]) * 60 + Number(match[3]);
-      resolve({ duration: duration > 0 ? duration : null });
+    child.on('close', (code) => {
+      const seconds = finalTime(progress);
+      if (code !== 0 || !/progress=end/.test(progress) || seconds === null || seconds <= 0) return resolve({ duration: null });
+      if (seconds > options.maxSeconds) return resolve({ duration: seconds, tooLong: true });
+      resolve({ duration: seconds });
     });
   });
+}
+
+/** The last `out_time_us` (or the older builds' misnamed `out_time_ms`, also microseconds) of ffmpeg's progress output. */
+function finalTime(progress: string): number | null {
+  const matches = [...progress.matchAll(/^out_time_(?:us|ms)=(\d+)$/gm)];
+  const last = matches.at(-1);
+  return last ? Number(last[1]) / 1e6 : null;
 }

@@ -72,8 +72,22 @@ export function receiveOrder(db: Db, order: NewOrder, received: NewFile[]): void
 }
 
 /** The quote reply: the order's file lines (`lines`), then what happens. */
-function quoteReply(db: Db, order: Order, lines: string[], body: string, balanceSeconds: number, action?: { label: string; url: string }): void {
-  enqueueReply(db, order.replyTo, { key: `quote:${order.id}`, orderId: order.id, kind: 'quote', text: `${lines.join('\n')}\n\n${body}`, action, balanceSeconds });
+function quoteReply(
+  db: Db,
+  order: Order,
+  lines: string[],
+  body: string,
+  balanceSeconds: number,
+  action?: { label: string; url: string },
+): void {
+  enqueueReply(db, order.replyTo, {
+    key: `quote:${order.id}`,
+    orderId: order.id,
+    kind: 'quote',
+    text: `${lines.join('\n')}\n\n${body}`,
+    action,
+    balanceSeconds,
+  });
 }
 
 /** received -> rejected: no file could be used. Nothing is charged. */
@@ -86,7 +100,12 @@ export function rejectEmptyOrder({ db, ledger }: CommandContext, order: Order, l
 }
 
 /** received -> rejected: the balance is `missing` seconds short and payments are not configured. Nothing is charged. */
-export function rejectUnpayableOrder({ db, ledger }: CommandContext, order: Order, lines: string[], quote: { seconds: number; missing: number }): boolean {
+export function rejectUnpayableOrder(
+  { db, ledger }: CommandContext,
+  order: Order,
+  lines: string[],
+  quote: { seconds: number; missing: number },
+): boolean {
   return transaction(db, () => {
     const values = { seconds: quote.seconds, missingSeconds: quote.missing, error: 'payments not configured' };
     if (!moveOrder(db, order.id, 'received', 'rejected', values)) return false;
@@ -125,7 +144,8 @@ export function awaitPayment(
       currency: quote.currency,
     };
     if (!moveOrder(db, order.id, 'received', 'awaiting_payment', values)) return false;
-    if (quote.held > 0) ledger.append({ userId: order.userId, kind: 'spend', seconds: -quote.held, key: `hold:${order.id}`, orderId: order.id });
+    if (quote.held > 0)
+      ledger.append({ userId: order.userId, kind: 'spend', seconds: -quote.held, key: `hold:${order.id}`, orderId: order.id });
     return true;
   });
 }
@@ -138,51 +158,205 @@ export function recordCheckout({ db, ledger }: CommandContext, order: Order, che
   return transaction(db, () => {
     const changed = db
       .update(orders)
-      .set({ checkoutId: checkout.id, checkoutUrl: checkout.url, updatedAt: Date.now() })
+      .set({ checkoutId: checkout.id, checkoutUrl: checkout.url, checkoutExpiresAt: checkout.expiresAt.getTime(), updatedAt: Date.now() })
       .where(and(eq(orders.id, order.id), eq(orders.state, 'awaiting_payment'), isNull(orders.checkoutId)))
       .run();
     if (changed.changes !== 1) return false;
     const price = money(order.amountCents!, order.currency!);
     const lines = fileLines(orderFiles(db, order.id));
-    quoteReply(db, order, lines, text.needsPayment(order.missingSeconds, price), ledger.balance(order.userId), { label: text.payButton(price), url: checkout.url });
+    quoteReply(db, order, lines, text.needsPayment(order.missingSeconds, price), ledger.balance(order.userId), {
+      label: text.payButton(price),
+      url: checkout.url,
+    });
+    return true;
+  });
+}
+
+/** Money that arrived for an order: what was paid, on which checkout, and the seconds it buys. */
+export interface Payment {
+  checkoutId: string;
+  amountCents: number;
+  currency: string;
+  boughtSeconds: number;
+}
+
+/** The ledger key of a payment: one purchase per checkout, however often or by whom it is reported. */
+export const purchaseKey = (orderId: string, checkoutId: string): string => `purchase:${orderId}:${checkoutId}`;
+
+/** Whether this checkout's payment was credited already. */
+export function isCredited(ledger: Ledger, orderId: string, checkoutId: string): boolean {
+  return ledger.has(purchaseKey(orderId, checkoutId));
+}
+
+function creditPurchase(ledger: Ledger, order: Order, payment: Payment): void {
+  ledger.append({
+    userId: order.userId,
+    kind: 'purchase',
+    seconds: payment.boughtSeconds,
+    key: purchaseKey(order.id, payment.checkoutId),
+    orderId: order.id,
+    amountCents: payment.amountCents,
+    currency: payment.currency,
+  });
+}
+
+/**
+ * awaiting_payment -> queued: the payment arrived and covers the seconds the balance was short of.
+ * The `boughtSeconds` are credited, the missing seconds spent, and the user told.
+ */
+export function markPaid({ db, ledger }: CommandContext, order: Order, payment: Payment): boolean {
+  return transaction(db, () => {
+    if (!moveOrder(db, order.id, 'awaiting_payment', 'queued', { queuedAt: Date.now() })) return false;
+    creditPurchase(ledger, order, payment);
+    ledger.append({ userId: order.userId, kind: 'spend', seconds: -order.missingSeconds, key: `spend:${order.id}`, orderId: order.id });
+    const balance = ledger.balance(order.userId);
+    enqueueReply(db, order.replyTo, {
+      key: `paid:${order.id}`,
+      orderId: order.id,
+      kind: 'status',
+      text: text.paid(balance),
+      balanceSeconds: balance,
+    });
     return true;
   });
 }
 
 /**
- * awaiting_payment -> queued: the payment arrived. The `boughtSeconds` are credited, the seconds
- * the balance was short of spent, and the user told.
+ * expired -> queued: a payment arrived after the order expired, while its audio is still kept, and the
+ * balance with it covers the whole order (the held seconds went back at expiry). Credits the payment,
+ * spends the order's seconds and tells the user.
  */
-export function markPaid({ db, ledger }: CommandContext, order: Order, payment: { amountCents: number; boughtSeconds: number }): boolean {
+export function markPaidLate({ db, ledger }: CommandContext, order: Order, payment: Payment): boolean {
   return transaction(db, () => {
-    if (!moveOrder(db, order.id, 'awaiting_payment', 'queued', { queuedAt: Date.now() })) return false;
-    ledger.append({
-      userId: order.userId,
-      kind: 'purchase',
-      seconds: payment.boughtSeconds,
-      key: `purchase:${order.id}`,
-      orderId: order.id,
-      amountCents: payment.amountCents,
-      currency: order.currency!,
-    });
-    ledger.append({ userId: order.userId, kind: 'spend', seconds: -order.missingSeconds, key: `spend:${order.id}`, orderId: order.id });
+    if (order.audioDeletedAt !== null) return false;
+    if (!moveOrder(db, order.id, 'expired', 'queued', { queuedAt: Date.now(), error: null })) return false;
+    creditPurchase(ledger, order, payment);
+    ledger.append({ userId: order.userId, kind: 'spend', seconds: -order.seconds, key: `spend:${order.id}`, orderId: order.id });
     const balance = ledger.balance(order.userId);
-    enqueueReply(db, order.replyTo, { key: `paid:${order.id}`, orderId: order.id, kind: 'status', text: text.paid(balance), balanceSeconds: balance });
+    enqueueReply(db, order.replyTo, {
+      key: `paid:${order.id}`,
+      orderId: order.id,
+      kind: 'status',
+      text: text.paid(balance),
+      balanceSeconds: balance,
+    });
     return true;
   });
 }
 
-/** awaiting_payment -> expired: the checkout expired unpaid. The held seconds go back; the caller deletes the audio. */
-export function expireOrder({ db, ledger }: CommandContext, order: Order): boolean {
+/**
+ * awaiting_payment -> expired: the payment arrived but is less than the seconds the balance was short
+ * of. What was paid and what was held become balance; the order is closed (its checkout is used up)
+ * and the user told how much they now have.
+ */
+export function closeUnderpaid({ db, ledger }: CommandContext, order: Order, payment: Payment): boolean {
   return transaction(db, () => {
-    if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'checkout expired' })) return false;
-    if (order.heldSeconds > 0) {
-      ledger.append({ userId: order.userId, kind: 'refund', seconds: order.heldSeconds, key: `refund:${order.id}`, orderId: order.id });
-    }
+    if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'paid less than the quote' })) return false;
+    creditPurchase(ledger, order, payment);
+    refundHold(ledger, order);
     const balance = ledger.balance(order.userId);
-    enqueueReply(db, order.replyTo, { key: `expired:${order.id}`, orderId: order.id, kind: 'notice', text: text.expired(), balanceSeconds: balance });
+    const reply = text.underpaid(money(payment.amountCents, payment.currency), payment.boughtSeconds, order.missingSeconds, balance);
+    enqueueReply(db, order.replyTo, {
+      key: `underpaid:${order.id}`,
+      orderId: order.id,
+      kind: 'notice',
+      text: reply,
+      balanceSeconds: balance,
+    });
     return true;
   });
+}
+
+/**
+ * Not a state change: a payment arrived for an order that can no longer use it (its audio was deleted,
+ * it was paid another way, the balance with it still falls short). It becomes balance and the user is told.
+ * False when this checkout's payment was credited already.
+ */
+export function creditPayment({ db, ledger }: CommandContext, order: Order, payment: Payment): boolean {
+  return transaction(db, () => {
+    if (isCredited(ledger, order.id, payment.checkoutId)) return false;
+    creditPurchase(ledger, order, payment);
+    const balance = ledger.balance(order.userId);
+    const reply = text.credited(money(payment.amountCents, payment.currency), payment.boughtSeconds, balance);
+    enqueueReply(db, order.replyTo, {
+      key: `credited:${payment.checkoutId}`,
+      orderId: order.id,
+      kind: 'notice',
+      text: reply,
+      balanceSeconds: balance,
+    });
+    return true;
+  });
+}
+
+function refundHold(ledger: Ledger, order: Order): void {
+  if (order.heldSeconds > 0) {
+    ledger.append({ userId: order.userId, kind: 'refund', seconds: order.heldSeconds, key: `refund:${order.id}`, orderId: order.id });
+  }
+}
+
+/**
+ * awaiting_payment -> expired: the checkout expired unpaid. The held seconds go back; the audio is kept
+ * for `keepHours` in case a payment still arrives, then deleted (`markAudioDeleted`).
+ */
+export function expireOrder({ db, ledger }: CommandContext, order: Order, keepHours = 0): boolean {
+  return transaction(db, () => {
+    if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'checkout expired' })) return false;
+    refundHold(ledger, order);
+    const balance = ledger.balance(order.userId);
+    enqueueReply(db, order.replyTo, {
+      key: `expired:${order.id}`,
+      orderId: order.id,
+      kind: 'notice',
+      text: text.expired(keepHours),
+      balanceSeconds: balance,
+    });
+    return true;
+  });
+}
+
+/** awaiting_payment -> expired: the delayed payment failed and the checkout cannot be paid again. The held seconds go back. */
+export function failPayment({ db, ledger }: CommandContext, order: Order): boolean {
+  return transaction(db, () => {
+    if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'payment failed' })) return false;
+    refundHold(ledger, order);
+    const balance = ledger.balance(order.userId);
+    enqueueReply(db, order.replyTo, {
+      key: `payfail:${order.id}`,
+      orderId: order.id,
+      kind: 'notice',
+      text: text.paymentFailed(order.heldSeconds),
+      balanceSeconds: balance,
+    });
+    return true;
+  });
+}
+
+/** Not a state change: the payer finished but the money is on its way. Tells the user once per checkout. */
+export function notePaymentPending(db: Db, order: Order, checkoutId: string): void {
+  enqueueReply(db, order.replyTo, { key: `paypending:${checkoutId}`, orderId: order.id, kind: 'notice', text: text.paymentPending() });
+}
+
+/**
+ * Not a state change: an expired order's audio is about to be deleted, so a payment arriving later
+ * only credits the balance. Written before the deletion; false when the order left `expired` (a late
+ * payment queued it) or the mark was made already.
+ */
+export function markAudioDeleted(db: Db, orderId: string): boolean {
+  const result = db
+    .update(orders)
+    .set({ audioDeletedAt: Date.now() })
+    .where(and(eq(orders.id, orderId), eq(orders.state, 'expired'), isNull(orders.audioDeletedAt)))
+    .run();
+  return result.changes === 1;
+}
+
+/** Not a state change: the deletion marked by `markAudioDeleted` failed, so the audio is still there to delete later. */
+export function markAudioKept(db: Db, orderId: string): void {
+  db.update(orders)
+    .set({ audioDeletedAt: null })
+    .where(and(eq(orders.id, orderId), eq(orders.state, 'expired')))
+    .run();
 }
 
 /**
@@ -219,29 +393,58 @@ export function requeueOrder(db: Db, order: Order): boolean {
  * is queued with the closing status and, if some files failed, a notice naming them.
  * `failed` are the files of `inputs` whose result is missing or a failure.
  */
-export function completeOrder(context: CommandContext, order: Order, inputs: FileRow[], failed: FileRow[]): 'delivered' | 'failed' | undefined {
+export function completeOrder(
+  context: CommandContext,
+  order: Order,
+  inputs: FileRow[],
+  failed: FileRow[],
+): 'delivered' | 'failed' | undefined {
   if (failed.length === inputs.length) return failOrder(context, order) ? 'failed' : undefined;
   const { db, ledger } = context;
   const applied = transaction(db, () => {
     if (!moveOrder(db, order.id, 'running', 'delivered', { deliveredAt: Date.now() })) return false;
     for (const file of inputs) {
       const lost = failed.includes(file);
-      db.update(files).set({ state: lost ? 'failed' : 'done' }).where(eq(files.id, file.id)).run();
+      db.update(files)
+        .set({ state: lost ? 'failed' : 'done' })
+        .where(eq(files.id, file.id))
+        .run();
       if (lost) {
-        ledger.append({ userId: order.userId, kind: 'refund', seconds: billableSeconds(file.duration ?? 0), key: `refund:${order.id}:${file.id}`, orderId: order.id });
+        ledger.append({
+          userId: order.userId,
+          kind: 'refund',
+          seconds: billableSeconds(file.duration ?? 0),
+          key: `refund:${order.id}:${file.id}`,
+          orderId: order.id,
+        });
       }
     }
     const balance = ledger.balance(order.userId);
     const lines = fileLines(orderFiles(db, order.id)).join('\n');
-    enqueueReply(db, order.replyTo, { key: `done:${order.id}`, orderId: order.id, kind: 'status', transient: true, text: `${lines}\n\n${text.finished()}` });
-    enqueueReply(db, order.replyTo, { key: `transcript:${order.id}`, orderId: order.id, kind: 'transcript', text: text.delivered(), balanceSeconds: balance });
+    enqueueReply(db, order.replyTo, {
+      key: `done:${order.id}`,
+      orderId: order.id,
+      kind: 'status',
+      transient: true,
+      text: `${lines}\n\n${text.finished()}`,
+    });
+    enqueueReply(db, order.replyTo, {
+      key: `transcript:${order.id}`,
+      orderId: order.id,
+      kind: 'transcript',
+      text: text.delivered(),
+      balanceSeconds: balance,
+    });
     if (failed.length > 0) {
       const refunded = failed.reduce((sum, f) => sum + billableSeconds(f.duration ?? 0), 0);
       enqueueReply(db, order.replyTo, {
         key: `partial:${order.id}`,
         orderId: order.id,
         kind: 'notice',
-        text: text.partlyFailed(failed.map((f) => f.name), refunded),
+        text: text.partlyFailed(
+          failed.map((f) => f.name),
+          refunded,
+        ),
         balanceSeconds: balance,
       });
     }
@@ -256,7 +459,13 @@ export function failOrder({ db, ledger }: CommandContext, order: Order): boolean
     if (!moveOrder(db, order.id, 'running', 'failed', { error: 'transcription failed' })) return false;
     ledger.append({ userId: order.userId, kind: 'refund', seconds: order.seconds, key: `refund:${order.id}`, orderId: order.id });
     const balance = ledger.balance(order.userId);
-    enqueueReply(db, order.replyTo, { key: `failed:${order.id}`, orderId: order.id, kind: 'notice', text: text.failed(order.seconds), balanceSeconds: balance });
+    enqueueReply(db, order.replyTo, {
+      key: `failed:${order.id}`,
+      orderId: order.id,
+      kind: 'notice',
+      text: text.failed(order.seconds),
+      balanceSeconds: balance,
+    });
     return true;
   });
 }

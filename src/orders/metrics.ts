@@ -2,5 +2,36 @@ import { Counter } from 'prom-client';
 import { registry } from '../metrics';
 
 export const orderMetrics = {
-  finished: new Counter({ name: 'transcribe_orders_finished_total', help: 'Orders finished, by outcome', labelNames: ['outcome'], registers: [registry] }),
+  finished: new Counter({
+    name: 'transcribe_orders_finished_total',
+    help: 'Orders finished, by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  }),
 };
+
+/** Every way a payment can leave the ordinary path (paid as quoted, or expired unpaid), for the operator. */
+export const paymentCaseNames = [
+  'late_transcribed',
+  'late_credited',
+  'extra_credited',
+  'amount_mismatch_transcribed',
+  'underpaid_credited',
+  'unpriced_held',
+  'unknown_order_held',
+  'async_pending',
+  'async_failed',
+  'sweep_paid',
+  'sweep_expired',
+  'sweep_closed',
+] as const;
+
+export type PaymentCase = (typeof paymentCaseNames)[number];
+
+/** Payments off the ordinary path by what the service did; each one also has an error-level log line with its order id. */
+export const paymentCases = new Counter({
+  name: 'transcribe_payments_reconciled_total',
+  help: 'Payments off the ordinary path (late, delayed, mismatched, found by the sweep), by what the service did',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});

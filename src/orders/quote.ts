@@ -19,9 +19,7 @@ export type QuoteState = 'queued' | 'awaiting_payment' | 'rejected';
  * against the order at once, so two orders cannot both count on the same seconds.
  */
 export class Quoting {
-  constructor(
-    private readonly deps: { db: Db; ledger: Ledger; prices: PriceList; payments?: Payments; wakeups: Wakeups; log: Logger },
-  ) {}
+  constructor(private readonly deps: { db: Db; ledger: Ledger; prices: PriceList; payments?: Payments; wakeups: Wakeups; log: Logger }) {}
 
   /** Quotes an order in state `received`. Call inside the transaction that recorded it. */
   quote(orderId: string, extra: { refusedExtra: number; maxFiles: number }): { state: QuoteState } {
@@ -49,7 +47,13 @@ export class Quoting {
       rejectUnpayableOrder(this.deps, order, lines, { seconds, missing });
       return { state: 'rejected' };
     }
-    awaitPayment(this.deps, order, { seconds, held: Math.max(0, balance), missing, amountCents: priceFor(missing, prices), currency: prices.currency });
+    awaitPayment(this.deps, order, {
+      seconds,
+      held: Math.max(0, balance),
+      missing,
+      amountCents: priceFor(missing, prices),
+      currency: prices.currency,
+    });
     return { state: 'awaiting_payment' };
   }
 

@@ -3,7 +3,10 @@ import type { Db } from '../db';
 import type { SQLiteUpdateSetSource } from 'drizzle-orm/sqlite-core';
 import { orders } from '../db/schema';
 
-/** Every state an order can be in. An order is created `received`; the last four never change again. */
+/**
+ * Every state an order can be in. An order is created `received`; `delivered`, `rejected` and `failed`
+ * never change again, and `expired` only for a late payment.
+ */
 export const orderStates = ['received', 'awaiting_payment', 'queued', 'running', 'delivered', 'expired', 'rejected', 'failed'] as const;
 
 export type OrderState = (typeof orderStates)[number];
@@ -11,8 +14,9 @@ export type OrderState = (typeof orderStates)[number];
 /**
  * The only state changes an order may make. Read it as the order's life:
  * quoted (free: queued; short of seconds: awaiting payment; nothing usable or no payments: rejected),
- * paid or expired, started on the runner, then delivered, failed (refunded) or queued again when
- * the runner lost the job. The commands that make each change are in `lifecycle.ts`.
+ * paid or expired (also: paid too little, or a delayed payment failed), queued after all when a payment
+ * arrives late while the audio is kept, started on the runner, then delivered, failed (refunded) or
+ * queued again when the runner lost the job. The commands that make each change are in `lifecycle.ts`.
  */
 export const transitions: Readonly<Record<OrderState, readonly OrderState[]>> = {
   received: ['queued', 'awaiting_payment', 'rejected'],
@@ -20,7 +24,8 @@ export const transitions: Readonly<Record<OrderState, readonly OrderState[]>> = 
   queued: ['running'],
   running: ['delivered', 'failed', 'queued'],
   delivered: [],
-  expired: [],
+  // A payment that arrives after the order expired, while its audio is still kept.
+  expired: ['queued'],
   rejected: [],
   failed: [],
 };

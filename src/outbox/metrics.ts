@@ -8,6 +8,16 @@ export const outboxMetrics = {
     buckets: [5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200],
     registers: [registry],
   }),
-  sendErrors: new Counter({ name: 'transcribe_reply_send_errors_total', help: 'Failed reply sends, by channel and kind', labelNames: ['channel', 'permanent'], registers: [registry] }),
-  repliesSent: new Counter({ name: 'transcribe_replies_sent_total', help: 'Replies sent, by channel and kind', labelNames: ['channel', 'kind'], registers: [registry] }),
+  sendErrors: new Counter({
+    name: 'transcribe_reply_send_errors_total',
+    help: 'Failed reply sends, by channel and kind',
+    labelNames: ['channel', 'permanent'],
+    registers: [registry],
+  }),
+  repliesSent: new Counter({
+    name: 'transcribe_replies_sent_total',
+    help: 'Replies sent, by channel and kind',
+    labelNames: ['channel', 'kind'],
+    registers: [registry],
+  }),
 };

@@ -71,7 +71,10 @@ export class OutboxSender {
       }
       await channel.send(row.address, reply);
       crashPoint('sent');
-      db.update(outbox).set({ state: 'sent', sentAt: Date.now(), attempts: row.attempts + 1 }).where(eq(outbox.id, row.id)).run();
+      db.update(outbox)
+        .set({ state: 'sent', sentAt: Date.now(), attempts: row.attempts + 1 })
+        .where(eq(outbox.id, row.id))
+        .run();
       outboxMetrics.repliesSent.inc({ channel: row.channel, kind: row.payload.kind });
       if (row.payload.kind === 'transcript' && row.orderId) await this.afterTranscript(row.orderId);
       return true;
@@ -82,7 +85,12 @@ export class OutboxSender {
       outboxMetrics.sendErrors.inc({ channel: row.channel, permanent: String(permanent) });
       log.warn({ key: row.key, channel: row.channel, attempts, dead, err: (error as Error).message }, 'reply not sent');
       db.update(outbox)
-        .set({ state: dead ? 'dead' : 'pending', attempts, lastError: String((error as Error).message).slice(0, 500), nextAttemptAt: Date.now() + backoffMs(attempts) })
+        .set({
+          state: dead ? 'dead' : 'pending',
+          attempts,
+          lastError: String((error as Error).message).slice(0, 500),
+          nextAttemptAt: Date.now() + backoffMs(attempts),
+        })
         .where(eq(outbox.id, row.id))
         .run();
       return dead;

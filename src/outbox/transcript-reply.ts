@@ -27,9 +27,16 @@ export async function buildTranscriptReply(
     if (!isFailure(parsed)) results.push({ stem: stems[i], result: { ...parsed, file: file.name } });
   }
 
-  const sections = results.map(({ result }) =>
-    result.noSpeech || !result.text.trim() ? text.noSpeech(result.file) : results.length > 1 ? `${result.file}:\n${result.text.trim()}` : result.text.trim(),
-  );
+  const sections = results.map(({ result }) => {
+    const body =
+      result.noSpeech || !result.text.trim()
+        ? text.noSpeech(result.file)
+        : results.length > 1
+          ? `${result.file}:\n${result.text.trim()}`
+          : result.text.trim();
+    // Said plainly, beside the text it concerns: the transcript stops where the charge did.
+    return result.cutAt !== undefined ? `${body}\n\n${text.cut(result.file, result.cutAt)}` : body;
+  });
   const whole = sections.join('\n\n');
   const fits = whole.length <= textLimit;
   const files: OutgoingFile[] = [];

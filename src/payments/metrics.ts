@@ -8,14 +8,14 @@ export const checkoutsCreated = new Counter({
   registers: [registry],
 });
 
-/** Payments the core applied to an order (fulfilled once, replays not counted). */
+/** Payments received through the webhook and credited (transcribed or kept as balance; replays not counted). */
 export const paymentsSucceeded = new Counter({
   name: 'transcribe_payments_succeeded_total',
-  help: 'Payments applied to orders',
+  help: 'Payments received and credited',
   registers: [registry],
 });
 
-/** Asynchronous payments that failed (the order stays payable until the checkout expires). */
+/** Asynchronous payments that failed (the order is closed and its held seconds returned). */
 export const paymentsFailed = new Counter({
   name: 'transcribe_payments_failed_total',
   help: 'Asynchronous payments that failed',

@@ -1,7 +1,8 @@
 import Stripe from 'stripe';
 import type { Logger } from '../log';
-import type { Checkout, CheckoutRequest, Payments } from '../ports/payments';
+import type { Checkout, CheckoutRequest, CheckoutStatus, Payments } from '../ports/payments';
 import { checkoutsCreated } from './metrics';
+import { sessionAmount } from './session-amount';
 
 /** Stripe accepts a Checkout Session lifetime from 30 minutes to 24 hours. */
 export const MIN_CHECKOUT_TTL_SECONDS = 30 * 60;
@@ -44,11 +45,7 @@ export class StripePayments implements Payments {
 
   constructor(options: StripePaymentsOptions) {
     this.ttlSeconds = options.checkoutTtlSeconds ?? 60 * 60;
-    if (
-      !Number.isInteger(this.ttlSeconds) ||
-      this.ttlSeconds < MIN_CHECKOUT_TTL_SECONDS ||
-      this.ttlSeconds > MAX_CHECKOUT_TTL_SECONDS
-    ) {
+    if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < MIN_CHECKOUT_TTL_SECONDS || this.ttlSeconds > MAX_CHECKOUT_TTL_SECONDS) {
       throw new RangeError(
         `checkout lifetime must be ${MIN_CHECKOUT_TTL_SECONDS}..${MAX_CHECKOUT_TTL_SECONDS} seconds, got ${this.ttlSeconds}`,
       );
@@ -81,17 +78,47 @@ export class StripePayments implements Payments {
       if (!(error instanceof Stripe.errors.StripeIdempotencyError)) throw error;
       const existing = await this.findOpenSession(request.orderId);
       if (!existing) throw error;
-      this.log.info({ orderId: request.orderId, checkoutId: existing.id }, 'reusing the order\'s open checkout');
+      this.log.info({ orderId: request.orderId, checkoutId: existing.id }, "reusing the order's open checkout");
       session = existing;
       created = false;
     }
     if (!session.url) throw new Error(`checkout ${session.id} has no url`);
     if (created) checkoutsCreated.inc();
     this.log.info(
-      { orderId: request.orderId, checkoutId: session.id, amountCents: request.amountCents, currency: request.currency.toLowerCase(), created },
+      {
+        orderId: request.orderId,
+        checkoutId: session.id,
+        amountCents: request.amountCents,
+        currency: request.currency.toLowerCase(),
+        created,
+      },
       'checkout ready',
     );
     return { id: session.id, url: session.url, expiresAt: new Date(session.expires_at * 1000) };
+  }
+
+  /** Retrieves the session (with its PaymentIntent, to tell a delayed payment on its way from a failed one). */
+  async checkoutStatus(checkoutId: string): Promise<CheckoutStatus | undefined> {
+    let session: Stripe.Checkout.Session;
+    try {
+      session = await this.stripe.checkout.sessions.retrieve(checkoutId, { expand: ['payment_intent'] });
+    } catch (error) {
+      if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'resource_missing') return undefined;
+      throw error;
+    }
+    return statusOf(session);
+  }
+
+  /** Expires an open session (`POST /v1/checkout/sessions/:id/expire`) and reads back where it stands. */
+  async closeCheckout(checkoutId: string): Promise<CheckoutStatus | undefined> {
+    try {
+      await this.stripe.checkout.sessions.expire(checkoutId);
+      this.log.info({ checkoutId }, 'checkout closed');
+    } catch (error) {
+      // Only an open session can be expired: this one was paid or expired meanwhile, which the read-back tells.
+      if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) throw error;
+    }
+    return this.checkoutStatus(checkoutId);
   }
 
   private sessionParams(request: CheckoutRequest): Stripe.Checkout.SessionCreateParams {
@@ -138,6 +165,19 @@ export class StripePayments implements Payments {
     }
     return undefined;
   }
+}
+
+/** Where a session stands, in the port's terms. */
+function statusOf(session: Stripe.Checkout.Session): CheckoutStatus {
+  const amount = sessionAmount(session);
+  if (session.status === 'open') return { state: 'open', ...amount };
+  if (session.status === 'expired') return { state: 'expired', ...amount };
+  if (session.payment_status !== 'unpaid') return { state: 'paid', ...amount };
+  // Complete but unpaid: a delayed method. Its PaymentIntent says whether the money is still coming.
+  const intent = typeof session.payment_intent === 'object' ? session.payment_intent : null;
+  if (intent?.status === 'succeeded') return { state: 'paid', ...amount };
+  if (intent?.status === 'requires_payment_method' || intent?.status === 'canceled') return { state: 'failed', ...amount };
+  return { state: 'pending', ...amount };
 }
 
 /** Host, port and protocol for the SDK from a base URL such as `http://127.0.0.1:12111`. */

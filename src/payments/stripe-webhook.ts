@@ -4,6 +4,7 @@ import type { Logger } from '../log';
 import type { PaymentHandler, PaymentNotice, PaymentOutcome } from '../ports/payments';
 import { checkoutsExpired, paymentsFailed, paymentsSucceeded, revenueCents, webhookEvents } from './metrics';
 import { BodyTooLargeError, readRawBody } from './raw-body';
+import { sessionAmount } from './session-amount';
 
 /** Stripe's events are a few kilobytes; anything near this is not from Stripe. */
 export const DEFAULT_WEBHOOK_MAX_BYTES = 1024 * 1024;
@@ -19,7 +20,7 @@ export interface StripeWebhookOptions {
   maxBytes?: number;
 }
 
-type Handler = 'paid' | 'failed' | 'expired';
+type Handler = 'paid' | 'pending' | 'failed' | 'expired';
 
 const HANDLED_TYPES = new Set([
   'checkout.session.completed',
@@ -80,22 +81,21 @@ export function stripeWebhook(options: StripeWebhookOptions): Koa.Middleware {
     try {
       outcome = await handler[call.handler](call.notice);
     } catch (error) {
-      log.error({ err: error, eventId: event.id, type: event.type, orderId: call.notice.orderId }, 'payment event failed; Stripe will retry');
+      log.error(
+        { err: error, eventId: event.id, type: event.type, orderId: call.notice.orderId },
+        'payment event failed; Stripe will retry',
+      );
       webhookEvents.inc({ type: typeLabel, outcome: 'error' });
       return reply(ctx, 500, { error: 'internal error' });
     }
 
     count(call.handler, outcome, call.notice);
     webhookEvents.inc({ type: typeLabel, outcome });
-    const fields = { eventId: event.id, type: event.type, orderId: call.notice.orderId, checkoutId: call.notice.checkoutId, outcome };
-    if (outcome === 'mismatch') {
-      log.error(
-        { ...fields, amountCents: call.notice.amountCents, currency: call.notice.currency },
-        'payment does not match the order\'s quote; order not fulfilled',
-      );
-    } else {
-      log.info(fields, 'stripe event handled');
-    }
+    // Cases off the ordinary path are logged at error level by the core, with what it did.
+    log.info(
+      { eventId: event.id, type: event.type, orderId: call.notice.orderId, checkoutId: call.notice.checkoutId, outcome },
+      'stripe event handled',
+    );
     return reply(ctx, 200, { received: true, outcome });
   };
 }
@@ -109,17 +109,12 @@ function routeEvent(event: Stripe.Event): Route {
   if (session.object !== 'checkout.session') return { reason: 'not a checkout session' };
   const orderId = session.client_reference_id ?? session.metadata?.order_id;
   if (!orderId) return { reason: 'no order id on the session' };
-  const notice: PaymentNotice = {
-    eventId: event.id,
-    orderId,
-    checkoutId: session.id,
-    amountCents: session.amount_total ?? 0,
-    currency: (session.currency ?? '').toLowerCase(),
-  };
+  const notice: PaymentNotice = { eventId: event.id, orderId, checkoutId: session.id, ...sessionAmount(session) };
   switch (event.type) {
     case 'checkout.session.completed':
       // Bank debits and vouchers complete the checkout before the money arrives; their
-      // async_payment_succeeded event pays the order later.
+      // async_payment_succeeded (or _failed) event settles the order later.
+      if (session.payment_status === 'unpaid') return { handler: 'pending', notice };
       if (session.payment_status !== 'paid') return { reason: `payment_status ${session.payment_status}` };
       return { handler: 'paid', notice };
     case 'checkout.session.async_payment_succeeded':
@@ -134,13 +129,12 @@ function routeEvent(event: Stripe.Event): Route {
 }
 
 function count(handler: Handler, outcome: PaymentOutcome, notice: PaymentNotice): void {
-  if (outcome !== 'applied') return;
-  if (handler === 'paid') {
+  if (handler === 'paid' && (outcome === 'applied' || outcome === 'credited')) {
     paymentsSucceeded.inc();
     revenueCents.inc({ currency: notice.currency }, notice.amountCents);
-  } else if (handler === 'failed') {
+  } else if (handler === 'failed' && outcome === 'applied') {
     paymentsFailed.inc();
-  } else {
+  } else if (handler === 'expired' && outcome === 'applied') {
     checkoutsExpired.inc();
   }
 }

@@ -17,10 +17,32 @@ export interface Checkout {
   expiresAt: Date;
 }
 
+/**
+ * Where a checkout stands at the provider. `paid`: the money arrived; `pending`: the payer finished but
+ * the money is still on its way (a bank debit); `failed`: that delayed payment failed, so the checkout can
+ * no longer be paid; `open`: still payable; `expired`: closed unpaid for good.
+ */
+export interface CheckoutStatus {
+  state: 'open' | 'paid' | 'pending' | 'failed' | 'expired';
+  /** What was charged (or is asked), in the currency the checkout was created in. */
+  amountCents: number;
+  currency: string;
+}
+
 /** Takes payments (Stripe Checkout). Absent when payments are not configured. */
 export interface Payments {
   /** Creates (idempotently per order) a hosted checkout page for the request. */
   createCheckout(request: CheckoutRequest): Promise<Checkout>;
+  /**
+   * Asks the provider where a checkout stands; undefined when the provider has no such checkout.
+   * Optional: without it the service cannot check before expiring an order whose notices never came.
+   */
+  checkoutStatus?(checkoutId: string): Promise<CheckoutStatus | undefined>;
+  /**
+   * Closes an open checkout so it can no longer be paid, and returns where it stands afterwards (paid,
+   * when the payer finished first). Optional: a provider whose links cannot be closed leaves it out.
+   */
+  closeCheckout?(checkoutId: string): Promise<CheckoutStatus | undefined>;
 }
 
 /** A verified notice from the payment provider about one checkout (a Stripe event), in the core's terms. */
@@ -29,18 +51,30 @@ export interface PaymentNotice {
   eventId: string;
   orderId: string;
   checkoutId: string;
+  /** What was paid, in the currency the checkout was created in (the provider's conversion undone). */
   amountCents: number;
   currency: string;
 }
 
-export type PaymentOutcome = 'applied' | 'duplicate' | 'ignored' | 'mismatch';
+/**
+ * What the core did with a notice. `applied`: what the notice says happened (paid and queued, expired,
+ * closed after a failed payment); `credited`: money became balance but the order was not transcribed
+ * with it (paid late or too little); `pending`: the payment is on its way; `held`: money the service
+ * could not price (the operator must act); `duplicate`: seen before; `ignored`: nothing to do.
+ */
+export type PaymentOutcome = 'applied' | 'credited' | 'pending' | 'held' | 'duplicate' | 'ignored';
 
 /** What the core does when the provider reports on a checkout; implemented by the core, called by the webhook. */
 export interface PaymentHandler {
-  /** Money arrived: credit it, spend the order's seconds, queue the order, tell the user. */
+  /**
+   * Money arrived: credit what was paid, and transcribe the order if it covers it (also after the
+   * order expired, while its audio is kept); tell the user either way.
+   */
   paid(notice: PaymentNotice): Promise<PaymentOutcome>;
-  /** An asynchronous payment failed: tell the user; the order stays payable until the session expires. */
+  /** The payer finished but the money is on its way (a bank debit): tell the user, keep waiting. */
+  pending(notice: PaymentNotice): Promise<PaymentOutcome>;
+  /** That delayed payment failed: the checkout cannot be paid any more; close the order, give the held seconds back, tell the user. */
   failed(notice: PaymentNotice): Promise<PaymentOutcome>;
-  /** The checkout expired unpaid: expire the order, delete its audio, tell the user. */
+  /** The checkout expired unpaid: expire the order, give the held seconds back, tell the user. */
   expired(notice: PaymentNotice): Promise<PaymentOutcome>;
 }

@@ -4,10 +4,10 @@ export interface JobManifest {
   /** The order id; submitting the same jobId twice must not start a second job. */
   jobId: string;
   /**
-   * Each input's blob key and the user's file name (written into the result's `file`); `seconds`, the length
-   * intake measured, lets a runner route short files (the worker does not rely on it).
+   * Each input's blob key, the user's file name (written into the result's `file`) and the seconds charged for it:
+   * the worker transcribes no further and marks the result `cutAt` when the audio goes on.
    */
-  inputs: { key: string; name: string; seconds?: number }[];
+  inputs: { key: string; name: string; chargedSeconds?: number }[];
   options: {
     /** ISO 639-1 code, or `auto` to detect (multilingual models only). */
     language?: string;

@@ -6,6 +6,7 @@ import type { Logger } from '../log';
 import { startJobs, type Order } from '../orders/lifecycle';
 import { orderFiles, type FileRow } from '../orders/summary';
 import { submitEach, type JobManifest, type Runner } from '../ports/runner';
+import { billableSeconds } from '../pricing';
 import type { Wakeups } from './wakeups';
 
 /**
@@ -25,7 +26,10 @@ export class Dispatcher {
     const manifests = queued.map((order, i): JobManifest => ({
       version: 1,
       jobId: order.id,
-      inputs: files[i]!.filter((f) => f.state === 'stored').map((f) => ({ key: f.blobKey, name: f.name, ...(f.duration !== null ? { seconds: f.duration } : {}) })),
+      inputs: files[i]!
+        .filter((f) => f.state === 'stored')
+        // The seconds each file was charged for (its decoded length, rounded up): the worker stops there.
+        .map((f) => ({ key: f.blobKey, name: f.name, ...(f.duration !== null ? { chargedSeconds: billableSeconds(f.duration) } : {}) })),
       options: { language: order.language ?? 'auto' },
     }));
     // A runner that groups orders may hold some back a moment for others to join them.

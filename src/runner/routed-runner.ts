@@ -4,7 +4,7 @@ const LOCAL = 'local:';
 
 /**
  * Sends short orders to a local runner and the rest to a remote one (AWS Batch): an order whose files are all
- * at most `maxLocalSeconds` long (as intake measured them) runs on this machine's warm worker, so a voice note
+ * at most `maxLocalSeconds` long (the seconds charged for them: their decoded length, rounded up) runs on this machine's warm worker, so a voice note
  * never waits minutes for a GPU instance to start. Whole orders are routed, never single files: an order is
  * answered in one reply, which waits for its longest file anyway. Local job ids carry a prefix, so `status`
  * knows which runner to ask, after a restart too.
@@ -23,7 +23,7 @@ export class RoutedRunner implements Runner {
 
   /** True when every file of the order is known to be short enough for the local worker. */
   isLocal(manifest: JobManifest): boolean {
-    return manifest.inputs.every((input) => input.seconds !== undefined && input.seconds <= this.maxLocalSeconds);
+    return manifest.inputs.every((input) => input.chargedSeconds !== undefined && input.chargedSeconds <= this.maxLocalSeconds);
   }
 
   /** Local orders go at once; the remote runner decides for the others. */

@@ -151,7 +151,9 @@ export function s3ClientConfig(options: Pick<S3BlobStoreOptions, 'region' | 'end
     forcePathStyle: options.forcePathStyle ?? false,
     // S3-compatible servers often do not understand the newer default trailing checksums (aws-chunked bodies)
     // and would store the framing as content; AWS itself keeps its defaults.
-    ...(options.endpoint ? { requestChecksumCalculation: 'WHEN_REQUIRED' as const, responseChecksumValidation: 'WHEN_REQUIRED' as const } : {}),
+    ...(options.endpoint
+      ? { requestChecksumCalculation: 'WHEN_REQUIRED' as const, responseChecksumValidation: 'WHEN_REQUIRED' as const }
+      : {}),
   };
 }
 

@@ -14,7 +14,11 @@ interface Sent {
 
 let voice: string;
 beforeAll(async () => {
-  voice = await spokenFile(await mkdtemp(join(tmpdir(), 'crash-audio-')), 'note.ogg', 'Please send the quarterly report to the finance team before Friday.');
+  voice = await spokenFile(
+    await mkdtemp(join(tmpdir(), 'crash-audio-')),
+    'note.ogg',
+    'Please send the quarterly report to the finance team before Friday.',
+  );
 });
 
 function startApp(dataDir: string, env: Record<string, string> = {}): ChildProcess {
@@ -61,7 +65,13 @@ function processesOf(dataDir: string): string[] {
 
 function sent(dataDir: string): Sent[] {
   const log = join(dataDir, 'spool', 'out.log');
-  return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Sent) : [];
+  return existsSync(log)
+    ? readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Sent)
+    : [];
 }
 
 async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {

@@ -6,7 +6,21 @@ import { openDatabase, type Db } from '../../src/db';
 import { ledger as ledgerTable, orders, outbox } from '../../src/db/schema';
 import { transaction } from '../../src/db/tx';
 import { InsufficientBalanceError, Ledger } from '../../src/ledger';
-import { completeOrder, expireOrder, failOrder, markPaid, queueOrder, receiveOrder, requeueOrder, startJobs } from '../../src/orders/lifecycle';
+import {
+  closeUnderpaid,
+  completeOrder,
+  creditPayment,
+  expireOrder,
+  failOrder,
+  failPayment,
+  markAudioDeleted,
+  markPaid,
+  markPaidLate,
+  queueOrder,
+  receiveOrder,
+  requeueOrder,
+  startJobs,
+} from '../../src/orders/lifecycle';
 import { canMove, moveOrder, orderStates, RefusedTransitionError, transitions, type OrderState } from '../../src/orders/states';
 import { orderFiles } from '../../src/orders/summary';
 import { findOrCreateUser } from '../../src/users';
@@ -28,7 +42,10 @@ function orderIn(state: OrderState, values: Partial<typeof orders.$inferInsert> 
   receiveOrder(db, { id, userId, channel: 'test', replyTo: { channel: 'test', chatId: 'c1', messageId: 'm1' }, language: null }, [
     { position: 0, name: 'memo.ogg', key: `orders/${id}/0`, bytes: 10, duration: 30 },
   ]);
-  db.update(orders).set({ state, ...values }).where(eq(orders.id, id)).run();
+  db.update(orders)
+    .set({ state, ...values })
+    .where(eq(orders.id, id))
+    .run();
   return db.select().from(orders).where(eq(orders.id, id)).get()!;
 }
 
@@ -40,7 +57,7 @@ describe('the transition table', () => {
   const allowed = pairs.filter(([from, to]) => canMove(from, to));
   const refused = pairs.filter(([from, to]) => !canMove(from, to));
 
-  it('allows exactly the order life the service runs, and nothing leaves a final state', () => {
+  it('allows exactly the order life the service runs, and nothing leaves a final state but a late payment', () => {
     expect(allowed.map(([from, to]) => `${from} -> ${to}`).sort()).toEqual(
       [
         'received -> queued',
@@ -48,13 +65,15 @@ describe('the transition table', () => {
         'received -> rejected',
         'awaiting_payment -> queued',
         'awaiting_payment -> expired',
+        'expired -> queued',
         'queued -> running',
         'running -> delivered',
         'running -> failed',
         'running -> queued',
       ].sort(),
     );
-    for (const final of ['delivered', 'expired', 'rejected', 'failed'] as const) expect(transitions[final]).toEqual([]);
+    for (const final of ['delivered', 'rejected', 'failed'] as const) expect(transitions[final]).toEqual([]);
+    expect(transitions.expired).toEqual(['queued']);
     expect(Object.keys(transitions).sort()).toEqual([...orderStates].sort());
   });
 
@@ -100,8 +119,9 @@ describe('order commands', () => {
   it('pays an order once; a late expiry then does nothing', () => {
     const order = orderIn('awaiting_payment', { seconds: 130, heldSeconds: 100, missingSeconds: 30, amountCents: 50, currency: 'usd' });
     ledger.append({ userId, kind: 'spend', seconds: -100, key: `hold:${order.id}`, orderId: order.id });
-    expect(markPaid({ db, ledger }, order, { amountCents: 50, boughtSeconds: 300 })).toBe(true);
-    expect(markPaid({ db, ledger }, order, { amountCents: 50, boughtSeconds: 300 })).toBe(false);
+    const payment = { checkoutId: 'cs_1', amountCents: 50, currency: 'usd', boughtSeconds: 300 };
+    expect(markPaid({ db, ledger }, order, payment)).toBe(true);
+    expect(markPaid({ db, ledger }, order, payment)).toBe(false);
     expect(expireOrder({ db, ledger }, order)).toBe(false);
     expect(stateOf(order.id)).toBe('queued');
     expect(ledger.balance(userId)).toBe(270);
@@ -117,6 +137,55 @@ describe('order commands', () => {
     expect(stateOf(order.id)).toBe('expired');
     expect(ledger.balance(userId)).toBe(100);
     expect(replies(order.id)[0].payload.text).toContain('expired');
+  });
+
+  it('queues an expired order paid late while its audio is kept, spending all its seconds once', () => {
+    const order = orderIn('expired', { seconds: 130, heldSeconds: 100, missingSeconds: 30 });
+    const payment = { checkoutId: 'cs_late', amountCents: 50, currency: 'usd', boughtSeconds: 300 };
+    expect(markPaidLate({ db, ledger }, order, payment)).toBe(true);
+    expect(markPaidLate({ db, ledger }, order, payment)).toBe(false);
+    expect(stateOf(order.id)).toBe('queued');
+    // 100 on the balance (the hold came back at expiry) + 300 bought - 130 spent.
+    expect(ledger.balance(userId)).toBe(270);
+    expect(replies(order.id).map((r) => r.key)).toEqual([`paid:${order.id}`]);
+  });
+
+  it('does not queue a late payment once the audio is deleted; it only credits, once per checkout', () => {
+    const order = orderIn('expired', { seconds: 130 });
+    expect(markAudioDeleted(db, order.id)).toBe(true);
+    expect(markAudioDeleted(db, order.id)).toBe(false);
+    const deleted = db.select().from(orders).where(eq(orders.id, order.id)).get()!;
+    const payment = { checkoutId: 'cs_gone', amountCents: 50, currency: 'usd', boughtSeconds: 300 };
+    expect(markPaidLate({ db, ledger }, deleted, payment)).toBe(false);
+    expect(creditPayment({ db, ledger }, deleted, payment)).toBe(true);
+    expect(creditPayment({ db, ledger }, deleted, payment)).toBe(false);
+    expect(stateOf(order.id)).toBe('expired');
+    expect(ledger.balance(userId)).toBe(400);
+    const [reply] = replies(order.id);
+    expect(reply.payload.text).toContain('$0.50');
+    expect(reply.payload.text).toContain('added 5 min to your balance');
+  });
+
+  it('closes an underpaid order: what was paid and what was held become balance', () => {
+    const order = orderIn('awaiting_payment', { seconds: 400, heldSeconds: 100, missingSeconds: 300, amountCents: 50, currency: 'usd' });
+    ledger.append({ userId, kind: 'spend', seconds: -100, key: `hold:${order.id}`, orderId: order.id });
+    const payment = { checkoutId: 'cs_short', amountCents: 20, currency: 'usd', boughtSeconds: 120 };
+    expect(closeUnderpaid({ db, ledger }, order, payment)).toBe(true);
+    expect(closeUnderpaid({ db, ledger }, order, payment)).toBe(false);
+    expect(stateOf(order.id)).toBe('expired');
+    expect(ledger.balance(userId)).toBe(220);
+    expect(replies(order.id)[0].payload.text).toMatch(/I received \$0\.20, which buys 2 min, but this recording needed 5 min more/);
+  });
+
+  it('closes an order whose delayed payment failed, giving the held seconds back', () => {
+    const order = orderIn('awaiting_payment', { heldSeconds: 40 });
+    ledger.append({ userId, kind: 'spend', seconds: -40, key: `hold:${order.id}`, orderId: order.id });
+    expect(failPayment({ db, ledger }, order)).toBe(true);
+    expect(failPayment({ db, ledger }, order)).toBe(false);
+    expect(stateOf(order.id)).toBe('expired');
+    expect(ledger.balance(userId)).toBe(100);
+    expect(replies(order.id)[0].payload.text).toContain('did not go through');
+    expect(replies(order.id)[0].payload.text).toContain('gave back the 40 s');
   });
 
   it('starts, requeues and restarts a job, counting attempts', () => {
@@ -160,7 +229,9 @@ describe('one place for order state changes', () => {
   it('no source file outside the state machine writes an order row', () => {
     const root = join(import.meta.dirname, '../../src');
     const sources = (dir: string): string[] =>
-      readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+      );
     const writers = sources(root)
       .filter((file) => /\.(update|insert)\(\s*orders\s*\)/.test(readFileSync(file, 'utf8')))
       .map((file) => relative(root, file))

@@ -52,20 +52,25 @@ describe('the AWS CloudFormation template', () => {
     expect(resources.WorkerRole.Type).toBe('AWS::IAM::Role');
     expect(resources.ServicePolicy.Type).toBe('AWS::IAM::ManagedPolicy');
     // What the operator copies into .env.
-    expect(Object.keys(template.Outputs)).toEqual(expect.arrayContaining(['BucketName', 'JobQueueName', 'JobDefinitionName', 'ServicePolicyArn']));
+    expect(Object.keys(template.Outputs)).toEqual(
+      expect.arrayContaining(['BucketName', 'JobQueueName', 'JobDefinitionName', 'ServicePolicyArn']),
+    );
     expect(template.Outputs.JobQueueName.Value).toEqual(queue.JobQueueName);
     expect(template.Outputs.JobDefinitionName.Value).toEqual(resources.JobDefinition.Properties.JobDefinitionName);
   });
 
   it('grants least privilege: no wildcards but the read-only Batch calls that have no resource level', () => {
     const policies: { owner: string; document: Json }[] = [
-      ...ofType('AWS::IAM::Role').flatMap(([owner, r]) => (r.Properties.Policies ?? []).map((p: Json) => ({ owner, document: p.PolicyDocument }))),
+      ...ofType('AWS::IAM::Role').flatMap(([owner, r]) =>
+        (r.Properties.Policies ?? []).map((p: Json) => ({ owner, document: p.PolicyDocument })),
+      ),
       ...ofType('AWS::IAM::ManagedPolicy').map(([owner, r]) => ({ owner, document: r.Properties.PolicyDocument })),
     ];
     for (const { owner, document } of policies) {
       for (const statement of statements(document).filter((s) => s.Effect === 'Allow')) {
         for (const action of list(statement.Action)) expect(action, owner).not.toMatch(/\*/);
-        if (list(statement.Resource).includes('*')) expect(list(statement.Action).sort(), owner).toEqual(['batch:DescribeJobs', 'batch:ListJobs']);
+        if (list(statement.Resource).includes('*'))
+          expect(list(statement.Action).sort(), owner).toEqual(['batch:DescribeJobs', 'batch:ListJobs']);
       }
     }
 
@@ -111,7 +116,12 @@ describe('the AWS CloudFormation template', () => {
         },
         { step: 'initialize' },
       );
-      await runner.submit({ version: 1, jobId: 'order-1', inputs: [{ key: 'orders/order-1/0', name: 'voice.ogg' }], options: { language: 'auto' } });
+      await runner.submit({
+        version: 1,
+        jobId: 'order-1',
+        inputs: [{ key: 'orders/order-1/0', name: 'voice.ogg' }],
+        options: { language: 'auto' },
+      });
       await runner.close();
     });
 

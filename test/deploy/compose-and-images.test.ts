@@ -30,7 +30,9 @@ const services = Object.entries(compose.services);
 
 describe('docker-compose.yml', () => {
   it('publishes only 80 and 443 to the world; anything else is loopback-only and in the monitoring profile', () => {
-    const published = services.flatMap(([name, s]) => (s.ports ?? []).map((port) => ({ name, port: String(port), profiles: s.profiles ?? [] })));
+    const published = services.flatMap(([name, s]) =>
+      (s.ports ?? []).map((port) => ({ name, port: String(port), profiles: s.profiles ?? [] })),
+    );
     const open = published.filter((p) => !p.port.startsWith('127.0.0.1:'));
     expect(open.map((p) => p.port).sort()).toEqual(['443:443', '80:80']);
     expect(open.every((p) => p.name === 'nginx')).toBe(true);
@@ -61,8 +63,12 @@ describe('docker-compose.yml', () => {
     expect(certbot.DOMAIN).toMatch(/^\$\{DOMAIN:\?/);
     expect(certbot.CERTBOT_EMAIL).toMatch(/^\$\{CERTBOT_EMAIL:\?/);
     // nginx and certbot share the challenge folder and the certificates; nginx only reads them.
-    expect(compose.services.nginx.volumes).toEqual(expect.arrayContaining(['certbot-www:/var/www/certbot:ro', 'letsencrypt:/etc/letsencrypt:ro']));
-    expect(compose.services.certbot.volumes).toEqual(expect.arrayContaining(['certbot-www:/var/www/certbot', 'letsencrypt:/etc/letsencrypt']));
+    expect(compose.services.nginx.volumes).toEqual(
+      expect.arrayContaining(['certbot-www:/var/www/certbot:ro', 'letsencrypt:/etc/letsencrypt:ro']),
+    );
+    expect(compose.services.certbot.volumes).toEqual(
+      expect.arrayContaining(['certbot-www:/var/www/certbot', 'letsencrypt:/etc/letsencrypt']),
+    );
   });
 
   it('its shell scripts parse as POSIX sh (the containers have busybox or dash, not bash)', async () => {
@@ -132,7 +138,9 @@ describe('the GPU image', () => {
     afterAll(() => rm(dir, { recursive: true, force: true }));
 
     const fetchModel = (name: string, hash: string, dest: string) =>
-      run('sh', ['whisper-container/fetch-model.sh', name, hash, dest], { env: { ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` } }).then(
+      run('sh', ['whisper-container/fetch-model.sh', name, hash, dest], {
+        env: { ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH}` },
+      }).then(
         () => ({ ok: true, stderr: '' }),
         (error: { stderr: string }) => ({ ok: false, stderr: error.stderr }),
       );

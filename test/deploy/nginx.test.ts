@@ -69,7 +69,15 @@ describe('nginx in front of the service', () => {
   const https = (method: string, path: string, options: { body?: Buffer | string; headers?: Record<string, string> } = {}) =>
     new Promise<Reply>((resolve, reject) => {
       const req = httpsRequest(
-        { host: '127.0.0.1', port: httpsPort, servername: 'localhost', ca: cert, method, path, headers: { host: 'localhost', ...options.headers } },
+        {
+          host: '127.0.0.1',
+          port: httpsPort,
+          servername: 'localhost',
+          ca: cert,
+          method,
+          path,
+          headers: { host: 'localhost', ...options.headers },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -98,8 +106,23 @@ describe('nginx in front of the service', () => {
     await mkdir(join(dir, 'certs'));
     await mkdir(join(dir, 'tls'));
     await mkdir(join(dir, 'www/.well-known/acme-challenge'), { recursive: true });
-    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
-      '-keyout', join(dir, 'certs/privkey.pem'), '-out', join(dir, 'certs/fullchain.pem')]);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost',
+      '-keyout',
+      join(dir, 'certs/privkey.pem'),
+      '-out',
+      join(dir, 'certs/fullchain.pem'),
+    ]);
     cert = await readFile(join(dir, 'certs/fullchain.pem'));
 
     const a = await upstream(app);
@@ -162,7 +185,10 @@ describe('nginx in front of the service', () => {
 
     // The Stripe webhook: the raw body and signature reach the app untouched; HSTS on the answer.
     const event = JSON.stringify({ id: 'evt_1', type: 'checkout.session.completed', data: { object: { id: 'cs_1' } } });
-    const hook = await https('POST', '/webhooks/stripe', { body: event, headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=abc', 'x-forwarded-for': '6.6.6.6' } });
+    const hook = await https('POST', '/webhooks/stripe', {
+      body: event,
+      headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=abc', 'x-forwarded-for': '6.6.6.6' },
+    });
     expect(hook.status).toBe(200);
     expect(hook.headers['strict-transport-security']).toBe('max-age=31536000');
     const received = app.at(-1)!;

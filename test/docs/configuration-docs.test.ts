@@ -47,13 +47,18 @@ function projectFiles(dir = root): string[] {
 
 const files = projectFiles().filter((path) => !readFileSync(join(root, path)).includes(0));
 const codeFiles = files.filter(
-  (path) => CODE_DIRS.some((dir) => path.startsWith(`${dir}/`)) && /\.(ts|js|mjs|cjs)$/.test(path) && !/(^|\/)test\/|\.test\.ts$/.test(path),
+  (path) =>
+    CODE_DIRS.some((dir) => path.startsWith(`${dir}/`)) && /\.(ts|js|mjs|cjs)$/.test(path) && !/(^|\/)test\/|\.test\.ts$/.test(path),
 );
 
 /** Names the code reads from the environment: `env.NAME`, `env['NAME']`, `helper(env, 'NAME')`. */
 function variablesReadByCode(): Map<string, string> {
   const reads = new Map<string, string>();
-  const patterns = [/\benv\.([A-Z][A-Z0-9_]*)\b/g, /\benv\[\s*['"`]([A-Z][A-Z0-9_]*)['"`]\s*\]/g, /\(\s*env\s*,\s*['"`]([A-Z][A-Z0-9_]*)['"`]/g];
+  const patterns = [
+    /\benv\.([A-Z][A-Z0-9_]*)\b/g,
+    /\benv\[\s*['"`]([A-Z][A-Z0-9_]*)['"`]\s*\]/g,
+    /\(\s*env\s*,\s*['"`]([A-Z][A-Z0-9_]*)['"`]/g,
+  ];
   for (const path of codeFiles) {
     const source = read(path);
     for (const pattern of patterns) for (const match of source.matchAll(pattern)) if (!reads.has(match[1])) reads.set(match[1], path);
@@ -79,7 +84,10 @@ function documentedVariables(): DocRow[] {
   const rows: DocRow[] = [];
   for (const line of read('docs/configuration.md').split('\n')) {
     if (!line.startsWith('|')) continue;
-    const cells = line.split(/(?<!\\)\|/).slice(1, -1).map((cell) => cell.trim());
+    const cells = line
+      .split(/(?<!\\)\|/)
+      .slice(1, -1)
+      .map((cell) => cell.trim());
     const name = /^`([A-Z][A-Z0-9_]*)`$/.exec(cells[0] ?? '')?.[1];
     if (name) rows.push({ name, defaultCell: cells[1] ?? '', meaning: cells.slice(2).join(' | ') });
   }
@@ -115,8 +123,14 @@ describe('configuration reference', () => {
   });
 
   it('documents every variable of the configuration schema, in docs/configuration.md and .env.example', () => {
-    expect(schemaVariables.filter((name) => !documented.has(name)), 'missing from the tables in docs/configuration.md').toEqual([]);
-    expect(schemaVariables.filter((name) => !inExample.has(name)), 'missing from .env.example').toEqual([]);
+    expect(
+      schemaVariables.filter((name) => !documented.has(name)),
+      'missing from the tables in docs/configuration.md',
+    ).toEqual([]);
+    expect(
+      schemaVariables.filter((name) => !inExample.has(name)),
+      'missing from .env.example',
+    ).toEqual([]);
   });
 
   it('documents every variable the code reads from the environment', () => {
@@ -128,14 +142,23 @@ describe('configuration reference', () => {
 
   it('documents no variable that nothing reads', () => {
     const known = new Set([...schemaVariables, ...readByCode.keys(), ...namesQuotedInCode()]);
-    expect(docRows.map((row) => row.name).filter((name) => !known.has(name)), 'documented in docs/configuration.md, read nowhere').toEqual([]);
-    expect([...inExample].filter((name) => !documented.has(name)), 'in .env.example but not in docs/configuration.md').toEqual([]);
+    expect(
+      docRows.map((row) => row.name).filter((name) => !known.has(name)),
+      'documented in docs/configuration.md, read nowhere',
+    ).toEqual([]);
+    expect(
+      [...inExample].filter((name) => !documented.has(name)),
+      'in .env.example but not in docs/configuration.md',
+    ).toEqual([]);
   });
 
   it('names each variable once, with a default and a meaning', () => {
     expect(duplicates(docRows.map((row) => row.name)), 'rows repeated in docs/configuration.md').toEqual([]);
     expect(duplicates(example.map((entry) => entry.name)), 'lines repeated in .env.example').toEqual([]);
-    expect(docRows.filter((row) => !row.defaultCell || !row.meaning).map((row) => row.name), 'rows without a default or a meaning').toEqual([]);
+    expect(
+      docRows.filter((row) => !row.defaultCell || !row.meaning).map((row) => row.name),
+      'rows without a default or a meaning',
+    ).toEqual([]);
   });
 
   it("states the schema's defaults", () => {

@@ -179,7 +179,10 @@ describe('the service on S3 and AWS Batch, the worker run as the container runs 
     const jobs = batch.submissions.filter((j) => j.jobName === batchJobName(order.id));
     expect(jobs).toHaveLength(1);
     expect(jobs[0].status).toBe('SUCCEEDED');
-    expect(JSON.parse(jobs[0].environment.JOB_MANIFEST)).toMatchObject({ jobId: order.id, inputs: [{ key: `orders/${order.id}/0`, name: 'voice.ogg' }] });
+    expect(JSON.parse(jobs[0].environment.JOB_MANIFEST)).toMatchObject({
+      jobId: order.id,
+      inputs: [{ key: `orders/${order.id}/0`, name: 'voice.ogg' }],
+    });
     // Everything lives in the bucket, nothing on the service's disk: the result stays, the audio is removed.
     expect(await svc.service.store.exists(resultKey(`orders/${order.id}/0`))).toBe(true);
     expect(existsSync(join(svc.dataDir, 'blobs'))).toBe(false);
@@ -217,7 +220,11 @@ describe('the service on S3 and AWS Batch, the worker run as the container runs 
 
     // Killed after SubmitJob, before the job id was recorded: the order is still queued, the job exists.
     const db = new Database(join(dataDir, 'service.db'), { readonly: true });
-    const [order] = db.prepare('select id, state, runner_job_id as runnerJobId from orders').all() as { id: string; state: string; runnerJobId: string | null }[];
+    const [order] = db.prepare('select id, state, runner_job_id as runnerJobId from orders').all() as {
+      id: string;
+      state: string;
+      runnerJobId: string | null;
+    }[];
     db.close();
     expect(order).toMatchObject({ state: 'queued', runnerJobId: null });
     expect(batch.submissions.filter((j) => j.jobName === batchJobName(order.id))).toHaveLength(1);
@@ -269,7 +276,13 @@ function exited(child: ChildProcess, timeoutMs = 120_000): Promise<{ code: numbe
 
 function sent(dataDir: string): { reply: { kind: string; text: string } }[] {
   const file = join(dataDir, 'spool', 'out.log');
-  return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+  return existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+    : [];
 }
 
 async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {

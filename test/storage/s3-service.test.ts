@@ -52,6 +52,8 @@ describe('STORAGE=s3 with the local runner', () => {
     expect(blobStoreFromConfig(local)).toBeInstanceOf(LocalBlobStore);
     // Refused at configuration time, as one line naming the variable.
     expect(() => loadConfig({ DATA_DIR: dir, RUNNER: 'batch', BATCH_JOB_QUEUE: 'q', BATCH_JOB_DEFINITION: 'd' })).toThrow(ConfigError);
-    expect(() => loadConfig({ DATA_DIR: dir, RUNNER: 'batch', BATCH_JOB_QUEUE: 'q', BATCH_JOB_DEFINITION: 'd' })).toThrow(/^STORAGE must be s3/);
+    expect(() => loadConfig({ DATA_DIR: dir, RUNNER: 'batch', BATCH_JOB_QUEUE: 'q', BATCH_JOB_DEFINITION: 'd' })).toThrow(
+      /^STORAGE must be s3/,
+    );
   });
 });

@@ -12,5 +12,8 @@ const log = createLogger(config.logLevel);
 const service = new Service(config, { channels: [new SpoolChannel(process.env.SPOOL_DIR!)] }, log);
 await service.start();
 process.on('SIGTERM', () => {
-  service.stop().then(() => process.exit(0));
+  service.stop().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 });

@@ -116,7 +116,11 @@ export class FakeBatch {
   private submitJob(body: Record<string, unknown>, send: (status: number, body: unknown, errorType?: string) => void): void {
     const { jobName, jobQueue, jobDefinition } = body as { jobName?: string; jobQueue?: string; jobDefinition?: string };
     if (!jobName || !/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(jobName) || !jobQueue || !jobDefinition) {
-      return send(400, { message: 'jobName, jobQueue and jobDefinition are required; jobName up to 128 letters, digits, - and _' }, 'ClientException');
+      return send(
+        400,
+        { message: 'jobName, jobQueue and jobDefinition are required; jobName up to 128 letters, digits, - and _' },
+        'ClientException',
+      );
     }
     const overrides = (body.containerOverrides ?? {}) as { environment?: { name: string; value: string }[] };
     const environment = Object.fromEntries((overrides.environment ?? []).map((e) => [e.name, e.value]));
@@ -139,7 +143,11 @@ export class FakeBatch {
   }
 
   private listJobs(body: Record<string, unknown>): unknown {
-    const { jobQueue, jobStatus, filters } = body as { jobQueue?: string; jobStatus?: string; filters?: { name: string; values: string[] }[] };
+    const { jobQueue, jobStatus, filters } = body as {
+      jobQueue?: string;
+      jobStatus?: string;
+      filters?: { name: string; values: string[] }[];
+    };
     const nameFilter = filters?.find((f) => f.name === 'JOB_NAME')?.values?.[0];
     const after = filters?.find((f) => f.name === 'AFTER_CREATED_AT')?.values?.[0];
     const matches = [...this.jobs.values()].filter((job) => {

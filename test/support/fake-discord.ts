@@ -159,7 +159,13 @@ export class FakeDiscord {
   /** Dispatches a direct message from `user`; returns its id. */
   dm(user: FakeUser, options: { content?: string; attachments?: FakeAttachment[]; channelId?: string; id?: string } = {}): string {
     const id = options.id ?? this.id();
-    const payload = this.messagePayload(id, options.channelId ?? `8${user.id.slice(1)}`, user, options.content ?? '', options.attachments ?? []);
+    const payload = this.messagePayload(
+      id,
+      options.channelId ?? `8${user.id.slice(1)}`,
+      user,
+      options.content ?? '',
+      options.attachments ?? [],
+    );
     this.dispatch('MESSAGE_CREATE', { ...payload, channel_type: 1 });
     return id;
   }
@@ -168,7 +174,14 @@ export class FakeDiscord {
   guildMessage(user: FakeUser, options: { content?: string; attachments?: FakeAttachment[]; mention?: boolean } = {}): string {
     const id = this.id();
     const content = options.mention ? `<@${this.bot.id}> ${options.content ?? ''}`.trim() : (options.content ?? '');
-    const payload = this.messagePayload(id, this.guild.channelId, user, content, options.attachments ?? [], options.mention ? [this.bot] : []);
+    const payload = this.messagePayload(
+      id,
+      this.guild.channelId,
+      user,
+      content,
+      options.attachments ?? [],
+      options.mention ? [this.bot] : [],
+    );
     this.dispatch('MESSAGE_CREATE', {
       ...payload,
       channel_type: 0,
@@ -197,9 +210,14 @@ export class FakeDiscord {
       authorizing_integration_owners: { '0': this.guild.id },
       context: inGuild ? 0 : 1,
       channel_id: channelId,
-      channel: inGuild ? { id: channelId, type: 0, guild_id: this.guild.id, name: 'general' } : { id: channelId, type: 1, recipients: [author] },
+      channel: inGuild
+        ? { id: channelId, type: 0, guild_id: this.guild.id, name: 'general' }
+        : { id: channelId, type: 1, recipients: [author] },
       ...(inGuild
-        ? { guild_id: this.guild.id, member: { user: author, roles: [], joined_at: new Date(0).toISOString(), deaf: false, mute: false, flags: 0, permissions: '0' } }
+        ? {
+            guild_id: this.guild.id,
+            member: { user: author, roles: [], joined_at: new Date(0).toISOString(), deaf: false, mute: false, flags: 0, permissions: '0' },
+          }
         : { user: author }),
       data: { id: this.id(), name, type: 1, options: options.map((o) => ({ ...o, type: 3 })) },
     });
@@ -242,10 +260,24 @@ export class FakeDiscord {
   }
 
   private userPayload(user: FakeUser) {
-    return { id: user.id, username: user.username, global_name: user.globalName ?? null, discriminator: '0', avatar: null, ...(user.bot ? { bot: true } : {}) };
+    return {
+      id: user.id,
+      username: user.username,
+      global_name: user.globalName ?? null,
+      discriminator: '0',
+      avatar: null,
+      ...(user.bot ? { bot: true } : {}),
+    };
   }
 
-  private messagePayload(id: string, channelId: string, user: FakeUser, content: string, attachments: FakeAttachment[], mentions: FakeUser[] = []) {
+  private messagePayload(
+    id: string,
+    channelId: string,
+    user: FakeUser,
+    content: string,
+    attachments: FakeAttachment[],
+    mentions: FakeUser[] = [],
+  ) {
     return {
       id,
       channel_id: channelId,
@@ -273,7 +305,15 @@ export class FakeDiscord {
       this.sockets.delete(ws);
       this.identified.delete(ws);
     });
-    ws.on('message', (raw) => this.onGateway(ws, JSON.parse(raw.toString()) as { op: number; d: Record<string, unknown> }));
+    ws.on('message', (raw) =>
+      this.onGateway(
+        ws,
+        JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : Buffer.concat(raw as Buffer[]).toString('utf8')) as {
+          op: number;
+          d: Record<string, unknown>;
+        },
+      ),
+    );
     ws.send(JSON.stringify({ op: 10, d: { heartbeat_interval: 41_250 } }));
   }
 
@@ -321,7 +361,9 @@ export class FakeDiscord {
       member_count: 2,
       large: false,
       features: [],
-      roles: [{ id, name: '@everyone', permissions: '68608', position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 }],
+      roles: [
+        { id, name: '@everyone', permissions: '68608', position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 },
+      ],
       emojis: [],
       stickers: [],
       members: [],
@@ -385,7 +427,11 @@ export class FakeDiscord {
     if ((match = /^\/applications\/(\d+)\/commands$/.exec(route)) && method === 'PUT') {
       if (match[1] !== this.applicationId) return json(res, 404, { message: 'Unknown Application', code: 10002 });
       this.commands = payload.json as { name: string }[];
-      return json(res, 200, this.commands.map((c) => ({ ...c, id: this.id(), application_id: this.applicationId, version: this.id() })));
+      return json(
+        res,
+        200,
+        this.commands.map((c) => ({ ...c, id: this.id(), application_id: this.applicationId, version: this.id() })),
+      );
     }
     if ((match = /^\/channels\/(\d+)\/typing$/.exec(route)) && method === 'POST') {
       this.typing.push(match[1]);
@@ -418,7 +464,8 @@ export class FakeDiscord {
       if (match[1] !== this.applicationId || !open) return json(res, 404, { message: 'Unknown Webhook', code: 10015 });
       const original = Boolean(match[3]);
       if (original !== (method === 'PATCH')) return json(res, 405, { message: '405: Method Not Allowed', code: 0 });
-      if (original && !this.callbacks.some((c) => c.interactionId === open.id)) return json(res, 404, { message: 'Unknown Message', code: 10008 });
+      if (original && !this.callbacks.some((c) => c.interactionId === open.id))
+        return json(res, 404, { message: 'Unknown Message', code: 10008 });
       const message = this.record(original ? 'interaction' : 'followup', open.channelId, payload.json as MessageBody, payload.files);
       message.interactionId = open.id;
       return json(res, 200, this.messageOut(message));
@@ -500,12 +547,17 @@ function isEmpty(body: MessageBody, files: UploadedFile[]): boolean {
 async function parsePayload(req: HttpRequest, raw: Buffer): Promise<{ json: unknown; files: UploadedFile[] }> {
   const type = req.headers['content-type'] ?? '';
   if (type.startsWith('multipart/form-data')) {
-    const form = await new Request('http://localhost/', { method: 'POST', headers: { 'content-type': type }, body: new Uint8Array(raw) }).formData();
+    const form = await new Request('http://localhost/', {
+      method: 'POST',
+      headers: { 'content-type': type },
+      body: new Uint8Array(raw),
+    }).formData();
     const files: UploadedFile[] = [];
     let json: unknown = {};
     for (const [field, value] of form.entries()) {
-      if (field === 'payload_json') json = JSON.parse(String(value));
-      else if (typeof value !== 'string') files.push({ name: value.name, contentType: value.type || undefined, content: Buffer.from(await value.arrayBuffer()) });
+      if (field === 'payload_json') json = JSON.parse(typeof value === 'string' ? value : await value.text());
+      else if (typeof value !== 'string')
+        files.push({ name: value.name, contentType: value.type || undefined, content: Buffer.from(await value.arrayBuffer()) });
     }
     return { json, files };
   }

@@ -6,7 +6,9 @@ import Stripe from 'stripe';
 /**
  * A local stand-in for the parts of Stripe's API the service uses: Checkout Sessions over the real wire
  * protocol (form-encoded bodies as the SDK sends them, bearer auth, idempotency keys, Stripe's error
- * JSON), plus test controls to pay or expire a session and deliver its signed webhook events.
+ * JSON): create, list, retrieve (with `expand[]=payment_intent`) and expire, which like Stripe's refuses a
+ * session that is not open. Test controls pay (by card or a delayed method that then settles or fails)
+ * or expire a session, and deliver its signed webhook events.
  */
 
 /** A Checkout Session as the fake keeps it; the fields the service and its tests read. */
@@ -25,6 +27,8 @@ export interface FakeSession {
   mode: 'payment';
   payment_intent: string | null;
   payment_status: 'paid' | 'unpaid' | 'no_payment_required';
+  /** Adaptive Pricing: the payer's currency is `currency`; this holds the amount in the one the session was created in. */
+  currency_conversion: { amount_subtotal: number; amount_total: number; fx_rate: string; source_currency: string } | null;
   status: 'open' | 'complete' | 'expired';
   success_url: string | null;
   url: string | null;
@@ -57,6 +61,10 @@ export interface FakeStripe {
   complete(sessionId: string, options?: { async?: boolean }): FakeSession;
   /** The delayed payment of an async checkout arrived. */
   settleAsync(sessionId: string): FakeSession;
+  /** The delayed payment of an async checkout failed (its PaymentIntent wants a new payment method). */
+  failAsync(sessionId: string): FakeSession;
+  /** The PaymentIntent status the fake answers for a session's `payment_intent` when asked to expand it. */
+  intentStatus(sessionId: string): string | undefined;
   /** The checkout ran out of time unpaid. */
   expire(sessionId: string): FakeSession;
   /** The next `count` answers are lost after the work is done (socket destroyed), as on a network cut. */
@@ -88,6 +96,8 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
   const sessions = new Map<string, FakeSession>();
   const requests: RecordedRequest[] = [];
   const idempotent = new Map<string, { body: string; path: string; status: number; response: string }>();
+  /** PaymentIntent status by id, for `expand[]=payment_intent`. */
+  const intents = new Map<string, string>();
   let toDrop = 0;
   let baseUrl = '';
 
@@ -157,15 +167,21 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
       }
       const match = /^\/v1\/checkout\/sessions\/([^/]+)$/.exec(url.pathname);
       if (req.method === 'GET' && match) {
-        const session = sessions.get(decodeURIComponent(match[1]!));
-        if (!session) {
-          throw new StripeApiError(404, {
-            type: 'invalid_request_error',
-            message: `No such checkout.session: '${match[1]}'`,
-            param: 'session',
-            code: 'resource_missing',
-          });
+        const session = find(match[1]!);
+        return send(200, JSON.stringify(expand(present(session), form.expand)));
+      }
+      const expireMatch = /^\/v1\/checkout\/sessions\/([^/]+)\/expire$/.exec(url.pathname);
+      if (req.method === 'POST' && expireMatch) {
+        const session = find(expireMatch[1]!);
+        if (session.status !== 'open') {
+          throw invalid(
+            `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${session.status}".`,
+            undefined,
+            'checkout_session_not_open',
+          );
         }
+        session.status = 'expired';
+        session.url = null;
         return send(200, JSON.stringify(present(session)));
       }
       throw new StripeApiError(404, {
@@ -176,6 +192,36 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
       if (error instanceof StripeApiError) return send(error.status, JSON.stringify({ error: error.body }));
       send(500, JSON.stringify({ error: { type: 'api_error', message: String(error) } }));
     }
+  }
+
+  function find(rawId: string): FakeSession {
+    const session = sessions.get(decodeURIComponent(rawId));
+    if (!session) {
+      throw new StripeApiError(404, {
+        type: 'invalid_request_error',
+        message: `No such checkout.session: '${rawId}'`,
+        param: 'session',
+        code: 'resource_missing',
+      });
+    }
+    return session;
+  }
+
+  /** Replaces `payment_intent` with the object when asked (`expand[0]=payment_intent` or `expand[]=...`). */
+  function expand(session: ReturnType<typeof present>, fields: FormValue | undefined): object {
+    const wanted = Array.isArray(fields) ? fields : fields === undefined ? [] : [fields];
+    if (!wanted.includes('payment_intent') || !session.payment_intent) return session;
+    const id = session.payment_intent;
+    return {
+      ...session,
+      payment_intent: {
+        id,
+        object: 'payment_intent',
+        amount: session.amount_total,
+        currency: session.currency,
+        status: intents.get(id) ?? 'processing',
+      },
+    };
   }
 
   function createSession(form: Record<string, FormValue>): FakeSession {
@@ -223,7 +269,7 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
         'amount_too_small',
       );
     }
-    if (total > MAXIMUM_CHARGE) throw invalid('The Checkout Session\'s total amount due is too large.', 'line_items', 'amount_too_large');
+    if (total > MAXIMUM_CHARGE) throw invalid("The Checkout Session's total amount due is too large.", 'line_items', 'amount_too_large');
 
     const expiresAt = integer(form.expires_at, 'expires_at') ?? now + MAX_TTL;
     if (expiresAt < now + MIN_TTL) {
@@ -256,6 +302,7 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
       mode: 'payment',
       payment_intent: null,
       payment_status: 'unpaid',
+      currency_conversion: null,
       status: 'open',
       success_url: successUrl,
       url: `${baseUrl}/c/pay/${id}`,
@@ -297,12 +344,23 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
       session.status = 'complete';
       session.payment_status = options.async ? 'unpaid' : 'paid';
       session.payment_intent = `pi_${token(24)}`;
+      intents.set(session.payment_intent, options.async ? 'processing' : 'succeeded');
       return session;
     },
     settleAsync(sessionId) {
       const session = get(sessionId);
       session.payment_status = 'paid';
+      if (session.payment_intent) intents.set(session.payment_intent, 'succeeded');
       return session;
+    },
+    failAsync(sessionId) {
+      const session = get(sessionId);
+      if (session.payment_intent) intents.set(session.payment_intent, 'requires_payment_method');
+      return session;
+    },
+    intentStatus: (sessionId) => {
+      const id = get(sessionId).payment_intent;
+      return id ? intents.get(id) : undefined;
     },
     expire(sessionId) {
       const session = get(sessionId);
@@ -359,11 +417,7 @@ export interface Delivery {
  * Posts `event` to a webhook URL as Stripe does: the JSON body and a `Stripe-Signature` header made with
  * the SDK's own test helper. `timestamp` (seconds) lets a test send a stale signature.
  */
-export async function deliverWebhook(
-  url: string,
-  event: object,
-  options: { secret: string; timestamp?: number },
-): Promise<Delivery> {
+export async function deliverWebhook(url: string, event: object, options: { secret: string; timestamp?: number }): Promise<Delivery> {
   const payload = JSON.stringify(event, null, 2);
   const signature = Stripe.webhooks.generateTestHeaderString({
     payload,
@@ -432,7 +486,8 @@ function parseMetadata(value: FormValue | undefined): Record<string, string> {
   const metadata: Record<string, string> = {};
   for (const [key, v] of entries) {
     if (key.length > 40) throw invalid('Metadata keys can be at most 40 characters.', `metadata[${key}]`);
-    if (typeof v !== 'string' || v.length > 500) throw invalid('Metadata values must be strings of at most 500 characters.', `metadata[${key}]`);
+    if (typeof v !== 'string' || v.length > 500)
+      throw invalid('Metadata values must be strings of at most 500 characters.', `metadata[${key}]`);
     metadata[key] = v;
   }
   return metadata;
@@ -459,7 +514,8 @@ function str(form: Record<string, FormValue>, name: string): string | undefined 
 
 function integer(value: FormValue | undefined, param: string): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !/^-?\d+$/.test(value)) throw invalid(`Invalid integer: ${String(value)}`, param, 'parameter_invalid_integer');
+  if (typeof value !== 'string' || !/^-?\d+$/.test(value))
+    throw invalid(`Invalid integer: ${typeof value === 'string' ? value : JSON.stringify(value)}`, param, 'parameter_invalid_integer');
   return Number(value);
 }
 

@@ -45,6 +45,8 @@ export interface FakeTelegramOptions {
   username?: string;
   /** Answer sends beyond Telegram's flood limits with 429 and `retry_after`, as Telegram does. */
   floodLimits?: boolean;
+  /** getFile refuses larger files as the real Bot API does ("file is too big"); 20 MB, Telegram's limit for bots. */
+  downloadLimit?: number;
 }
 
 /** Calls that post into a chat and count against the limits. */
@@ -86,7 +88,10 @@ export class FakeTelegram {
     this.token = options.token ?? '123456:TEST-token_abc';
     this.botId = options.botId ?? 123456;
     this.username = options.username ?? 'transcribe_test_bot';
+    this.downloadLimit = options.downloadLimit ?? 20 * 1024 * 1024;
   }
+
+  private readonly downloadLimit: number;
 
   /** The apiRoot to give telegraf. */
   get url(): string {
@@ -136,7 +141,11 @@ export class FakeTelegram {
   }
 
   /** Builds a user message (private chat by default); `extra` adds voice, audio, document, ... */
-  message(extra: Record<string, unknown>, from: { id: number; first_name?: string; language_code?: string } = { id: 42 }, chatId = from.id): Record<string, unknown> {
+  message(
+    extra: Record<string, unknown>,
+    from: { id: number; first_name?: string; language_code?: string } = { id: 42 },
+    chatId = from.id,
+  ): Record<string, unknown> {
     return {
       message_id: this.nextMessageId++,
       date: Math.floor(Date.now() / 1000),
@@ -272,13 +281,20 @@ export class FakeTelegram {
       case 'getFile': {
         const file = this.files.get(String(params.file_id));
         if (!file) return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: invalid file_id' });
+        if (file.content.length > this.downloadLimit)
+          return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: file is too big' });
         const filePath = this.filePathOverride?.(file.file_id) ?? file.file_path;
         return ok({ file_id: file.file_id, file_unique_id: file.file_unique_id, file_size: file.content.length, file_path: filePath });
       }
       case 'sendMessage':
       case 'sendDocument': {
         const message = this.record(method, params, files);
-        return ok({ message_id: message.message_id, date: Math.floor(Date.now() / 1000), chat: { id: Number(message.chat_id), type: 'private' }, text: message.text });
+        return ok({
+          message_id: message.message_id,
+          date: Math.floor(Date.now() / 1000),
+          chat: { id: Number(message.chat_id), type: 'private' },
+          text: message.text,
+        });
       }
       case 'editMessageText': {
         const target = this.sent.find((m) => m.chat_id === String(params.chat_id) && m.message_id === Number(params.message_id));
@@ -289,7 +305,12 @@ export class FakeTelegram {
           return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message is not modified' });
         }
         target.edits.push({ text, reply_markup: params.reply_markup });
-        return ok({ message_id: target.message_id, date: Math.floor(Date.now() / 1000), chat: { id: Number(target.chat_id), type: 'private' }, text });
+        return ok({
+          message_id: target.message_id,
+          date: Math.floor(Date.now() / 1000),
+          chat: { id: Number(target.chat_id), type: 'private' },
+          text,
+        });
       }
       default:
         return this.reply(res, 404, { ok: false, error_code: 404, description: 'Not Found: method not found' });
@@ -298,7 +319,8 @@ export class FakeTelegram {
 
   private record(method: string, params: Record<string, unknown>, files: RecordedCall['files']): SentMessage {
     const replyParameters = params.reply_parameters as { message_id?: number } | undefined;
-    const replyTo = replyParameters?.message_id ?? (params.reply_to_message_id !== undefined ? Number(params.reply_to_message_id) : undefined);
+    const replyTo =
+      replyParameters?.message_id ?? (params.reply_to_message_id !== undefined ? Number(params.reply_to_message_id) : undefined);
     const message: SentMessage = {
       message_id: 100_000 + this.sent.length,
       chat_id: String(params.chat_id),

@@ -23,9 +23,13 @@ export interface TestS3 {
 /** Starts s3rver on a free loopback port, in its own process, with one empty bucket. */
 export async function startS3(bucket = 'transcripts'): Promise<TestS3> {
   const directory = await mkdtemp(join(tmpdir(), 's3rver-'));
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--import', 'tsx', resolve('test/support/s3rver-server.ts'), directory, bucket], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--openssl-legacy-provider', '--import', 'tsx', resolve('test/support/s3rver-server.ts'), directory, bucket],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const port = await new Promise<number>((done, fail) => {
     const lines = createInterface({ input: child.stdout! });

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { eq, and } from 'drizzle-orm';
+import type { DestinationStream } from 'pino';
 import { channelsFromConfig } from '../../src/app/channels';
 import { loadConfig } from '../../src/config';
 import { orders, users } from '../../src/db/schema';
@@ -34,8 +35,11 @@ export interface TestService {
  * Runs the real service in this process on a temporary DATA_DIR, loopback HTTP on a free port, the
  * real local Whisper worker and prepared model. `env` is read like the real environment, so channels
  * and Stripe configured there are built exactly as `npm start` builds them; `channels` are added.
+ * `logTo` receives the service's log lines (JSON, info and up) for tests that check what the operator sees.
  */
-export async function startTestService(options: { env?: Record<string, string>; channels?: Channel[]; payments?: Payments; runner?: Runner } = {}): Promise<TestService> {
+export async function startTestService(
+  options: { env?: Record<string, string>; channels?: Channel[]; payments?: Payments; runner?: Runner; logTo?: DestinationStream } = {},
+): Promise<TestService> {
   if (!existsSync(PREPARED_MODEL)) throw new Error(`${PREPARED_MODEL} missing: run npm ci (it prepares the model)`);
   const dataDir = await mkdtemp(join(tmpdir(), 'service-'));
   const config = loadConfig({
@@ -48,7 +52,7 @@ export async function startTestService(options: { env?: Record<string, string>; 
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...options.env,
   });
-  const log = createLogger(config.logLevel);
+  const log = createLogger(options.logTo ? 'info' : config.logLevel, options.logTo);
   const channels = [...(await channelsFromConfig(config, log)), ...(options.channels ?? [])];
   const fromConfig = await paymentsFromConfig(config, log);
   const service = new Service(
@@ -71,7 +75,11 @@ export async function startTestService(options: { env?: Record<string, string>; 
     url: `http://127.0.0.1:${port}`,
     dataDir,
     balance(channel, senderId) {
-      const user = service.db.select().from(users).where(and(eq(users.channel, channel), eq(users.externalId, senderId))).get();
+      const user = service.db
+        .select()
+        .from(users)
+        .where(and(eq(users.channel, channel), eq(users.externalId, senderId)))
+        .get();
       return user ? service.ledger.balance(user.id) : 0;
     },
     orders: list,
@@ -80,7 +88,8 @@ export async function startTestService(options: { env?: Record<string, string>; 
       for (;;) {
         const hit = list().find(predicate);
         if (hit) return hit;
-        if (Date.now() > deadline) throw new Error(`no matching order within ${timeoutMs} ms: ${JSON.stringify(list().map((o) => o.state))}`);
+        if (Date.now() > deadline)
+          throw new Error(`no matching order within ${timeoutMs} ms: ${JSON.stringify(list().map((o) => o.state))}`);
         await new Promise((r) => setTimeout(r, 200));
       }
     },

@@ -123,3 +123,24 @@ export function wordErrorRate(reference: string, hypothesis: string): number {
   }
   return previous[hyp.length]! / ref.length;
 }
+
+/**
+ * Word sequences (`n` words) the transcript says more often than the reference does: an engine repeating itself.
+ * Kept apart from the worker's own repeat check on purpose, so a test never judges the worker with the worker's code.
+ */
+export function repeatedPhrases(reference: string, hypothesis: string, n = 4): string[] {
+  const counts = (words: string[]) => {
+    const grams = new Map<string, number>();
+    for (let i = 0; i + n <= words.length; i++) {
+      const gram = words.slice(i, i + n).join(' ');
+      grams.set(gram, (grams.get(gram) ?? 0) + 1);
+    }
+    return grams;
+  };
+  const said = counts(normalizeWords(reference));
+  // Where the speaker repeats something, a misheard version of it may come back as often as the speaker said it.
+  const mostSaid = Math.max(1, ...said.values());
+  return [...counts(normalizeWords(hypothesis))]
+    .filter(([gram, count]) => count > Math.max(mostSaid, said.get(gram) ?? 0))
+    .map(([gram]) => gram);
+}

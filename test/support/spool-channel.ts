@@ -29,7 +29,9 @@ export class SpoolChannel implements Channel {
       if (this.busy) return;
       this.busy = true;
       try {
-        for (const name of readdirSync(join(this.dir, 'in')).filter((n) => n.endsWith('.json')).sort()) {
+        for (const name of readdirSync(join(this.dir, 'in'))
+          .filter((n) => n.endsWith('.json'))
+          .sort()) {
           const path = join(this.dir, 'in', name);
           const spooled = JSON.parse(readFileSync(path, 'utf8')) as SpooledMessage;
           await onMessage(toIncoming(spooled));

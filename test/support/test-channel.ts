@@ -1,7 +1,14 @@
 import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
-import { DeliveryError, type Channel, type IncomingMessage, type MessageHandler, type Reply, type ReplyAddress } from '../../src/ports/channel';
+import {
+  DeliveryError,
+  type Channel,
+  type IncomingMessage,
+  type MessageHandler,
+  type Reply,
+  type ReplyAddress,
+} from '../../src/ports/channel';
 
 export interface SentReply {
   to: ReplyAddress;
@@ -48,7 +55,11 @@ export class TestChannel implements Channel {
   }
 
   /** A message from `sender` carrying the given files (paths on disk) or in-memory bytes. */
-  message(sender: string, files: (string | { name: string; bytes: Buffer | (() => Readable) })[], id = `m${++this.counter}`): IncomingMessage {
+  message(
+    sender: string,
+    files: (string | { name: string; bytes: Buffer | (() => Readable) })[],
+    id = `m${++this.counter}`,
+  ): IncomingMessage {
     return {
       channel: 'test',
       id,
@@ -65,7 +76,14 @@ export class TestChannel implements Channel {
   /** A chat command such as `/balance`. */
   command(sender: string, name: string, args = ''): IncomingMessage {
     const id = `c${++this.counter}`;
-    return { channel: 'test', id, sender: { id: sender }, replyTo: { channel: 'test', chatId: sender, messageId: id }, command: { name, args }, attachments: [] };
+    return {
+      channel: 'test',
+      id,
+      sender: { id: sender },
+      replyTo: { channel: 'test', chatId: sender, messageId: id },
+      command: { name, args },
+      attachments: [],
+    };
   }
 
   /** Replies sent to `sender`, optionally only of one kind. */
@@ -79,7 +97,10 @@ export class TestChannel implements Channel {
     for (;;) {
       const hit = this.sent.find((s) => predicate(s.reply, s.to));
       if (hit) return hit.reply;
-      if (Date.now() > deadline) throw new Error(`no matching reply within ${timeoutMs} ms; sent: ${JSON.stringify(this.sent.map((s) => [s.reply.kind, s.reply.text.slice(0, 60)]))}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `no matching reply within ${timeoutMs} ms; sent: ${JSON.stringify(this.sent.map((s) => [s.reply.kind, s.reply.text.slice(0, 60)]))}`,
+        );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 250);
         this.waiters.push(() => {

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { UnknownModelError, resolveModelPath } from './models';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -37,7 +38,13 @@ export function workerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig
   const dataDir = resolve(env.DATA_DIR || './data');
   const storage = env.STORAGE || 'local';
   if (storage !== 'local' && storage !== 's3') throw new ConfigError(`STORAGE must be local or s3, got ${JSON.stringify(storage)}`);
-  const model = resolve(env.WHISPER_MODEL || join(dataDir, 'models', 'ggml-tiny.en.bin'));
+  let model: string;
+  try {
+    model = resolveModelPath(env.WHISPER_MODEL || undefined, join(dataDir, 'models'));
+  } catch (error) {
+    if (error instanceof UnknownModelError) throw new ConfigError(`WHISPER_MODEL: ${error.message}`);
+    throw error;
+  }
   const threads = positiveInt(env, 'WHISPER_THREADS') ?? availableParallelism();
   return {
     dataDir,

@@ -122,6 +122,7 @@ interface VerboseJson {
  */
 export class ServerEngine implements Engine {
   private exited = false;
+  private closing = false;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -200,8 +201,10 @@ export class ServerEngine implements Engine {
             clearInterval(timer);
             child.removeAllListeners('exit');
             child.removeAllListeners('error');
-            child.once('exit', () => {
+            child.once('exit', (code, signal) => {
               engine.exited = true;
+              // Said once, with how it ended: a crash (signal) and an outside kill look alike to the request in flight.
+              if (!engine.closing) options.log?.warn({ code, signal }, 'whisper-server exited');
             });
             resolve();
           },
@@ -258,6 +261,7 @@ export class ServerEngine implements Engine {
 
   async close(): Promise<void> {
     if (this.exited) return;
+    this.closing = true;
     const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 3000);

@@ -21,6 +21,8 @@ export interface InputReport {
   ok: boolean;
   /** Audio seconds, when the input was transcribed. */
   duration?: number;
+  /** Where transcription stopped because the charged seconds ended. */
+  cutAt?: number;
   noSpeech?: boolean;
   error?: TranscriptFailure['error'];
   /** Wall time spent on this input. */
@@ -148,6 +150,7 @@ export async function runInput(
         translate: manifest.options.translate,
         ffmpeg: options.ffmpeg,
         maxSeconds: options.maxSeconds,
+        chargedSeconds: input.chargedSeconds,
         windowSeconds: options.windowSeconds,
         log,
       });
@@ -164,9 +167,25 @@ export async function runInput(
   const report: InputReport =
     'error' in result
       ? { key: input.key, resultKey: key, ok: false, error: result.error, seconds }
-      : { key: input.key, resultKey: key, ok: true, duration: result.duration, ...(result.noSpeech ? { noSpeech: true } : {}), seconds };
+      : {
+          key: input.key,
+          resultKey: key,
+          ok: true,
+          duration: result.duration,
+          ...(result.noSpeech ? { noSpeech: true } : {}),
+          ...(result.cutAt !== undefined ? { cutAt: result.cutAt } : {}),
+          seconds,
+        };
   log?.info(
-    { jobId: manifest.jobId, key: input.key, ok: report.ok, code: report.error?.code, duration: report.duration, seconds },
+    {
+      jobId: manifest.jobId,
+      key: input.key,
+      ok: report.ok,
+      code: report.error?.code,
+      duration: report.duration,
+      cutAt: report.cutAt,
+      seconds,
+    },
     'input done',
   );
   return { report, result };

@@ -5,7 +5,7 @@ import { isWhisperLanguage } from './languages';
 const manifestSchema = z.object({
   version: z.literal(1),
   jobId: z.string().min(1),
-  inputs: z.array(z.object({ key: z.string().min(1), name: z.string(), seconds: z.number().nonnegative().optional() })).min(1),
+  inputs: z.array(z.object({ key: z.string().min(1), name: z.string(), chargedSeconds: z.number().positive().optional() })).min(1),
   options: z
     .object({
       language: z.string().refine(isWhisperLanguage, 'unknown language code').optional(),

@@ -31,3 +31,24 @@ export function cleanText(text: string): string {
     .replace(/\s+/g, ' ')
     .trim();
 }
+
+/**
+ * Whether a transcript says some run of `n` words twice. With a cut audio context Whisper sometimes decodes a
+ * sentence, finds audio context left, and says it again; OpenAI's decoder catches such loops by their compression
+ * ratio, which a single repeated sentence is too short to raise. A window that repeats itself is decoded again with
+ * the full context, which keeps a repeat the audio really holds and drops one it does not.
+ */
+export function repeatsItself(text: string, n = 4): boolean {
+  const words = text
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}' ]+/gu, ' ')
+    .split(/\s+/)
+    .filter(Boolean);
+  const seen = new Set<string>();
+  for (let i = 0; i + n <= words.length; i++) {
+    const gram = words.slice(i, i + n).join(' ');
+    if (seen.has(gram)) return true;
+    seen.add(gram);
+  }
+  return false;
+}

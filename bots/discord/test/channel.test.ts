@@ -50,7 +50,12 @@ describe('discord channel: start', () => {
   it('identifies with the intents it needs and registers the slash commands', async () => {
     const { fake } = await setup();
     const intents = fake.intents ?? 0;
-    for (const bit of [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent]) {
+    for (const bit of [
+      GatewayIntentBits.Guilds,
+      GatewayIntentBits.GuildMessages,
+      GatewayIntentBits.DirectMessages,
+      GatewayIntentBits.MessageContent,
+    ]) {
       expect(intents & bit).toBe(bit);
     }
     expect(fake.commands?.map((c) => c.name)).toEqual(['start', 'help', 'balance', 'language']);
@@ -117,13 +122,25 @@ describe('discord channel: incoming', () => {
 
   it('ignores server messages that do not mention the bot, and takes those that do', async () => {
     const { fake, handler } = await setup();
-    fake.guildMessage(bob, { content: 'anyone up for lunch?', attachments: [fake.addAttachment(Buffer.from('x'), 'song.mp3', 'audio/mpeg')] });
+    fake.guildMessage(bob, {
+      content: 'anyone up for lunch?',
+      attachments: [fake.addAttachment(Buffer.from('x'), 'song.mp3', 'audio/mpeg')],
+    });
     await settle();
     expect(handler.messages).toEqual([]);
 
-    const id = fake.guildMessage(bob, { content: 'transcribe this please', mention: true, attachments: [fake.addAttachment(Buffer.from('y'), 'talk.mp3', 'audio/mpeg')] });
+    const id = fake.guildMessage(bob, {
+      content: 'transcribe this please',
+      mention: true,
+      attachments: [fake.addAttachment(Buffer.from('y'), 'talk.mp3', 'audio/mpeg')],
+    });
     const [message] = await handler.waitFor(1);
-    expect(message).toMatchObject({ id: `dc:${id}`, sender: { id: bob.id }, replyTo: { chatId: fake.guild.channelId, messageId: id }, text: 'transcribe this please' });
+    expect(message).toMatchObject({
+      id: `dc:${id}`,
+      sender: { id: bob.id },
+      replyTo: { chatId: fake.guild.channelId, messageId: id },
+      text: 'transcribe this please',
+    });
     expect(message.attachments.map((a) => a.name)).toEqual(['talk.mp3']);
   });
 
@@ -192,11 +209,22 @@ describe('discord channel: slash commands', () => {
     const { fake, channel, handler } = await setup();
     const id = fake.slashCommand(ada, 'language', [{ name: 'code', value: 'de' }]);
     const [message] = await handler.waitFor(1);
-    expect(message).toMatchObject({ id: `dc:${id}`, command: { name: 'language', args: 'de' }, sender: { id: ada.id, languageCode: 'de' }, attachments: [] });
+    expect(message).toMatchObject({
+      id: `dc:${id}`,
+      command: { name: 'language', args: 'de' },
+      sender: { id: ada.id, languageCode: 'de' },
+      attachments: [],
+    });
     expect(fake.callbacks).toEqual([{ interactionId: id, type: 5, flags: 0 }]);
 
-    await channel.send(message.replyTo, { key: `cmd:${message.id}`, kind: 'command', text: 'I will transcribe your next recordings as "de".' });
-    expect(fake.sent).toEqual([expect.objectContaining({ via: 'interaction', interactionId: id, content: 'I will transcribe your next recordings as "de".' })]);
+    await channel.send(message.replyTo, {
+      key: `cmd:${message.id}`,
+      kind: 'command',
+      text: 'I will transcribe your next recordings as "de".',
+    });
+    expect(fake.sent).toEqual([
+      expect.objectContaining({ via: 'interaction', interactionId: id, content: 'I will transcribe your next recordings as "de".' }),
+    ]);
   });
 
   it('answers a command in a server only to the one who asked', async () => {
@@ -215,7 +243,9 @@ describe('discord channel: slash commands', () => {
     fake.slashCommand(ada, 'help');
     const [message] = await handler.waitFor(1);
     await channel.send(message.replyTo, { key: 'h', kind: 'command', text: 'Send me a voice message.' });
-    expect(fake.sent).toEqual([expect.objectContaining({ via: 'channel', channelId: message.replyTo.chatId, content: 'Send me a voice message.' })]);
+    expect(fake.sent).toEqual([
+      expect.objectContaining({ via: 'channel', channelId: message.replyTo.chatId, content: 'Send me a voice message.' }),
+    ]);
   });
 });
 
@@ -230,18 +260,32 @@ describe('discord channel: replies', () => {
   it('replies to the message, with the pay link as a link button and no pings from the text', async () => {
     const { fake, channel, handler } = await setup();
     const to = await dmAddress(fake, handler);
-    await channel.send(to, { key: 'q', kind: 'quote', orderId: 'o1', text: '• voice.ogg (0:12)\nPay $0.50 to transcribe it.', action: { label: 'Pay $0.50', url: 'https://checkout.example/s/1' } });
+    await channel.send(to, {
+      key: 'q',
+      kind: 'quote',
+      orderId: 'o1',
+      text: '• voice.ogg (0:12)\nPay $0.50 to transcribe it.',
+      action: { label: 'Pay $0.50', url: 'https://checkout.example/s/1' },
+    });
 
     const [quote] = fake.repliesTo(to.messageId);
     expect(quote).toMatchObject({ via: 'channel', channelId: to.chatId, content: expect.stringContaining('voice.ogg (0:12)') });
-    expect(quote.components).toEqual([{ type: 1, components: [{ type: 2, style: 5, label: 'Pay $0.50', url: 'https://checkout.example/s/1' }] }]);
+    expect(quote.components).toEqual([
+      { type: 1, components: [{ type: 2, style: 5, label: 'Pay $0.50', url: 'https://checkout.example/s/1' }] },
+    ]);
     expect(quote.allowedMentions).toMatchObject({ parse: [] });
   });
 
   it('edits one status message as the order moves, drops the button once paid, and shows typing while working', async () => {
     const { fake, channel, handler } = await setup();
     const to = await dmAddress(fake, handler);
-    await channel.send(to, { key: 'q', kind: 'quote', orderId: 'o2', text: 'Pay $0.50', action: { label: 'Pay $0.50', url: 'https://checkout.example/s/2' } });
+    await channel.send(to, {
+      key: 'q',
+      kind: 'quote',
+      orderId: 'o2',
+      text: 'Pay $0.50',
+      action: { label: 'Pay $0.50', url: 'https://checkout.example/s/2' },
+    });
     await channel.send(to, { key: 'p', kind: 'status', orderId: 'o2', text: 'Payment received, thank you. Transcribing now.' });
     await channel.send(to, { key: 'w', kind: 'status', orderId: 'o2', text: 'Transcribing…', transient: true });
     await fake.waitFor(() => fake.typing.filter((c) => c === to.chatId).length >= 2);
@@ -249,7 +293,11 @@ describe('discord channel: replies', () => {
 
     const replies = fake.repliesTo(to.messageId);
     expect(replies).toHaveLength(1);
-    expect(replies[0].edits.map((e) => e.content)).toEqual(['Payment received, thank you. Transcribing now.', 'Transcribing…', 'Done: the transcript is below.']);
+    expect(replies[0].edits.map((e) => e.content)).toEqual([
+      'Payment received, thank you. Transcribing now.',
+      'Transcribing…',
+      'Done: the transcript is below.',
+    ]);
     expect(replies[0].edits[0].components).toEqual([]);
     const typed = fake.typing.length;
     await settle();
@@ -289,7 +337,12 @@ describe('discord channel: replies', () => {
 
     const replies = fake.repliesTo(to.messageId);
     expect(replies.every((m) => m.content.length <= 2000)).toBe(true);
-    expect(replies.map((m) => m.content).filter(Boolean).join(' ')).toBe(long);
+    expect(
+      replies
+        .map((m) => m.content)
+        .filter(Boolean)
+        .join(' '),
+    ).toBe(long);
     expect(replies.map((m) => m.files.length)).toEqual([0, 0, 10, 2]);
   });
 
@@ -338,7 +391,13 @@ describe('discord channel: replies', () => {
     const { fake, channel, handler } = await setup();
     const to = await dmAddress(fake, handler);
     fake.fail('POST', /^\/channels\/\d+\/messages$/, 400, { code: 50035, message: 'Invalid Form Body' });
-    await channel.send(to, { key: 'q', kind: 'quote', orderId: 'o7', text: 'Pay to transcribe it.', action: { label: 'Pay $0.50', url: 'http://localhost:8080/pay' } });
+    await channel.send(to, {
+      key: 'q',
+      kind: 'quote',
+      orderId: 'o7',
+      text: 'Pay to transcribe it.',
+      action: { label: 'Pay $0.50', url: 'http://localhost:8080/pay' },
+    });
     const [quote] = fake.repliesTo(to.messageId);
     expect(quote.content).toBe('Pay to transcribe it.\n\nPay $0.50: http://localhost:8080/pay');
     expect(quote.components).toEqual([]);

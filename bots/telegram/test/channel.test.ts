@@ -61,13 +61,16 @@ describe('telegram channel: incoming', () => {
     const { fake, handler } = await setup();
     const audio = Buffer.from('OggS fake opus bytes '.repeat(100));
     const file = fake.addFile(audio, 'voice/file_1.oga');
-    const message = fake.message({ voice: { file_id: file.file_id, file_unique_id: 'v1', duration: 3, mime_type: 'audio/ogg', file_size: audio.length } }, user);
+    const message = fake.message(
+      { voice: { file_id: file.file_id, file_unique_id: 'v1', duration: 3, mime_type: 'audio/ogg', file_size: audio.length } },
+      user,
+    );
     const updateId = fake.pushUpdate({ message });
 
     const [incoming] = await handler.waitFor(1);
     expect(incoming).toMatchObject({
       channel: 'telegram',
-      id: `tg:42:${message.message_id}`,
+      id: `tg:42:${String(message.message_id)}`,
       sender: { id: '42', name: 'Ada', languageCode: 'de' },
       replyTo: { channel: 'telegram', chatId: '42', messageId: String(message.message_id) },
     });
@@ -84,11 +87,28 @@ describe('telegram channel: incoming', () => {
   it('accepts audio, video, video notes and media documents, and ignores photos and other documents', async () => {
     const { fake, handler } = await setup();
     const f = fake.addFile(Buffer.from('x'));
-    fake.pushUpdate({ message: fake.message({ audio: { file_id: f.file_id, file_unique_id: 'a', duration: 1, mime_type: 'audio/mpeg', file_name: 'talk.mp3' } }, user) });
-    fake.pushUpdate({ message: fake.message({ video: { file_id: f.file_id, file_unique_id: 'b', duration: 1, width: 1, height: 1 } }, user) });
+    fake.pushUpdate({
+      message: fake.message(
+        { audio: { file_id: f.file_id, file_unique_id: 'a', duration: 1, mime_type: 'audio/mpeg', file_name: 'talk.mp3' } },
+        user,
+      ),
+    });
+    fake.pushUpdate({
+      message: fake.message({ video: { file_id: f.file_id, file_unique_id: 'b', duration: 1, width: 1, height: 1 } }, user),
+    });
     fake.pushUpdate({ message: fake.message({ video_note: { file_id: f.file_id, file_unique_id: 'c', duration: 1, length: 1 } }, user) });
-    fake.pushUpdate({ message: fake.message({ document: { file_id: f.file_id, file_unique_id: 'd', mime_type: 'audio/x-m4a', file_name: 'memo.m4a' } }, user) });
-    fake.pushUpdate({ message: fake.message({ document: { file_id: f.file_id, file_unique_id: 'e', mime_type: 'application/pdf', file_name: 'cv.pdf' }, caption: 'my cv' }, user) });
+    fake.pushUpdate({
+      message: fake.message(
+        { document: { file_id: f.file_id, file_unique_id: 'd', mime_type: 'audio/x-m4a', file_name: 'memo.m4a' } },
+        user,
+      ),
+    });
+    fake.pushUpdate({
+      message: fake.message(
+        { document: { file_id: f.file_id, file_unique_id: 'e', mime_type: 'application/pdf', file_name: 'cv.pdf' }, caption: 'my cv' },
+        user,
+      ),
+    });
     const messages = await handler.waitFor(5);
     const names = messages.map((m) => m.attachments.map((a) => a.name));
     expect(names).toEqual([['talk.mp3'], ['video.mp4'], ['video_note.mp4'], ['memo.m4a'], []]);
@@ -99,8 +119,21 @@ describe('telegram channel: incoming', () => {
     const { fake, handler } = await setup();
     const a = fake.addFile(Buffer.from('first'));
     const b = fake.addFile(Buffer.from('second'));
-    const first = fake.message({ media_group_id: 'g1', caption: 'both parts', audio: { file_id: a.file_id, file_unique_id: 'a', duration: 1, file_name: 'part.mp3', mime_type: 'audio/mpeg' } }, user);
-    const second = fake.message({ media_group_id: 'g1', audio: { file_id: b.file_id, file_unique_id: 'b', duration: 1, file_name: 'part.mp3', mime_type: 'audio/mpeg' } }, user);
+    const first = fake.message(
+      {
+        media_group_id: 'g1',
+        caption: 'both parts',
+        audio: { file_id: a.file_id, file_unique_id: 'a', duration: 1, file_name: 'part.mp3', mime_type: 'audio/mpeg' },
+      },
+      user,
+    );
+    const second = fake.message(
+      {
+        media_group_id: 'g1',
+        audio: { file_id: b.file_id, file_unique_id: 'b', duration: 1, file_name: 'part.mp3', mime_type: 'audio/mpeg' },
+      },
+      user,
+    );
     fake.pushUpdate({ message: first });
     await new Promise((r) => setTimeout(r, 120)); // the second part arrives in a later poll
     fake.pushUpdate({ message: second });
@@ -108,7 +141,7 @@ describe('telegram channel: incoming', () => {
     const [incoming] = await handler.waitFor(1);
     await new Promise((r) => setTimeout(r, 500));
     expect(handler.messages).toHaveLength(1);
-    expect(incoming.id).toBe(`tg:42:${first.message_id}`);
+    expect(incoming.id).toBe(`tg:42:${String(first.message_id)}`);
     expect(incoming.text).toBe('both parts');
     expect(incoming.attachments.map((x) => x.name)).toEqual(['part.mp3', 'part-2.mp3']);
     expect((await readAll(await incoming.attachments[1].open())).toString()).toBe('second');
@@ -151,7 +184,10 @@ describe('telegram channel: incoming', () => {
     const updateId = fake.pushUpdate({ message: fake.message({ text: 'hi' }, user) });
     await handler.waitFor(1);
     expect(handler.calls).toBe(3);
-    const confirmedEarly = fake.callsOf('getUpdates').slice(0, -1).some((c) => Number(c.params.offset) > updateId);
+    const confirmedEarly = fake
+      .callsOf('getUpdates')
+      .slice(0, -1)
+      .some((c) => Number(c.params.offset) > updateId);
     expect(confirmedEarly).toBe(false);
   });
 
@@ -169,7 +205,9 @@ describe('telegram channel: incoming', () => {
   it('refuses a file above the download limit before downloading it', async () => {
     const { fake, handler } = await setup({ maxDownloadBytes: 1000 });
     const big = fake.addFile(Buffer.alloc(5000, 1));
-    fake.pushUpdate({ message: fake.message({ voice: { file_id: big.file_id, file_unique_id: 'v', duration: 1, file_size: 5000 } }, user) });
+    fake.pushUpdate({
+      message: fake.message({ voice: { file_id: big.file_id, file_unique_id: 'v', duration: 1, file_size: 5000 } }, user),
+    });
     // No declared size: getFile's size decides.
     fake.pushUpdate({ message: fake.message({ voice: { file_id: big.file_id, file_unique_id: 'v', duration: 1 } }, user) });
     const [declared, undeclared] = await handler.waitFor(2);
@@ -178,6 +216,20 @@ describe('telegram channel: incoming', () => {
       expect(refusal).toBeInstanceOf(AttachmentRefusal);
       expect((refusal as AttachmentRefusal).reason).toBe('too_large');
     }
+    expect(fake.downloads).toBe(0);
+  });
+});
+
+describe('telegram channel: a self-hosted Bot API server', () => {
+  it('names the real limit when the server refuses a download as too big', async () => {
+    // A loopback apiRoot is a self-hosted server: no limit of ours, so the refusal comes from the server's own 20 MB.
+    const { fake, handler } = await setup();
+    const big = fake.addFile(Buffer.alloc(20 * 1024 * 1024 + 1, 1));
+    fake.pushUpdate({ message: fake.message({ audio: { file_id: big.file_id, file_unique_id: 'a', duration: 1 } }, user) });
+    const [message] = await handler.waitFor(1);
+    const refusal = (await message.attachments[0].open().catch((e: unknown) => e)) as AttachmentRefusal;
+    expect(refusal).toBeInstanceOf(AttachmentRefusal);
+    expect(refusal.message).toBe('larger than the 20 MB Telegram lets bots download, so I skipped it');
     expect(fake.downloads).toBe(0);
   });
 });
@@ -196,8 +248,14 @@ describe('telegram channel: self-hosted Bot API server files', () => {
     await writeFile(join(dir, 'secret.txt'), 'not for users');
     await symlink(join(dir, 'secret.txt'), join(serverDir, 'voice', 'link.oga'));
     const { fake, handler } = await setup({ localFilesDir: serverDir });
-    const paths = [join(serverDir, 'voice', 'file_0.oga'), join(dir, 'secret.txt'), join(serverDir, 'voice', 'link.oga'), join(serverDir, 'voice', '..', '..', 'secret.txt'), serverDir];
-    const ids = paths.map((p) => {
+    const paths = [
+      join(serverDir, 'voice', 'file_0.oga'),
+      join(dir, 'secret.txt'),
+      join(serverDir, 'voice', 'link.oga'),
+      join(serverDir, 'voice', '..', '..', 'secret.txt'),
+      serverDir,
+    ];
+    const ids = paths.map(() => {
       const file = fake.addFile(Buffer.from('via http'));
       fake.filePathOverride = (id) => paths[ids.indexOf(id)];
       return file.file_id;
@@ -218,7 +276,13 @@ describe('telegram channel: replies', () => {
 
   it('answers as a reply, with the pay link as a button, and edits one status message as the order moves', async () => {
     const { fake, channel } = await setup();
-    await channel.send(to(7), { key: 'q1', kind: 'quote', orderId: 'o1', text: 'voice.ogg: 12 min. Price $1.20.', action: { label: 'Pay $1.20', url: 'https://checkout.stripe.com/c/pay/cs_test_1' } });
+    await channel.send(to(7), {
+      key: 'q1',
+      kind: 'quote',
+      orderId: 'o1',
+      text: 'voice.ogg: 12 min. Price $1.20.',
+      action: { label: 'Pay $1.20', url: 'https://checkout.stripe.com/c/pay/cs_test_1' },
+    });
     expect(fake.sent).toHaveLength(1);
     const status = fake.sent[0];
     expect(status.reply_to).toBe(7);
@@ -272,7 +336,13 @@ describe('telegram channel: replies', () => {
     await channel.send(to(5), { key: 'long', kind: 'notice', text: long });
     expect(fake.sent.length).toBe(3);
     expect(fake.sent.every((m) => (m.text ?? '').length <= 4096 && m.reply_to === 5)).toBe(true);
-    expect(fake.sent.map((m) => m.text).join(' ').split(/\s+/).filter(Boolean)).toHaveLength(2000);
+    expect(
+      fake.sent
+        .map((m) => m.text)
+        .join(' ')
+        .split(/\s+/)
+        .filter(Boolean),
+    ).toHaveLength(2000);
   });
 
   it('waits out a 429 and sends once', async () => {
@@ -300,7 +370,12 @@ describe('telegram channel: replies', () => {
     const { fake, channel } = await setup();
     fake.failNext('sendDocument', { status: 403 }, 10);
     const error = await channel
-      .send(to(1), { key: 'x', kind: 'transcript', text: '', files: [{ name: 'a_result.json', contentType: 'application/json', content: Buffer.from('{}') }] })
+      .send(to(1), {
+        key: 'x',
+        kind: 'transcript',
+        text: '',
+        files: [{ name: 'a_result.json', contentType: 'application/json', content: Buffer.from('{}') }],
+      })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DeliveryError);
     expect((error as DeliveryError).permanent).toBe(true);

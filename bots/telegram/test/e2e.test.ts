@@ -20,7 +20,8 @@ import { createTelegramChannel } from '../index';
 
 const WEBHOOK_SECRET = 'whsec_telegram_end_to_end';
 const SHORT = 'Please send the quarterly report to the finance team before Friday.';
-const LONG = 'The train to the city leaves from platform four. Remember to water the plants while I am away. The museum has a large collection of old paintings.';
+const LONG =
+  'The train to the city leaves from platform four. Remember to water the plants while I am away. The museum has a large collection of old paintings.';
 
 describe('Telegram bot end to end', () => {
   let dir: string;
@@ -60,7 +61,9 @@ describe('Telegram bot end to end', () => {
 
   /** Sends `extra` as a message from `userId`; returns the message. */
   function send(userId: number, extra: Record<string, unknown>): Record<string, unknown> & { message_id: number } {
-    const message = telegram.message(extra, { id: userId, first_name: `user${userId}` }) as Record<string, unknown> & { message_id: number };
+    const message = telegram.message(extra, { id: userId, first_name: `user${userId}` }) as Record<string, unknown> & {
+      message_id: number;
+    };
     telegram.pushUpdate({ message });
     return message;
   }
@@ -102,7 +105,14 @@ describe('Telegram bot end to end', () => {
     const long = await readFile(await spokenFile(dir, 'meeting.ogg', LONG));
     const file = telegram.addFile(long, 'music/file_long.ogg');
     const message = send(1002, {
-      audio: { file_id: file.file_id, file_unique_id: file.file_unique_id, duration: 12, mime_type: 'audio/ogg', file_name: 'meeting.ogg', file_size: long.length },
+      audio: {
+        file_id: file.file_id,
+        file_unique_id: file.file_unique_id,
+        duration: 12,
+        mime_type: 'audio/ogg',
+        file_name: 'meeting.ogg',
+        file_size: long.length,
+      },
     });
 
     const quote = await telegram.waitFor(() => repliesTo(message.message_id).find((m) => m.reply_markup !== undefined), 60_000);
@@ -111,7 +121,11 @@ describe('Telegram bot end to end', () => {
     expect(quote.text).toMatch(/• meeting\.ogg \(0:\d\d\)/);
     expect(quote.reply_markup).toEqual({ inline_keyboard: [[{ text: expect.stringMatching(/^Pay \$0\.50$/), url: session.url }]] });
 
-    const paid = await deliverWebhook(`${svc.url}/webhooks/stripe`, stripeEvent('checkout.session.completed', stripe.complete(session.id)), { secret: WEBHOOK_SECRET });
+    const paid = await deliverWebhook(
+      `${svc.url}/webhooks/stripe`,
+      stripeEvent('checkout.session.completed', stripe.complete(session.id)),
+      { secret: WEBHOOK_SECRET },
+    );
     expect(paid.status).toBe(200);
 
     // The same message now says the payment arrived, without the button.
@@ -123,7 +137,9 @@ describe('Telegram bot end to end', () => {
       return docs.length >= 2 && docs;
     }, 120_000);
     expect(documents.map((d) => d.document!.filename).sort()).toEqual(['meeting.srt', 'meeting_result.json']);
-    const result = JSON.parse(documents.find((d) => d.document!.filename === 'meeting_result.json')!.document!.content.toString()) as TranscriptResult;
+    const result = JSON.parse(
+      documents.find((d) => d.document!.filename === 'meeting_result.json')!.document!.content.toString(),
+    ) as TranscriptResult;
     for (const word of ['train', 'city', 'platform', 'paintings']) expect(result.text.toLowerCase()).toContain(word);
     expect(svc.orders().find((o) => o.id === order.id)!.state).toBe('delivered');
   });
@@ -131,12 +147,30 @@ describe('Telegram bot end to end', () => {
   it('each refusal is one clear reply, and nothing is charged', async () => {
     const user = 1003;
     const silence = join(dir, 'silence.ogg');
-    await promisify(execFile)(ffmpegPath(), ['-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'anullsrc=r=16000:cl=mono', '-t', '40', '-c:a', 'libopus', '-b:a', '16k', silence]);
+    await promisify(execFile)(ffmpegPath(), [
+      '-nostdin',
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      'anullsrc=r=16000:cl=mono',
+      '-t',
+      '40',
+      '-c:a',
+      'libopus',
+      '-b:a',
+      '16k',
+      silence,
+    ]);
 
     const big = telegram.addFile(Buffer.alloc(300_000, 7));
     const tooLarge = send(user, { voice: { file_id: big.file_id, file_unique_id: 'big', duration: 100, file_size: 300_000 } });
     const junk = telegram.addFile(Buffer.from('this is not audio at all\n'.repeat(200)));
-    const notAudio = send(user, { document: { file_id: junk.file_id, file_unique_id: 'junk', mime_type: 'audio/mpeg', file_name: 'song.mp3' } });
+    const notAudio = send(user, {
+      document: { file_id: junk.file_id, file_unique_id: 'junk', mime_type: 'audio/mpeg', file_name: 'song.mp3' },
+    });
     const tooLong = send(user, { voice: await voiceOf(silence) });
     const noFile = send(user, { text: 'hello there' });
     const balance = send(user, { text: '/balance' });
