@@ -73,7 +73,11 @@ const env = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-/** Submissions since `from` whose manifest lists this order (order ids come from message ids, so tests reuse them). */
+/**
+ * Submissions since `from` whose manifest lists this order. Order ids come from message ids, so each test names
+ * its messages: the Batch server and the bucket outlive a test's service, and a restarted service rightly takes
+ * a job it finds holding one of its orders as that order's job.
+ */
 const jobsOf = (orderId: string, from = 0) =>
   batch.submissions.slice(from).filter((job) => {
     const parsed = JSON.parse(job.environment.JOB_MANIFEST!) as { jobId: string } | { jobId: string }[];
@@ -86,7 +90,7 @@ describe('grouped Batch jobs', () => {
     svc = await startTestService({ env: env(), channels: [channel] });
     const before = batch.submissions.length;
     const senders = Array.from({ length: 20 }, (_, n) => `user${n}`);
-    await Promise.all(senders.map((sender, n) => channel.receive(channel.message(sender, [notes[n % notes.length]!]))));
+    await Promise.all(senders.map((sender, n) => channel.receive(channel.message(sender, [notes[n % notes.length]!], `burst-${n}`))));
     for (const [n, sender] of senders.entries()) {
       const transcript = await channel.waitForReply((r, to) => r.kind === 'transcript' && to.chatId === sender, 240_000);
       expect(transcript.text.toLowerCase()).toContain(WORDS[n % WORDS.length]);
@@ -109,7 +113,7 @@ describe('grouped Batch jobs', () => {
     image.WHISPER_MODEL = join(dir, 'missing-model.bin');
     const before = batch.submissions.length;
     try {
-      await Promise.all(['kim', 'lee', 'max'].map((sender, n) => channel.receive(channel.message(sender, [notes[n]!]))));
+      await Promise.all(['kim', 'lee', 'max'].map((sender, n) => channel.receive(channel.message(sender, [notes[n]!], `retry-${n}`))));
       const deadline = Date.now() + 120_000;
       while (!batch.submissions.slice(before).some((job) => job.status === 'FAILED')) {
         if (Date.now() > deadline) throw new Error('the group job did not fail');
@@ -135,8 +139,8 @@ describe('short orders on the local worker (LOCAL_MAX_SECONDS)', () => {
     svc = await startTestService({ env: env({ LOCAL_MAX_SECONDS: String(LOCAL_MAX_SECONDS) }), channels: [channel] });
     const before = batch.submissions.length;
     const started = Date.now();
-    await channel.receive(channel.message('nora', [longFile]));
-    await channel.receive(channel.message('omar', [shortNote]));
+    await channel.receive(channel.message('nora', [longFile], 'long-1'));
+    await channel.receive(channel.message('omar', [shortNote], 'short-1'));
     const short = await channel.waitForReply((r, to) => r.kind === 'transcript' && to.chatId === 'omar', 120_000);
     const shortMs = Date.now() - started;
     expect(short.text.toLowerCase()).toContain('finance');
