@@ -71,6 +71,7 @@ export const configSchema = z.object({
   WHISPER_MODEL: optional(z.string().min(1)),
   WHISPER_THREADS: int(1, 256).default(Math.max(1, cpus().length)),
   WORKER_CONCURRENCY: int(1, 64).default(1),
+  LOCAL_MAX_SECONDS: int(0, 14_400).default(0),
 });
 
 type Env = z.infer<typeof configSchema>;
@@ -114,7 +115,16 @@ export interface Config {
   storage: { kind: 'local'; root: string } | { kind: 's3'; bucket: string; endpoint?: string; forcePathStyle: boolean; region: string };
   runner:
     | { kind: 'local'; concurrency: number }
-    | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string; attemptTimeoutSeconds?: number };
+    | {
+        kind: 'batch';
+        jobQueue: string;
+        jobDefinition: string;
+        endpoint?: string;
+        region: string;
+        attemptTimeoutSeconds?: number;
+        localMaxSeconds: number;
+        concurrency: number;
+      };
   /** `model` is `WHISPER_MODEL` when set (a model name or a path); unset, the runner finds the model `npm run model` or the install prepared. */
   whisper: { model?: string; threads: number };
 }
@@ -220,6 +230,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             endpoint: e.BATCH_ENDPOINT,
             region: e.AWS_REGION,
             attemptTimeoutSeconds: e.BATCH_JOB_TIMEOUT_SECONDS,
+            localMaxSeconds: e.LOCAL_MAX_SECONDS,
+            concurrency: e.WORKER_CONCURRENCY,
           }
         : { kind: 'local', concurrency: e.WORKER_CONCURRENCY },
     // A path is made absolute; a model name (`base.en`) and unset (the default `npm run model` chose) are the worker's to resolve.

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { Logger } from '../../src/log';
 import type { Channel, MessageHandler, Reply, ReplyAddress } from '../../src/ports/channel';
 import { defaultHandlerRetry } from '../shared/record';
+import { SendPacer } from './pacer';
 import { BotApi, defaultRetryPolicy } from './api';
 import { openTelegramFile, TELEGRAM_DOWNLOAD_LIMIT, type FileSource } from './download';
 import { Inbound } from './inbound';
@@ -36,7 +37,7 @@ export class TelegramChannel implements Channel {
   constructor(private readonly options: TelegramOptions) {
     const apiRoot = options.apiRoot ?? TELEGRAM_API_ROOT;
     const log = options.log.child({ channel: 'telegram' });
-    this.api = new BotApi(options.token, apiRoot, log, { ...defaultRetryPolicy, ...options.retry });
+    this.api = new BotApi(options.token, apiRoot, log, { ...defaultRetryPolicy, ...options.retry }, new SendPacer(options.sendLimits));
     this.presenter = new ReplyPresenter(this.api, log, { ...defaultTypingOptions, ...options.typing });
     const ownServer = new URL(apiRoot).hostname === new URL(TELEGRAM_API_ROOT).hostname;
     this.files = {

@@ -1,3 +1,4 @@
+import type { SendLimits } from './pacer';
 import type { Logger } from '../../src/log';
 import type { HandlerRetry } from '../shared/record';
 import type { TypingOptions } from '../shared/typing';
@@ -25,4 +26,6 @@ export interface TelegramOptions {
   /** Back-off while the core cannot record a message; `defaultHandlerRetry` when absent. */
   handlerRetry?: HandlerRetry;
   typing?: Partial<TypingOptions>;
+  /** How fast sends may go; `telegramLimits` (under Telegram's flood limits) when absent. */
+  sendLimits?: SendLimits;
 }

@@ -118,6 +118,7 @@ export class Service {
     );
     wakeups.on('queued', dispatch.wake);
     wakeups.on('outbox', () => sends.forEach((send) => send.wake()));
+    runner.onSettled?.(track.wake);
     this.loops = [dispatch, track, ...sends, cleanup, recover];
 
     registerStateMetrics(db);
@@ -139,6 +140,7 @@ export class Service {
       const server = this.http.listen(port, host, () => resolve(server));
       server.once('error', reject);
     });
+    await this.runner.start?.();
     for (const loop of this.loops) loop.start();
     // A channel that cannot start is retried in the background; the others and the service go on.
     await this.supervisor.start(this.intake.handle);

@@ -22,6 +22,12 @@ const REPLY_BACKOFF_MAX_MS = 60 * 60_000;
 const BATCH = 200;
 
 const earlier = alias(outbox, 'earlier');
+/**
+ * Lanes of one channel sent side by side: a transcript reply to Telegram is several sends a second apart (its
+ * per-chat limit), so one lane at a time would deliver a burst of 300 transcripts in a quarter of an hour; the
+ * channels pace their own sends to stay within each platform's overall limits.
+ */
+const SEND_LANES = 32;
 
 /**
  * Sends recorded replies, one lane per channel: each channel's replies go out oldest first, and the
@@ -46,16 +52,20 @@ export class OutboxSender {
     return [...this.channels.keys()].map((channel) => ({ channel, tick: () => this.tick(channel) }));
   }
 
-  /** Sends the due replies of one channel, oldest first, until none is left that may go now. */
+  /** Sends the due replies of one channel, oldest first within each lane, lanes side by side, until none is left that may go now. */
   tick = async (channel: ChannelName): Promise<void> => {
     this.warnAboutMissingChannels();
     for (;;) {
       const rows = this.due(channel);
-      const blocked = new Set<string>();
-      for (const row of rows) {
-        if (blocked.has(row.lane)) continue;
-        if (!(await this.send(row))) blocked.add(row.lane);
-      }
+      const lanes = new Map<string, Row[]>();
+      for (const row of rows) lanes.set(row.lane, [...(lanes.get(row.lane) ?? []), row]);
+      const queue = [...lanes.values()];
+      const worker = async () => {
+        for (let lane = queue.shift(); lane; lane = queue.shift()) {
+          for (const row of lane) if (!(await this.send(row))) break;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(SEND_LANES, queue.length) }, worker));
       if (rows.length < BATCH) return;
     }
   };

@@ -7,7 +7,7 @@ import type { Logger } from '../log';
 import { deferOrder, failUnstarted, startJobs, type Order } from '../orders/lifecycle';
 import { orderMetrics } from '../orders/metrics';
 import { orderFiles, type FileRow } from '../orders/summary';
-import type { JobManifest, Runner } from '../ports/runner';
+import { submitEach, type JobManifest, type Runner } from '../ports/runner';
 import { billableSeconds } from '../pricing';
 import { backoff } from '../retry/backoff';
 import type { Wakeups } from './wakeups';
@@ -23,7 +23,11 @@ export interface SubmitRetries {
 /** 10 tries, 5 s doubling to 10 min apart: about half an hour of a refusing runner before an order is refunded. */
 export const defaultSubmitRetries: SubmitRetries = { tries: 10, baseMs: 5000, maxMs: 10 * 60_000 };
 
-/** Submits queued orders to the runner: one job per order with all its files, so the model loads once. */
+/**
+ * Submits queued orders to the runner, each with all its files. Orders queued together are handed over
+ * together: the local runner's warm worker puts their files in one queue, the Batch runner into shared jobs.
+ * An order the runner refuses waits out its own back-off and does not hold up the others.
+ */
 export class Dispatcher {
   private readonly retries: SubmitRetries;
 
@@ -49,23 +53,38 @@ export class Dispatcher {
     if (queued.length === 0) return;
     const submitted: { order: Order; runnerJobId: string; files: FileRow[] }[] = [];
     let refused = 0;
-    for (const order of queued) {
-      const files = orderFiles(db, order.id);
-      const manifest: JobManifest = {
-        version: 1,
-        jobId: order.id,
-        inputs: files
-          .filter((f) => f.state === 'stored')
-          // The seconds each file was charged for (its decoded length, rounded up): the worker stops there.
-          .map((f) => ({ key: f.blobKey, name: f.name, ...(f.duration !== null ? { chargedSeconds: billableSeconds(f.duration) } : {}) })),
-        options: { language: order.language ?? 'auto', ...(order.translate ? { translate: true } : {}) },
-      };
-      try {
-        // Submitting twice is harmless (the runner dedupes by job id; a re-run rewrites the same results).
-        submitted.push({ order, runnerJobId: await runner.submit(manifest), files });
-      } catch (error) {
+    const files = queued.map((order) => orderFiles(db, order.id));
+    const manifests = queued.map((order, i): JobManifest => ({
+      version: 1,
+      jobId: order.id,
+      inputs: files[i]!.filter((f) => f.state === 'stored')
+        // The seconds each file was charged for (its decoded length, rounded up): the worker stops there.
+        .map((f) => ({ key: f.blobKey, name: f.name, ...(f.duration !== null ? { chargedSeconds: billableSeconds(f.duration) } : {}) })),
+      options: { language: order.language ?? 'auto', ...(order.translate ? { translate: true } : {}) },
+    }));
+    // A runner that groups orders may hold some back a moment for others to join them.
+    const held =
+      runner.hold?.(
+        queued.map((order, i) => ({ manifest: manifests[i]!, queuedAt: order.queuedAt ?? 0 })),
+        Date.now(),
+      ) ?? [];
+    const going = queued.flatMap((order, i) => (held[i] ? [] : [i]));
+    if (going.length === 0) return;
+    // All at once, so a runner can put orders queued together into one job (one Batch job for many notes).
+    // Submitting twice is harmless (the runner dedupes by job id; a re-run rewrites the same results).
+    const since = Math.min(...going.map((i) => queued[i]!.queuedAt ?? 0));
+    const outcomes = await submitEach(
+      runner,
+      going.map((i) => manifests[i]!),
+      since,
+    );
+    for (const [n, i] of going.entries()) {
+      const order = queued[i]!;
+      const outcome = outcomes[n]!;
+      if ('runnerJobId' in outcome) submitted.push({ order, runnerJobId: outcome.runnerJobId, files: files[i]! });
+      else {
         refused += 1;
-        this.refused(order, error);
+        this.refused(order, outcome.error);
       }
     }
     if (submitted.length === 0) return;

@@ -51,6 +51,8 @@ export interface FakeBatchOptions {
   mode: 'hold' | 'run';
   /** What the image and the job role provide (model path, credentials, ...); the job's own variables win. */
   containerEnv?: Record<string, string>;
+  /** `run`: how long a job waits in RUNNABLE, as for a GPU instance to start (default 50 ms). */
+  startDelayMs?: number;
 }
 
 const WORKER_ENTRY = 'whisper-container/src/main.ts';
@@ -219,10 +221,12 @@ export class FakeBatch {
       filters?: { name: string; values: string[] }[];
     };
     const nameFilter = filters?.find((f) => f.name === 'JOB_NAME')?.values?.[0];
+    const after = filters?.find((f) => f.name === 'AFTER_CREATED_AT')?.values?.[0];
     const matches = [...this.jobs.values()].filter((job) => {
       if (jobQueue && job.jobQueue !== jobQueue) return false;
       // As in Batch: with a filter every status is listed; without one, only `jobStatus` (RUNNING by default).
       if (nameFilter) return nameFilter.endsWith('*') ? job.jobName.startsWith(nameFilter.slice(0, -1)) : job.jobName === nameFilter;
+      if (after !== undefined) return job.createdAt > Number(after);
       return job.status === (jobStatus ?? 'RUNNING');
     });
     return {
@@ -246,7 +250,7 @@ export class FakeBatch {
   /** What the container does: the worker entry with the job's environment over the image's. */
   private async run(job: FakeJob): Promise<void> {
     for (const status of ['RUNNABLE', 'STARTING', 'RUNNING'] as const) {
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, status === 'STARTING' ? (this.options.startDelayMs ?? 50) : 50));
       this.setStatus(job.jobId, status);
     }
     const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...this.options.containerEnv, ...job.environment };

@@ -7,6 +7,8 @@ export interface RecordedCall {
   params: Record<string, unknown>;
   /** Uploaded files of a multipart call, by field name. */
   files: Record<string, { filename: string; content: Buffer }>;
+  /** When the call arrived (ms since the epoch). */
+  at?: number;
 }
 
 /** A message the bot posted (sendMessage, sendDocument), with the id the server gave it. */
@@ -41,9 +43,16 @@ export interface FakeTelegramOptions {
   token?: string;
   botId?: number;
   username?: string;
+  /** Answer sends beyond Telegram's flood limits with 429 and `retry_after`, as Telegram does. */
+  floodLimits?: boolean;
   /** getFile refuses larger files as the real Bot API does ("file is too big"); 20 MB, Telegram's limit for bots. */
   downloadLimit?: number;
 }
+
+/** Calls that post into a chat and count against the limits. */
+const SENDS = new Set(['sendMessage', 'sendDocument', 'sendMediaGroup', 'editMessageText']);
+/** Telegram's limits: 30 sends a second per bot, one a second per private chat, 20 a minute per group. */
+const FLOOD = { perBotPerSecond: 30, perChatPerSecond: 1, perGroupPerMinute: 20 };
 
 /**
  * A small Bot API server on loopback that speaks Telegram's real wire protocol (JSON and multipart
@@ -68,10 +77,14 @@ export class FakeTelegram {
   downloads = 0;
   /** The file_path of every download served. */
   readonly downloaded: string[] = [];
+  /** Sends answered 429 by the flood limits, and sends accepted while they were on. */
+  readonly flood = { refused: 0, accepted: 0, refusedPerChat: 0, refusedPerBot: 0 };
+  private readonly sendTimes: number[] = [];
+  private readonly chatSendTimes = new Map<string, number[]>();
   /** file_path to hand out instead of the stored relative one (self-hosted servers give absolute paths). */
   filePathOverride?: (fileId: string) => string | undefined;
 
-  constructor(options: FakeTelegramOptions = {}) {
+  constructor(private readonly options: FakeTelegramOptions = {}) {
     this.token = options.token ?? '123456:TEST-token_abc';
     this.botId = options.botId ?? 123456;
     this.username = options.username ?? 'transcribe_test_bot';
@@ -190,7 +203,7 @@ export class FakeTelegram {
     if (match[1] !== this.token) return this.reply(res, 401, { ok: false, error_code: 401, description: 'Unauthorized' });
     const method = match[2];
     const { params, files } = await readParams(req, url);
-    this.calls.push({ method, params, files });
+    this.calls.push({ method, params, files, at: Date.now() });
     for (const wake of [...this.callWaiters]) wake();
     this.callWaiters.clear();
 
@@ -208,7 +221,42 @@ export class FakeTelegram {
         ...(failure.retryAfter !== undefined ? { parameters: { retry_after: failure.retryAfter } } : {}),
       });
     }
+    if (this.options.floodLimits && SENDS.has(method)) {
+      const retryAfter = this.overLimit(String(params.chat_id));
+      if (retryAfter !== undefined) {
+        this.flood.refused += 1;
+        return this.reply(res, 429, { ok: false, error_code: 429, description: `Too Many Requests: retry after ${retryAfter}`, parameters: { retry_after: retryAfter } });
+      }
+      this.flood.accepted += 1;
+    }
     await this.answer(method, params, files, req, res);
+  }
+
+  /**
+   * Counts a send against the limits; seconds to wait when it is over one (nothing counted then). Private chats
+   * have positive ids, groups negative ones.
+   */
+  private overLimit(chatId: string): number | undefined {
+    const now = Date.now();
+    const group = chatId.startsWith('-');
+    const windowMs = group ? 60_000 : 1000;
+    const allowed = group ? FLOOD.perGroupPerMinute : FLOOD.perChatPerSecond;
+    const chat = (this.chatSendTimes.get(chatId) ?? []).filter((t) => t > now - windowMs);
+    this.chatSendTimes.set(chatId, chat);
+    while (this.sendTimes.length > 0 && this.sendTimes[0]! <= now - 1000) this.sendTimes.shift();
+    const waits: number[] = [];
+    if (chat.length >= allowed) {
+      this.flood.refusedPerChat += 1;
+      waits.push(chat[0]! + windowMs - now);
+    }
+    if (this.sendTimes.length >= FLOOD.perBotPerSecond) {
+      this.flood.refusedPerBot += 1;
+      waits.push(this.sendTimes[0]! + 1000 - now);
+    }
+    if (waits.length > 0) return Math.max(1, Math.ceil(Math.max(...waits) / 1000));
+    chat.push(now);
+    this.sendTimes.push(now);
+    return undefined;
   }
 
   private async answer(

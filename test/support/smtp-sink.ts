@@ -13,6 +13,8 @@ export interface SmtpSink {
   host: string;
   port: number;
   mails: SunkMail[];
+  /** The most connections open at once so far. */
+  peakConnections(): number;
   /** Resolves once at least `count` mails arrived (or rejects after `timeoutMs`). */
   waitFor(count: number, timeoutMs?: number): Promise<SunkMail[]>;
   /** Resolves with the first mail, already here or still to come, that matches. */
@@ -26,9 +28,14 @@ export interface SmtpSink {
   close(): Promise<void>;
 }
 
-/** Starts nodemailer's smtp-server without TLS or auth; recipients in `refuse` get a 550. */
-export async function startSmtpSink(options: { refuse?: string[] } = {}): Promise<SmtpSink> {
+/**
+ * Starts nodemailer's smtp-server without TLS or auth; recipients in `refuse` get a 550. `maxClients` makes it
+ * refuse connections beyond that many with a 421, as mail providers do.
+ */
+export async function startSmtpSink(options: { refuse?: string[]; maxClients?: number } = {}): Promise<SmtpSink> {
   const mails: SunkMail[] = [];
+  let open = 0;
+  let peak = 0;
   const waiters = new Set<() => void>();
   const refuse = new Set((options.refuse ?? []).map((a) => a.toLowerCase()));
   let stalling = false;
@@ -37,6 +44,15 @@ export async function startSmtpSink(options: { refuse?: string[] } = {}): Promis
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
+    ...(options.maxClients ? { maxClients: options.maxClients } : {}),
+    onConnect(_session, callback) {
+      open += 1;
+      peak = Math.max(peak, open);
+      callback();
+    },
+    onClose() {
+      open -= 1;
+    },
     onRcptTo(address, _conn, callback) {
       if (refuse.has(address.address.toLowerCase())) {
         const err = Object.assign(new Error('mailbox unavailable'), { responseCode: 550 });
@@ -71,6 +87,7 @@ export async function startSmtpSink(options: { refuse?: string[] } = {}): Promis
     host: '127.0.0.1',
     port,
     mails,
+    peakConnections: () => peak,
     waitFor: (count, timeoutMs = 60_000) =>
       new Promise((resolve, reject) => {
         const check = () => {
