@@ -6,7 +6,7 @@ import { defaultHandlerRetry } from '../shared/record';
 import { BotApi, defaultRetryPolicy } from './api';
 import { openTelegramFile, TELEGRAM_DOWNLOAD_LIMIT, type FileSource } from './download';
 import { defaultFloodPolicy, FloodLimiter } from './flood';
-import { Inbound } from './inbound';
+import { ALLOWED_UPDATES, Inbound } from './inbound';
 import type { TelegramOptions } from './options';
 import { defaultPollingOptions, Poller } from './polling';
 import { defaultTypingOptions, ReplyPresenter, TELEGRAM_TEXT_LIMIT } from './replies';
@@ -66,6 +66,7 @@ export class TelegramChannel implements Channel {
       warnFlood: (message) => this.warnFlood(message),
       mediaGroupWindowMs: this.options.mediaGroupWindowMs ?? 1000,
       handlerRetry: this.options.handlerRetry ?? defaultHandlerRetry,
+      stars: this.options.stars,
       log: this.log,
     });
     const inbound = this.inbound;
@@ -74,7 +75,7 @@ export class TelegramChannel implements Channel {
       await this.api.call('setWebhook', {
         url: this.options.webhook.url,
         secret_token: this.options.webhook.secretToken,
-        allowed_updates: ['message'],
+        allowed_updates: ALLOWED_UPDATES,
       });
       this.log.info({ bot: me.username, mode: 'webhook' }, 'telegram channel started');
       return;

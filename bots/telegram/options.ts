@@ -3,6 +3,7 @@ import type { HandlerRetry } from '../shared/record';
 import type { TypingOptions } from '../shared/typing';
 import type { RetryPolicy } from './api';
 import type { FloodPolicy } from './flood';
+import type { StarsUpdates } from './inbound';
 import type { PollingOptions } from './polling';
 import type { WebhookOptions } from './webhook';
 
@@ -27,4 +28,6 @@ export interface TelegramOptions {
   /** Back-off while the core cannot record a message; `defaultHandlerRetry` when absent. */
   handlerRetry?: HandlerRetry;
   typing?: Partial<TypingOptions>;
+  /** Telegram Stars payments (`createTelegramStars`): pre-checkouts and successful payments go there. */
+  stars?: StarsUpdates;
 }

@@ -21,8 +21,9 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createLogger(config.logLevel);
-  const channels = await channelsFromConfig(config, log);
-  const service = new Service(config, { channels, ...(await paymentsFromConfig(config, log)) }, log);
+  const { stars, ...payments } = await paymentsFromConfig(config, log);
+  const channels = await channelsFromConfig(config, log, { stars });
+  const service = new Service(config, { channels, ...payments }, log);
   await service.start();
 
   let stopping = false;
