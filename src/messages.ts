@@ -35,7 +35,7 @@ export const text = {
       channel === 'email'
         ? 'Email me audio or video files as attachments, and I will reply with the transcript as text, a JSON file with timings and subtitles (SRT).'
         : 'Send me a voice message, an audio or video file, and I will send back its transcript as text, a JSON file with timings and subtitles (SRT).',
-      `New users get ${minutes(freeSeconds)} free; after that you pay per minute of audio with a card.`,
+      `New users get ${minutes(freeSeconds)} free; after that you pay per minute of audio.`,
       channel === 'email'
         ? 'Every reply tells you how much time you have left.'
         : 'Commands: /balance shows your seconds left, /language CODE sets the spoken language (for example /language de), /language auto detects it.',
