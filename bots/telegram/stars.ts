@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../src/log';
+import { text } from '../../src/messages';
 import type { Checkout, CheckoutRequest, CheckoutStatus, InvoiceHandler, Payments, ReceivedPayment } from '../../src/ports/payments';
 import { backoff } from '../../src/retry/backoff';
 import type { HandlerRetry } from '../shared/record';
@@ -103,12 +104,12 @@ export class TelegramStars implements Payments {
     const orderId = orderIdOf(query.invoice_payload);
     let answer: { ok: true } | { ok: false; reason: string };
     try {
-      if (!this.handler) answer = { ok: false, reason: 'Payments are not available right now; nothing was charged.' };
-      else if (!orderId) answer = { ok: false, reason: 'This invoice is not one of mine; nothing was charged.' };
+      if (!this.handler) answer = { ok: false, reason: text.invoice.busy };
+      else if (!orderId) answer = { ok: false, reason: text.invoice.unknown };
       else answer = this.handler.payable(orderId, query.total_amount, query.currency);
     } catch (error) {
       this.log.error({ orderId, err: error }, 'stars pre-checkout could not be checked; refused');
-      answer = { ok: false, reason: 'I could not check this invoice just now; nothing was charged. Please try again in a minute.' };
+      answer = { ok: false, reason: text.invoice.busy };
     }
     const signal = AbortSignal.timeout(PRE_CHECKOUT_DEADLINE_MS);
     await this.api.call(
