@@ -1,5 +1,6 @@
 import type { Config } from '../config';
 import type { Logger } from '../log';
+import { PaymentMethods } from '../orders/payment-methods';
 import type { ServiceParts } from './service';
 
 /** What the composition root builds for payments; `stars` also goes to the Telegram channel. */
@@ -34,4 +35,13 @@ export async function paymentsFromConfig(config: Config, log: Logger): Promise<P
     payments: new StripePayments({ secretKey, apiBase, publicUrl: config.publicUrl, log: log.child({ part: 'stripe' }) }),
     stripeWebhook: (handler) => stripeWebhook({ webhookSecret, handler, log: log.child({ part: 'stripe-webhook' }) }),
   };
+}
+
+/**
+ * The payment methods alone, as the service chooses them (Stripe, and Stars for Telegram), for a process
+ * that only needs the providers, such as the admin command refunding an order (`refundInvoiceCharges`).
+ */
+export async function paymentMethodsFromConfig(config: Config, log: Logger): Promise<PaymentMethods> {
+  const { payments, channelPayments } = await paymentsFromConfig(config, log);
+  return new PaymentMethods(payments ? { payments, prices: config.pricing } : undefined, channelPayments);
 }

@@ -73,72 +73,80 @@ export class InvoicePayments implements InvoiceHandler {
     });
   }
 
-  /**
-   * The operator's refund of an order paid inside a chat: each charge not yet refunded is given back through
-   * its provider (Telegram's `refundStarPayment`), then marked refunded with the ledger entry that takes back
-   * what it bought (as far as the balance still holds it) and a reply telling the user. Exactly once: a
-   * provider that already refunded the charge (a crash after its call) is treated as done, and the mark and
-   * the ledger key are written once. Returns the order's charges; empty when it has none.
-   */
+  /** The operator's refund of this order's charges; see `refundInvoiceCharges`. */
   async refund(orderId: string): Promise<ChargeRefund[]> {
-    const { db, methods, log } = this.deps;
-    const rows = db.select().from(invoicePayments).where(eq(invoicePayments.orderId, orderId)).all();
-    const done: ChargeRefund[] = [];
-    for (const row of rows) {
-      const base = { chargeId: row.chargeId, amount: row.amount, currency: row.currency };
-      if (row.refundedAt !== null) {
-        done.push({ ...base, takenBackSeconds: 0, already: true });
-        continue;
-      }
-      const provider = methods.forCurrency(row.currency)?.payments;
-      if (!provider?.refundPayment) throw new Error(`no configured payment method can refund ${row.currency.toUpperCase()}`);
-      await provider.refundPayment({ ...row, orderId });
-      const takenBack = this.recordRefund(row);
-      log.info({ orderId, chargeId: row.chargeId, amount: row.amount, currency: row.currency, takenBack }, 'payment refunded');
-      done.push({ ...base, takenBackSeconds: takenBack ?? 0, already: takenBack === undefined });
-    }
+    const refunds = await refundInvoiceCharges(this.deps, orderId);
     this.deps.wakeups.emit('outbox');
-    return done;
+    return refunds;
   }
+}
 
-  /** Marks one charge refunded with its ledger entry and reply; undefined when it was marked already. */
-  private recordRefund(row: typeof invoicePayments.$inferSelect): number | undefined {
-    const { db, ledger } = this.deps;
-    return transaction(db, () => {
-      const marked = db
-        .update(invoicePayments)
-        .set({ refundedAt: Date.now() })
-        .where(and(eq(invoicePayments.chargeId, row.chargeId), isNull(invoicePayments.refundedAt)))
-        .run();
-      if (marked.changes !== 1) return undefined;
-      const order = db.select().from(orders).where(eq(orders.id, row.orderId)).get();
-      if (!order) return 0;
-      const bought =
-        db
-          .select({ seconds: ledgerTable.seconds })
-          .from(ledgerTable)
-          .where(eq(ledgerTable.key, purchaseKey(row.orderId, row.chargeId)))
-          .get()?.seconds ?? 0;
-      const takenBack = Math.min(bought, Math.max(0, ledger.balance(order.userId)));
-      // Written even when nothing is taken back, so the ledger shows the money that went back.
-      ledger.append({
-        userId: order.userId,
-        kind: 'spend',
-        seconds: takenBack === 0 ? 0 : -takenBack,
-        key: `refund-charge:${row.chargeId}`,
-        orderId: order.id,
-        amountCents: -row.amount,
-        currency: row.currency,
-      });
-      const balance = ledger.balance(order.userId);
-      enqueueReply(db, order.replyTo, {
-        key: `refunded:${row.chargeId}`,
-        orderId: order.id,
-        kind: 'notice',
-        text: text.refunded(money(row.amount, row.currency), takenBack, balance),
-        balanceSeconds: balance,
-      });
-      return takenBack;
-    });
+/** What the operator's refund needs; the admin command builds it without the running service. */
+export type RefundDeps = Pick<InvoicePaymentsDeps, 'db' | 'ledger' | 'methods' | 'log'>;
+
+/**
+ * The operator's refund of an order paid inside a chat: each charge not yet refunded is given back through
+ * its provider (Telegram's `refundStarPayment`), then marked refunded with the ledger entry that takes back
+ * what it bought (as far as the balance still holds it) and a reply telling the user. Exactly once: a
+ * provider that already refunded the charge (a crash after its call) is treated as done, and the mark and
+ * the ledger key are written once. Returns the order's charges; empty when it has none.
+ */
+export async function refundInvoiceCharges(deps: RefundDeps, orderId: string): Promise<ChargeRefund[]> {
+  const { db, methods, log } = deps;
+  const rows = db.select().from(invoicePayments).where(eq(invoicePayments.orderId, orderId)).all();
+  const done: ChargeRefund[] = [];
+  for (const row of rows) {
+    const base = { chargeId: row.chargeId, amount: row.amount, currency: row.currency };
+    if (row.refundedAt !== null) {
+      done.push({ ...base, takenBackSeconds: 0, already: true });
+      continue;
+    }
+    const provider = methods.forCurrency(row.currency)?.payments;
+    if (!provider?.refundPayment) throw new Error(`no configured payment method can refund ${row.currency.toUpperCase()}`);
+    await provider.refundPayment({ ...row, orderId });
+    const takenBack = recordRefund(deps, row);
+    log.info({ orderId, chargeId: row.chargeId, amount: row.amount, currency: row.currency, takenBack }, 'payment refunded');
+    done.push({ ...base, takenBackSeconds: takenBack ?? 0, already: takenBack === undefined });
   }
+  return done;
+}
+
+/** Marks one charge refunded with its ledger entry and reply; undefined when it was marked already. */
+function recordRefund({ db, ledger }: RefundDeps, row: typeof invoicePayments.$inferSelect): number | undefined {
+  return transaction(db, () => {
+    const marked = db
+      .update(invoicePayments)
+      .set({ refundedAt: Date.now() })
+      .where(and(eq(invoicePayments.chargeId, row.chargeId), isNull(invoicePayments.refundedAt)))
+      .run();
+    if (marked.changes !== 1) return undefined;
+    const order = db.select().from(orders).where(eq(orders.id, row.orderId)).get();
+    if (!order) return 0;
+    const bought =
+      db
+        .select({ seconds: ledgerTable.seconds })
+        .from(ledgerTable)
+        .where(eq(ledgerTable.key, purchaseKey(row.orderId, row.chargeId)))
+        .get()?.seconds ?? 0;
+    const takenBack = Math.min(bought, Math.max(0, ledger.balance(order.userId)));
+    // Written even when nothing is taken back, so the ledger shows the money that went back.
+    ledger.append({
+      userId: order.userId,
+      kind: 'spend',
+      seconds: takenBack === 0 ? 0 : -takenBack,
+      key: `refund-charge:${row.chargeId}`,
+      orderId: order.id,
+      amountCents: -row.amount,
+      currency: row.currency,
+    });
+    const balance = ledger.balance(order.userId);
+    enqueueReply(db, order.replyTo, {
+      key: `refunded:${row.chargeId}`,
+      orderId: order.id,
+      kind: 'notice',
+      text: text.refunded(money(row.amount, row.currency), takenBack, balance),
+      balanceSeconds: balance,
+    });
+    return takenBack;
+  });
 }

@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { eq, like } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { paymentMethodsFromConfig } from '../../../src/app/payments';
+import { loadConfig } from '../../../src/config';
 import { ledger } from '../../../src/db/schema';
+import { silentLogger } from '../../../src/log';
+import { refundInvoiceCharges } from '../../../src/orders/invoice-payments';
 import { text } from '../../../src/messages';
 import { spokenFile } from '../../../test/support/audio';
 import { FakeTelegram, type SentMessage } from '../../../test/support/fake-telegram';
@@ -32,6 +36,7 @@ describe('Telegram Stars payments', () => {
   let telegram: FakeTelegram;
   let svc: TestService;
   let clip: Buffer;
+  let env: Record<string, string>;
   const logLines: LogLine[] = [];
 
   beforeAll(async () => {
@@ -44,14 +49,15 @@ describe('Telegram Stars payments', () => {
         done();
       },
     });
+    env = {
+      TELEGRAM_BOT_TOKEN: telegram.token,
+      TELEGRAM_API_ROOT: telegram.url,
+      NEW_USER_FREE_SECONDS: String(FREE),
+      STARS_PER_MINUTE: String(STARS_PER_MINUTE),
+      STARS_MINIMUM: String(STARS_MINIMUM),
+    };
     svc = await startTestService({
-      env: {
-        TELEGRAM_BOT_TOKEN: telegram.token,
-        TELEGRAM_API_ROOT: telegram.url,
-        NEW_USER_FREE_SECONDS: String(FREE),
-        STARS_PER_MINUTE: String(STARS_PER_MINUTE),
-        STARS_MINIMUM: String(STARS_MINIMUM),
-      },
+      env,
       runner: new ScriptedRunner('pending'),
       logTo,
     });
@@ -202,7 +208,10 @@ describe('Telegram Stars payments', () => {
     });
     expect(response.status).toBe(200);
 
-    const [refund] = await svc.service.invoicePayments.refund(order.id);
+    // The admin command builds the providers from the same configuration, without the running service.
+    const methods = await paymentMethodsFromConfig(loadConfig(env), silentLogger);
+    const { db, ledger: balances } = svc.service;
+    const [refund] = await refundInvoiceCharges({ db, ledger: balances, methods, log: silentLogger }, order.id);
     expect(refund).toMatchObject({ chargeId, already: false });
     expect(svc.balance('telegram', '504')).toBe(0);
     expect(
