@@ -38,6 +38,9 @@ export const configSchema = z.object({
   TELEGRAM_WEBHOOK_URL: optional(z.string().url().startsWith('https://', 'an https URL (Telegram posts only over TLS)')),
   TELEGRAM_WEBHOOK_SECRET: optional(z.string().regex(/^[A-Za-z0-9_-]{16,256}$/, '16 to 256 of A-Z a-z 0-9 _ -')),
   TELEGRAM_WEBHOOK_PORT: int(1, 65535).default(8081),
+  TELEGRAM_PAYMENTS: z.enum(['stars', 'stripe']).default('stars'),
+  STARS_PER_MINUTE: int(1, 10_000).default(5),
+  STARS_MINIMUM: int(1, 100_000).default(25),
   DISCORD_BOT_TOKEN: optional(z.string().min(1)),
   DISCORD_API_ROOT: optional(url),
   IMAP_HOST: optional(z.string().min(1)),
@@ -100,6 +103,8 @@ export interface Config {
     localFilesDir?: string;
     /** Webhook mode behind a TLS proxy; long polling when absent. */
     webhook?: { url: string; secretToken: string; port: number; host: string };
+    /** Telegram Stars prices when the bot sells for Stars (TELEGRAM_PAYMENTS=stars); absent when it sends Stripe links. */
+    stars?: { perMinute: number; minimum: number };
   };
   discord?: { token: string; apiRoot?: string };
   mail?: {
@@ -208,6 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           webhook: e.TELEGRAM_WEBHOOK_URL
             ? { url: e.TELEGRAM_WEBHOOK_URL, secretToken: e.TELEGRAM_WEBHOOK_SECRET!, port: e.TELEGRAM_WEBHOOK_PORT, host: e.HOST }
             : undefined,
+          stars: e.TELEGRAM_PAYMENTS === 'stars' ? { perMinute: e.STARS_PER_MINUTE, minimum: e.STARS_MINIMUM } : undefined,
         }
       : undefined,
     discord: e.DISCORD_BOT_TOKEN ? { token: e.DISCORD_BOT_TOKEN, apiRoot: e.DISCORD_API_ROOT } : undefined,

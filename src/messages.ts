@@ -24,8 +24,9 @@ export function minutes(seconds: number): string {
   return rest === 0 ? `${m} min` : `${m} min ${rest} s`;
 }
 
-/** 150 + usd -> "$1.50"; other currencies -> "1.50 EUR". */
+/** 150 + usd -> "$1.50"; other currencies -> "1.50 EUR"; Telegram Stars (xtr, whole units) -> "25 Stars". */
 export function money(cents: number, currency: string): string {
+  if (currency.toLowerCase() === 'xtr') return `${cents} ${cents === 1 ? 'Star' : 'Stars'}`;
   const amount = (cents / 100).toFixed(2);
   return currency === 'usd' ? `$${amount}` : `${amount} ${currency.toUpperCase()}`;
 }
@@ -42,7 +43,7 @@ export const text = {
       channel === 'email'
         ? 'Email me audio or video files as attachments, and I will reply with the transcript as text, a JSON file with timings and subtitles (SRT).'
         : 'Send me a voice message, an audio or video file, and I will send back its transcript as text, a JSON file with timings and subtitles (SRT).',
-      `New users get ${minutes(freeSeconds)} free; after that you pay per minute of audio with a card.`,
+      `New users get ${minutes(freeSeconds)} free; after that you pay per minute of audio.`,
       channel === 'email'
         ? 'Every reply tells you how much time you have left. To choose, write a line such as "language: de", "translate: on" or "format: srt vtt" (txt, srt, vtt, json) in the subject or the body; I keep your choices for later mail.'
         : 'Commands: /balance shows your seconds left, /language CODE sets the spoken language (for example /language de), /language auto detects it, /translate on|off translates into English, /format chooses the files you get (txt, srt, vtt, json; for example /format srt vtt).',
@@ -101,6 +102,19 @@ export const text = {
   needsPayment: (missing: number, price: string) =>
     `Your free seconds don't cover this: ${minutes(missing)} more is needed. Pay ${price} to transcribe it; anything above the cost stays on your balance.`,
   payButton: (price: string) => `Pay ${price}`,
+  /** The quote when the invoice itself was sent to the chat just before (Telegram Stars). */
+  needsInvoicePayment: (missing: number, price: string) =>
+    `Your free seconds don't cover this: ${minutes(missing)} more is needed. Pay ${price} with the invoice above to transcribe it; anything above the cost stays on your balance.`,
+  /** Shown by Telegram's payment form when a pre-checkout is refused. */
+  invoice: {
+    expired: 'This invoice has expired and the recording was not transcribed. Send it again for a new invoice.',
+    settled: 'This recording is already paid for or closed, so nothing was charged.',
+    changed: 'This invoice no longer matches the price of the recording. Send it again for a new invoice.',
+    unknown: 'I cannot find the recording this invoice is for, so nothing was charged.',
+    busy: 'I could not check this invoice just now; nothing was charged. Please try again in a minute.',
+  },
+  refunded: (paid: string, takenBack: number, balance: number) =>
+    `Your payment of ${paid} was refunded.${takenBack > 0 ? ` I took the ${minutes(takenBack)} it bought off your balance.` : ''} You now have ${minutes(balance)}.`,
   paymentsOff: (missing: number) =>
     `Your balance is ${minutes(missing)} short for this, and payments are not set up on this service, so I can't transcribe it. Nothing was charged.`,
   paid: (balance: number) => `Payment received, thank you. Transcribing now. ${minutes(balance)} left after this.`,

@@ -5,7 +5,7 @@ import { defaultHandlerRetry } from '../shared/record';
 import { SendPacer } from './pacer';
 import { BotApi, defaultRetryPolicy } from './api';
 import { openTelegramFile, TELEGRAM_DOWNLOAD_LIMIT, type FileSource } from './download';
-import { Inbound } from './inbound';
+import { ALLOWED_UPDATES, Inbound } from './inbound';
 import type { TelegramOptions } from './options';
 import { defaultPollingOptions, Poller } from './polling';
 import { defaultTypingOptions, ReplyPresenter, TELEGRAM_TEXT_LIMIT } from './replies';
@@ -65,6 +65,7 @@ export class TelegramChannel implements Channel {
       openFile: (fileId, size) => openTelegramFile(this.files, fileId, size),
       mediaGroupWindowMs: this.options.mediaGroupWindowMs ?? 1000,
       handlerRetry: this.options.handlerRetry ?? defaultHandlerRetry,
+      stars: this.options.stars,
       log: this.log,
     });
     const inbound = this.inbound;
@@ -73,7 +74,7 @@ export class TelegramChannel implements Channel {
       await this.api.call('setWebhook', {
         url: this.options.webhook.url,
         secret_token: this.options.webhook.secretToken,
-        allowed_updates: ['message'],
+        allowed_updates: ALLOWED_UPDATES,
       });
       this.log.info({ bot: me.username, mode: 'webhook' }, 'telegram channel started');
       return;

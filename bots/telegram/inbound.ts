@@ -3,11 +3,22 @@ import type { MessageHandler } from '../../src/ports/channel';
 import { toIncoming, type FileOpener, type TgMessage } from './message';
 import { recordWithRetry, type HandlerRetry } from '../shared/record';
 import { RecentSet } from '../shared/recent';
+import type { TgPreCheckoutQuery } from './stars';
 
-/** A Bot API Update; only `message` is asked for. */
+/** The updates the bot asks Telegram for. */
+export const ALLOWED_UPDATES = ['message', 'pre_checkout_query'];
+
+/** A Bot API Update; only `message` and `pre_checkout_query` (Stars payments) are asked for. */
 export interface TgUpdate {
   update_id: number;
   message?: TgMessage;
+  pre_checkout_query?: TgPreCheckoutQuery;
+}
+
+/** Where Telegram Stars payment updates go; absent when the bot does not sell for Stars. */
+export interface StarsUpdates {
+  preCheckout(query: TgPreCheckoutQuery): Promise<void>;
+  successfulPayment(message: TgMessage, signal: AbortSignal): Promise<boolean>;
 }
 
 /** What the inbound pipeline needs from the channel. */
@@ -19,6 +30,8 @@ export interface InboundOptions {
   mediaGroupWindowMs: number;
   /** Back-off while the core reports a transient failure. */
   handlerRetry: HandlerRetry;
+  /** Telegram Stars payments, when the bot sells for Stars. */
+  stars?: StarsUpdates;
   log: Logger;
 }
 
@@ -68,8 +81,25 @@ export class Inbound {
   }
 
   private async route(update: TgUpdate): Promise<boolean> {
+    const { stars, log } = this.options;
+    if (update.pre_checkout_query) {
+      if (!stars) return true;
+      // Answered once: Telegram does not ask again, and cancels the payment after 10 s without an answer.
+      await stars.preCheckout(update.pre_checkout_query).catch((error: unknown) => {
+        log.error({ err: error }, 'telegram pre-checkout could not be answered; Telegram cancels the payment');
+      });
+      return true;
+    }
     const message = update.message;
     if (!message) return true;
+    if (message.successful_payment) {
+      if (stars) return stars.successfulPayment(message, this.stopping.signal);
+      log.error(
+        { chargeId: message.successful_payment.telegram_payment_charge_id },
+        'stars payment while Stars are off; settle it by hand',
+      );
+      return true;
+    }
     if (message.media_group_id) return this.joinGroup(message);
     return this.dispatch([message]);
   }

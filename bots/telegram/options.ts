@@ -3,6 +3,7 @@ import type { Logger } from '../../src/log';
 import type { HandlerRetry } from '../shared/record';
 import type { TypingOptions } from '../shared/typing';
 import type { RetryPolicy } from './api';
+import type { StarsUpdates } from './inbound';
 import type { PollingOptions } from './polling';
 import type { WebhookOptions } from './webhook';
 
@@ -28,4 +29,6 @@ export interface TelegramOptions {
   typing?: Partial<TypingOptions>;
   /** How fast sends may go; `telegramLimits` (under Telegram's flood limits) when absent. */
   sendLimits?: SendLimits;
+  /** Telegram Stars payments (`createTelegramStars`): pre-checkouts and successful payments go there. */
+  stars?: StarsUpdates;
 }

@@ -9,11 +9,13 @@ import { locateModel } from '../../whisper-container/src/config';
 import { Intake } from '../intake/intake';
 import { Ledger } from '../ledger';
 import type { Logger } from '../log';
+import { InvoicePayments } from '../orders/invoice-payments';
 import { OrderPayments } from '../orders/order-payments';
+import { PaymentMethods, type PaymentMethod } from '../orders/payment-methods';
 import { Quoting } from '../orders/quote';
 import { OutboxSender } from '../outbox/sender';
 import type { BlobStore } from '../ports/blob-store';
-import type { Channel } from '../ports/channel';
+import type { Channel, ChannelName } from '../ports/channel';
 import type { PaymentHandler, Payments } from '../ports/payments';
 import type { Runner } from '../ports/runner';
 import { Dispatcher } from '../processors/dispatcher';
@@ -28,6 +30,8 @@ import { blobStoreFromConfig } from './storage';
 export interface ServiceParts {
   channels: Channel[];
   payments?: Payments;
+  /** Channels billed by a provider of their own (Telegram: Stars), with its prices; the others use `payments`. */
+  channelPayments?: Partial<Record<ChannelName, PaymentMethod>>;
   runner?: Runner;
   store?: BlobStore;
   /** The Stripe webhook, when payments are Stripe. Built by the caller around the core's payment handler. */
@@ -48,6 +52,8 @@ export class Service {
   readonly runner: Runner;
   readonly intake: Intake;
   readonly orderPayments: OrderPayments;
+  /** Payments made inside a chat (Telegram Stars), and their refunds for the operator. */
+  readonly invoicePayments: InvoicePayments;
   readonly wakeups = new Wakeups();
   private readonly loops: Loop[];
   private readonly supervisor: ChannelSupervisor;
@@ -66,7 +72,8 @@ export class Service {
     this.supervisor = new ChannelSupervisor(parts.channels, { log, ...parts.channelRetry });
     const { db, ledger, store, runner, wakeups } = this;
     const prices = config.pricing;
-    const quoting = new Quoting({ db, ledger, prices, payments: parts.payments, wakeups, log });
+    const methods = new PaymentMethods(parts.payments ? { payments: parts.payments, prices } : undefined, parts.channelPayments);
+    const quoting = new Quoting({ db, ledger, prices, payments: parts.payments, methods, wakeups, log });
     const abuse = config.abuse;
     this.intake = new Intake({
       db,
@@ -96,8 +103,11 @@ export class Service {
       wakeups,
       log,
       payments: parts.payments,
+      methods,
       keepExpiredAudioHours: config.expiredAudioKeepHours,
     });
+    this.invoicePayments = new InvoicePayments({ db, ledger, methods, payments: this.orderPayments, wakeups, log });
+    for (const method of Object.values(parts.channelPayments ?? {})) method.payments.attach?.(this.invoicePayments);
 
     const dispatcher = new Dispatcher({ db, ledger, runner, wakeups, log });
     const tracker = new Tracker({ db, ledger, runner, store, wakeups, log });

@@ -144,6 +144,25 @@ export const paymentNotices = sqliteTable('stripe_events', {
 });
 
 /**
+ * Payments a provider reported inside a chat (Telegram Stars' `successful_payment`), one row per charge:
+ * who paid, so an operator's refund goes back to them, and whether it was refunded.
+ */
+export const invoicePayments = sqliteTable(
+  'invoice_payments',
+  {
+    chargeId: text('charge_id').primaryKey(),
+    orderId: text('order_id').notNull(),
+    payerId: text('payer_id').notNull(),
+    /** In the provider's smallest unit (whole Stars). */
+    amount: integer('amount').notNull(),
+    currency: text('currency').notNull(),
+    receivedAt: integer('received_at').notNull().default(now),
+    refundedAt: integer('refunded_at'),
+  },
+  (t) => [index('invoice_payments_order').on(t.orderId)],
+);
+
+/**
  * Replies waiting to be sent. Written in the same transaction as the state change they announce,
  * sent by the outbox loop, marked sent after the platform accepted them.
  */

@@ -167,6 +167,11 @@ export function recordCheckout({ db, ledger }: CommandContext, order: Order, che
     if (changed.changes !== 1) return false;
     const price = money(order.amountCents!, order.currency!);
     const lines = fileLines(orderFiles(db, order.id));
+    // A checkout without a link is an invoice sent into the chat already (Telegram Stars): the quote points at it.
+    if (!checkout.url) {
+      quoteReply(db, order, lines, text.needsInvoicePayment(order.missingSeconds, price), ledger.balance(order.userId));
+      return true;
+    }
     quoteReply(db, order, lines, text.needsPayment(order.missingSeconds, price), ledger.balance(order.userId), {
       label: text.payButton(price),
       url: checkout.url,

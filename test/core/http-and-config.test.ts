@@ -62,6 +62,13 @@ describe('configuration', () => {
     expect(config.stripe).toBeUndefined();
   });
 
+  it('sells for Telegram Stars on Telegram by default, and sends the Stripe link there only when told to', () => {
+    const token = { TELEGRAM_BOT_TOKEN: '123456:ABC-def' };
+    expect(loadConfig(token).telegram?.stars).toEqual({ perMinute: 5, minimum: 25 });
+    expect(loadConfig({ ...token, STARS_PER_MINUTE: '7', STARS_MINIMUM: '1' }).telegram?.stars).toEqual({ perMinute: 7, minimum: 1 });
+    expect(loadConfig({ ...token, TELEGRAM_PAYMENTS: 'stripe' }).telegram?.stars).toBeUndefined();
+  });
+
   it.each([
     [{ PORT: 'eighty' }, /^PORT is invalid/],
     [{ CURRENCY: 'dollars' }, /^CURRENCY is invalid/],
@@ -71,6 +78,8 @@ describe('configuration', () => {
     [{ RUNNER: 'batch' }, /^BATCH_JOB_QUEUE is required/],
     [{ RUNNER: 'batch', BATCH_JOB_QUEUE: 'q', BATCH_JOB_DEFINITION: 'd' }, /^STORAGE must be s3 when RUNNER=batch/],
     [{ TELEGRAM_BOT_TOKEN: 'not a token' }, /^TELEGRAM_BOT_TOKEN is invalid/],
+    [{ TELEGRAM_PAYMENTS: 'card' }, /^TELEGRAM_PAYMENTS is invalid/],
+    [{ STARS_PER_MINUTE: '0' }, /^STARS_PER_MINUTE is invalid/],
   ])('refuses %o with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -20,6 +20,8 @@ export interface SentMessage {
   reply_to?: number;
   reply_markup?: unknown;
   document?: { filename: string; content: Buffer };
+  /** sendInvoice: the invoice as the bot sent it. */
+  invoice?: { title: string; description: string; payload: string; currency: string; prices: { label: string; amount: number }[] };
   /** Text after the latest editMessageText, and its markup. */
   edits: { text: string; reply_markup?: unknown }[];
 }
@@ -81,6 +83,14 @@ export class FakeTelegram {
   readonly flood = { refused: 0, accepted: 0, refusedPerChat: 0, refusedPerBot: 0 };
   private readonly sendTimes: number[] = [];
   private readonly chatSendTimes = new Map<string, number[]>();
+  /** Each answerPreCheckoutQuery, in order. */
+  readonly preCheckoutAnswers: { id: string; ok: boolean; error_message?: string; at: number }[] = [];
+  /** Charges refunded by refundStarPayment, by charge id: the user id it was refunded to. */
+  readonly refunds = new Map<string, number>();
+  /** Charges this server made (through `paymentUpdate`), by charge id: who paid. */
+  private readonly charges = new Map<string, number>();
+  private nextPreCheckout = 1;
+  private nextCharge = 1;
   /** file_path to hand out instead of the stored relative one (self-hosted servers give absolute paths). */
   filePathOverride?: (fileId: string) => string | undefined;
 
@@ -155,6 +165,57 @@ export class FakeTelegram {
     };
   }
 
+  /**
+   * A pre_checkout_query update for an invoice the bot sent, as Telegram sends it when the payer presses
+   * Pay (amount and payload taken from the invoice unless given); returns its query id.
+   */
+  preCheckout(invoice: SentMessage, from = { id: 42 }, override: { total_amount?: number; invoice_payload?: string } = {}): string {
+    const id = `pcq-${this.nextPreCheckout++}`;
+    this.pushUpdate({
+      pre_checkout_query: {
+        id,
+        from: { is_bot: false, first_name: 'Ada', ...from },
+        currency: invoice.invoice!.currency,
+        total_amount: override.total_amount ?? invoice.invoice!.prices.reduce((sum, p) => sum + p.amount, 0),
+        invoice_payload: override.invoice_payload ?? invoice.invoice!.payload,
+      },
+    });
+    return id;
+  }
+
+  /** Resolves with the bot's answer to one pre-checkout query. */
+  async preCheckoutAnswer(id: string, timeoutMs = 10_000): Promise<{ id: string; ok: boolean; error_message?: string; at: number }> {
+    return this.waitFor(() => this.preCheckoutAnswers.find((a) => a.id === id), timeoutMs);
+  }
+
+  /**
+   * The service message Telegram sends after a Stars payment went through (a new charge id unless one is
+   * given, to replay it); returns the update with its charge id.
+   */
+  successfulPayment(
+    invoice: SentMessage,
+    from = { id: 42 },
+    chargeId = `stxCHARGE${this.nextCharge++}`,
+  ): { chargeId: string; update: Record<string, unknown> } {
+    this.charges.set(chargeId, from.id);
+    const update = {
+      message: this.message(
+        {
+          successful_payment: {
+            currency: invoice.invoice!.currency,
+            total_amount: invoice.invoice!.prices.reduce((sum, p) => sum + p.amount, 0),
+            invoice_payload: invoice.invoice!.payload,
+            telegram_payment_charge_id: chargeId,
+            provider_payment_charge_id: '',
+          },
+        },
+        from,
+        Number(invoice.chat_id),
+      ),
+    };
+    return { chargeId, update };
+  }
+
   /** Makes the next `count` calls of `method` fail. */
   failNext(method: string, failure: FakeFailure, count = 1): void {
     const queue = this.failures.get(method) ?? [];
@@ -225,7 +286,12 @@ export class FakeTelegram {
       const retryAfter = this.overLimit(String(params.chat_id));
       if (retryAfter !== undefined) {
         this.flood.refused += 1;
-        return this.reply(res, 429, { ok: false, error_code: 429, description: `Too Many Requests: retry after ${retryAfter}`, parameters: { retry_after: retryAfter } });
+        return this.reply(res, 429, {
+          ok: false,
+          error_code: 429,
+          description: `Too Many Requests: retry after ${retryAfter}`,
+          parameters: { retry_after: retryAfter },
+        });
       }
       this.flood.accepted += 1;
     }
@@ -285,6 +351,42 @@ export class FakeTelegram {
           return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: file is too big' });
         const filePath = this.filePathOverride?.(file.file_id) ?? file.file_path;
         return ok({ file_id: file.file_id, file_unique_id: file.file_unique_id, file_size: file.content.length, file_path: filePath });
+      }
+      case 'answerPreCheckoutQuery': {
+        const id = String(params.pre_checkout_query_id);
+        const accepted = params.ok === true || params.ok === 'true';
+        // Telegram insists on a reason for a refusal: the payer sees it.
+        if (!accepted && !params.error_message)
+          return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: ERROR_MESSAGE_EMPTY' });
+        this.preCheckoutAnswers.push({ id, ok: accepted, error_message: params.error_message as string | undefined, at: Date.now() });
+        return ok(true);
+      }
+      case 'refundStarPayment': {
+        const chargeId = String(params.telegram_payment_charge_id);
+        const payer = this.charges.get(chargeId);
+        if (payer === undefined || payer !== Number(params.user_id))
+          return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: CHARGE_NOT_FOUND' });
+        if (this.refunds.has(chargeId))
+          return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: CHARGE_ALREADY_REFUNDED' });
+        this.refunds.set(chargeId, payer);
+        return ok(true);
+      }
+      case 'sendInvoice': {
+        if (params.currency === 'XTR' && params.provider_token)
+          return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: provider_token must be empty for XTR' });
+        const message = this.record(method, params, files);
+        message.invoice = {
+          title: String(params.title),
+          description: String(params.description),
+          payload: String(params.payload),
+          currency: String(params.currency),
+          prices: params.prices as { label: string; amount: number }[],
+        };
+        return ok({
+          message_id: message.message_id,
+          date: Math.floor(Date.now() / 1000),
+          chat: { id: Number(message.chat_id), type: 'private' },
+        });
       }
       case 'sendMessage':
       case 'sendDocument': {

@@ -60,8 +60,8 @@ export async function startTestService(
     ...options.env,
   });
   const log = createLogger(options.logTo ? 'info' : config.logLevel, options.logTo);
-  const channels = [...(await channelsFromConfig(config, log)), ...(options.channels ?? [])];
-  const fromConfig = await paymentsFromConfig(config, log);
+  const { stars, ...fromConfig } = await paymentsFromConfig(config, log);
+  const channels = [...(await channelsFromConfig(config, log, { stars })), ...(options.channels ?? [])];
   const service = new Service(
     config,
     {
