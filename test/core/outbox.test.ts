@@ -147,7 +147,7 @@ describe('audio clean-up after a transcript', () => {
     await sender.tick('test');
     const transcripts = () => channel.sent.filter((s) => s.reply.kind === 'transcript');
     expect(transcripts()).toHaveLength(1);
-    expect(transcripts()[0].reply.text).toBe('Hello there.');
+    expect(transcripts()[0].reply.text).toBe('Hello there.\n\nLanguage: English.');
     expect(db.select().from(outbox).where(eq(outbox.key, 'transcript:o1')).get()!.state).toBe('sent');
     expect(await store.exists(audio)).toBe(true);
     expect(order().audioDeletedAt).toBeNull();
