@@ -21,6 +21,8 @@ const WORKER_CONTRACT = [
   'whisper-container',
   'src/ports',
   'src/domain/transcript',
+  'src/domain/languages',
+  'src/domain/models',
   'src/formats',
   'src/media/ffmpeg',
   'src/tied-spawn',

@@ -12,12 +12,20 @@ export class MailChannel implements Channel {
   private readonly mailbox: MailboxWatcher;
   private readonly policy: SenderPolicy;
   private readonly replies: SmtpReplies;
+  private online = false;
 
   constructor(private readonly options: MailOptions) {
     const own = [options.from, options.imap.user].map((a) => a.replace(/^.*<|>.*$/g, '').trim()).filter((a) => a.includes('@'));
     this.policy = new SenderPolicy({ senderAuth: options.senderAuth, authservId: options.authservId, ownAddresses: own });
     this.mailbox = new MailboxWatcher({ ...options.imap, tls: options.tls, log: options.log, reconnect: options.reconnect });
     this.replies = new SmtpReplies({ ...options.smtp, from: options.from, tls: options.tls, log: options.log });
+    this.mailbox.on('connected', () => (this.online = true));
+    this.mailbox.on('disconnected', () => (this.online = false));
+  }
+
+  /** False while the mailbox is not connected (it reconnects in the background). */
+  connected(): boolean {
+    return this.online;
   }
 
   /** The mailbox's lifecycle events (`connected`, `disconnected`, `processed`), for health checks and tests. */

@@ -1,5 +1,6 @@
 import { simpleParser, type AddressObject, type EmailAddress } from 'mailparser';
 import type { IncomingMessage } from '../src/ports/channel';
+import { parseChoices } from './choices';
 import type { ParsedBody } from './download';
 
 /** The header facts the mail channel decides on, read before the body is downloaded. */
@@ -51,7 +52,8 @@ export async function parseHeaders(raw: Buffer): Promise<MailHeaders> {
 
 /**
  * The core's message for a mail whose sender passed the checks. The sender is part of the id: someone
- * reusing another's Message-ID cannot make their mail a "duplicate".
+ * reusing another's Message-ID cannot make their mail a "duplicate". Lines such as `format: vtt` in the
+ * subject or body are the sender's choices, as commands are in chats.
  */
 export function toIncoming(headers: MailHeaders & { from: { address: string; name?: string } }, body: ParsedBody): IncomingMessage {
   const from = headers.from.address;
@@ -66,6 +68,7 @@ export function toIncoming(headers: MailHeaders & { from: { address: string; nam
       subject: headers.subject,
       references: headers.references,
     },
+    choices: parseChoices(headers.subject, body.text),
     attachments: body.attachments,
     text: body.text,
   };

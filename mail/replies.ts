@@ -14,6 +14,13 @@ export interface SmtpRepliesOptions {
   log: Logger;
 }
 
+/**
+ * Connections the pool opens at most: mail providers refuse more than a few at once per client (421), and two
+ * carry hundreds of replies a minute. Each is reused for up to 100 messages, then reopened (nodemailer's default,
+ * within what servers allow per connection).
+ */
+export const SMTP_MAX_CONNECTIONS = 2;
+
 /** How many reply keys are remembered to drop accidental repeats. */
 const RECENT_KEYS = 10_000;
 
@@ -36,7 +43,8 @@ export class SmtpReplies {
       auth: options.user ? { user: options.user, pass: options.password ?? '' } : undefined,
       tls: options.tls,
       pool: true,
-      maxConnections: 2,
+      maxConnections: SMTP_MAX_CONNECTIONS,
+      maxMessages: 100,
     });
   }
 

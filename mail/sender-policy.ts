@@ -2,7 +2,8 @@ import { parseAuthResults } from './auth-results';
 import { headerValues, type MailHeaders } from './message';
 
 /** Why a mail is left alone. Logged, never answered. */
-export type Refusal = 'no_sender' | 'own_address' | 'auto_submitted' | 'bulk' | 'mailing_list' | 'bounce' | 'not_authenticated';
+export type Refusal =
+  'no_sender' | 'several_from_fields' | 'own_address' | 'auto_submitted' | 'bulk' | 'mailing_list' | 'bounce' | 'not_authenticated';
 
 export type Verdict = { ok: true } | { ok: false; reason: Refusal };
 
@@ -34,6 +35,9 @@ export class SenderPolicy {
   judge(headers: MailHeaders): Verdict {
     const from = headers.from?.address;
     if (!from || headers.fromCount !== 1) return { ok: false, reason: 'no_sender' };
+    // mailparser keeps only the last From field, while a DMARC check may have judged the first: a second
+    // From could then pass the sender check under an address the server never vouched for (RFC 5322 allows one).
+    if (headerValues(headers, 'from').length !== 1) return { ok: false, reason: 'several_from_fields' };
     if (this.own.has(from)) return { ok: false, reason: 'own_address' };
     const loop = this.machineMail(headers, from);
     if (loop) return { ok: false, reason: loop };

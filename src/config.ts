@@ -38,12 +38,21 @@ export const configSchema = z.object({
     .default('usd'),
   MAX_FILE_BYTES: int(1).default(2_147_483_648),
   MAX_FILE_SECONDS: int(1).default(14_400),
+  FREE_GRANTS_PER_EMAIL_DOMAIN_PER_DAY: int(0).default(20),
+  DISCORD_MIN_ACCOUNT_AGE_DAYS: int(0, 3650).default(7),
+  USER_MESSAGES_PER_MINUTE: int(1, 10_000).default(20),
+  HELP_REPLIES_PER_HOUR: int(1, 1000).default(3),
+  MAX_CONCURRENT_INTAKE: int(1, 1000).default(16),
+  MAX_FILES_PER_MESSAGE: int(1, 1000).default(20),
   TELEGRAM_BOT_TOKEN: optional(z.string().regex(/^\d+:[\w-]+$/, 'a BotFather token like 123456:ABC...')),
   TELEGRAM_API_ROOT: optional(url),
   TELEGRAM_API_LOCAL_DIR: optional(z.string().min(1)),
   TELEGRAM_WEBHOOK_URL: optional(z.string().url().startsWith('https://', 'an https URL (Telegram posts only over TLS)')),
   TELEGRAM_WEBHOOK_SECRET: optional(z.string().regex(/^[A-Za-z0-9_-]{16,256}$/, '16 to 256 of A-Z a-z 0-9 _ -')),
   TELEGRAM_WEBHOOK_PORT: int(1, 65535).default(8081),
+  TELEGRAM_PAYMENTS: z.enum(['stars', 'stripe']).default('stars'),
+  STARS_PER_MINUTE: int(1, 10_000).default(5),
+  STARS_MINIMUM: int(1, 100_000).default(25),
   DISCORD_BOT_TOKEN: optional(z.string().min(1)),
   DISCORD_API_ROOT: optional(url),
   IMAP_HOST: optional(z.string().min(1)),
@@ -73,6 +82,7 @@ export const configSchema = z.object({
   BATCH_JOB_QUEUE: optional(z.string().min(1)),
   BATCH_JOB_DEFINITION: optional(z.string().min(1)),
   BATCH_ENDPOINT: optional(url),
+  BATCH_JOB_TIMEOUT_SECONDS: optional(int(60)),
   WHISPER_MODEL: optional(z.string().min(1)),
   WHISPER_THREADS: int(1, 256).default(Math.max(1, cpus().length)),
   WORKER_CONCURRENCY: int(1, 64).default(1),
@@ -92,6 +102,7 @@ export const configSchema = z.object({
   RECORD_RETENTION_DAYS: int(0, 36_500)
     .refine((days) => days === 0 || days >= 7, '0 (keep forever) or at least 7 days')
     .default(90),
+  LOCAL_MAX_SECONDS: int(0, 14_400).default(0),
 });
 
 type Env = z.infer<typeof configSchema>;
@@ -104,7 +115,15 @@ export interface Config {
   dataDir: string;
   logLevel: Env['LOG_LEVEL'];
   pricing: { freeSeconds: number; pricePerMinuteCents: number; minimumPaymentCents: number; currency: string };
-  limits: { maxFileBytes: number; maxFileSeconds: number };
+  limits: { maxFileBytes: number; maxFileSeconds: number; maxFilesPerMessage: number };
+  /** Abuse bounds: who gets free seconds, and how fast one user (and everyone together) may send. */
+  abuse: {
+    freeGrantsPerEmailDomainPerDay: number;
+    discordMinAccountAgeMs: number;
+    userMessagesPerMinute: number;
+    helpRepliesPerHour: number;
+    maxConcurrentIntake: number;
+  };
   telegram?: {
     token: string;
     apiRoot?: string;
@@ -112,6 +131,8 @@ export interface Config {
     localFilesDir?: string;
     /** Webhook mode behind a TLS proxy; long polling when absent. */
     webhook?: { url: string; secretToken: string; port: number; host: string };
+    /** Telegram Stars prices when the bot sells for Stars (TELEGRAM_PAYMENTS=stars); absent when it sends Stripe links. */
+    stars?: { perMinute: number; minimum: number };
   };
   discord?: { token: string; apiRoot?: string };
   mail?: {
@@ -126,8 +147,19 @@ export interface Config {
   expiredAudioKeepHours: number;
   storage: { kind: 'local'; root: string } | { kind: 's3'; bucket: string; endpoint?: string; forcePathStyle: boolean; region: string };
   runner:
-    { kind: 'local'; concurrency: number } | { kind: 'batch'; jobQueue: string; jobDefinition: string; endpoint?: string; region: string };
-  whisper: { model: string; threads: number };
+    | { kind: 'local'; concurrency: number }
+    | {
+        kind: 'batch';
+        jobQueue: string;
+        jobDefinition: string;
+        endpoint?: string;
+        region: string;
+        attemptTimeoutSeconds?: number;
+        localMaxSeconds: number;
+        concurrency: number;
+      };
+  /** `model` is `WHISPER_MODEL` when set (a model name or a path); unset, the runner finds the model `npm run model` or the install prepared. */
+  whisper: { model?: string; threads: number };
   /** Database backups: `npm run backup` writes to `target`; the service also does every `intervalMs` when set. */
   backup: { target: BackupTarget; intervalMs?: number; keep: number };
   /** Days after which finished orders' blobs, and message records, are deleted; 0 keeps them. The ledger is never pruned. */
@@ -202,7 +234,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       minimumPaymentCents: e.MINIMUM_PAYMENT_CENTS,
       currency: e.CURRENCY,
     },
-    limits: { maxFileBytes: e.MAX_FILE_BYTES, maxFileSeconds: e.MAX_FILE_SECONDS },
+    limits: { maxFileBytes: e.MAX_FILE_BYTES, maxFileSeconds: e.MAX_FILE_SECONDS, maxFilesPerMessage: e.MAX_FILES_PER_MESSAGE },
+    abuse: {
+      freeGrantsPerEmailDomainPerDay: e.FREE_GRANTS_PER_EMAIL_DOMAIN_PER_DAY,
+      discordMinAccountAgeMs: e.DISCORD_MIN_ACCOUNT_AGE_DAYS * 86_400_000,
+      userMessagesPerMinute: e.USER_MESSAGES_PER_MINUTE,
+      helpRepliesPerHour: e.HELP_REPLIES_PER_HOUR,
+      maxConcurrentIntake: e.MAX_CONCURRENT_INTAKE,
+    },
     telegram: e.TELEGRAM_BOT_TOKEN
       ? {
           token: e.TELEGRAM_BOT_TOKEN,
@@ -211,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           webhook: e.TELEGRAM_WEBHOOK_URL
             ? { url: e.TELEGRAM_WEBHOOK_URL, secretToken: e.TELEGRAM_WEBHOOK_SECRET!, port: e.TELEGRAM_WEBHOOK_PORT, host: e.HOST }
             : undefined,
+          stars: e.TELEGRAM_PAYMENTS === 'stars' ? { perMinute: e.STARS_PER_MINUTE, minimum: e.STARS_MINIMUM } : undefined,
         }
       : undefined,
     discord: e.DISCORD_BOT_TOKEN ? { token: e.DISCORD_BOT_TOKEN, apiRoot: e.DISCORD_API_ROOT } : undefined,
@@ -232,11 +272,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             jobDefinition: e.BATCH_JOB_DEFINITION!,
             endpoint: e.BATCH_ENDPOINT,
             region: e.AWS_REGION,
+            attemptTimeoutSeconds: e.BATCH_JOB_TIMEOUT_SECONDS,
+            localMaxSeconds: e.LOCAL_MAX_SECONDS,
+            concurrency: e.WORKER_CONCURRENCY,
           }
         : { kind: 'local', concurrency: e.WORKER_CONCURRENCY },
     // A path is made absolute; a model name (`base.en`) and unset (the default `npm run model` chose) are the worker's to resolve.
     whisper: {
-      model: e.WHISPER_MODEL ? (/[/\\]|\.bin$/.test(e.WHISPER_MODEL) ? resolve(e.WHISPER_MODEL) : e.WHISPER_MODEL) : '',
+      model: e.WHISPER_MODEL ? (/[/\\]|\.bin$/.test(e.WHISPER_MODEL) ? resolve(e.WHISPER_MODEL) : e.WHISPER_MODEL) : undefined,
       threads: e.WHISPER_THREADS,
     },
     backup: { target: backupTarget(e.BACKUP_TO ?? join(dataDir, 'backups'), e), intervalMs: e.BACKUP_INTERVAL, keep: e.BACKUP_KEEP },

@@ -1,18 +1,63 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { randomUUID } from 'node:crypto';
 import type { Db } from './db';
+import { transcriptFormats, type TranscriptFormat } from './formats';
 import { prepared } from './db/prepared';
-import { users } from './db/schema';
+import { ledger, users } from './db/schema';
 import type { Ledger } from './ledger';
 import type { ChannelName } from './ports/channel';
 
 export type User = typeof users.$inferSelect;
 
 /**
- * Finds the user, creating them on first contact with their one-time grant of free seconds.
- * Call inside a transaction: the user row and the grant are written together.
+ * Who gets free seconds on first contact. Identities are cheap (a domain can mint addresses, a script can
+ * make Discord accounts), so the grant is withheld from a Discord account younger than `discordMinAccountAgeMs`
+ * and from an email address whose domain already had `perEmailDomainPerDay` grants in the last 24 hours.
+ * Such a user is still served, and pays from the first second.
  */
-export function findOrCreateUser(db: Db, ledger: Ledger, channel: ChannelName, externalId: string, freeSeconds: number): User {
+export interface GrantPolicy {
+  freeSeconds: number;
+  /** Grants per email domain per rolling 24 hours; 0 means no limit. */
+  perEmailDomainPerDay: number;
+  /** Discord accounts younger than this get no grant; 0 means any age. */
+  discordMinAccountAgeMs: number;
+  now?: () => number;
+}
+
+/** Discord ids are snowflakes: milliseconds since 2015-01-01 in the bits above the 22nd. */
+const DISCORD_EPOCH_MS = 1_420_070_400_000;
+
+/** When a Discord account was made, from its id; undefined when the id is not a snowflake. */
+export function discordAccountCreatedAt(id: string): number | undefined {
+  if (!/^\d{15,20}$/.test(id)) return undefined;
+  return Number(BigInt(id) >> 22n) + DISCORD_EPOCH_MS;
+}
+
+/** The free seconds a new user with this identity gets under `policy`. */
+function grantFor(db: Db, channel: ChannelName, externalId: string, policy: GrantPolicy): number {
+  const now = (policy.now ?? Date.now)();
+  if (channel === 'discord' && policy.discordMinAccountAgeMs > 0) {
+    const created = discordAccountCreatedAt(externalId);
+    if (created === undefined || now - created < policy.discordMinAccountAgeMs) return 0;
+  }
+  if (channel === 'email' && policy.perEmailDomainPerDay > 0) {
+    const domain = externalId.slice(externalId.lastIndexOf('@') + 1).toLowerCase();
+    const pattern = `%@${domain.replace(/[\\%_]/g, (c) => `\\${c}`)}`;
+    const row = db.get<{ grants: number }>(sql`
+      select count(*) as grants from ${ledger} join ${users} on ${users.id} = ${ledger.userId}
+      where ${ledger.kind} = 'grant' and ${ledger.seconds} > 0 and ${users.channel} = 'email'
+        and lower(${users.externalId}) like ${pattern} escape '\\' and ${ledger.createdAt} >= ${now - 86_400_000}`);
+    if ((row?.grants ?? 0) >= policy.perEmailDomainPerDay) return 0;
+  }
+  return policy.freeSeconds;
+}
+
+/**
+ * Finds the user, creating them on first contact with their one-time grant of free seconds (as
+ * `policy` allows; a plain number grants that many to everyone). Call inside a transaction: the user
+ * row and the grant are written together.
+ */
+export function findOrCreateUser(db: Db, ledgerBook: Ledger, channel: ChannelName, externalId: string, policy: number | GrantPolicy): User {
   const existing = prepared(db, 'userByExternalId', (d) =>
     d
       .select()
@@ -21,12 +66,37 @@ export function findOrCreateUser(db: Db, ledger: Ledger, channel: ChannelName, e
       .prepare(),
   ).get({ channel, externalId });
   if (existing) return existing;
+  const grants = typeof policy === 'number' ? { freeSeconds: policy, perEmailDomainPerDay: 0, discordMinAccountAgeMs: 0 } : policy;
+  const freeSeconds = grantFor(db, channel, externalId, grants);
   const user = db.insert(users).values({ id: randomUUID(), channel, externalId }).returning().get();
-  if (freeSeconds > 0) ledger.append({ userId: user.id, kind: 'grant', seconds: freeSeconds, key: `grant:${user.id}` });
+  if (freeSeconds > 0) ledgerBook.append({ userId: user.id, kind: 'grant', seconds: freeSeconds, key: `grant:${user.id}` });
   return user;
 }
 
 /** Sets the Whisper language for the user's next orders; null means auto-detect. */
 export function setUserLanguage(db: Db, userId: string, language: string | null): void {
   db.update(users).set({ language }).where(eq(users.id, userId)).run();
+}
+
+/** Sets whether the user's next recordings are translated into English. */
+export function setUserTranslate(db: Db, userId: string, translate: boolean): void {
+  db.update(users).set({ translate }).where(eq(users.id, userId)).run();
+}
+
+/** The files a transcript comes with unless the user chose others: timings as JSON, and subtitles. */
+export const defaultFormats: readonly TranscriptFormat[] = ['json', 'srt'];
+
+/** Sets the files the user's next transcripts come with; null restores the default set. */
+export function setUserFormats(db: Db, userId: string, formats: readonly TranscriptFormat[] | null): void {
+  db.update(users)
+    .set({ formats: formats ? formats.join(',') : null })
+    .where(eq(users.id, userId))
+    .run();
+}
+
+/** The formats stored with a user or an order (`srt,vtt`), in the order of `transcriptFormats`; null gives the default set. */
+export function storedFormats(value: string | null): TranscriptFormat[] {
+  if (value === null) return [...defaultFormats];
+  const chosen = new Set(value.split(','));
+  return transcriptFormats.filter((format) => chosen.has(format));
 }

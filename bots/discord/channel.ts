@@ -63,6 +63,17 @@ export class DiscordChannel implements Channel {
   /** Connects to the gateway, registers the slash commands and starts taking messages. */
   async start(onMessage: MessageHandler): Promise<void> {
     const { client, log } = this;
+    // A start that failed is tried again by the service: no listener may be left twice.
+    for (const event of [
+      Events.Error,
+      Events.Warn,
+      Events.ShardDisconnect,
+      Events.ShardResume,
+      Events.MessageCreate,
+      Events.InteractionCreate,
+    ] as const) {
+      client.removeAllListeners(event);
+    }
     client.on(Events.Error, (error) => log.error({ reason: error.message }, 'discord client error'));
     client.on(Events.Warn, (warning) => log.warn({ warning }, 'discord client warning'));
     client.on(Events.ShardDisconnect, (event, shard) => log.warn({ shard, code: event.code }, 'discord gateway disconnected'));
@@ -92,8 +103,15 @@ export class DiscordChannel implements Channel {
       () => false,
     );
     // login rejects on a bad token, disallowed intents or an unreachable gateway, which ends the start with that error.
-    await client.login(this.options.token);
-    if (!(await ready)) throw new Error('Discord gateway did not become ready in time');
+    try {
+      await client.login(this.options.token);
+      if (!(await ready)) throw new Error('Discord gateway did not become ready in time');
+    } catch (error) {
+      // Leave nothing connecting behind the failed try, and keep REST replies working (destroy drops the token).
+      await client.destroy().catch(() => undefined);
+      client.rest.setToken(this.options.token);
+      throw error;
+    }
     const me = client.user!;
     const applicationId = client.application?.id ?? me.id;
 

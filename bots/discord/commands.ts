@@ -26,11 +26,40 @@ const COMMANDS: Pick<RESTPostAPIChatInputApplicationCommandsJSONBody, 'name' | '
       },
     ],
   },
+  {
+    name: 'translate',
+    description: 'Translate your next recordings into English',
+    options: [
+      {
+        type: ApplicationCommandOptionType.String,
+        name: 'mode',
+        description: 'on to translate, off to transcribe in the spoken language',
+        required: true,
+        choices: [
+          { name: 'on', value: 'on' },
+          { name: 'off', value: 'off' },
+        ],
+      },
+    ],
+  },
+  {
+    name: 'format',
+    description: 'Choose the files your transcripts come with',
+    options: [
+      {
+        type: ApplicationCommandOptionType.String,
+        name: 'formats',
+        description: 'One or more of txt, srt, vtt, json (for example: srt vtt), or default',
+        required: false,
+        max_length: 40,
+      },
+    ],
+  },
 ];
 
 /**
  * The slash commands registered globally at every start. The core answers them; Discord only needs
- * their names and the one option of /language. Usable in servers and in the bot's DMs.
+ * their names and their options. Usable in servers and in the bot's DMs.
  */
 export const SLASH_COMMANDS: RESTPostAPIChatInputApplicationCommandsJSONBody[] = COMMANDS.map((command) => ({
   ...command,

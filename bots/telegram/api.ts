@@ -3,6 +3,10 @@ import { Telegram, TelegramError } from 'telegraf';
 import type { Logger } from '../../src/log';
 import { DeliveryError } from '../../src/ports/channel';
 import { backoff } from '../../src/retry/backoff';
+import { SendPacer } from './pacer';
+
+/** Calls that post into a chat, and so count against Telegram's per-chat and per-bot limits. */
+const PACED = new Set(['sendMessage', 'sendDocument', 'sendPhoto', 'sendAudio', 'sendVoice', 'sendVideo', 'sendMediaGroup', 'editMessageText', 'editMessageReplyMarkup', 'copyMessage', 'forwardMessage']);
 
 /** How Bot API calls are retried. */
 export interface RetryPolicy {
@@ -30,6 +34,8 @@ export class BotApi {
     readonly apiRoot: string,
     private readonly log: Logger,
     private readonly policy: RetryPolicy = defaultRetryPolicy,
+    /** Shared by every call of this bot, so all its sends are paced together. */
+    readonly pacer = new SendPacer(),
   ) {
     this.telegram = new Telegram(token, { apiRoot });
   }
@@ -45,9 +51,26 @@ export class BotApi {
     return callApi(method, payload, { signal });
   }
 
-  /** One call with Telegram's retry rules applied. */
+  /**
+   * One call with Telegram's retry rules applied. Sends into a chat are paced below Telegram's limits
+   * (`pacer.ts`), each attempt anew, and a 429 holds that chat back for its `retry_after`.
+   */
   async call<T>(method: string, payload: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
-    return this.retrying(method, () => this.once<T>(method, payload, signal), signal);
+    const chatId = PACED.has(method) ? (payload.chat_id as string | number | undefined) : undefined;
+    if (chatId === undefined) return this.retrying(method, () => this.once<T>(method, payload, signal), signal);
+    return this.retrying(
+      method,
+      () =>
+        this.pacer.paced(chatId, async () => {
+          try {
+            return await this.once<T>(method, payload, signal);
+          } catch (error) {
+            if (error instanceof TelegramError && error.code === 429) this.pacer.holdBack(chatId, error.parameters?.retry_after ?? 1);
+            throw error;
+          }
+        }),
+      signal,
+    );
   }
 
   /** Runs `attempt` until it succeeds or fails in a way Telegram's rules say not to retry. */

@@ -1,12 +1,11 @@
 import type { Server } from 'node:http';
 import type { Logger } from '../../src/log';
-import { text } from '../../src/messages';
-import type { Channel, IncomingMessage, MessageHandler, Reply, ReplyAddress } from '../../src/ports/channel';
+import type { Channel, MessageHandler, Reply, ReplyAddress } from '../../src/ports/channel';
 import { defaultHandlerRetry } from '../shared/record';
+import { SendPacer } from './pacer';
 import { BotApi, defaultRetryPolicy } from './api';
 import { openTelegramFile, TELEGRAM_DOWNLOAD_LIMIT, type FileSource } from './download';
-import { defaultFloodPolicy, FloodLimiter } from './flood';
-import { Inbound } from './inbound';
+import { ALLOWED_UPDATES, Inbound } from './inbound';
 import type { TelegramOptions } from './options';
 import { defaultPollingOptions, Poller } from './polling';
 import { defaultTypingOptions, ReplyPresenter, TELEGRAM_TEXT_LIMIT } from './replies';
@@ -20,6 +19,8 @@ const COMMANDS = [
   { command: 'help', description: 'How to send audio and what it costs' },
   { command: 'balance', description: 'Seconds of transcription left' },
   { command: 'language', description: 'Set the spoken language: /language en or /language auto' },
+  { command: 'translate', description: 'Translate into English: /translate on or /translate off' },
+  { command: 'format', description: 'Choose the files you get: /format srt vtt (txt, srt, vtt, json)' },
 ];
 
 /** A Telegram bot as a `Channel`: updates in, replies presented as Telegram messages. */
@@ -36,7 +37,7 @@ export class TelegramChannel implements Channel {
   constructor(private readonly options: TelegramOptions) {
     const apiRoot = options.apiRoot ?? TELEGRAM_API_ROOT;
     const log = options.log.child({ channel: 'telegram' });
-    this.api = new BotApi(options.token, apiRoot, log, { ...defaultRetryPolicy, ...options.retry });
+    this.api = new BotApi(options.token, apiRoot, log, { ...defaultRetryPolicy, ...options.retry }, new SendPacer(options.sendLimits));
     this.presenter = new ReplyPresenter(this.api, log, { ...defaultTypingOptions, ...options.typing });
     const ownServer = new URL(apiRoot).hostname === new URL(TELEGRAM_API_ROOT).hostname;
     this.files = {
@@ -62,10 +63,9 @@ export class TelegramChannel implements Channel {
       onMessage,
       botUsername: me.username,
       openFile: (fileId, size) => openTelegramFile(this.files, fileId, size),
-      flood: new FloodLimiter(this.options.flood ?? defaultFloodPolicy),
-      warnFlood: (message) => this.warnFlood(message),
       mediaGroupWindowMs: this.options.mediaGroupWindowMs ?? 1000,
       handlerRetry: this.options.handlerRetry ?? defaultHandlerRetry,
+      stars: this.options.stars,
       log: this.log,
     });
     const inbound = this.inbound;
@@ -74,7 +74,7 @@ export class TelegramChannel implements Channel {
       await this.api.call('setWebhook', {
         url: this.options.webhook.url,
         secret_token: this.options.webhook.secretToken,
-        allowed_updates: ['message'],
+        allowed_updates: ALLOWED_UPDATES,
       });
       this.log.info({ bot: me.username, mode: 'webhook' }, 'telegram channel started');
       return;
@@ -101,9 +101,5 @@ export class TelegramChannel implements Channel {
   /** Sends one reply; throws `DeliveryError` (permanent when the user blocked the bot or the chat is gone). */
   send(to: ReplyAddress, reply: Reply): Promise<void> {
     return this.presenter.send(to, reply);
-  }
-
-  private async warnFlood(message: IncomingMessage): Promise<void> {
-    await this.presenter.send(message.replyTo, { key: `flood:${message.id}`, kind: 'notice', text: text.tooFast() });
   }
 }

@@ -1,14 +1,24 @@
 import type { Logger } from '../../src/log';
-import type { IncomingMessage, MessageHandler } from '../../src/ports/channel';
-import type { FloodLimiter } from './flood';
+import type { MessageHandler } from '../../src/ports/channel';
 import { toIncoming, type FileOpener, type TgMessage } from './message';
 import { recordWithRetry, type HandlerRetry } from '../shared/record';
 import { RecentSet } from '../shared/recent';
+import type { TgPreCheckoutQuery } from './stars';
 
-/** A Bot API Update; only `message` is asked for. */
+/** The updates the bot asks Telegram for. */
+export const ALLOWED_UPDATES = ['message', 'pre_checkout_query'];
+
+/** A Bot API Update; only `message` and `pre_checkout_query` (Stars payments) are asked for. */
 export interface TgUpdate {
   update_id: number;
   message?: TgMessage;
+  pre_checkout_query?: TgPreCheckoutQuery;
+}
+
+/** Where Telegram Stars payment updates go; absent when the bot does not sell for Stars. */
+export interface StarsUpdates {
+  preCheckout(query: TgPreCheckoutQuery): Promise<void>;
+  successfulPayment(message: TgMessage, signal: AbortSignal): Promise<boolean>;
 }
 
 /** What the inbound pipeline needs from the channel. */
@@ -16,13 +26,12 @@ export interface InboundOptions {
   onMessage: MessageHandler;
   openFile: FileOpener;
   botUsername: string;
-  flood: FloodLimiter;
-  /** Tells a flooding user, once a minute, to slow down. */
-  warnFlood(message: IncomingMessage): Promise<void>;
   /** How long an album waits for its next part before it goes to the core as one message. */
   mediaGroupWindowMs: number;
   /** Back-off while the core reports a transient failure. */
   handlerRetry: HandlerRetry;
+  /** Telegram Stars payments, when the bot sells for Stars. */
+  stars?: StarsUpdates;
   log: Logger;
 }
 
@@ -35,8 +44,9 @@ interface PendingGroup {
 }
 
 /**
- * Turns updates into the core's messages: drops updates seen before, joins album parts, applies the
- * flood limit and hands each message to the core until it is recorded. Every update resolves true once
+ * Turns updates into the core's messages: drops updates seen before, joins album parts (an album is
+ * one message, so it counts once against the core's per-user limit) and hands each message to the core
+ * until it is recorded. Every update resolves true once
  * it is finished with (recorded, or deliberately dropped) and false when stopping left it unrecorded,
  * so the caller confirms it to Telegram only in the first case.
  */
@@ -71,8 +81,25 @@ export class Inbound {
   }
 
   private async route(update: TgUpdate): Promise<boolean> {
+    const { stars, log } = this.options;
+    if (update.pre_checkout_query) {
+      if (!stars) return true;
+      // Answered once: Telegram does not ask again, and cancels the payment after 10 s without an answer.
+      await stars.preCheckout(update.pre_checkout_query).catch((error: unknown) => {
+        log.error({ err: error }, 'telegram pre-checkout could not be answered; Telegram cancels the payment');
+      });
+      return true;
+    }
     const message = update.message;
     if (!message) return true;
+    if (message.successful_payment) {
+      if (stars) return stars.successfulPayment(message, this.stopping.signal);
+      log.error(
+        { chargeId: message.successful_payment.telegram_payment_charge_id },
+        'stars payment while Stars are off; settle it by hand',
+      );
+      return true;
+    }
     if (message.media_group_id) return this.joinGroup(message);
     return this.dispatch([message]);
   }
@@ -109,11 +136,6 @@ export class Inbound {
     const { log } = this.options;
     const message = toIncoming(parts, this.options.botUsername, this.options.openFile);
     if (!message) return true;
-    if (!this.options.flood.take(message.sender.id)) {
-      log.warn({ messageId: message.id, senderId: message.sender.id }, 'telegram flood limit: message dropped');
-      if (this.options.flood.shouldWarn(message.sender.id)) await this.options.warnFlood(message).catch(() => undefined);
-      return true;
-    }
     const outcome = await recordWithRetry(this.options.onMessage, message, {
       retry: this.options.handlerRetry,
       signal: this.stopping.signal,

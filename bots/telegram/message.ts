@@ -11,6 +11,14 @@ interface TgFile {
   mime_type?: string;
 }
 
+/** The Bot API's SuccessfulPayment (a Telegram Stars charge), as far as it is read. */
+export interface TgSuccessfulPayment {
+  currency: string;
+  total_amount: number;
+  invoice_payload: string;
+  telegram_payment_charge_id: string;
+}
+
 /** The fields of a Bot API Message this channel reads. */
 export interface TgMessage {
   message_id: number;
@@ -24,6 +32,7 @@ export interface TgMessage {
   video?: TgFile;
   video_note?: TgFile;
   document?: TgFile;
+  successful_payment?: TgSuccessfulPayment;
 }
 
 /** A media file of a message, before it is opened. */

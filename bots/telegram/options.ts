@@ -1,8 +1,9 @@
+import type { SendLimits } from './pacer';
 import type { Logger } from '../../src/log';
 import type { HandlerRetry } from '../shared/record';
 import type { TypingOptions } from '../shared/typing';
 import type { RetryPolicy } from './api';
-import type { FloodPolicy } from './flood';
+import type { StarsUpdates } from './inbound';
 import type { PollingOptions } from './polling';
 import type { WebhookOptions } from './webhook';
 
@@ -22,9 +23,12 @@ export interface TelegramOptions {
   polling?: Partial<PollingOptions>;
   /** How long an album waits for its next part (ms). Default 1000. */
   mediaGroupWindowMs?: number;
-  flood?: FloodPolicy;
   retry?: Partial<RetryPolicy>;
   /** Back-off while the core cannot record a message; `defaultHandlerRetry` when absent. */
   handlerRetry?: HandlerRetry;
   typing?: Partial<TypingOptions>;
+  /** How fast sends may go; `telegramLimits` (under Telegram's flood limits) when absent. */
+  sendLimits?: SendLimits;
+  /** Telegram Stars payments (`createTelegramStars`): pre-checkouts and successful payments go there. */
+  stars?: StarsUpdates;
 }

@@ -3,7 +3,7 @@ import { TelegramError } from 'telegraf';
 import type { Logger } from '../../src/log';
 import { backoff } from '../../src/retry/backoff';
 import { errorCode, type BotApi } from './api';
-import type { TgUpdate } from './inbound';
+import { ALLOWED_UPDATES, type TgUpdate } from './inbound';
 
 /** Long-polling settings. */
 export interface PollingOptions {
@@ -66,7 +66,7 @@ export class Poller {
       try {
         updates = await this.api.once<TgUpdate[]>(
           'getUpdates',
-          { offset: this.offset(), timeout: busy ? 0 : this.options.timeoutSeconds, allowed_updates: ['message'] },
+          { offset: this.offset(), timeout: busy ? 0 : this.options.timeoutSeconds, allowed_updates: ALLOWED_UPDATES },
           signal,
         );
         failures = 0;

@@ -125,12 +125,51 @@ describe('email end to end with the real service and worker', () => {
     );
     const help = await replyTo('<hello@carol.test>');
     expect(help.parsed.text).toContain('Please send an audio or video file');
+    expect(help.parsed.text).toContain('"format: srt vtt"');
+    expect(help.parsed.text).toContain('English-only model tiny.en');
     expect(help.parsed.subject).toBe('Re: hello');
 
     expect(svc.balance('email', 'bob@bob.test')).toBe(0);
     expect(svc.orders().filter((o) => o.senderId === 'bob@bob.test')).toEqual([]);
     expect(sink.mails.filter((m) => m.envelope.to.some((t) => t.endsWith('@bob.test')))).toEqual([]);
     while ((await dovecot.unseen()).length > 0) await new Promise((r) => setTimeout(r, 50));
+  });
+
+  it('takes choices from lines in the mail, refuses German on the English-only model, and keeps the rest for later mail', async () => {
+    await dovecot.append(
+      await buildMail(
+        {
+          from: 'fay@fay.test',
+          to: SERVICE,
+          subject: 'Settings language: de',
+          messageId: '<settings@fay.test>',
+          // The quoted line is an old choice from an earlier reply, not this mail's.
+          text: 'Hello,\nformat: vtt\n\n> format: json',
+        },
+        { 'Authentication-Results': passed('fay.test') },
+      ),
+    );
+    const answer = await replyTo('<settings@fay.test>');
+    expect(answer.parsed.text).toContain("I can't transcribe German");
+    expect(answer.parsed.text).toContain('English-only model tiny.en');
+    expect(answer.parsed.text).toContain('Your next transcripts come with these files: vtt.');
+
+    await dovecot.append(
+      await buildMail(
+        {
+          from: 'fay@fay.test',
+          to: SERVICE,
+          subject: 'Memo',
+          messageId: '<memo@fay.test>',
+          attachments: [{ filename: 'memo.ogg', content: memo, contentType: 'audio/ogg' }],
+        },
+        { 'Authentication-Results': passed('fay.test') },
+      ),
+    );
+    const done = await replyTo('<memo@fay.test>', (m) => m.parsed.attachments.length > 0);
+    expect(done.parsed.attachments.map((a) => a.filename)).toEqual(['memo.vtt']);
+    expect(done.parsed.attachments[0].content.toString()).toMatch(/^WEBVTT\n\n00:00:0\d\.\d{3} --> 00:00:0\d\.\d{3}\n.*quarterly/i);
+    expect(done.parsed.text).toContain('Language: English.');
   });
 
   it('makes one order and one transcript reply of a mail with several recordings', async () => {

@@ -59,6 +59,8 @@ describe('sender policy', () => {
       [['From: ann@ann.test', 'Content-Type: multipart/report; report-type=delivery-status; boundary=x'], 'bounce'],
       [['From: Service <SERVICE@example.test>'], 'own_address'],
       [['From: ann@ann.test, bob@bob.test'], 'no_sender'],
+      // mailparser keeps the last From; a DMARC pass may have been for the first.
+      [['From: mallory@evil.test', 'From: ann@ann.test'], 'several_from_fields'],
       [['To: ann@ann.test'], 'no_sender'],
     ];
     for (const [lines, reason] of cases) expect(await judge(open, lines), lines.join(' | ')).toEqual({ ok: false, reason });

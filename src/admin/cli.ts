@@ -2,6 +2,11 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config';
 import type { BlobStore } from '../ports/blob-store';
 import type { PaymentRefunds } from '../ports/payments';
+import { invoicePayments } from '../db/schema';
+import { silentLogger } from '../log';
+import { refundInvoiceCharges } from '../orders/invoice-payments';
+import type { PaymentMethods } from '../orders/payment-methods';
+import { eq } from 'drizzle-orm';
 import type { Db } from '../db';
 import { parseSince } from '../durations';
 import { Ledger } from '../ledger';
@@ -55,8 +60,10 @@ interface Context {
 export interface AdminTools {
   /** The blob store the service uses (`retry` checks the audio is still there). */
   store(config: Config): BlobStore;
-  /** Refunds through the configured payment provider; undefined when payments are off. */
+  /** Refunds of card payments (Stripe); undefined when Stripe is off. */
   refunds(config: Config): Promise<PaymentRefunds | undefined>;
+  /** The payment methods as the service chooses them, for payments made inside a chat (Telegram Stars). */
+  paymentMethods(config: Config): Promise<PaymentMethods>;
 }
 
 const DEFAULT_PERIOD_MS = 30 * 86_400_000;
@@ -207,18 +214,31 @@ const commands: Record<string, Command> = {
     options: [],
     async run({ db, ledger, config, tools }, [ref]) {
       const order = findOrder(db, ref!);
-      const result = await refundOrder({ db, ledger, refunds: await tools.refunds(config) }, order);
-      // One line per payment refunded (an order normally has one).
-      const lines = result.entries.map((entry) => {
+      // Card payments through Stripe, and payments made inside a chat (Telegram Stars) through their provider.
+      const card = await refundOrder({ db, ledger, refunds: await tools.refunds(config) }, order);
+      const hasCharges = db.select().from(invoicePayments).where(eq(invoicePayments.orderId, order.id)).all().length > 0;
+      const charges = hasCharges
+        ? await refundInvoiceCharges({ db, ledger, methods: await tools.paymentMethods(config), log: silentLogger }, order.id)
+        : [];
+      const lines = card.entries.map((entry) => {
         const amount = cents(-(entry.amountCents ?? 0), entry.currency);
-        const fresh = result.refunds.some((r) => entry.note?.includes(r.id));
-        return fresh
+        return card.refunds.some((r) => entry.note?.includes(r.id))
           ? `refunded ${amount} for order ${order.id} (${entry.note}); took back ${seconds(-entry.seconds)}`
           : `order ${order.id} was refunded already on ${when(entry.createdAt)}: ${amount} (${entry.note})`;
       });
+      for (const charge of charges) {
+        const amount = cents(charge.amount, charge.currency);
+        lines.push(
+          charge.already
+            ? `order ${order.id} was refunded already: ${amount} (charge ${charge.chargeId})`
+            : `refunded ${amount} for order ${order.id} (charge ${charge.chargeId}); took back ${seconds(charge.takenBackSeconds)}`,
+        );
+      }
+      const applied = card.applied || charges.some((c) => !c.already);
+      const balance = ledger.balance(order.userId);
       return {
-        json: { orderId: order.id, ...result },
-        text: `${lines.join('\n')}${result.applied ? `; balance now ${seconds(result.balanceSeconds)}` : '; nothing done'}`,
+        json: { orderId: order.id, applied, card, charges, balanceSeconds: balance },
+        text: `${lines.join('\n')}${applied ? `; balance now ${seconds(balance)}` : '; nothing done'}`,
       };
     },
   },

@@ -14,6 +14,8 @@ export function seconds(value: number): string {
 
 export function cents(value: number | null | undefined, currency: string | null | undefined): string {
   if (value === null || value === undefined || !currency) return '-';
+  // Telegram Stars come whole, not in hundredths.
+  if (currency === 'xtr') return `${value} Stars`;
   return value < 0 ? `-${money(-value, currency)}` : money(value, currency);
 }
 

@@ -1,6 +1,6 @@
 import { and, asc, eq } from 'drizzle-orm';
 import type { Db } from '../db';
-import { ledger as ledgerTable } from '../db/schema';
+import { invoicePayments, ledger as ledgerTable } from '../db/schema';
 import { transaction } from '../db/tx';
 import { crashPoint } from '../faults';
 import type { Ledger } from '../ledger';
@@ -39,13 +39,26 @@ export async function refundOrder(
   { db, ledger, refunds }: { db: Db; ledger: Ledger; refunds?: PaymentRefunds },
   order: Order,
 ): Promise<RefundResult> {
+  // Payments made inside a chat (Telegram Stars) are refunded through their own provider: see `refundInvoiceCharges`.
+  const charges = new Set(
+    db
+      .select({ id: invoicePayments.chargeId })
+      .from(invoicePayments)
+      .where(eq(invoicePayments.orderId, order.id))
+      .all()
+      .map((c) => c.id),
+  );
   const purchases = db
     .select()
     .from(ledgerTable)
     .where(and(eq(ledgerTable.orderId, order.id), eq(ledgerTable.kind, 'purchase')))
     .orderBy(asc(ledgerTable.id))
-    .all();
-  if (purchases.length === 0) throw new AdminError(`order ${order.id} was not paid by card (no purchase in the ledger); nothing to refund`);
+    .all()
+    .filter((p) => !charges.has(p.key.split(':')[2] ?? ''));
+  if (purchases.length === 0) {
+    if (charges.size > 0) return { applied: false, entries: [], refunds: [], balanceSeconds: ledger.balance(order.userId) };
+    throw new AdminError(`order ${order.id} was not paid (no purchase in the ledger); nothing to refund`);
+  }
   const entryFor = (purchase: LedgerEntry) =>
     db
       .select()
@@ -87,12 +100,13 @@ export async function refundOrder(
         note: `refund ${refund.id} (${refund.status})`,
       });
       if (!written) return;
+      const balance = ledger.balance(order.userId);
       enqueueReply(db, order.replyTo, {
         key: `refunded:${order.id}:${checkoutId}`,
         orderId: order.id,
         kind: 'notice',
-        text: text.refunded(money(refund.amountCents, refund.currency), takenBack),
-        balanceSeconds: ledger.balance(order.userId),
+        text: text.refunded(money(refund.amountCents, refund.currency), takenBack, balance),
+        balanceSeconds: balance,
       });
     });
   }

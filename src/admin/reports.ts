@@ -155,14 +155,15 @@ export function stats(db: Db, since: number, until = Date.now()): Stats {
             (SELECT count(*) FROM orders WHERE delivered_at >= @since AND delivered_at < @until) AS delivered`,
     { since, until },
   );
-  const money = q<{ currency: string; kind: string; n: number; cents: number }>(
-    `SELECT currency, kind, count(*) AS n, coalesce(sum(amount_cents), 0) AS cents FROM ledger
-     WHERE kind IN ('purchase', 'payment_refund') AND currency IS NOT NULL AND created_at >= @since AND created_at < @until GROUP BY currency, kind`,
+  // Money in is every entry with a positive amount (purchases), money out every negative one (refunds, card or Stars).
+  const money = q<{ currency: string; direction: string; n: number; cents: number }>(
+    `SELECT currency, CASE WHEN amount_cents > 0 THEN 'in' ELSE 'out' END AS direction, count(*) AS n, coalesce(sum(amount_cents), 0) AS cents FROM ledger
+     WHERE amount_cents IS NOT NULL AND amount_cents <> 0 AND currency IS NOT NULL AND created_at >= @since AND created_at < @until GROUP BY currency, direction`,
     { since, until },
   );
   const revenue = [...new Set(money.map((m) => m.currency))].sort().map((currency) => {
-    const paid = money.find((m) => m.currency === currency && m.kind === 'purchase');
-    const refunded = money.find((m) => m.currency === currency && m.kind === 'payment_refund');
+    const paid = money.find((m) => m.currency === currency && m.direction === 'in');
+    const refunded = money.find((m) => m.currency === currency && m.direction === 'out');
     const paidCents = paid?.cents ?? 0;
     const refundedCents = -(refunded?.cents ?? 0);
     return { currency, payments: paid?.n ?? 0, paidCents, refunds: refunded?.n ?? 0, refundedCents, netCents: paidCents - refundedCents };

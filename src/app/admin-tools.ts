@@ -1,7 +1,9 @@
 import type { AdminTools } from '../admin/cli';
+import { silentLogger } from '../log';
+import { paymentMethodsFromConfig } from './payments';
 import { blobStoreFromConfig } from './storage';
 
-/** The adapters behind the admin command: the service's blob store, and Stripe refunds when Stripe is configured. */
+/** The adapters behind the admin command: the service's blob store, Stripe refunds when Stripe is configured, and the chat payment methods (Stars). */
 export const adminTools: AdminTools = {
   store: blobStoreFromConfig,
   async refunds(config) {
@@ -9,4 +11,5 @@ export const adminTools: AdminTools = {
     const { StripeRefunds } = await import('../payments/stripe-refunds');
     return new StripeRefunds({ secretKey: config.stripe.secretKey, apiBase: config.stripe.apiBase });
   },
+  paymentMethods: (config) => paymentMethodsFromConfig(config, silentLogger),
 };

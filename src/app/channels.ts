@@ -6,11 +6,15 @@ import type { Channel } from '../ports/channel';
  * Builds every channel whose credentials are configured, and says once which are off.
  * Adapters are loaded only when used, so a deployment without email never loads the IMAP stack.
  */
-export async function channelsFromConfig(config: Config, log: Logger): Promise<Channel[]> {
+export async function channelsFromConfig(
+  config: Config,
+  log: Logger,
+  payments: { stars?: import('../../bots/telegram').TelegramStars } = {},
+): Promise<Channel[]> {
   const channels: Channel[] = [];
   if (config.telegram) {
     const { createTelegramChannel } = await import('../../bots/telegram');
-    channels.push(createTelegramChannel({ ...config.telegram, log: log.child({ channel: 'telegram' }) }));
+    channels.push(createTelegramChannel({ ...config.telegram, stars: payments.stars, log: log.child({ channel: 'telegram' }) }));
   } else {
     log.info('Telegram off: TELEGRAM_BOT_TOKEN is not set');
   }

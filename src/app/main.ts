@@ -21,8 +21,19 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createLogger(config.logLevel);
-  const channels = await channelsFromConfig(config, log);
-  const service = new Service(config, { channels, ...(await paymentsFromConfig(config, log)) }, log);
+  const { stars, ...payments } = await paymentsFromConfig(config, log);
+  const channels = await channelsFromConfig(config, log, { stars });
+  let service: Service;
+  try {
+    service = new Service(config, { channels, ...payments }, log);
+  } catch (error) {
+    // A missing Whisper model or engine, or a runner its storage cannot serve: one line, and no start.
+    if (error instanceof ConfigError) {
+      console.error(`Cannot start: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  }
   await service.start();
 
   let stopping = false;

@@ -1,18 +1,47 @@
 import type { Config } from '../config';
 import type { Logger } from '../log';
+import { PaymentMethods } from '../orders/payment-methods';
 import type { ServiceParts } from './service';
 
-/** Stripe when its keys are set; otherwise no payments, and users are told so when their seconds run out. */
-export async function paymentsFromConfig(config: Config, log: Logger): Promise<Pick<ServiceParts, 'payments' | 'stripeWebhook'>> {
+/** What the composition root builds for payments; `stars` also goes to the Telegram channel. */
+export type PaymentParts = Pick<ServiceParts, 'payments' | 'stripeWebhook' | 'channelPayments'> & {
+  stars?: import('../../bots/telegram').TelegramStars;
+};
+
+/**
+ * Stripe when its keys are set (email, Discord, and Telegram when TELEGRAM_PAYMENTS=stripe); Telegram Stars
+ * for the Telegram bot by default, as Telegram's rules require for digital services. Without either, only
+ * free seconds are spent, and users are told so when their seconds run out.
+ */
+export async function paymentsFromConfig(config: Config, log: Logger): Promise<PaymentParts> {
+  const parts: PaymentParts = {};
+  if (config.telegram?.stars) {
+    const { createTelegramStars } = await import('../../bots/telegram');
+    const { token, apiRoot, stars } = config.telegram;
+    parts.stars = createTelegramStars({ token, apiRoot, log });
+    const prices = { pricePerMinuteCents: stars.perMinute, minimumPaymentCents: stars.minimum, currency: 'xtr' };
+    parts.channelPayments = { telegram: { payments: parts.stars, prices } };
+    log.info({ starsPerMinute: stars.perMinute, starsMinimum: stars.minimum }, 'Telegram payments: Telegram Stars');
+  }
   if (!config.stripe) {
-    log.info('Payments off: STRIPE_SECRET_KEY is not set; only free seconds can be spent');
-    return {};
+    log.info('Stripe off: STRIPE_SECRET_KEY is not set; email and Discord users can spend only free seconds');
+    return parts;
   }
   const { secretKey, webhookSecret, apiBase } = config.stripe;
   const { StripePayments } = await import('../payments/stripe-payments');
   const { stripeWebhook } = await import('../payments/stripe-webhook');
   return {
+    ...parts,
     payments: new StripePayments({ secretKey, apiBase, publicUrl: config.publicUrl, log: log.child({ part: 'stripe' }) }),
     stripeWebhook: (handler) => stripeWebhook({ webhookSecret, handler, log: log.child({ part: 'stripe-webhook' }) }),
   };
+}
+
+/**
+ * The payment methods alone, as the service chooses them (Stripe, and Stars for Telegram), for a process
+ * that only needs the providers, such as the admin command refunding an order (`refundInvoiceCharges`).
+ */
+export async function paymentMethodsFromConfig(config: Config, log: Logger): Promise<PaymentMethods> {
+  const { payments, channelPayments } = await paymentsFromConfig(config, log);
+  return new PaymentMethods(payments ? { payments, prices: config.pricing } : undefined, channelPayments);
 }

@@ -4,7 +4,9 @@ import type { Logger } from '../log';
 import type { BlobStore } from '../ports/blob-store';
 import type { Runner } from '../ports/runner';
 import { BatchRunner } from '../runner/batch-runner';
-import { LocalRunner } from '../runner/local-runner';
+import { RoutedRunner } from '../runner/routed-runner';
+import { WarmRunner } from '../runner/warm-runner';
+import { installedEngine, locateModel, missingEngineParts } from '../../whisper-container/src/config';
 
 /**
  * AWS credential variables a local worker needs to reach S3 as the service does. Only the local runner
@@ -38,41 +40,54 @@ export function workerStorageEnv(config: Config): Record<string, string> {
 }
 
 /**
- * The runner `RUNNER` names: worker processes on this machine by default, AWS Batch GPU jobs with
- * `RUNNER=batch`. `store` is the store the service really uses: Batch containers cannot read this
+ * The runner `RUNNER` names: warm worker processes on this machine by default, AWS Batch GPU jobs with
+ * `RUNNER=batch` (short orders on the local worker when `LOCAL_MAX_SECONDS` is set). `store` is the store the service really uses: Batch containers cannot read this
  * machine's disk, so a local store with Batch is refused at start.
  */
 export function runnerFromConfig(config: Config, log: Logger, store: BlobStore): Runner {
   const runner = config.runner;
-  if (runner.kind === 'local') {
-    const credentials = config.storage.kind === 's3' ? passThrough(AWS_CREDENTIAL_VARIABLES) : {};
-    return new LocalRunner({
-      jobsDir: join(config.dataDir, 'jobs'),
-      concurrency: runner.concurrency,
-      log,
-      workerEnv: {
-        ...workerStorageEnv(config),
-        ...credentials,
-        DATA_DIR: config.dataDir,
-        WHISPER_MODEL: config.whisper.model,
-        WHISPER_THREADS: String(config.whisper.threads),
-        LOG_LEVEL: config.logLevel,
-        ...passThrough(['FFMPEG_PATH']),
-      },
-    });
-  }
+  if (runner.kind === 'local') return warmRunner(config, log, runner.concurrency);
   if (config.storage.kind !== 's3' || store.localPath) {
     throw new ConfigError('RUNNER=batch needs STORAGE=s3: Batch jobs read the audio from S3, not from this machine');
   }
-  log.info({ jobQueue: runner.jobQueue, jobDefinition: runner.jobDefinition }, 'transcription runs as AWS Batch jobs');
-  return new BatchRunner({
+  log.info(
+    { jobQueue: runner.jobQueue, jobDefinition: runner.jobDefinition, localMaxSeconds: runner.localMaxSeconds },
+    'transcription runs as AWS Batch jobs',
+  );
+  const batch = new BatchRunner({
     jobQueue: runner.jobQueue,
     jobDefinition: runner.jobDefinition,
     endpoint: runner.endpoint,
     region: runner.region,
+    attemptTimeoutSeconds: runner.attemptTimeoutSeconds,
     log,
     // The image carries its model, engine and thread count; only where the data lives is per deployment.
     workerEnv: { ...workerStorageEnv(config), LOG_LEVEL: config.logLevel },
+  });
+  if (runner.localMaxSeconds === 0) return batch;
+  return new RoutedRunner(warmRunner(config, log, runner.concurrency), batch, runner.localMaxSeconds);
+}
+
+/** Warm worker processes on this machine, reading and writing the service's own store. */
+function warmRunner(config: Config, log: Logger, concurrency: number): WarmRunner {
+  // Checked here, before anything starts: a missing model found at the first job would fail and refund every order.
+  const model = locateModel(config.whisper.model, config.dataDir);
+  const missing = missingEngineParts({ model, serverBinary: installedEngine });
+  if (missing) throw new ConfigError(missing);
+  const credentials = config.storage.kind === 's3' ? passThrough(AWS_CREDENTIAL_VARIABLES) : {};
+  return new WarmRunner({
+    jobsDir: join(config.dataDir, 'jobs'),
+    concurrency,
+    log,
+    workerEnv: {
+      ...workerStorageEnv(config),
+      ...credentials,
+      DATA_DIR: config.dataDir,
+      WHISPER_MODEL: model,
+      WHISPER_THREADS: String(config.whisper.threads),
+      LOG_LEVEL: config.logLevel,
+      ...passThrough(['FFMPEG_PATH']),
+    },
   });
 }
 

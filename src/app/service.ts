@@ -5,14 +5,18 @@ import type { Config } from '../config';
 import { openDatabase, type Db } from '../db';
 import { registerStateMetrics } from '../http/state-metrics';
 import { createHttpApp } from '../http/app';
+import { modelInfo } from '../domain/models';
+import { locateModel } from '../../whisper-container/src/config';
 import { Intake } from '../intake/intake';
 import { Ledger } from '../ledger';
 import type { Logger } from '../log';
+import { InvoicePayments } from '../orders/invoice-payments';
 import { OrderPayments } from '../orders/order-payments';
+import { PaymentMethods, type PaymentMethod } from '../orders/payment-methods';
 import { Quoting } from '../orders/quote';
 import { OutboxSender } from '../outbox/sender';
 import type { BlobStore } from '../ports/blob-store';
-import type { Channel } from '../ports/channel';
+import type { Channel, ChannelName } from '../ports/channel';
 import type { PaymentHandler, Payments } from '../ports/payments';
 import type { Runner } from '../ports/runner';
 import { Dispatcher } from '../processors/dispatcher';
@@ -22,6 +26,7 @@ import { Wakeups } from '../processors/wakeups';
 import { Retention } from '../retention/retention';
 import { openBackupPlace } from './backup-place';
 import { runnerFromConfig } from './runner';
+import { ChannelSupervisor } from './channel-supervisor';
 import { blobStoreFromConfig } from './storage';
 
 /** How often retention looks for old blobs and records: deleting a day late is fine, scanning every minute is not. */
@@ -31,10 +36,14 @@ const RETENTION_SWEEP_MS = 60 * 60_000;
 export interface ServiceParts {
   channels: Channel[];
   payments?: Payments;
+  /** Channels billed by a provider of their own (Telegram: Stars), with its prices; the others use `payments`. */
+  channelPayments?: Partial<Record<ChannelName, PaymentMethod>>;
   runner?: Runner;
   store?: BlobStore;
   /** The Stripe webhook, when payments are Stripe. Built by the caller around the core's payment handler. */
   stripeWebhook?: (handler: PaymentHandler) => import('koa').Middleware;
+  /** Back-off for a channel that cannot start (tests shorten it). */
+  channelRetry?: { minDelayMs?: number; maxDelayMs?: number };
 }
 
 /**
@@ -49,9 +58,11 @@ export class Service {
   readonly runner: Runner;
   readonly intake: Intake;
   readonly orderPayments: OrderPayments;
+  /** Payments made inside a chat (Telegram Stars), and their refunds for the operator. */
+  readonly invoicePayments: InvoicePayments;
   readonly wakeups = new Wakeups();
   private readonly loops: Loop[];
-  private readonly channels: Channel[];
+  private readonly supervisor: ChannelSupervisor;
   private readonly http;
   private server?: Server;
 
@@ -64,11 +75,32 @@ export class Service {
     this.ledger = new Ledger(this.db);
     this.store = parts.store ?? blobStoreFromConfig(config);
     this.runner = parts.runner ?? runnerFromConfig(config, log, this.store);
-    this.channels = parts.channels;
+    this.supervisor = new ChannelSupervisor(parts.channels, { log, ...parts.channelRetry });
     const { db, ledger, store, runner, wakeups } = this;
     const prices = config.pricing;
-    const quoting = new Quoting({ db, ledger, prices, payments: parts.payments, wakeups, log });
-    this.intake = new Intake({ db, ledger, store, quoting, wakeups, log, freeSeconds: prices.freeSeconds, limits: config.limits });
+    const methods = new PaymentMethods(parts.payments ? { payments: parts.payments, prices } : undefined, parts.channelPayments);
+    const quoting = new Quoting({ db, ledger, prices, payments: parts.payments, methods, wakeups, log });
+    const abuse = config.abuse;
+    this.intake = new Intake({
+      db,
+      ledger,
+      store,
+      quoting,
+      wakeups,
+      log,
+      freeSeconds: prices.freeSeconds,
+      limits: config.limits,
+      grants: {
+        freeSeconds: prices.freeSeconds,
+        perEmailDomainPerDay: abuse.freeGrantsPerEmailDomainPerDay,
+        discordMinAccountAgeMs: abuse.discordMinAccountAgeMs,
+      },
+      flood: { burst: abuse.userMessagesPerMinute, perMinute: abuse.userMessagesPerMinute },
+      helpPerHour: abuse.helpRepliesPerHour,
+      maxConcurrent: abuse.maxConcurrentIntake,
+      maxFilesPerMessage: config.limits.maxFilesPerMessage,
+      model: modelInfo(config.whisper.model ?? locateModel(undefined, config.dataDir)),
+    });
     this.orderPayments = new OrderPayments({
       db,
       ledger,
@@ -77,15 +109,20 @@ export class Service {
       wakeups,
       log,
       payments: parts.payments,
+      methods,
       keepExpiredAudioHours: config.expiredAudioKeepHours,
     });
+    this.invoicePayments = new InvoicePayments({ db, ledger, methods, payments: this.orderPayments, wakeups, log });
+    for (const method of Object.values(parts.channelPayments ?? {})) method.payments.attach?.(this.invoicePayments);
 
-    const dispatcher = new Dispatcher({ db, runner, wakeups, log });
+    const dispatcher = new Dispatcher({ db, ledger, runner, wakeups, log });
     const tracker = new Tracker({ db, ledger, runner, store, wakeups, log });
     const sender = new OutboxSender({ db, store, channels: parts.channels, log });
     const dispatch = new Loop('dispatcher', 1000, dispatcher.tick, log);
     const track = new Loop('tracker', runner.pollIntervalMs ?? 500, tracker.tick, log);
-    const send = new Loop('outbox', 1000, sender.tick, log);
+    // One reply loop per channel, so a stalled platform never holds up the others.
+    const sends = sender.lanes().map((lane) => new Loop(`outbox:${lane.channel}`, 1000, lane.tick, log));
+    const cleanup = new Loop('audio-cleanup', 60_000, sender.cleanup.tick, log);
     const recover = new Loop(
       'checkouts',
       30_000,
@@ -99,12 +136,18 @@ export class Service {
     const retention = new Retention({ db, store, resultDays, recordDays, log });
     const prune = new Loop('retention', RETENTION_SWEEP_MS, async () => void (await retention.sweep()), log);
     wakeups.on('queued', dispatch.wake);
-    wakeups.on('outbox', send.wake);
-    this.loops = [dispatch, track, send, recover, prune];
+    wakeups.on('outbox', () => sends.forEach((send) => send.wake()));
+    runner.onSettled?.(track.wake);
+    this.loops = [dispatch, track, ...sends, cleanup, recover, prune];
     this.loops.push(...this.backupLoop(config, log));
 
     registerStateMetrics(db);
-    this.http = createHttpApp({ db, log, stripeWebhook: parts.stripeWebhook?.(this.orderPayments) });
+    this.http = createHttpApp({
+      db,
+      log,
+      channels: () => this.supervisor.states(),
+      stripeWebhook: parts.stripeWebhook?.(this.orderPayments),
+    });
   }
 
   /** Backups on the schedule `BACKUP_INTERVAL` sets, on this process's own connection (its writes carry into the copy). */
@@ -120,24 +163,29 @@ export class Service {
     return [new Loop('backup', BACKUP_CHECK_MS, async () => void (await schedule.tick()), log)];
   }
 
-  /** Listens on HTTP, starts the background processors, then the channels. Resolves with the bound port. */
+  /**
+   * Listens on HTTP, starts the background processors, then the channels. Resolves with the bound port once
+   * every channel has tried to start once; one that failed keeps retrying (see `/healthz`).
+   */
   async start(): Promise<number> {
     const { port, host } = this.config;
     this.server = await new Promise<Server>((resolve, reject) => {
       const server = this.http.listen(port, host, () => resolve(server));
       server.once('error', reject);
     });
+    await this.runner.start?.();
     for (const loop of this.loops) loop.start();
-    for (const channel of this.channels) await channel.start(this.intake.handle);
+    // A channel that cannot start is retried in the background; the others and the service go on.
+    await this.supervisor.start(this.intake.handle);
     const address = this.server.address();
     const bound = typeof address === 'object' && address ? address.port : port;
-    this.log.info({ port: bound, channels: this.channels.map((c) => c.name) }, 'service started');
+    this.log.info({ port: bound, channels: this.supervisor.states() }, 'service started');
     return bound;
   }
 
   /** Stops intake, the processors and the runner (running jobs are re-run at the next start), then HTTP and the database. */
   async stop(): Promise<void> {
-    for (const channel of this.channels) await channel.stop().catch((error) => this.log.warn({ err: error }, 'channel stop failed'));
+    await this.supervisor.stop();
     for (const loop of this.loops) await loop.stop();
     await this.runner.close();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));

@@ -14,6 +14,10 @@ export const users = sqliteTable(
     externalId: text('external_id').notNull(),
     /** Whisper language for this user's next orders: an ISO code, or null for auto-detect. */
     language: text('language'),
+    /** Translate this user's next recordings into English (multilingual models only). */
+    translate: integer('translate', { mode: 'boolean' }).notNull().default(false),
+    /** The files this user's transcripts come with, comma-separated (`srt,vtt`); null for the default set. */
+    formats: text('formats'),
     createdAt: integer('created_at').notNull().default(now),
   },
   (t) => [uniqueIndex('users_channel_external').on(t.channel, t.externalId)],
@@ -72,21 +76,35 @@ export const orders = sqliteTable(
     /** When the checkout stops being payable (ms); the sweep asks the provider about the order after it. */
     checkoutExpiresAt: integer('checkout_expires_at'),
     language: text('language'),
+    /** The user's choices when the order came in, so a later /translate or /format changes only later orders. */
+    translate: integer('translate', { mode: 'boolean' }).notNull().default(false),
+    formats: text('formats'),
     runnerJobId: text('runner_job_id'),
     attempts: integer('attempts').notNull().default(0),
-    /** Times an operator retried the order after it failed; each retry is a new runner job. */
+    /** Passing failures (runner API, storage) of the step the order is at; every state change resets it. */
     retries: integer('retries').notNull().default(0),
+    /** After such a failure the loops leave the order alone until then (epoch ms); null: at once. */
+    nextAttemptAt: integer('next_attempt_at'),
+    /** Times an operator retried the order after it failed; each retry is a new runner job. */
+    operatorRetries: integer('operator_retries').notNull().default(0),
     error: text('error'),
     createdAt: integer('created_at').notNull().default(now),
     updatedAt: integer('updated_at').notNull().default(now),
     queuedAt: integer('queued_at'),
     deliveredAt: integer('delivered_at'),
-    /** When an expired order's audio was deleted (ms); null while it is kept for a late payment. */
+    /** When the order's audio was deleted from the store (ms): after delivery, or when an expired order is no longer kept for a late payment; null while it is kept. */
     audioDeletedAt: integer('audio_deleted_at'),
     /** When retention deleted the order's audio and results from the blob store. */
     purgedAt: integer('purged_at'),
   },
-  (t) => [index('orders_state').on(t.state), index('orders_user').on(t.userId), index('orders_checkout').on(t.checkoutId)],
+  (t) => [
+    index('orders_state').on(t.state),
+    index('orders_user').on(t.userId),
+    index('orders_checkout').on(t.checkoutId),
+    index('orders_audio_kept')
+      .on(t.deliveredAt)
+      .where(sql`${t.state} = 'delivered' and ${t.audioDeletedAt} is null`),
+  ],
 );
 
 export type FileState = 'stored' | 'rejected' | 'done' | 'failed';
@@ -136,6 +154,25 @@ export const paymentNotices = sqliteTable('stripe_events', {
 });
 
 /**
+ * Payments a provider reported inside a chat (Telegram Stars' `successful_payment`), one row per charge:
+ * who paid, so an operator's refund goes back to them, and whether it was refunded.
+ */
+export const invoicePayments = sqliteTable(
+  'invoice_payments',
+  {
+    chargeId: text('charge_id').primaryKey(),
+    orderId: text('order_id').notNull(),
+    payerId: text('payer_id').notNull(),
+    /** In the provider's smallest unit (whole Stars). */
+    amount: integer('amount').notNull(),
+    currency: text('currency').notNull(),
+    receivedAt: integer('received_at').notNull().default(now),
+    refundedAt: integer('refunded_at'),
+  },
+  (t) => [index('invoice_payments_order').on(t.orderId)],
+);
+
+/**
  * Replies waiting to be sent. Written in the same transaction as the state change they announce,
  * sent by the outbox loop, marked sent after the platform accepted them.
  */
@@ -146,6 +183,8 @@ export const outbox = sqliteTable(
     key: text('key').notNull(),
     orderId: text('order_id'),
     channel: text('channel').notNull(),
+    /** Replies in one lane go out in order: the order's id, or `channel:chat` for replies about no order. */
+    lane: text('lane').notNull().default(''),
     address: text('address', { mode: 'json' }).$type<ReplyAddress>().notNull(),
     /** The reply without files; `transcript` replies get their files rendered from the results at send time. */
     payload: text('payload', { mode: 'json' }).$type<OutboxPayload>().notNull(),
@@ -156,7 +195,11 @@ export const outbox = sqliteTable(
     createdAt: integer('created_at').notNull().default(now),
     sentAt: integer('sent_at'),
   },
-  (t) => [uniqueIndex('outbox_key').on(t.key), index('outbox_pending').on(t.state, t.nextAttemptAt)],
+  (t) => [
+    uniqueIndex('outbox_key').on(t.key),
+    index('outbox_pending').on(t.state, t.nextAttemptAt),
+    index('outbox_lane').on(t.lane, t.state),
+  ],
 );
 
 export interface OutboxPayload {

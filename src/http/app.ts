@@ -9,6 +9,8 @@ import { cancelPage, successPage } from './pages';
 export interface HttpOptions {
   db: Db;
   log: Logger;
+  /** Each channel's state (`up`, `starting`, `down`), reported by `/healthz`. */
+  channels?: () => Record<string, string | undefined>;
   /** The Stripe webhook handler, when payments are configured. */
   stripeWebhook?: Koa.Middleware;
 }
@@ -17,18 +19,21 @@ export interface HttpOptions {
  * The service's HTTP face: health, metrics, the pages a payer returns to, and the Stripe webhook.
  * No body parser on purpose: the webhook must see the raw bytes to check their signature.
  */
-export function createHttpApp({ db, log, stripeWebhook }: HttpOptions): Koa {
+export function createHttpApp({ db, log, channels, stripeWebhook }: HttpOptions): Koa {
   const app = new Koa({ proxy: true });
   const router = new Router();
 
+  // 200 while the database answers: a channel that is down is reported, not fatal (it retries on its own,
+  // and restarting the service would not bring Telegram or the mail server back).
   router.get('/healthz', (ctx) => {
+    const states = channels?.() ?? {};
     try {
       db.get(sql`select 1`);
-      ctx.body = { status: 'ok' };
+      ctx.body = { status: 'ok', channels: states };
     } catch (error) {
       log.error({ err: error }, 'health check: database not answering');
       ctx.status = 503;
-      ctx.body = { status: 'unavailable' };
+      ctx.body = { status: 'unavailable', channels: states };
     }
   });
 

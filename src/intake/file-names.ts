@@ -9,7 +9,8 @@ export function displayName(raw: string | undefined, position: number): string {
     // eslint-disable-next-line no-control-regex -- control characters are exactly what is stripped
     .replace(/[\u0000-\u001f\u007f<>:"|?*]/g, '')
     .replace(/^\.+/, '')
-    .trim()
-    .slice(0, 120);
-  return cleaned || `recording-${position + 1}`;
+    .trim();
+  // By code points, so a cut never splits an emoji's surrogate pair into text no platform can encode.
+  const short = Array.from(cleaned).slice(0, 120).join('').trim();
+  return short || `recording-${position + 1}`;
 }

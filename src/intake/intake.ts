@@ -12,10 +12,12 @@ import { enqueueReply } from '../outbox/outbox';
 import { receiveOrder } from '../orders/lifecycle';
 import type { Quoting } from '../orders/quote';
 import type { BlobStore } from '../ports/blob-store';
+import type { ModelInfo } from '../domain/models';
 import type { IncomingMessage } from '../ports/channel';
 import type { Wakeups } from '../processors/wakeups';
-import { findOrCreateUser } from '../users';
-import { handleCommand } from './commands';
+import { findOrCreateUser, type GrantPolicy, type User } from '../users';
+import { defaultFloodPolicy, FloodLimiter, type FloodPolicy } from './flood';
+import { applyChoice, handleCommand, type ChoiceAnswer, type CommandContext } from './commands';
 import { displayName } from './file-names';
 import { storeAttachment, type StoredAttachment } from './store-attachment';
 import { intakeMetrics } from './metrics';
@@ -31,6 +33,16 @@ export interface IntakeOptions {
   limits: { maxFileBytes: number; maxFileSeconds: number };
   /** Files beyond this many in one message are refused. */
   maxFilesPerMessage?: number;
+  /** Who gets the free seconds; unset, every new user gets `freeSeconds`. */
+  grants?: GrantPolicy;
+  /** Messages (orders and commands) per user, on every channel; over it they are dropped, with one warning a minute. */
+  flood?: FloodPolicy;
+  /** Help replies per user per hour; past it a message without a recording is recorded and left unanswered. */
+  helpPerHour?: number;
+  /** Messages handled at once, all channels together; the rest wait their turn. */
+  maxConcurrent?: number;
+  /** The model recordings go through; English-only ones refuse other languages and translation. */
+  model: ModelInfo;
 }
 
 /**
@@ -46,9 +58,20 @@ export class Intake {
    */
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly maxFiles: number;
+  private readonly grants: GrantPolicy;
+  private readonly flood: FloodLimiter;
+  private readonly help: FloodLimiter;
+  private readonly maxConcurrent: number;
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly options: IntakeOptions) {
     this.maxFiles = options.maxFilesPerMessage ?? 20;
+    this.grants = options.grants ?? { freeSeconds: options.freeSeconds, perEmailDomainPerDay: 0, discordMinAccountAgeMs: 0 };
+    this.flood = new FloodLimiter(options.flood ?? defaultFloodPolicy);
+    const helpPerHour = options.helpPerHour ?? 3;
+    this.help = new FloodLimiter({ burst: helpPerHour, perMinute: helpPerHour / 60 });
+    this.maxConcurrent = options.maxConcurrent ?? 16;
   }
 
   /** The `MessageHandler` channels call. */
@@ -56,7 +79,7 @@ export class Intake {
     const flightKey = `${message.channel}\u0000${message.id}`;
     const running = this.inFlight.get(flightKey);
     if (running) return running;
-    const handling = this.handleOnce(message).finally(() => this.inFlight.delete(flightKey));
+    const handling = this.admitted(() => this.handleOnce(message)).finally(() => this.inFlight.delete(flightKey));
     this.inFlight.set(flightKey, handling);
     return handling;
   };
@@ -68,9 +91,43 @@ export class Intake {
       return;
     }
     intakeMetrics.messages.inc({ channel: message.channel });
+    const who = `${message.channel}\u0000${message.sender.id}`;
+    if (!this.flood.take(who)) return this.dropFlood(message, who);
     if (message.command) return this.answerCommand(message);
-    if (message.attachments.length === 0) return this.answerWithHelp(message);
+    if (message.attachments.length === 0 && message.choices?.length) return this.answerChoices(message);
+    if (message.attachments.length === 0) return this.answerWithHelp(message, who);
     await this.takeOrder(message, orderIdFor(message));
+  }
+
+  /** Runs `work` once fewer than `maxConcurrent` messages are in hand: a burst queues instead of opening every download at once. */
+  private async admitted<T>(work: () => Promise<T>): Promise<T> {
+    if (this.active < this.maxConcurrent) this.active += 1;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      // The slot passes straight to the next in line, so a newcomer cannot overtake the queue.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active -= 1;
+    }
+  }
+
+  /**
+   * A user over the per-user limit: the message is recorded as handled (a redelivery is not a way around
+   * it) and nothing is downloaded or charged. Chat users are told once a minute; mail gets no answer,
+   * since a sender that floods is most likely a machine, and answering machines starts loops.
+   */
+  private dropFlood(message: IncomingMessage, who: string): void {
+    const { db, log } = this.options;
+    intakeMetrics.limited.inc({ channel: message.channel, limit: 'flood' });
+    log.warn({ channel: message.channel, messageId: message.id }, 'per-user message limit: message dropped');
+    const warn = message.channel !== 'email' && this.flood.shouldWarn(who);
+    transaction(db, () => {
+      if (warn) enqueueReply(db, message.replyTo, { key: `flood:${message.channel}:${message.id}`, kind: 'notice', text: text.tooFast() });
+      this.markDone(message);
+    });
+    if (warn) this.options.wakeups.emit('outbox');
   }
 
   /** Whether the message was already handled (its outcome recorded). */
@@ -101,8 +158,8 @@ export class Intake {
   private answerCommand(message: IncomingMessage): void {
     const { db, ledger, freeSeconds } = this.options;
     transaction(db, () => {
-      const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds);
-      const answer = handleCommand(db, ledger, user, message.command!, freeSeconds);
+      const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, this.grants);
+      const answer = handleCommand(db, ledger, user, message.command!, this.context(message));
       enqueueReply(db, message.replyTo, {
         key: `cmd:${message.channel}:${message.id}`,
         kind: 'command',
@@ -114,14 +171,52 @@ export class Intake {
     this.options.wakeups.emit('outbox');
   }
 
-  private answerWithHelp(message: IncomingMessage): void {
-    const { db, ledger, freeSeconds } = this.options;
+  private answerWithHelp(message: IncomingMessage, who: string): void {
+    const { db, ledger, freeSeconds, log } = this.options;
+    // An auto-responder that ignores RFC 3834 answers every help mail with a mail: a few replies an hour
+    // per sender, then silence, so no loop can run.
+    if (!this.help.take(who)) {
+      intakeMetrics.limited.inc({ channel: message.channel, limit: 'help' });
+      log.info({ channel: message.channel, messageId: message.id }, 'help reply limit: message left unanswered');
+      transaction(db, () => this.markDone(message));
+      return;
+    }
     transaction(db, () => {
-      const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds);
+      const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, this.grants);
       enqueueReply(db, message.replyTo, {
         key: `help:${message.channel}:${message.id}`,
         kind: 'notice',
-        text: text.noAttachment(freeSeconds, message.channel),
+        text: text.noAttachment(freeSeconds, message.channel, this.options.model),
+        balanceSeconds: ledger.balance(user.id),
+      });
+      this.markDone(message);
+    });
+    this.options.wakeups.emit('outbox');
+  }
+
+  private context(message: IncomingMessage): CommandContext {
+    return { freeSeconds: this.options.freeSeconds, model: this.options.model, channel: message.channel };
+  }
+
+  /**
+   * Applies the choices written in a message (email's `format: vtt` lines) to its sender, and returns
+   * the sender as changed with the answers. Runs inside the intake transaction.
+   */
+  private applyChoices(message: IncomingMessage, user: User): { user: User; answers: ChoiceAnswer[] } {
+    const { db, ledger, freeSeconds } = this.options;
+    const answers = (message.choices ?? []).flatMap((choice) => applyChoice(db, user, choice, this.context(message)) ?? []);
+    return { user: answers.length ? findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds) : user, answers };
+  }
+
+  /** A message with choices and no recording: the answers are the reply. */
+  private answerChoices(message: IncomingMessage): void {
+    const { db, ledger, freeSeconds } = this.options;
+    transaction(db, () => {
+      const { user, answers } = this.applyChoices(message, findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds));
+      enqueueReply(db, message.replyTo, {
+        key: `cmd:${message.channel}:${message.id}`,
+        kind: 'command',
+        text: answers.length ? answers.map((a) => a.text).join('\n') : text.noAttachment(freeSeconds, message.channel, this.options.model),
         balanceSeconds: ledger.balance(user.id),
       });
       this.markDone(message);
@@ -130,23 +225,54 @@ export class Intake {
   }
 
   private async takeOrder(message: IncomingMessage, orderId: string): Promise<void> {
-    const { db, ledger, store, quoting, log, freeSeconds, limits } = this.options;
+    const { db, ledger, store, quoting, log, limits } = this.options;
     const accepted = message.attachments.slice(0, this.maxFiles);
     const stored: StoredAttachment[] = [];
     for (const [position, attachment] of accepted.entries()) {
       const name = displayName(attachment.name, position);
       stored.push(await storeAttachment({ store, attachment, name, position, key: `orders/${orderId}/${position}`, limits }));
     }
-    const refusedExtra = message.attachments.length - accepted.length;
+    // Files past the limit are recorded as refused, never opened: their lines then stay in every status the order shows.
+    for (const [i, attachment] of message.attachments.slice(this.maxFiles).entries()) {
+      const position = this.maxFiles + i;
+      const name = displayName(attachment.name, position);
+      stored.push({
+        position,
+        name,
+        key: `orders/${orderId}/${position}`,
+        bytes: 0,
+        duration: null,
+        refusal: text.refusals.tooMany(this.maxFiles),
+      });
+    }
 
     const outcome = transaction(db, () => {
-      const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds);
+      const { user, answers } = this.applyChoices(message, findOrCreateUser(db, ledger, message.channel, message.sender.id, this.grants));
+      // A refused choice is said before the quote, so the sender knows what their recording is transcribed as.
+      const refusals = answers.filter((a) => a.refused);
+      if (refusals.length)
+        enqueueReply(db, message.replyTo, {
+          key: `choices:${message.channel}:${message.id}`,
+          kind: 'notice',
+          text: refusals.map((a) => a.text).join('\n'),
+          balanceSeconds: ledger.balance(user.id),
+        });
+      const { englishOnly } = this.options.model;
       receiveOrder(
         db,
-        { id: orderId, userId: user.id, channel: message.channel, replyTo: message.replyTo, language: user.language },
+        {
+          id: orderId,
+          userId: user.id,
+          channel: message.channel,
+          replyTo: message.replyTo,
+          // A choice kept from before the service switched to an English-only model would give nonsense.
+          language: englishOnly ? null : user.language,
+          translate: !englishOnly && user.translate,
+          formats: user.formats,
+        },
         stored,
       );
-      const result = quoting.quote(orderId, { refusedExtra, maxFiles: this.maxFiles });
+      const result = quoting.quote(orderId);
       this.markDone(message, orderId);
       return result;
     });

@@ -14,6 +14,12 @@ export const intakeMetrics = {
     labelNames: ['channel'],
     registers: [registry],
   }),
+  limited: new Counter({
+    name: 'transcribe_intake_limited_total',
+    help: 'Messages dropped by a per-user limit, by channel and limit (flood, help)',
+    labelNames: ['channel', 'limit'],
+    registers: [registry],
+  }),
   orders: new Counter({
     name: 'transcribe_orders_created_total',
     help: 'Orders recorded, by first outcome',

@@ -33,6 +33,9 @@ export interface NewOrder {
   channel: ChannelName;
   replyTo: ReplyAddress;
   language: string | null;
+  /** The user's choices when the order came in: translate into English, and the files of the reply. */
+  translate?: boolean;
+  formats?: string | null;
 }
 
 export interface NewFile {
@@ -164,6 +167,11 @@ export function recordCheckout({ db, ledger }: CommandContext, order: Order, che
     if (changed.changes !== 1) return false;
     const price = money(order.amountCents!, order.currency!);
     const lines = fileLines(orderFiles(db, order.id));
+    // A checkout without a link is an invoice sent into the chat already (Telegram Stars): the quote points at it.
+    if (!checkout.url) {
+      quoteReply(db, order, lines, text.needsInvoicePayment(order.missingSeconds, price), ledger.balance(order.userId));
+      return true;
+    }
     quoteReply(db, order, lines, text.needsPayment(order.missingSeconds, price), ledger.balance(order.userId), {
       label: text.payButton(price),
       url: checkout.url,
@@ -454,16 +462,25 @@ export function completeOrder(
 }
 
 /** running -> failed: the job failed for good. All the order's seconds are refunded and the user told. */
-export function failOrder({ db, ledger }: CommandContext, order: Order): boolean {
+export function failOrder(context: CommandContext, order: Order): boolean {
+  return refundAndFail(context, order, 'running', 'transcription failed', text.failed(order.seconds));
+}
+
+/** queued -> failed: the runner refused to take the job every time it was offered. All the order's seconds are refunded and the user told. */
+export function failUnstarted(context: CommandContext, order: Order): boolean {
+  return refundAndFail(context, order, 'queued', 'runner refused the job', text.notStarted(order.seconds));
+}
+
+function refundAndFail({ db, ledger }: CommandContext, order: Order, from: 'queued' | 'running', error: string, sentence: string): boolean {
   return transaction(db, () => {
-    if (!moveOrder(db, order.id, 'running', 'failed', { error: 'transcription failed' })) return false;
+    if (!moveOrder(db, order.id, from, 'failed', { error })) return false;
     ledger.append({ userId: order.userId, kind: 'refund', seconds: order.seconds, key: `refund:${order.id}`, orderId: order.id });
     const balance = ledger.balance(order.userId);
     enqueueReply(db, order.replyTo, {
       key: `failed:${order.id}`,
       orderId: order.id,
       kind: 'notice',
-      text: text.failed(order.seconds),
+      text: sentence,
       balanceSeconds: balance,
     });
     return true;
@@ -481,7 +498,7 @@ export function retryFailedOrder(db: Db, order: Order): boolean {
     runnerJobId: null,
     error: null,
     queuedAt: Date.now(),
-    retries: sql`${orders.retries} + 1`,
+    operatorRetries: sql`${orders.operatorRetries} + 1`,
   });
 }
 
@@ -499,4 +516,34 @@ export function markPurged(db: Db, orderId: string): boolean {
     )
     .run();
   return changed.changes === 1;
+}
+
+/**
+ * Not a state change: a step of an order in `state` failed for a reason that may pass (the runner's
+ * API or the store unreachable). Counts the retry and leaves the order alone for `delayMs`; the
+ * order keeps its state, its seconds and its place. False when the order already left `state`.
+ */
+export function deferOrder(db: Db, order: Pick<Order, 'id'>, state: 'queued' | 'running', delayMs: number): boolean {
+  const changed = db
+    .update(orders)
+    .set({ retries: sql`${orders.retries} + 1`, nextAttemptAt: Date.now() + delayMs, updatedAt: Date.now() })
+    .where(and(eq(orders.id, order.id), eq(orders.state, state)))
+    .run();
+  return changed.changes === 1;
+}
+
+/** Not a state change: the step that was failing went through; an order in `state` is no longer waiting out a back-off. */
+export function clearRetries(db: Db, orderId: string, state: 'queued' | 'running'): void {
+  db.update(orders)
+    .set({ retries: 0, nextAttemptAt: null })
+    .where(and(eq(orders.id, orderId), eq(orders.state, state)))
+    .run();
+}
+
+/** Not a state change: records that a delivered order's audio is gone from the store (its results stay), after the delete. */
+export function markDeliveredAudioDeleted(db: Db, orderId: string): void {
+  db.update(orders)
+    .set({ audioDeletedAt: Date.now() })
+    .where(and(eq(orders.id, orderId), eq(orders.state, 'delivered'), isNull(orders.audioDeletedAt)))
+    .run();
 }

@@ -25,6 +25,7 @@ import {
   type Payment,
 } from './lifecycle';
 import { paymentCases, type PaymentCase } from './metrics';
+import { PaymentMethods } from './payment-methods';
 
 type Kind = 'paid' | 'pending' | 'failed' | 'expired';
 
@@ -61,6 +62,8 @@ export interface OrderPaymentsDeps {
   log: Logger;
   /** The provider, asked by the sweep before it expires an order. */
   payments?: Payments;
+  /** The provider and prices per channel and currency; without it, `payments` at `prices` for every order. */
+  methods?: PaymentMethods;
   /** How long an expired order's audio is kept for a payment still on its way; 0 deletes it at once. */
   keepExpiredAudioHours?: number;
 }
@@ -74,7 +77,11 @@ export interface OrderPaymentsDeps {
 export class OrderPayments implements PaymentHandler {
   private readonly recheck = new Map<string, { at: number; delay: number }>();
 
-  constructor(private readonly deps: OrderPaymentsDeps) {}
+  private readonly methods: PaymentMethods;
+
+  constructor(private readonly deps: OrderPaymentsDeps) {
+    this.methods = deps.methods ?? new PaymentMethods(deps.payments ? { payments: deps.payments, prices: deps.prices } : undefined);
+  }
 
   private get keepHours(): number {
     return this.deps.keepExpiredAudioHours ?? 0;
@@ -194,7 +201,7 @@ export class OrderPayments implements PaymentHandler {
 
   /** Settles one order past its checkout's expiry; false when it must wait (payment on its way, checkout still open). */
   private async settle(order: Order, now: number): Promise<boolean> {
-    const { payments } = this.deps;
+    const payments = this.methods.forCurrency(order.currency)?.payments;
     const checkoutId = order.checkoutId;
     if (!checkoutId || !payments?.checkoutStatus) {
       if (order.updatedAt >= now - STALE_AFTER_MS) return false;
@@ -276,9 +283,9 @@ export class OrderPayments implements PaymentHandler {
 
   /** Seconds a payment buys at the configured price; undefined for a currency the service has no price in. */
   private secondsPaid(notice: PaymentNotice): number | undefined {
-    const { prices } = this.deps;
-    if (notice.currency.toLowerCase() !== prices.currency.toLowerCase()) return undefined;
-    return secondsFor(notice.amountCents, prices);
+    const configured = this.deps.prices.currency.toLowerCase() === notice.currency.toLowerCase() ? this.deps.prices : undefined;
+    const prices = this.methods.forCurrency(notice.currency)?.prices ?? configured;
+    return prices ? secondsFor(notice.amountCents, prices) : undefined;
   }
 
   /** Counts a case off the ordinary path and logs it at error level with the order id, for the operator. */

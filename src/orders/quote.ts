@@ -4,10 +4,11 @@ import { orders } from '../db/schema';
 import { crashPoint } from '../faults';
 import type { Ledger } from '../ledger';
 import type { Logger } from '../log';
-import { minutes, text } from '../messages';
+import { minutes } from '../messages';
 import type { Payments } from '../ports/payments';
 import type { Wakeups } from '../processors/wakeups';
 import { billableSeconds, priceFor, type PriceList } from '../pricing';
+import { PaymentMethods } from './payment-methods';
 import { awaitPayment, queueOrder, recordCheckout, rejectEmptyOrder, rejectUnpayableOrder } from './lifecycle';
 import { fileLines, orderFiles } from './summary';
 
@@ -19,17 +20,32 @@ export type QuoteState = 'queued' | 'awaiting_payment' | 'rejected';
  * against the order at once, so two orders cannot both count on the same seconds.
  */
 export class Quoting {
-  constructor(private readonly deps: { db: Db; ledger: Ledger; prices: PriceList; payments?: Payments; wakeups: Wakeups; log: Logger }) {}
+  private readonly methods: PaymentMethods;
+
+  /** `methods` chooses the provider per channel; without it, `payments` at `prices` bills every order. */
+  constructor(
+    private readonly deps: {
+      db: Db;
+      ledger: Ledger;
+      prices: PriceList;
+      payments?: Payments;
+      methods?: PaymentMethods;
+      wakeups: Wakeups;
+      log: Logger;
+    },
+  ) {
+    this.methods = deps.methods ?? new PaymentMethods(deps.payments ? { payments: deps.payments, prices: deps.prices } : undefined);
+  }
 
   /** Quotes an order in state `received`. Call inside the transaction that recorded it. */
-  quote(orderId: string, extra: { refusedExtra: number; maxFiles: number }): { state: QuoteState } {
-    const { db, ledger, prices, payments } = this.deps;
+  quote(orderId: string): { state: QuoteState } {
+    const { db, ledger } = this.deps;
     const order = db.select().from(orders).where(eq(orders.id, orderId)).get();
     if (!order) throw new Error(`order ${orderId} missing`);
+    const method = this.methods.forChannel(order.channel);
     if (order.state !== 'received') return { state: order.state as QuoteState };
     const rows = orderFiles(db, orderId);
     const lines = fileLines(rows);
-    if (extra.refusedExtra > 0) lines.push(`• ${text.refusals.tooMany(extra.maxFiles)}`);
     const accepted = rows.filter((f) => f.state === 'stored');
 
     if (accepted.length === 0) {
@@ -43,7 +59,7 @@ export class Quoting {
       return { state: 'queued' };
     }
     const missing = seconds - Math.max(0, balance);
-    if (!payments) {
+    if (!method) {
       rejectUnpayableOrder(this.deps, order, lines, { seconds, missing });
       return { state: 'rejected' };
     }
@@ -51,8 +67,8 @@ export class Quoting {
       seconds,
       held: Math.max(0, balance),
       missing,
-      amountCents: priceFor(missing, prices),
-      currency: prices.currency,
+      amountCents: priceFor(missing, method.prices),
+      currency: method.prices.currency,
     });
     return { state: 'awaiting_payment' };
   }
@@ -64,14 +80,16 @@ export class Quoting {
    * loop tries again.
    */
   async openCheckout(orderId: string): Promise<void> {
-    const { db, payments, log, wakeups } = this.deps;
+    const { db, log, wakeups } = this.deps;
     const order = db.select().from(orders).where(eq(orders.id, orderId)).get();
+    const payments = this.methods.forCurrency(order?.currency)?.payments;
     if (!payments || !order || order.state !== 'awaiting_payment' || order.checkoutId) return;
     let checkout;
     try {
       checkout = await payments.createCheckout({
         orderId,
         userId: order.userId,
+        replyTo: order.replyTo,
         missingSeconds: order.missingSeconds,
         amountCents: order.amountCents!,
         currency: order.currency!,

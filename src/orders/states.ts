@@ -16,14 +16,15 @@ export type OrderState = (typeof orderStates)[number];
  * The only state changes an order may make. Read it as the order's life:
  * quoted (free: queued; short of seconds: awaiting payment; nothing usable or no payments: rejected),
  * paid or expired (also: paid too little, or a delayed payment failed), queued after all when a payment
- * arrives late while the audio is kept, started on the runner, then delivered, failed (refunded) or
- * queued again when the runner lost the job; an operator's retry puts a failed order back in the queue.
- * The commands that make each change are in `lifecycle.ts`.
+ * arrives late while the audio is kept, started on the runner (or failed, refunded, when the runner keeps
+ * refusing it), then delivered, failed (refunded) or queued again when the runner lost the job; an
+ * operator's retry puts a failed order back in the queue. The commands that make each change are in
+ * `lifecycle.ts`.
  */
 export const transitions: Readonly<Record<OrderState, readonly OrderState[]>> = {
   received: ['queued', 'awaiting_payment', 'rejected'],
   awaiting_payment: ['queued', 'expired'],
-  queued: ['running'],
+  queued: ['running', 'failed'],
   running: ['delivered', 'failed', 'queued'],
   delivered: [],
   // A payment that arrives after the order expired, while its audio is still kept.
@@ -52,7 +53,8 @@ export class RefusedTransitionError extends Error {
  * Moves one order from `from` to `to`, writing `values` with it, as a conditional update
  * (`... WHERE state = from`): of two racing callers (a replayed webhook, a loop after a restart)
  * exactly one sees true. Throws for a change the table does not allow. Call inside the
- * transaction that writes the change's ledger entries and replies.
+ * transaction that writes the change's ledger entries and replies. The new state starts with
+ * no retries counted and nothing to wait for (`retries`, `nextAttemptAt`).
  */
 export function moveOrder(
   db: Db,
@@ -64,7 +66,7 @@ export function moveOrder(
   if (!canMove(from, to)) throw new RefusedTransitionError(from, to);
   const result = db
     .update(orders)
-    .set({ ...values, state: to, updatedAt: Date.now() })
+    .set({ retries: 0, nextAttemptAt: null, ...values, state: to, updatedAt: Date.now() })
     .where(and(eq(orders.id, orderId), eq(orders.state, from)))
     .run();
   return result.changes === 1;

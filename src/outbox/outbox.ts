@@ -17,7 +17,7 @@ export interface PendingReply extends OutboxPayload {
 export function enqueueReply(db: Db, to: ReplyAddress, reply: PendingReply): void {
   const { key, orderId, ...payload } = reply;
   db.insert(outbox)
-    .values({ key, orderId: orderId ?? null, channel: to.channel, address: to, payload })
+    .values({ key, orderId: orderId ?? null, channel: to.channel, lane: replyLane(to, orderId), address: to, payload })
     .onConflictDoNothing({ target: outbox.key })
     .run();
 }
@@ -33,4 +33,9 @@ export function resendReplies(db: Db, orderId: string): number {
     .set({ state: 'pending', attempts: 0, nextAttemptAt: now, lastError: null })
     .where(and(eq(outbox.orderId, orderId), inArray(outbox.state, ['pending', 'dead'])))
     .run().changes;
+}
+
+/** Replies about one order go out in order, and so do replies about no order in one chat. */
+export function replyLane(to: ReplyAddress, orderId?: string | null): string {
+  return orderId ?? `${to.channel}:${to.chatId}`;
 }

@@ -1,92 +1,153 @@
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, eq, gt, lt, lte, notExists, notInArray } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/sqlite-core';
 import type { Db } from '../db';
 import { orders, outbox } from '../db/schema';
-import { orderFiles } from '../orders/summary';
 import { crashPoint } from '../faults';
 import type { Logger } from '../log';
 import { outboxMetrics } from './metrics';
 import type { BlobStore } from '../ports/blob-store';
 import { DeliveryError, type Channel, type ChannelName, type Reply } from '../ports/channel';
 import { backoff } from '../retry/backoff';
+import { AudioCleanup } from './audio-cleanup';
 import { buildTranscriptReply } from './transcript-reply';
 
 type Row = typeof outbox.$inferSelect;
 
-/** After this many failed tries (about five hours with the back-off below) a reply is given up. */
-const MAX_ATTEMPTS = 16;
-const backoffMs = (attempts: number) => backoff(attempts + 1, 1000, 60 * 60_000);
+/** A reply the platform keeps refusing is tried for this long after it was recorded, then given up. */
+export const REPLY_RETRY_BUDGET_MS = 24 * 60 * 60_000;
+/** Tries 2 s, 4 s, 8 s ... apart, at most an hour: about 35 tries in the day. */
+const REPLY_BACKOFF_BASE_MS = 2000;
+const REPLY_BACKOFF_MAX_MS = 60 * 60_000;
+/** Rows one pass of a channel's lane takes; a full batch is followed by another pass at once. */
+const BATCH = 200;
+
+const earlier = alias(outbox, 'earlier');
+/**
+ * Lanes of one channel sent side by side: a transcript reply to Telegram is several sends a second apart (its
+ * per-chat limit), so one lane at a time would deliver a burst of 300 transcripts in a quarter of an hour; the
+ * channels pace their own sends to stay within each platform's overall limits.
+ */
+const SEND_LANES = 32;
 
 /**
- * Sends recorded replies, oldest first, and marks each sent once the platform accepted it.
- * A reply that fails waits with exponential back-off, and later replies about the same order
- * wait behind it, so a user never sees "done" before "paid". A permanent failure (blocked bot)
- * ends that reply at once.
+ * Sends recorded replies, one lane per channel: each channel's replies go out oldest first, and the
+ * channels send side by side, so a stalled mail server never holds up Telegram. Only replies that
+ * are due are read. A reply that fails waits with exponential back-off, and later replies in its
+ * lane (the same order, or the same chat for replies about no order) wait behind it, so a user
+ * never sees "done" before "paid". A permanent failure (blocked bot) ends that reply at once; a
+ * passing one is retried for `REPLY_RETRY_BUDGET_MS` (a day) after the reply was recorded.
  */
 export class OutboxSender {
+  readonly cleanup: AudioCleanup;
   private readonly channels: Map<ChannelName, Channel>;
-  private readonly warnedMissing = new Set<string>();
+  private warnedMissing = false;
 
   constructor(private readonly deps: { db: Db; store: BlobStore; channels: Channel[]; log: Logger }) {
     this.channels = new Map(deps.channels.map((c) => [c.name, c]));
+    this.cleanup = new AudioCleanup(deps);
   }
 
-  tick = async (): Promise<void> => {
-    const rows = this.deps.db.select().from(outbox).where(eq(outbox.state, 'pending')).orderBy(asc(outbox.id)).limit(200).all();
-    const blocked = new Set<string>();
-    const now = Date.now();
-    for (const row of rows) {
-      const lane = row.orderId ?? `${row.channel}:${row.address.chatId}`;
-      if (blocked.has(lane)) continue;
-      if (row.nextAttemptAt > now || !(await this.send(row))) blocked.add(lane);
+  /** One pass per configured channel, each its own loop (`Loop`), so the channels never wait for each other. */
+  lanes(): { channel: ChannelName; tick: () => Promise<void> }[] {
+    return [...this.channels.keys()].map((channel) => ({ channel, tick: () => this.tick(channel) }));
+  }
+
+  /** Sends the due replies of one channel, oldest first within each lane, lanes side by side, until none is left that may go now. */
+  tick = async (channel: ChannelName): Promise<void> => {
+    this.warnAboutMissingChannels();
+    for (;;) {
+      const rows = this.due(channel);
+      const lanes = new Map<string, Row[]>();
+      for (const row of rows) lanes.set(row.lane, [...(lanes.get(row.lane) ?? []), row]);
+      const queue = [...lanes.values()];
+      const worker = async () => {
+        for (let lane = queue.shift(); lane; lane = queue.shift()) {
+          for (const row of lane) if (!(await this.send(row))) break;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(SEND_LANES, queue.length) }, worker));
+      if (rows.length < BATCH) return;
     }
   };
 
+  /** The channel's pending replies whose time has come and that no earlier reply of their lane, waiting out a back-off, holds up. */
+  private due(channel: ChannelName): Row[] {
+    const { db } = this.deps;
+    const now = Date.now();
+    const waitingBefore = db
+      .select({ id: earlier.id })
+      .from(earlier)
+      .where(and(eq(earlier.lane, outbox.lane), eq(earlier.state, 'pending'), lt(earlier.id, outbox.id), gt(earlier.nextAttemptAt, now)));
+    return db
+      .select()
+      .from(outbox)
+      .where(and(eq(outbox.state, 'pending'), eq(outbox.channel, channel), lte(outbox.nextAttemptAt, now), notExists(waitingBefore)))
+      .orderBy(asc(outbox.id))
+      .limit(BATCH)
+      .all();
+  }
+
   /** Sends one row; true when it is settled (sent or given up), false when it must wait. */
   private async send(row: Row): Promise<boolean> {
-    const { db, store, log } = this.deps;
-    const channel = this.channels.get(row.channel as ChannelName);
-    if (!channel) {
-      if (!this.warnedMissing.has(row.channel)) log.warn({ channel: row.channel }, 'replies waiting for a channel that is not configured');
-      this.warnedMissing.add(row.channel);
-      return false;
-    }
+    const { db, store } = this.deps;
+    const channel = this.channels.get(row.channel as ChannelName)!;
     try {
       const reply: Reply = { key: row.key, orderId: row.orderId ?? undefined, ...row.payload };
       if (row.payload.kind === 'transcript' && row.orderId) {
         Object.assign(reply, await buildTranscriptReply(db, store, row.orderId, channel.textLimit));
       }
       await channel.send(row.address, reply);
-      crashPoint('sent');
-      db.update(outbox)
-        .set({ state: 'sent', sentAt: Date.now(), attempts: row.attempts + 1 })
-        .where(eq(outbox.id, row.id))
-        .run();
-      outboxMetrics.repliesSent.inc({ channel: row.channel, kind: row.payload.kind });
-      if (row.payload.kind === 'transcript' && row.orderId) await this.afterTranscript(row.orderId);
-      return true;
     } catch (error) {
-      const permanent = error instanceof DeliveryError && error.permanent;
-      const attempts = row.attempts + 1;
-      const dead = permanent || attempts >= MAX_ATTEMPTS;
-      outboxMetrics.sendErrors.inc({ channel: row.channel, permanent: String(permanent) });
-      log.warn({ key: row.key, channel: row.channel, attempts, dead, err: (error as Error).message }, 'reply not sent');
-      db.update(outbox)
-        .set({
-          state: dead ? 'dead' : 'pending',
-          attempts,
-          lastError: String((error as Error).message).slice(0, 500),
-          nextAttemptAt: Date.now() + backoffMs(attempts),
-        })
-        .where(eq(outbox.id, row.id))
-        .run();
-      return dead;
+      return this.failed(row, error);
     }
+    crashPoint('sent');
+    db.update(outbox)
+      .set({ state: 'sent', sentAt: Date.now(), attempts: row.attempts + 1 })
+      .where(eq(outbox.id, row.id))
+      .run();
+    outboxMetrics.repliesSent.inc({ channel: row.channel, kind: row.payload.kind });
+    if (row.payload.kind === 'transcript' && row.orderId) await this.afterTranscript(row.orderId);
+    return true;
   }
 
-  /** The transcript is with the user: record the latency and delete the audio, keeping only the results. */
+  /** Records a failed try; true when the reply is given up (permanent, or its day is over). */
+  private failed(row: Row, error: unknown): boolean {
+    const { db, log } = this.deps;
+    const permanent = error instanceof DeliveryError && error.permanent;
+    const attempts = row.attempts + 1;
+    const now = Date.now();
+    const dead = permanent || now - row.createdAt >= REPLY_RETRY_BUDGET_MS;
+    outboxMetrics.sendErrors.inc({ channel: row.channel, permanent: String(permanent) });
+    log.warn({ key: row.key, channel: row.channel, attempts, dead, err: (error as Error).message }, 'reply not sent');
+    db.update(outbox)
+      .set({
+        state: dead ? 'dead' : 'pending',
+        attempts,
+        lastError: String((error as Error).message).slice(0, 500),
+        nextAttemptAt: now + backoff(attempts, REPLY_BACKOFF_BASE_MS, REPLY_BACKOFF_MAX_MS),
+      })
+      .where(eq(outbox.id, row.id))
+      .run();
+    return dead;
+  }
+
+  /** The transcript is with the user: record the latency and delete the audio (apart from the reply, which stays sent). */
   private async afterTranscript(orderId: string): Promise<void> {
-    const order = this.deps.db.select().from(orders).where(eq(orders.id, orderId)).get();
+    const order = this.deps.db.select({ createdAt: orders.createdAt }).from(orders).where(eq(orders.id, orderId)).get();
     if (order) outboxMetrics.deliveryLatency.observe((Date.now() - order.createdAt) / 1000);
-    for (const file of orderFiles(this.deps.db, orderId)) await this.deps.store.delete(file.blobKey);
+    await this.cleanup.deleteAudio(orderId);
+  }
+
+  /** Says once when replies wait for a channel this service does not run (its credentials were removed). */
+  private warnAboutMissingChannels(): void {
+    if (this.warnedMissing) return;
+    this.warnedMissing = true;
+    const names = [...this.channels.keys()];
+    const stranded = this.deps.db
+      .selectDistinct({ channel: outbox.channel })
+      .from(outbox)
+      .where(names.length > 0 ? and(eq(outbox.state, 'pending'), notInArray(outbox.channel, names)) : eq(outbox.state, 'pending'))
+      .all();
+    for (const { channel } of stranded) this.deps.log.warn({ channel }, 'replies waiting for a channel that is not configured');
   }
 }

@@ -1,17 +1,22 @@
+import { eq } from 'drizzle-orm';
 import type { Db } from '../db';
+import { orders } from '../db/schema';
 import { isFailure, type ResultFile, type TranscriptResult } from '../domain/transcript';
-import { formatContentType, renderTranscript } from '../formats';
+import { formatContentType, renderTranscript, type TranscriptFormat } from '../formats';
 import { text } from '../messages';
 import { orderFiles } from '../orders/summary';
 import type { BlobStore } from '../ports/blob-store';
 import type { OutgoingFile } from '../ports/channel';
 import { resultKey } from '../ports/runner';
+import { storedFormats } from '../users';
 import { uniqueStems } from './result-names';
 
 /**
  * Builds the transcript reply from the results in the store, at send time, so the outbox holds
  * no copies: the text itself when it fits the platform's limit (a preview otherwise, plus NAME.txt),
- * and always NAME_result.json and NAME.srt for each file.
+ * with the language named, and for each file the formats the user chose (NAME_result.json and NAME.srt
+ * unless they chose others with /format). A file with no speech gets its sentence and its NAME_result.json
+ * only: an empty file is never attached (Telegram refuses them, and a refused part would hold back the rest).
  */
 export async function buildTranscriptReply(
   db: Db,
@@ -19,6 +24,9 @@ export async function buildTranscriptReply(
   orderId: string,
   textLimit: number,
 ): Promise<{ text: string; files: OutgoingFile[] }> {
+  const order = db.select({ formats: orders.formats, translate: orders.translate }).from(orders).where(eq(orders.id, orderId)).get();
+  const formats = storedFormats(order?.formats ?? null);
+  const translated = order?.translate ?? false;
   const done = orderFiles(db, orderId).filter((f) => f.state === 'done');
   const stems = uniqueStems(done.map((f) => f.name));
   const results: { stem: string; result: TranscriptResult }[] = [];
@@ -32,8 +40,8 @@ export async function buildTranscriptReply(
       result.noSpeech || !result.text.trim()
         ? text.noSpeech(result.file)
         : results.length > 1
-          ? `${result.file}:\n${result.text.trim()}`
-          : result.text.trim();
+          ? `${text.fileHeading(result.file, result.language, translated)}\n${result.text.trim()}`
+          : `${result.text.trim()}\n\n${text.languageLine(result.language, translated)}`;
     // Said plainly, beside the text it concerns: the transcript stops where the charge did.
     return result.cutAt !== undefined ? `${body}\n\n${text.cut(result.file, result.cutAt)}` : body;
   });
@@ -41,15 +49,20 @@ export async function buildTranscriptReply(
   const fits = whole.length <= textLimit;
   const files: OutgoingFile[] = [];
   for (const { stem, result } of results) {
-    files.push(file(`${stem}_result.json`, 'json', renderTranscript(result, 'json')));
-    files.push(file(`${stem}.srt`, 'srt', renderTranscript(result, 'srt')));
-    if (!fits) files.push(file(`${stem}.txt`, 'txt', renderTranscript(result, 'txt')));
+    // The preview points at the .txt, so it comes whenever the text does not fit, chosen or not.
+    for (const format of fits || formats.includes('txt') ? formats : [...formats, 'txt' as const])
+      files.push(file(format === 'json' ? `${stem}_result.json` : `${stem}.${format}`, format, renderTranscript(result, format)));
   }
-  return { text: fits ? whole : preview(whole, textLimit), files };
+  return { text: fits ? whole : preview(whole, textLimit), files: nonEmpty(files) };
 }
 
-function file(name: string, format: 'json' | 'srt' | 'txt', content: string): OutgoingFile {
+function file(name: string, format: TranscriptFormat, content: string): OutgoingFile {
   return { name, contentType: formatContentType[format], content: Buffer.from(content, 'utf8') };
+}
+
+/** Platforms refuse empty files (Telegram answers 400) and a user gains nothing from one: a no-speech result has no subtitles. */
+function nonEmpty(files: OutgoingFile[]): OutgoingFile[] {
+  return files.filter((f) => f.content.length > 0);
 }
 
 const MORE = '\n\n… (the whole text is in the attached .txt file)';

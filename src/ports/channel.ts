@@ -43,6 +43,8 @@ export interface IncomingMessage {
   sender: { id: string; name?: string; languageCode?: string };
   replyTo: ReplyAddress;
   command?: ChatCommand;
+  /** Choices written in the message itself (email's `language: de` lines), applied before its recordings. */
+  choices?: ChatCommand[];
   attachments: IncomingAttachment[];
   text?: string;
 }
@@ -86,6 +88,8 @@ export interface Channel {
   start(onMessage: MessageHandler): Promise<void>;
   /** Stops taking messages; resolves when in-flight handlers are done. */
   stop(): Promise<void>;
+  /** Whether the channel's connection is up now, for channels that reconnect on their own (the mailbox). */
+  connected?(): boolean;
   /** Sends one reply. Throws `DeliveryError`; `permanent` ones (user blocked the bot) are not retried. */
   send(to: ReplyAddress, reply: Reply): Promise<void>;
 }

@@ -1,7 +1,11 @@
+import type { ReplyAddress } from './channel';
+
 /** A request for a checkout covering the seconds the user's balance does not. */
 export interface CheckoutRequest {
   orderId: string;
   userId: string;
+  /** Where the order came from: a provider that bills inside the chat (Telegram Stars) sends its invoice there. */
+  replyTo?: ReplyAddress;
   /** Seconds the balance is short of. */
   missingSeconds: number;
   /** What to charge, already rounded up to whole minutes and at least the minimum payment. */
@@ -13,6 +17,7 @@ export interface CheckoutRequest {
 
 export interface Checkout {
   id: string;
+  /** The payment page; empty when the provider put the invoice into the chat itself (Telegram Stars). */
   url: string;
   expiresAt: Date;
 }
@@ -43,6 +48,39 @@ export interface Payments {
    * when the payer finished first). Optional: a provider whose links cannot be closed leaves it out.
    */
   closeCheckout?(checkoutId: string): Promise<CheckoutStatus | undefined>;
+  /**
+   * Gives one received payment back to its payer. Resolves once the provider holds it refunded, also when
+   * it was refunded before (so a retry after a crash is harmless). Optional: used by the operator's refund.
+   */
+  refundPayment?(payment: ReceivedPayment): Promise<void>;
+  /** A provider that bills inside a chat is given the core's handler for what its payers do there. */
+  attach?(handler: InvoiceHandler): void;
+}
+
+/** A payment the provider reported inside a chat (Telegram's `successful_payment`), as the core records it. */
+export interface ReceivedPayment {
+  /** The provider's id of the charge (`telegram_payment_charge_id`): credited once, refunded with it. */
+  chargeId: string;
+  orderId: string;
+  /** The platform id of who paid (the refund goes back to them). */
+  payerId: string;
+  /** In the provider's smallest unit (whole Stars). */
+  amount: number;
+  currency: string;
+}
+
+/** The answer to "may this invoice be paid now?": a reason for the payer when not. */
+export type PayableAnswer = { ok: true } | { ok: false; reason: string };
+
+/**
+ * What the core does for a provider that bills inside a chat (Telegram Stars): it is asked before the
+ * payer is charged, and told once the charge went through. Implemented by the core, called by the adapter.
+ */
+export interface InvoiceHandler {
+  /** Whether the order still awaits this payment (state, expiry, amount and currency all as quoted). */
+  payable(orderId: string, amount: number, currency: string): PayableAnswer;
+  /** The payer was charged: record it and credit it exactly once (by its charge id), as any payment. */
+  received(payment: ReceivedPayment): Promise<PaymentOutcome>;
 }
 
 /** A verified notice from the payment provider about one checkout (a Stripe event), in the core's terms. */

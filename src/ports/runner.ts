@@ -16,6 +16,9 @@ export interface JobManifest {
   };
 }
 
+/** What became of one order's submission: the runner's job id, or why it was refused. */
+export type SubmitOutcome = { runnerJobId: string } | { error: unknown };
+
 export type JobState = 'pending' | 'running' | 'succeeded' | 'failed' | 'unknown';
 
 export interface JobStatus {
@@ -32,9 +35,41 @@ export interface Runner {
   submit(manifest: JobManifest): Promise<string>;
   /** `unknown` means the runner has no record of it (a local job lost in a restart): resubmit. */
   status(runnerJobId: string): Promise<JobStatus>;
+  /**
+   * Starts the jobs of several orders at once; a runner may run them as fewer jobs (one Batch job for many
+   * orders). One outcome per manifest, in order. `since` is the oldest of these orders' queue times: no job
+   * holding one of them is older, which bounds the search for jobs a killed service had already started.
+   */
+  submitMany?(manifests: JobManifest[], since: number): Promise<SubmitOutcome[]>;
+  /**
+   * Which of these queued orders to hold back for now, so that orders queued soon after can share their job
+   * (a Batch job pays for a GPU start). The dispatcher submits the rest and asks again on its next pass.
+   */
+  hold?(queued: { manifest: JobManifest; queuedAt: number }[], now: number): boolean[];
+  /** Gets ready before the first job (the local runner loads its engines), so the first order does not wait for it. */
+  start?(): Promise<void>;
+  /** Calls `listener` whenever a job ends, so the tracker looks at once instead of at its next poll. */
+  onSettled?(listener: () => void): void;
   /** Stops taking jobs; running local jobs are left to finish or die with the process. */
   close(): Promise<void>;
 }
 
 /** The result blob of an input: written beside it. */
 export const resultKey = (inputKey: string): string => `${inputKey}_result.json`;
+
+/**
+ * Submits every manifest, grouped when the runner can group them, one at a time otherwise: one outcome per
+ * manifest, so one refused order does not hold up the others.
+ */
+export async function submitEach(runner: Runner, manifests: JobManifest[], since: number): Promise<SubmitOutcome[]> {
+  if (runner.submitMany) return runner.submitMany(manifests, since);
+  const outcomes: SubmitOutcome[] = [];
+  for (const manifest of manifests) {
+    try {
+      outcomes.push({ runnerJobId: await runner.submit(manifest) });
+    } catch (error) {
+      outcomes.push({ error });
+    }
+  }
+  return outcomes;
+}

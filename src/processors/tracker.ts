@@ -1,57 +1,96 @@
-import { eq } from 'drizzle-orm';
+import { and, eq, isNull, lte, or } from 'drizzle-orm';
 import type { Db } from '../db';
 import { orders } from '../db/schema';
 import { isFailure, type ResultFile } from '../domain/transcript';
 import { crashPoint } from '../faults';
 import type { Ledger } from '../ledger';
 import type { Logger } from '../log';
-import { completeOrder, failOrder, requeueOrder, type Order } from '../orders/lifecycle';
+import { clearRetries, completeOrder, deferOrder, failOrder, requeueOrder, type Order } from '../orders/lifecycle';
 import { orderMetrics } from '../orders/metrics';
 import { orderFiles, type FileRow } from '../orders/summary';
-import type { BlobStore } from '../ports/blob-store';
+import { BlobNotFoundError, type BlobStore } from '../ports/blob-store';
 import { resultKey, type Runner } from '../ports/runner';
+import { backoff } from '../retry/backoff';
 import type { Wakeups } from './wakeups';
 
 /** A job that failed as a whole is tried this many times before the order fails and is refunded. */
 const MAX_ATTEMPTS = 2;
+/**
+ * A job the runner has no record of (a local job lost in a restart, a Batch job aged out) is run
+ * again, but an order is started at most this many times in all: one whose jobs keep vanishing is
+ * refunded instead of going round for ever.
+ */
+const MAX_LOST_ATTEMPTS = 5;
+/** While the runner's API or the store cannot be read, an order is looked at again 2 s, 4 s, ... up to 5 min later, for as long as it takes. */
+const UNREACHABLE_BASE_MS = 2000;
+const UNREACHABLE_MAX_MS = 5 * 60_000;
 
 /**
  * Follows running orders and, when the runner is done with one, calls the command that ends it:
  * on success it reads each file's result and completes the order (files without a result are
  * refunded); a job the runner forgot (restart) goes back to the queue; one that keeps failing is
- * refunded.
+ * refunded. When the runner or the store cannot be reached, that order stays running and is looked
+ * at again after a back-off: an outage delays an order, it never refunds finished work.
  */
 export class Tracker {
   constructor(private readonly deps: { db: Db; ledger: Ledger; runner: Runner; store: BlobStore; wakeups: Wakeups; log: Logger }) {}
 
   tick = async (): Promise<void> => {
-    const { db, runner, wakeups, log } = this.deps;
-    // Only what the status check needs: this runs every half second over every running order.
+    const { db } = this.deps;
+    // Only what the status check needs: this runs every poll interval over every running order.
+    const due = or(isNull(orders.nextAttemptAt), lte(orders.nextAttemptAt, Date.now()));
     const running = db
-      .select({ id: orders.id, runnerJobId: orders.runnerJobId, attempts: orders.attempts })
+      .select({ id: orders.id, runnerJobId: orders.runnerJobId, retries: orders.retries })
       .from(orders)
-      .where(eq(orders.state, 'running'))
+      .where(and(eq(orders.state, 'running'), due))
       .all();
     for (const job of running) {
-      const status = job.runnerJobId ? await runner.status(job.runnerJobId) : { state: 'unknown' as const };
-      if (status.state === 'pending' || status.state === 'running') continue;
-      const order = db.select().from(orders).where(eq(orders.id, job.id)).get();
-      if (!order || order.state !== 'running') continue;
-      if (status.state === 'succeeded') {
-        await this.complete(order);
-      } else if (status.state === 'unknown' || order.attempts < MAX_ATTEMPTS) {
-        log.warn({ orderId: order.id, state: status.state, reason: status.reason }, 'job lost or failed; queued again');
-        if (requeueOrder(db, order)) wakeups.emit('queued');
-      } else {
-        log.error({ orderId: order.id, reason: status.reason }, 'job failed; order refunded');
-        this.fail(order);
+      try {
+        await this.check(job);
+      } catch (error) {
+        this.unreachable(job, error);
       }
     }
   };
 
+  private async check(job: { id: string; runnerJobId: string | null; retries: number }): Promise<void> {
+    const { db, runner, wakeups, log } = this.deps;
+    const status = job.runnerJobId ? await runner.status(job.runnerJobId) : { state: 'unknown' as const };
+    // The runner answered again: a back-off from earlier failures no longer applies.
+    if (job.retries > 0 && status.state !== 'succeeded') clearRetries(db, job.id, 'running');
+    if (status.state === 'pending' || status.state === 'running') return;
+    const order = db.select().from(orders).where(eq(orders.id, job.id)).get();
+    if (!order || order.state !== 'running') return;
+    if (status.state === 'succeeded') {
+      await this.complete(order);
+    } else if (status.state === 'unknown' ? order.attempts < MAX_LOST_ATTEMPTS : order.attempts < MAX_ATTEMPTS) {
+      log.warn(
+        { orderId: order.id, state: status.state, attempts: order.attempts, reason: status.reason },
+        'job lost or failed; queued again',
+      );
+      if (requeueOrder(db, order)) wakeups.emit('queued');
+    } else {
+      log.error({ orderId: order.id, state: status.state, attempts: order.attempts, reason: status.reason }, 'job failed; order refunded');
+      this.fail(order);
+    }
+  }
+
+  /** The runner's API or the store failed while looking at this order: it stays running and is looked at again later. */
+  private unreachable(job: { id: string; retries: number }, error: unknown): void {
+    const failures = job.retries + 1;
+    const delayMs = backoff(failures, UNREACHABLE_BASE_MS, UNREACHABLE_MAX_MS);
+    this.deps.log.warn(
+      { orderId: job.id, tries: failures, retryInMs: delayMs, err: error },
+      'runner or store unreachable; order checked again later',
+    );
+    orderMetrics.retries.inc({ step: 'track' });
+    deferOrder(this.deps.db, job, 'running', delayMs);
+  }
+
   private async complete(order: Order): Promise<void> {
     const { db, wakeups, log } = this.deps;
     const inputs = orderFiles(db, order.id).filter((f) => f.state === 'stored' || f.state === 'done' || f.state === 'failed');
+    // Any read error other than "not found" throws here, before anything is written.
     const results = await Promise.all(inputs.map((f) => this.readResult(f)));
     crashPoint('results-read');
     const failedFiles = inputs.filter((_, i) => results[i] === null || isFailure(results[i]!));
@@ -67,10 +106,21 @@ export class Tracker {
     this.deps.wakeups.emit('outbox');
   }
 
-  /** A file's result, or null when the worker wrote none or it is unreadable. */
+  /**
+   * A file's result, or null when the worker wrote none (not found) or what it wrote is not JSON.
+   * Every other error (store unreachable, throttled, access denied) is thrown: the result may well be
+   * there, so the order must wait, not be refunded.
+   */
   private async readResult(file: FileRow): Promise<ResultFile | null> {
+    let bytes: Buffer;
     try {
-      return JSON.parse((await this.deps.store.getBuffer(resultKey(file.blobKey))).toString('utf8')) as ResultFile;
+      bytes = await this.deps.store.getBuffer(resultKey(file.blobKey));
+    } catch (error) {
+      if (error instanceof BlobNotFoundError) return null;
+      throw error;
+    }
+    try {
+      return JSON.parse(bytes.toString('utf8')) as ResultFile;
     } catch {
       return null;
     }

@@ -7,7 +7,7 @@ import {
   type JobSummary,
 } from '@aws-sdk/client-batch';
 import type { Logger } from '../log';
-import type { JobManifest, JobStatus, Runner } from '../ports/runner';
+import type { JobManifest, JobStatus, Runner, SubmitOutcome } from '../ports/runner';
 
 export interface BatchRunnerOptions {
   jobQueue: string;
@@ -20,6 +20,8 @@ export interface BatchRunnerOptions {
    * so it reads and writes the very bucket the service uses. Credentials come from the job's IAM role.
    */
   workerEnv: Record<string, string>;
+  /** Batch stops an attempt that runs longer (`timeout.attemptDurationSeconds`, at least 60); `BATCH_JOB_TIMEOUT_SECONDS` when absent. */
+  attemptTimeoutSeconds?: number;
   log: Logger;
   /** A ready client (tests); built from the options and the SDK's default credential chain otherwise. */
   client?: BatchClient;
@@ -36,14 +38,46 @@ const MANIFEST_BUDGET = 6000;
 export const BATCH_JOB_GPUS = 1;
 
 /**
- * Batch stops a job still running after this long, and the tracker then refunds its order. The longest order
+ * Batch stops a job still running after this long (unless `BATCH_JOB_TIMEOUT_SECONDS` says otherwise), and
+ * the tracker then retries its order once and refunds it. The longest order
  * (20 files of 4 hours, 80 hours of audio) needs 2.4 hours at a real-time factor of 0.03; the rest is room
  * for slower GPUs and the model load.
  */
 export const BATCH_JOB_TIMEOUT_SECONDS = 4 * 3600;
 
+/**
+ * Orders one Batch job carries at most: enough that a burst of voice notes pays for one GPU start instead of
+ * twenty, few enough that a long file in the group does not keep the others waiting for hours.
+ */
+export const BATCH_GROUP_MAX = 20;
+
+/**
+ * Orders queued in a burst wait until no new one has come for `BATCH_GATHER_QUIET_MS` (at most
+ * `BATCH_GATHER_MAX_MS` in all, or until a group is full), so the burst shares Batch jobs. Seconds, against a
+ * GPU start of minutes.
+ */
+export const BATCH_GATHER_QUIET_MS = 2000;
+export const BATCH_GATHER_MAX_MS = 10_000;
+
+/** Jobs of many orders are described once per this long, however many of their orders the tracker asks about. */
+const GROUP_STATUS_TTL_MS = 1000;
+
 /** Batch states still on their way to a result; a job in one of them must not be started twice. */
 const PENDING = new Set(['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING']);
+
+/**
+ * Batch's own retries, for Spot reclaims only: an attempt whose host was terminated (status reason
+ * "Host EC2 (instance i-...) terminated.") runs again, up to 3 attempts in all; any other end is final
+ * and left to the service, which retries a failed order once itself. Set per job, so it holds whatever
+ * the job definition says.
+ */
+export const SPOT_RETRY_STRATEGY = {
+  attempts: 3,
+  evaluateOnExit: [
+    { onStatusReason: 'Host EC2*', action: 'RETRY' as const },
+    { onReason: '*', action: 'EXIT' as const },
+  ],
+};
 
 /**
  * The worker's exit code when some inputs failed but each failure is recorded in its own result file:
@@ -64,13 +98,22 @@ export class BatchRunner implements Runner {
   readonly client: BatchClient;
   /** Jobs this process submitted, by order id: Batch's listing may lag a fresh submission by a moment. */
   private readonly submitted = new Map<string, string>();
+  /** The Batch job of each order in a grouped job, submitted by this process or found from an earlier one. */
+  private readonly groupOf = new Map<string, string>();
+  /** The orders of each grouped job. */
+  private readonly members = new Map<string, string[]>();
+  /** Orders whose grouped job failed: each is retried in a job of its own, so one cannot fail the others again. */
+  private readonly alone = new Set<string>();
+  /** Jobs created from this time on are known (this process's own, or found by `findEarlierGroups`). */
+  private scannedFrom = Date.now();
+  private readonly groupStatus = new Map<string, { at: number; status: Promise<JobStatus> }>();
 
   constructor(private readonly options: BatchRunnerOptions) {
     this.client = options.client ?? new BatchClient({ region: options.region, endpoint: options.endpoint });
   }
 
   async submit(manifest: JobManifest): Promise<string> {
-    const { jobQueue, jobDefinition, workerEnv, log } = this.options;
+    const { jobQueue, jobDefinition, workerEnv, attemptTimeoutSeconds, log } = this.options;
     const jobName = batchJobName(manifest.jobId);
     const existing = await this.existingJob(jobName);
     if (existing) {
@@ -84,7 +127,8 @@ export class BatchRunner implements Runner {
         jobQueue,
         jobDefinition,
         containerOverrides: { environment, resourceRequirements: [{ type: 'GPU', value: String(BATCH_JOB_GPUS) }] },
-        timeout: { attemptDurationSeconds: BATCH_JOB_TIMEOUT_SECONDS },
+        timeout: { attemptDurationSeconds: attemptTimeoutSeconds ?? BATCH_JOB_TIMEOUT_SECONDS },
+        retryStrategy: SPOT_RETRY_STRATEGY,
       }),
     );
     if (!response.jobId) throw new Error(`SubmitJob for ${jobName} returned no job id`);
@@ -93,10 +137,155 @@ export class BatchRunner implements Runner {
     return response.jobId;
   }
 
+  /** Holds a burst back while it is still growing: see `BATCH_GATHER_QUIET_MS`. */
+  hold(queued: { manifest: JobManifest; queuedAt: number }[], now: number): boolean[] {
+    const fresh = queued.map((q) => !this.alone.has(q.manifest.jobId) && !this.groupOf.has(q.manifest.jobId));
+    const burst = queued.filter((_, i) => fresh[i]);
+    const newest = Math.max(...burst.map((q) => q.queuedAt));
+    const oldest = Math.min(...burst.map((q) => q.queuedAt));
+    const wait =
+      burst.length > 0 && burst.length < BATCH_GROUP_MAX && now - newest < BATCH_GATHER_QUIET_MS && now - oldest < BATCH_GATHER_MAX_MS;
+    return fresh.map((isFresh) => isFresh && wait);
+  }
+
+  /**
+   * Submits the orders of one dispatcher pass as few Batch jobs: groups of up to `BATCH_GROUP_MAX` orders whose
+   * manifests (a JSON array in `JOB_MANIFEST`) fit the container overrides. Every order of a group gets the
+   * group's job id; results land per order and per file as before. An order already in a live or finished job
+   * (this process's, or one a killed service started: searched from `since`) gets that job again. An order
+   * whose grouped job failed goes alone.
+   */
+  async submitMany(manifests: JobManifest[], since: number): Promise<SubmitOutcome[]> {
+    const outcomes: SubmitOutcome[] = manifests.map(() => ({ error: new Error('not submitted') }));
+    try {
+      await this.findEarlierGroups(since);
+    } catch (error) {
+      return manifests.map(() => ({ error }));
+    }
+    const grouped: number[] = [];
+    for (const [i, manifest] of manifests.entries()) {
+      const existing = this.groupOf.get(manifest.jobId);
+      if (existing) outcomes[i] = { runnerJobId: existing };
+      else if (!this.alone.has(manifest.jobId)) grouped.push(i);
+    }
+    const singles = manifests.flatMap((manifest, i) => (this.alone.has(manifest.jobId) && !this.groupOf.has(manifest.jobId) ? [i] : []));
+    for (const group of groupsOf(grouped.map((i) => manifests[i]!))) {
+      const indices = group.map((m) => manifests.indexOf(m));
+      if (group.length === 1) {
+        singles.push(indices[0]!);
+        continue;
+      }
+      try {
+        const id = await this.submitGroup(group);
+        for (const i of indices) outcomes[i] = { runnerJobId: id };
+      } catch (error) {
+        for (const i of indices) outcomes[i] = { error };
+      }
+    }
+    for (const i of singles) {
+      try {
+        outcomes[i] = { runnerJobId: await this.submit(manifests[i]!) };
+      } catch (error) {
+        outcomes[i] = { error };
+      }
+    }
+    return outcomes;
+  }
+
   async status(runnerJobId: string): Promise<JobStatus> {
+    if (!this.members.has(runnerJobId)) return this.describe(runnerJobId);
+    // Every order of a group asks about the same job in one tracker pass: one DescribeJobs answers them all.
+    const cached = this.groupStatus.get(runnerJobId);
+    if (cached && Date.now() - cached.at < GROUP_STATUS_TTL_MS) return cached.status;
+    const status = this.describe(runnerJobId);
+    this.groupStatus.set(runnerJobId, { at: Date.now(), status });
+    status.catch(() => this.groupStatus.delete(runnerJobId));
+    return status;
+  }
+
+  private async describe(runnerJobId: string): Promise<JobStatus> {
     const response = await this.client.send(new DescribeJobsCommand({ jobs: [runnerJobId] }));
     const job = response.jobs?.find((j) => j.jobId === runnerJobId);
-    return job ? jobStatus(job) : { state: 'unknown' };
+    if (!job) return { state: 'unknown' };
+    const status = jobStatus(job);
+    if (status.state === 'failed') this.groupFailed(runnerJobId, manifestOrders(job));
+    return status;
+  }
+
+  /** A grouped job failed: its orders are no longer in it, and each is retried on its own. */
+  private groupFailed(jobId: string, orderIds: string[]): void {
+    const members = this.members.get(jobId) ?? orderIds;
+    if (members.length < 2) return;
+    for (const orderId of members) {
+      if (this.groupOf.get(orderId) === jobId) this.groupOf.delete(orderId);
+      this.alone.add(orderId);
+    }
+    this.members.delete(jobId);
+    this.groupStatus.delete(jobId);
+  }
+
+  private async submitGroup(group: JobManifest[]): Promise<string> {
+    const { jobQueue, jobDefinition, workerEnv, log } = this.options;
+    const jobName = batchJobName(`${group[0]!.jobId}-and-${group.length - 1}`);
+    const environment = Object.entries({ ...workerEnv, JOB_MANIFEST: JSON.stringify(group) }).map(([name, value]) => ({ name, value }));
+    const response = await this.client.send(
+      new SubmitJobCommand({
+        jobName,
+        jobQueue,
+        jobDefinition,
+        containerOverrides: { environment, resourceRequirements: [{ type: 'GPU', value: String(BATCH_JOB_GPUS) }] },
+        timeout: { attemptDurationSeconds: BATCH_JOB_TIMEOUT_SECONDS },
+      }),
+    );
+    if (!response.jobId) throw new Error(`SubmitJob for ${jobName} returned no job id`);
+    this.remember(
+      response.jobId,
+      group.map((m) => m.jobId),
+    );
+    log.info(
+      { batchJobId: response.jobId, orders: group.length, files: group.reduce((n, m) => n + m.inputs.length, 0) },
+      'batch job submitted for a group of orders',
+    );
+    return response.jobId;
+  }
+
+  private remember(jobId: string, orderIds: string[]): void {
+    this.members.set(jobId, orderIds);
+    for (const orderId of orderIds) this.groupOf.set(orderId, jobId);
+  }
+
+  /**
+   * Finds grouped jobs that a killed service submitted: jobs of this queue created since `since` (minus a minute
+   * for clocks), not failed, whose manifest lists orders. Each period is searched once; later jobs are this
+   * process's own and known already.
+   */
+  private async findEarlierGroups(since: number): Promise<void> {
+    const from = since - 60_000;
+    if (from >= this.scannedFrom) return;
+    const ids: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListJobsCommand({
+          jobQueue: this.options.jobQueue,
+          filters: [{ name: 'AFTER_CREATED_AT', values: [String(from)] }],
+          nextToken,
+        }),
+      );
+      for (const job of page.jobSummaryList ?? []) {
+        if (job.jobId && job.jobName?.startsWith('transcribe-') && job.status !== 'FAILED' && (job.createdAt ?? 0) < this.scannedFrom)
+          ids.push(job.jobId);
+      }
+      nextToken = page.nextToken;
+    } while (nextToken);
+    for (let start = 0; start < ids.length; start += 100) {
+      const page = await this.client.send(new DescribeJobsCommand({ jobs: ids.slice(start, start + 100) }));
+      for (const job of page.jobs ?? []) {
+        const orderIds = manifestOrders(job);
+        if (job.jobId && orderIds.length > 1 && job.status !== 'FAILED') this.remember(job.jobId, orderIds);
+      }
+    }
+    this.scannedFrom = from;
   }
 
   async close(): Promise<void> {
@@ -127,6 +316,39 @@ export class BatchRunner implements Runner {
     } while (nextToken);
     return found.sort((a, b) => (b.createdAt ?? 0) - (a.createdAt ?? 0))[0];
   }
+}
+
+/** The order ids a job's `JOB_MANIFEST` lists (one manifest or a group of them); none when it cannot be read. */
+function manifestOrders(job: JobDetail): string[] {
+  const value = job.container?.environment?.find((e) => e.name === 'JOB_MANIFEST')?.value;
+  try {
+    const parsed = JSON.parse(value ?? '') as { jobId?: unknown } | { jobId?: unknown }[];
+    return (Array.isArray(parsed) ? parsed : [parsed]).flatMap((m) => (typeof m.jobId === 'string' ? [m.jobId] : []));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Splits manifests into groups of up to `BATCH_GROUP_MAX` whose JSON array fits the override budget; a manifest
+ * too large to share (many long names) forms a group of its own, which goes as a single job.
+ */
+function groupsOf(manifests: JobManifest[]): JobManifest[][] {
+  const groups: JobManifest[][] = [];
+  let current: JobManifest[] = [];
+  let bytes = 2;
+  for (const manifest of manifests) {
+    const size = Buffer.byteLength(JSON.stringify(manifest)) + 1;
+    if (current.length > 0 && (current.length >= BATCH_GROUP_MAX || bytes + size > MANIFEST_BUDGET)) {
+      groups.push(current);
+      current = [];
+      bytes = 2;
+    }
+    current.push(manifest);
+    bytes += size;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
 }
 
 /** A Batch job name for an order: up to 128 letters, digits, hyphens and underscores. */

@@ -203,8 +203,8 @@ describe('npm run admin', () => {
       status: 'succeeded',
     });
     expect(svc.balance('test', 'bob')).toBe(0);
-    const notice = await chat.waitForReply((r, to) => to.chatId === 'bob' && r.text.startsWith('I refunded'));
-    expect(notice.text).toBe('I refunded your payment of $0.50. The 4 min 58 s it bought are taken off your balance.');
+    const notice = await chat.waitForReply((r, to) => to.chatId === 'bob' && r.text.startsWith('Your payment of'));
+    expect(notice.text).toBe('Your payment of $0.50 was refunded. I took the 4 min 58 s it bought off your balance. You now have 0 s.');
 
     const again = await admin(['refund', order.id]);
     expect(again.code).toBe(0);
@@ -213,7 +213,7 @@ describe('npm run admin', () => {
     );
     expect(fake.refundsFor(session.id)).toHaveLength(1);
     expect(svc.balance('test', 'bob')).toBe(0);
-    expect(chat.repliesTo('bob').filter((r) => r.text.startsWith('I refunded'))).toHaveLength(1);
+    expect(chat.repliesTo('bob').filter((r) => r.text.startsWith('Your payment of'))).toHaveLength(1);
 
     // alice's order too: her balance (400 s after the grants) loses the 300 s her payment bought.
     const alice = await admin(['refund', (await svc.waitForOrder((o) => o.senderId === 'alice')).id]);
@@ -262,7 +262,7 @@ describe('npm run admin', () => {
     const refused = await admin(['refund', open.id]);
     expect([refused.code, refused.stderr]).toEqual([
       1,
-      `admin: order ${open.id} was not paid by card (no purchase in the ledger); nothing to refund\n`,
+      `admin: order ${open.id} was not paid (no purchase in the ledger); nothing to refund\n`,
     ]);
     const noStripe = await admin(['refund', order.id], { STRIPE_SECRET_KEY: '', STRIPE_WEBHOOK_SECRET: '' });
     expect(noStripe.code).toBe(0); // already recorded: nothing to ask Stripe

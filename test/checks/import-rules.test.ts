@@ -56,9 +56,9 @@ describe('core code (src/) imports no platform SDK, channel adapter or storage/r
   it('refuses an adapter of a port: core gets it through the port, wired in the composition root', async () => {
     const errors = await importErrors(
       'src/processors/dispatcher.ts',
-      "import { LocalRunner } from '../runner/local-runner';\nexport { LocalRunner };\n",
+      "import { WarmRunner } from '../runner/warm-runner';\nexport { WarmRunner };\n",
     );
-    expect(errors).toEqual([expect.stringContaining('(src/runner/local-runner)')]);
+    expect(errors).toEqual([expect.stringContaining('(src/runner/warm-runner)')]);
   });
 
   it('resolves the path, so a core folder that happens to be named mail is not the mail adapter', async () => {

@@ -16,7 +16,7 @@ describe('HTTP endpoints', () => {
   it('/healthz answers 200 with JSON while the database answers', async () => {
     const res = await fetch(`${svc.url}/healthz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok' });
+    expect(await res.json()).toEqual({ status: 'ok', channels: { test: 'up' } });
   });
 
   it('/metrics shows orders by state and queue depth in Prometheus text', async () => {
@@ -53,13 +53,20 @@ describe('configuration', () => {
       host: '0.0.0.0',
       publicUrl: 'http://localhost:8080',
       pricing: { freeSeconds: 600, pricePerMinuteCents: 10, minimumPaymentCents: 50, currency: 'usd' },
-      limits: { maxFileBytes: 2147483648, maxFileSeconds: 14400 },
+      limits: { maxFileBytes: 2147483648, maxFileSeconds: 14400, maxFilesPerMessage: 20 },
       storage: { kind: 'local' },
       runner: { kind: 'local', concurrency: 1 },
     });
     expect(config.telegram).toBeUndefined();
     expect(config.mail).toBeUndefined();
     expect(config.stripe).toBeUndefined();
+  });
+
+  it('sells for Telegram Stars on Telegram by default, and sends the Stripe link there only when told to', () => {
+    const token = { TELEGRAM_BOT_TOKEN: '123456:ABC-def' };
+    expect(loadConfig(token).telegram?.stars).toEqual({ perMinute: 5, minimum: 25 });
+    expect(loadConfig({ ...token, STARS_PER_MINUTE: '7', STARS_MINIMUM: '1' }).telegram?.stars).toEqual({ perMinute: 7, minimum: 1 });
+    expect(loadConfig({ ...token, TELEGRAM_PAYMENTS: 'stripe' }).telegram?.stars).toBeUndefined();
   });
 
   it.each([
@@ -71,6 +78,8 @@ describe('configuration', () => {
     [{ RUNNER: 'batch' }, /^BATCH_JOB_QUEUE is required/],
     [{ RUNNER: 'batch', BATCH_JOB_QUEUE: 'q', BATCH_JOB_DEFINITION: 'd' }, /^STORAGE must be s3 when RUNNER=batch/],
     [{ TELEGRAM_BOT_TOKEN: 'not a token' }, /^TELEGRAM_BOT_TOKEN is invalid/],
+    [{ TELEGRAM_PAYMENTS: 'card' }, /^TELEGRAM_PAYMENTS is invalid/],
+    [{ STARS_PER_MINUTE: '0' }, /^STARS_PER_MINUTE is invalid/],
   ])('refuses %o with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -7,13 +7,17 @@ import { ledger as ledgerTable, orders, outbox } from '../../src/db/schema';
 import { transaction } from '../../src/db/tx';
 import { InsufficientBalanceError, Ledger } from '../../src/ledger';
 import {
+  clearRetries,
   closeUnderpaid,
   completeOrder,
   creditPayment,
+  deferOrder,
   expireOrder,
   failOrder,
   failPayment,
+  failUnstarted,
   markAudioDeleted,
+  markDeliveredAudioDeleted,
   markPaid,
   markPaidLate,
   queueOrder,
@@ -68,6 +72,7 @@ describe('the transition table', () => {
         'awaiting_payment -> expired',
         'expired -> queued',
         'queued -> running',
+        'queued -> failed',
         'running -> delivered',
         'running -> failed',
         'running -> queued',
@@ -247,6 +252,47 @@ describe('an operator retrying a failed order', () => {
     expect(failOrder({ db, ledger }, { ...order, state: 'running' })).toBe(true);
     expect(ledger.balance(userId)).toBe(100);
     expect(replies(order.id).map((r) => r.key)).toEqual([`failed:${order.id}`]);
+  });
+});
+
+describe('retries and clean-up', () => {
+  it('defers an order without moving it, and every state change starts its retries afresh', () => {
+    const order = orderIn('queued');
+    const before = Date.now();
+    expect(deferOrder(db, order, 'queued', 5000)).toBe(true);
+    expect(deferOrder(db, order, 'queued', 5000)).toBe(true);
+    expect(deferOrder(db, order, 'running', 5000)).toBe(false);
+    let row = db.select().from(orders).where(eq(orders.id, order.id)).get()!;
+    expect(row.state).toBe('queued');
+    expect(row.retries).toBe(2);
+    expect(row.nextAttemptAt).toBeGreaterThanOrEqual(before + 5000);
+    expect(startJobs(db, [{ order, runnerJobId: 'job-1', files: orderFiles(db, order.id) }])).toBe(1);
+    row = db.select().from(orders).where(eq(orders.id, order.id)).get()!;
+    expect(row).toMatchObject({ state: 'running', retries: 0, nextAttemptAt: null });
+    deferOrder(db, order, 'running', 1000);
+    clearRetries(db, order.id, 'running');
+    expect(db.select().from(orders).where(eq(orders.id, order.id)).get()).toMatchObject({ retries: 0, nextAttemptAt: null });
+  });
+
+  it('fails an order the runner never took, refunding all of it once with its own sentence', () => {
+    const order = orderIn('queued', { seconds: 30 });
+    expect(failUnstarted({ db, ledger }, order)).toBe(true);
+    expect(failUnstarted({ db, ledger }, order)).toBe(false);
+    expect(failOrder({ db, ledger }, order)).toBe(false);
+    expect(stateOf(order.id)).toBe('failed');
+    expect(ledger.balance(userId)).toBe(130);
+    const [reply] = replies(order.id);
+    expect(reply.key).toBe(`failed:${order.id}`);
+    expect(reply.payload.text).toMatch(/could not start transcribing.*gave back the 30 s/);
+  });
+
+  it('records the audio of a delivered order as deleted, and of no other', () => {
+    const delivered = orderIn('delivered');
+    const running = orderIn('running');
+    markDeliveredAudioDeleted(db, delivered.id);
+    markDeliveredAudioDeleted(db, running.id);
+    expect(db.select().from(orders).where(eq(orders.id, delivered.id)).get()!.audioDeletedAt).toBeTypeOf('number');
+    expect(db.select().from(orders).where(eq(orders.id, running.id)).get()!.audioDeletedAt).toBeNull();
   });
 });
 

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { createLogger } from '../../src/log';
 import type { JobManifest } from '../../src/ports/runner';
 import { resultKey } from '../../src/ports/runner';
-import { BatchRunner, batchJobName, compactManifest } from '../../src/runner/batch-runner';
+import { BatchRunner, batchJobName, compactManifest, SPOT_RETRY_STRATEGY } from '../../src/runner/batch-runner';
 import { spokenFile } from '../support/audio';
 import { FakeBatch } from '../support/fake-batch';
 import { startS3, type TestS3 } from '../support/s3rver';
@@ -39,6 +39,7 @@ describe('BatchRunner against a Batch-compatible endpoint', () => {
       endpoint,
       log,
       workerEnv: { STORAGE: 's3', S3_BUCKET: 'audio', AWS_REGION: 'us-east-1' },
+      attemptTimeoutSeconds: 3600,
     });
     runners.push(made);
     return made;
@@ -108,6 +109,33 @@ describe('BatchRunner against a Batch-compatible endpoint', () => {
     expect(retry).not.toBe(id);
     expect(await runner().submit(manifest('order-4'))).toBe(retry);
     expect(batch.submissions.filter((j) => j.jobName === batchJobName('order-4'))).toHaveLength(2);
+  });
+
+  it('gives each job a time limit and lets Batch retry only attempts whose Spot host was reclaimed', async () => {
+    const r = runner();
+    const reclaimed = await r.submit(manifest('order-6'));
+    const job = batch.jobs.get(reclaimed)!;
+    expect(job.timeout).toEqual({ attemptDurationSeconds: 3600 });
+    expect(job.retryStrategy).toEqual(SPOT_RETRY_STRATEGY);
+    // Spot takes the host twice: Batch runs the job again each time, the service sees it still pending.
+    batch.setStatus(reclaimed, 'RUNNING');
+    batch.reclaimHost(reclaimed);
+    expect(await r.status(reclaimed)).toEqual({ state: 'pending' });
+    batch.reclaimHost(reclaimed);
+    expect(await r.status(reclaimed)).toEqual({ state: 'pending' });
+    // A third reclaim uses up the attempts: the job fails and the tracker's own retry takes over.
+    batch.reclaimHost(reclaimed);
+    expect((await r.status(reclaimed)).state).toBe('failed');
+    expect(job.attempts).toHaveLength(3);
+
+    // A worker that fails, or an attempt past its time limit, is not retried by Batch.
+    const crashed = await r.submit(manifest('order-7'));
+    batch.endAttempt(crashed, { reason: 'Essential container in task exited', exitCode: 1 });
+    expect((await r.status(crashed)).state).toBe('failed');
+    const slow = await r.submit(manifest('order-8'));
+    batch.endAttempt(slow, { statusReason: 'Job attempt duration exceeded timeout' });
+    expect((await r.status(slow)).state).toBe('failed');
+    expect(batch.jobs.get(slow)!.attempts).toHaveLength(1);
   });
 
   it('keeps the manifest within the container override limit, shortening only display names', () => {

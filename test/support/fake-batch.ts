@@ -22,6 +22,24 @@ export interface FakeJob {
   environment: Record<string, string>;
   /** The worker's stderr, when it ran. */
   log: string;
+  /** `timeout` and `retryStrategy` as SubmitJob gave them. */
+  timeout?: { attemptDurationSeconds?: number };
+  retryStrategy?: RetryStrategy;
+  /** Attempts that ended (a reclaimed host, a failed container), oldest first. */
+  attempts: { statusReason?: string; reason?: string; exitCode?: number }[];
+}
+
+/** Batch's `retryStrategy`: `evaluateOnExit` patterns match exactly, or by prefix when they end in `*`. */
+export interface RetryStrategy {
+  attempts?: number;
+  evaluateOnExit?: { onStatusReason?: string; onReason?: string; onExitCode?: string; action: 'RETRY' | 'EXIT' | 'retry' | 'exit' }[];
+}
+
+/** A scripted SubmitJob refusal: the HTTP status and Batch error type it answers with. */
+export interface SubmitRefusal {
+  status: number;
+  type: string;
+  message: string;
 }
 
 export interface FakeBatchOptions {
@@ -33,6 +51,8 @@ export interface FakeBatchOptions {
   mode: 'hold' | 'run';
   /** What the image and the job role provide (model path, credentials, ...); the job's own variables win. */
   containerEnv?: Record<string, string>;
+  /** `run`: how long a job waits in RUNNABLE, as for a GPU instance to start (default 50 ms). */
+  startDelayMs?: number;
 }
 
 const WORKER_ENTRY = 'whisper-container/src/main.ts';
@@ -47,8 +67,11 @@ export class FakeBatch {
   readonly submissions: FakeJob[] = [];
   /** Every API call by operation name, e.g. `listjobs`. */
   readonly calls: string[] = [];
+  /** Every SubmitJob call refused by `refuseSubmit`, by job name. */
+  readonly refusals: string[] = [];
   private server?: Server;
   private readonly running = new Set<Promise<void>>();
+  private refuse?: { match: (job: { jobName: string; environment: Record<string, string> }) => boolean; answer: SubmitRefusal };
 
   constructor(readonly options: FakeBatchOptions) {}
 
@@ -75,6 +98,43 @@ export class FakeBatch {
     if (detail.exitCode !== undefined) job.exitCode = detail.exitCode;
     if (status === 'RUNNING') job.startedAt = Date.now();
     if (status === 'SUCCEEDED' || status === 'FAILED') job.stoppedAt = Date.now();
+  }
+
+  /**
+   * Refuses every SubmitJob whose job matches, as Batch does for a bad request (400 ClientException) or
+   * while it is unwell (500 ServerException); `undefined` takes everything again.
+   */
+  refuseSubmit(
+    match: ((job: { jobName: string; environment: Record<string, string> }) => boolean) | undefined,
+    answer: SubmitRefusal = { status: 400, type: 'ClientException', message: 'Container overrides were refused' },
+  ): void {
+    this.refuse = match ? { match, answer } : undefined;
+  }
+
+  /**
+   * Ends the job's current attempt as Batch would when Spot reclaims its host, and applies the job's
+   * `retryStrategy` as Batch does: the first `evaluateOnExit` entry that matches decides (RETRY or
+   * EXIT), no match retries, and a retry needs attempts left. A retried job goes back to RUNNABLE.
+   */
+  reclaimHost(jobId: string): void {
+    this.endAttempt(jobId, { statusReason: 'Host EC2 (instance i-0abc123def4567890) terminated.' });
+  }
+
+  /** Ends the job's current attempt with what the container reported; see `reclaimHost`. */
+  endAttempt(jobId: string, attempt: { statusReason?: string; reason?: string; exitCode?: number }): void {
+    const job = this.jobs.get(jobId);
+    if (!job) throw new Error(`no job ${jobId}`);
+    job.attempts.push(attempt);
+    const strategy = job.retryStrategy ?? {};
+    const rule = strategy.evaluateOnExit?.find(
+      (r) =>
+        matches(r.onStatusReason, attempt.statusReason) &&
+        matches(r.onReason, attempt.reason) &&
+        matches(r.onExitCode, attempt.exitCode === undefined ? undefined : String(attempt.exitCode)),
+    );
+    const retry = (rule ? rule.action.toUpperCase() === 'RETRY' : true) && job.attempts.length < (strategy.attempts ?? 1);
+    if (retry) this.setStatus(jobId, 'RUNNABLE');
+    else this.setStatus(jobId, 'FAILED', { reason: attempt.statusReason ?? attempt.reason, exitCode: attempt.exitCode });
   }
 
   /** Forgets a job, as Batch does some days after it ended. */
@@ -122,6 +182,17 @@ export class FakeBatch {
     }
     const overrides = (body.containerOverrides ?? {}) as { environment?: { name: string; value: string }[] };
     const environment = Object.fromEntries((overrides.environment ?? []).map((e) => [e.name, e.value]));
+    const { timeout, retryStrategy } = body as { timeout?: FakeJob['timeout']; retryStrategy?: RetryStrategy };
+    if (timeout?.attemptDurationSeconds !== undefined && timeout.attemptDurationSeconds < 60) {
+      return send(400, { message: 'attemptDurationSeconds must be at least 60' }, 'ClientException');
+    }
+    if (retryStrategy?.attempts !== undefined && (retryStrategy.attempts < 1 || retryStrategy.attempts > 10)) {
+      return send(400, { message: 'retryStrategy.attempts must be between 1 and 10' }, 'ClientException');
+    }
+    if (this.refuse?.match({ jobName, environment })) {
+      this.refusals.push(jobName);
+      return send(this.refuse.answer.status, { message: this.refuse.answer.message }, this.refuse.answer.type);
+    }
     const jobId = randomUUID();
     const job: FakeJob = {
       jobId,
@@ -133,6 +204,9 @@ export class FakeBatch {
       createdAt: Date.now(),
       environment,
       log: '',
+      timeout,
+      retryStrategy,
+      attempts: [],
     };
     this.jobs.set(jobId, job);
     this.submissions.push(job);
@@ -147,10 +221,12 @@ export class FakeBatch {
       filters?: { name: string; values: string[] }[];
     };
     const nameFilter = filters?.find((f) => f.name === 'JOB_NAME')?.values?.[0];
+    const after = filters?.find((f) => f.name === 'AFTER_CREATED_AT')?.values?.[0];
     const matches = [...this.jobs.values()].filter((job) => {
       if (jobQueue && job.jobQueue !== jobQueue) return false;
       // As in Batch: with a filter every status is listed; without one, only `jobStatus` (RUNNING by default).
       if (nameFilter) return nameFilter.endsWith('*') ? job.jobName.startsWith(nameFilter.slice(0, -1)) : job.jobName === nameFilter;
+      if (after !== undefined) return job.createdAt > Number(after);
       return job.status === (jobStatus ?? 'RUNNING');
     });
     return {
@@ -174,7 +250,7 @@ export class FakeBatch {
   /** What the container does: the worker entry with the job's environment over the image's. */
   private async run(job: FakeJob): Promise<void> {
     for (const status of ['RUNNABLE', 'STARTING', 'RUNNING'] as const) {
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, status === 'STARTING' ? (this.options.startDelayMs ?? 50) : 50));
       this.setStatus(job.jobId, status);
     }
     const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...this.options.containerEnv, ...job.environment };
@@ -207,10 +283,20 @@ function detail(job: FakeJob): unknown {
     startedAt: job.startedAt,
     stoppedAt: job.stoppedAt,
     dependsOn: [],
+    ...(job.timeout ? { timeout: job.timeout } : {}),
+    ...(job.retryStrategy ? { retryStrategy: job.retryStrategy } : {}),
+    attempts: job.attempts.map((a) => ({ statusReason: a.statusReason, container: { reason: a.reason, exitCode: a.exitCode } })),
     container: {
       environment: Object.entries(job.environment).map(([name, value]) => ({ name, value })),
       ...(job.exitCode !== undefined ? { exitCode: job.exitCode } : {}),
       ...(job.status === 'FAILED' ? { reason: job.statusReason } : {}),
     },
   };
+}
+
+/** Batch's pattern match: absent matches anything; `*` at the end matches by prefix. */
+function matches(pattern: string | undefined, value: string | undefined): boolean {
+  if (pattern === undefined) return true;
+  if (value === undefined) return pattern === '*';
+  return pattern.endsWith('*') ? value.startsWith(pattern.slice(0, -1)) : value === pattern;
 }

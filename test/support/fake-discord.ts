@@ -82,6 +82,13 @@ export class FakeDiscord {
   refuseIdentify?: { code: number; reason: string };
   /** Attachment ids downloaded, in order. */
   readonly downloaded: string[] = [];
+  /**
+   * Discord's per-channel bucket for posting messages (5 per 5 s): when set, every answer carries the
+   * `X-RateLimit-*` headers and a post past the limit gets 429 with `retry_after`, as Discord does.
+   */
+  messageBucket?: { limit: number; windowMs: number };
+  /** Posts answered 429 by the bucket; when each accepted post arrived (`log`, all of them; `accepted`, the open window). */
+  readonly rateLimited = { refused: 0, log: [] as { channelId: string; at: number }[], accepted: new Map<string, number[]>() };
   private server?: Server;
   private wss?: WebSocketServer;
   private sockets = new Set<WebSocket>();
@@ -434,6 +441,7 @@ export class FakeDiscord {
     if (method === 'POST' && isEmpty(payload.json as MessageBody, payload.files) && /\/messages$|^\/webhooks\//.test(route)) {
       return json(res, 400, { message: 'Cannot send an empty message', code: 50006 });
     }
+    if ((match = /^\/channels\/(\d+)\/messages$/.exec(route)) && method === 'POST' && this.messageBucket && !this.takeBucket(res, match[1]!)) return;
     if ((match = /^\/channels\/(\d+)\/messages$/.exec(route)) && method === 'POST') {
       const body = payload.json as MessageBody;
       const message = this.record('channel', match[1], body, payload.files);
@@ -463,6 +471,31 @@ export class FakeDiscord {
       return json(res, 200, this.messageOut(message));
     }
     return json(res, 404, { message: '404: Not Found', code: 0 });
+  }
+
+  /** Counts a post against the channel's bucket and sets the rate-limit headers; false (429 sent) when it is empty. */
+  private takeBucket(res: ServerResponse, channelId: string): boolean {
+    const { limit, windowMs } = this.messageBucket!;
+    const now = Date.now();
+    const times = (this.rateLimited.accepted.get(channelId) ?? []).filter((t) => t > now - windowMs);
+    this.rateLimited.accepted.set(channelId, times);
+    const resetAfter = times.length > 0 ? (times[0]! + windowMs - now) / 1000 : windowMs / 1000;
+    const headers = {
+      'x-ratelimit-limit': String(limit),
+      'x-ratelimit-bucket': `messages-${channelId}`,
+      'x-ratelimit-reset-after': resetAfter.toFixed(3),
+      'x-ratelimit-reset': ((now / 1000) + resetAfter).toFixed(3),
+    };
+    if (times.length >= limit) {
+      this.rateLimited.refused += 1;
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(Math.ceil(resetAfter)), 'x-ratelimit-remaining': '0', ...headers });
+      res.end(JSON.stringify({ message: 'You are being rate limited.', retry_after: resetAfter, global: false }));
+      return false;
+    }
+    times.push(now);
+    this.rateLimited.log.push({ channelId, at: now });
+    for (const [name, value] of Object.entries({ ...headers, 'x-ratelimit-remaining': String(limit - times.length) })) res.setHeader(name, value);
+    return true;
   }
 
   private record(via: SentMessage['via'], channelId: string, body: MessageBody, files: UploadedFile[]): SentMessage {

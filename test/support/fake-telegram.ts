@@ -7,6 +7,8 @@ export interface RecordedCall {
   params: Record<string, unknown>;
   /** Uploaded files of a multipart call, by field name. */
   files: Record<string, { filename: string; content: Buffer }>;
+  /** When the call arrived (ms since the epoch). */
+  at?: number;
 }
 
 /** A message the bot posted (sendMessage, sendDocument), with the id the server gave it. */
@@ -18,6 +20,8 @@ export interface SentMessage {
   reply_to?: number;
   reply_markup?: unknown;
   document?: { filename: string; content: Buffer };
+  /** sendInvoice: the invoice as the bot sent it. */
+  invoice?: { title: string; description: string; payload: string; currency: string; prices: { label: string; amount: number }[] };
   /** Text after the latest editMessageText, and its markup. */
   edits: { text: string; reply_markup?: unknown }[];
 }
@@ -41,9 +45,16 @@ export interface FakeTelegramOptions {
   token?: string;
   botId?: number;
   username?: string;
+  /** Answer sends beyond Telegram's flood limits with 429 and `retry_after`, as Telegram does. */
+  floodLimits?: boolean;
   /** getFile refuses larger files as the real Bot API does ("file is too big"); 20 MB, Telegram's limit for bots. */
   downloadLimit?: number;
 }
+
+/** Calls that post into a chat and count against the limits. */
+const SENDS = new Set(['sendMessage', 'sendDocument', 'sendMediaGroup', 'editMessageText']);
+/** Telegram's limits: 30 sends a second per bot, one a second per private chat, 20 a minute per group. */
+const FLOOD = { perBotPerSecond: 30, perChatPerSecond: 1, perGroupPerMinute: 20 };
 
 /**
  * A small Bot API server on loopback that speaks Telegram's real wire protocol (JSON and multipart
@@ -68,10 +79,22 @@ export class FakeTelegram {
   downloads = 0;
   /** The file_path of every download served. */
   readonly downloaded: string[] = [];
+  /** Sends answered 429 by the flood limits, and sends accepted while they were on. */
+  readonly flood = { refused: 0, accepted: 0, refusedPerChat: 0, refusedPerBot: 0 };
+  private readonly sendTimes: number[] = [];
+  private readonly chatSendTimes = new Map<string, number[]>();
+  /** Each answerPreCheckoutQuery, in order. */
+  readonly preCheckoutAnswers: { id: string; ok: boolean; error_message?: string; at: number }[] = [];
+  /** Charges refunded by refundStarPayment, by charge id: the user id it was refunded to. */
+  readonly refunds = new Map<string, number>();
+  /** Charges this server made (through `paymentUpdate`), by charge id: who paid. */
+  private readonly charges = new Map<string, number>();
+  private nextPreCheckout = 1;
+  private nextCharge = 1;
   /** file_path to hand out instead of the stored relative one (self-hosted servers give absolute paths). */
   filePathOverride?: (fileId: string) => string | undefined;
 
-  constructor(options: FakeTelegramOptions = {}) {
+  constructor(private readonly options: FakeTelegramOptions = {}) {
     this.token = options.token ?? '123456:TEST-token_abc';
     this.botId = options.botId ?? 123456;
     this.username = options.username ?? 'transcribe_test_bot';
@@ -87,15 +110,15 @@ export class FakeTelegram {
     return `http://127.0.0.1:${address.port}`;
   }
 
-  /** Starts listening on a random free loopback port. */
-  async start(): Promise<this> {
+  /** Starts listening on a random free loopback port, or on `port` (a server coming back where it was). */
+  async start(port = 0): Promise<this> {
     this.server = createServer((req, res) => {
       this.route(req, res).catch((error: unknown) => {
         res.statusCode = 500;
         res.end(String(error));
       });
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     return this;
   }
 
@@ -140,6 +163,57 @@ export class FakeTelegram {
       from: { is_bot: false, first_name: 'Ada', ...from },
       ...extra,
     };
+  }
+
+  /**
+   * A pre_checkout_query update for an invoice the bot sent, as Telegram sends it when the payer presses
+   * Pay (amount and payload taken from the invoice unless given); returns its query id.
+   */
+  preCheckout(invoice: SentMessage, from = { id: 42 }, override: { total_amount?: number; invoice_payload?: string } = {}): string {
+    const id = `pcq-${this.nextPreCheckout++}`;
+    this.pushUpdate({
+      pre_checkout_query: {
+        id,
+        from: { is_bot: false, first_name: 'Ada', ...from },
+        currency: invoice.invoice!.currency,
+        total_amount: override.total_amount ?? invoice.invoice!.prices.reduce((sum, p) => sum + p.amount, 0),
+        invoice_payload: override.invoice_payload ?? invoice.invoice!.payload,
+      },
+    });
+    return id;
+  }
+
+  /** Resolves with the bot's answer to one pre-checkout query. */
+  async preCheckoutAnswer(id: string, timeoutMs = 10_000): Promise<{ id: string; ok: boolean; error_message?: string; at: number }> {
+    return this.waitFor(() => this.preCheckoutAnswers.find((a) => a.id === id), timeoutMs);
+  }
+
+  /**
+   * The service message Telegram sends after a Stars payment went through (a new charge id unless one is
+   * given, to replay it); returns the update with its charge id.
+   */
+  successfulPayment(
+    invoice: SentMessage,
+    from = { id: 42 },
+    chargeId = `stxCHARGE${this.nextCharge++}`,
+  ): { chargeId: string; update: Record<string, unknown> } {
+    this.charges.set(chargeId, from.id);
+    const update = {
+      message: this.message(
+        {
+          successful_payment: {
+            currency: invoice.invoice!.currency,
+            total_amount: invoice.invoice!.prices.reduce((sum, p) => sum + p.amount, 0),
+            invoice_payload: invoice.invoice!.payload,
+            telegram_payment_charge_id: chargeId,
+            provider_payment_charge_id: '',
+          },
+        },
+        from,
+        Number(invoice.chat_id),
+      ),
+    };
+    return { chargeId, update };
   }
 
   /** Makes the next `count` calls of `method` fail. */
@@ -190,7 +264,7 @@ export class FakeTelegram {
     if (match[1] !== this.token) return this.reply(res, 401, { ok: false, error_code: 401, description: 'Unauthorized' });
     const method = match[2];
     const { params, files } = await readParams(req, url);
-    this.calls.push({ method, params, files });
+    this.calls.push({ method, params, files, at: Date.now() });
     for (const wake of [...this.callWaiters]) wake();
     this.callWaiters.clear();
 
@@ -208,7 +282,47 @@ export class FakeTelegram {
         ...(failure.retryAfter !== undefined ? { parameters: { retry_after: failure.retryAfter } } : {}),
       });
     }
+    if (this.options.floodLimits && SENDS.has(method)) {
+      const retryAfter = this.overLimit(String(params.chat_id));
+      if (retryAfter !== undefined) {
+        this.flood.refused += 1;
+        return this.reply(res, 429, {
+          ok: false,
+          error_code: 429,
+          description: `Too Many Requests: retry after ${retryAfter}`,
+          parameters: { retry_after: retryAfter },
+        });
+      }
+      this.flood.accepted += 1;
+    }
     await this.answer(method, params, files, req, res);
+  }
+
+  /**
+   * Counts a send against the limits; seconds to wait when it is over one (nothing counted then). Private chats
+   * have positive ids, groups negative ones.
+   */
+  private overLimit(chatId: string): number | undefined {
+    const now = Date.now();
+    const group = chatId.startsWith('-');
+    const windowMs = group ? 60_000 : 1000;
+    const allowed = group ? FLOOD.perGroupPerMinute : FLOOD.perChatPerSecond;
+    const chat = (this.chatSendTimes.get(chatId) ?? []).filter((t) => t > now - windowMs);
+    this.chatSendTimes.set(chatId, chat);
+    while (this.sendTimes.length > 0 && this.sendTimes[0]! <= now - 1000) this.sendTimes.shift();
+    const waits: number[] = [];
+    if (chat.length >= allowed) {
+      this.flood.refusedPerChat += 1;
+      waits.push(chat[0]! + windowMs - now);
+    }
+    if (this.sendTimes.length >= FLOOD.perBotPerSecond) {
+      this.flood.refusedPerBot += 1;
+      waits.push(this.sendTimes[0]! + 1000 - now);
+    }
+    if (waits.length > 0) return Math.max(1, Math.ceil(Math.max(...waits) / 1000));
+    chat.push(now);
+    this.sendTimes.push(now);
+    return undefined;
   }
 
   private async answer(
@@ -238,8 +352,48 @@ export class FakeTelegram {
         const filePath = this.filePathOverride?.(file.file_id) ?? file.file_path;
         return ok({ file_id: file.file_id, file_unique_id: file.file_unique_id, file_size: file.content.length, file_path: filePath });
       }
+      case 'answerPreCheckoutQuery': {
+        const id = String(params.pre_checkout_query_id);
+        const accepted = params.ok === true || params.ok === 'true';
+        // Telegram insists on a reason for a refusal: the payer sees it.
+        if (!accepted && !params.error_message)
+          return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: ERROR_MESSAGE_EMPTY' });
+        this.preCheckoutAnswers.push({ id, ok: accepted, error_message: params.error_message as string | undefined, at: Date.now() });
+        return ok(true);
+      }
+      case 'refundStarPayment': {
+        const chargeId = String(params.telegram_payment_charge_id);
+        const payer = this.charges.get(chargeId);
+        if (payer === undefined || payer !== Number(params.user_id))
+          return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: CHARGE_NOT_FOUND' });
+        if (this.refunds.has(chargeId))
+          return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: CHARGE_ALREADY_REFUNDED' });
+        this.refunds.set(chargeId, payer);
+        return ok(true);
+      }
+      case 'sendInvoice': {
+        if (params.currency === 'XTR' && params.provider_token)
+          return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: provider_token must be empty for XTR' });
+        const message = this.record(method, params, files);
+        message.invoice = {
+          title: String(params.title),
+          description: String(params.description),
+          payload: String(params.payload),
+          currency: String(params.currency),
+          prices: params.prices as { label: string; amount: number }[],
+        };
+        return ok({
+          message_id: message.message_id,
+          date: Math.floor(Date.now() / 1000),
+          chat: { id: Number(message.chat_id), type: 'private' },
+        });
+      }
       case 'sendMessage':
       case 'sendDocument': {
+        // The real Bot API refuses an empty upload outright, which a sender must treat as permanent.
+        if (method === 'sendDocument' && files.document?.content.length === 0) {
+          return this.reply(res, 400, { ok: false, error_code: 400, description: 'Bad Request: file must be non-empty' });
+        }
         const message = this.record(method, params, files);
         return ok({
           message_id: message.message_id,

@@ -1,6 +1,6 @@
 /**
- * s3rver as its own process, for tests: `node --openssl-legacy-provider --import tsx s3rver-server.ts DIR BUCKET`.
- * Prints `{"port":N}` once listening. It needs the legacy OpenSSL provider because s3rver 3.7 makes its
+ * s3rver as its own process, for tests: `node --openssl-legacy-provider --import tsx s3rver-server.ts DIR BUCKET [PORT]`.
+ * Prints `{"port":N}` once listening (on PORT, or a free one). It needs the legacy OpenSSL provider because s3rver 3.7 makes its
  * list continuation tokens with DES, which Node's OpenSSL 3 no longer offers by default.
  *
  * s3rver 3.7 also lacks AbortMultipartUpload and ListMultipartUploads; a small middleware answers both from
@@ -32,10 +32,10 @@ type S3rverConstructor = new (options: Record<string, unknown>) => S3rverApp;
 const S3rver = createRequire(import.meta.url)('s3rver') as S3rverConstructor;
 
 async function main(): Promise<void> {
-  const [directory, bucket] = process.argv.slice(2);
+  const [directory, bucket, port] = process.argv.slice(2);
   const server = new S3rver({
     address: '127.0.0.1',
-    port: 0,
+    port: Number(port ?? 0),
     silent: !process.env.S3_DEBUG,
     directory,
     vhostBuckets: false,

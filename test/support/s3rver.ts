@@ -17,26 +17,18 @@ export interface TestS3 {
   openUploads(): Promise<string[]>;
   /** The environment the service and the worker read to use this bucket (s3rver knows one account: S3RVER). */
   env: Record<string, string>;
+  /** Stops the server, keeping its objects: every request is refused until `restore`. */
+  outage(): Promise<void>;
+  /** Starts it again on the same port over the same objects. */
+  restore(): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** Starts s3rver on a free loopback port, in its own process, with one empty bucket. */
 export async function startS3(bucket = 'transcripts'): Promise<TestS3> {
   const directory = await mkdtemp(join(tmpdir(), 's3rver-'));
-  const child = spawn(
-    process.execPath,
-    ['--openssl-legacy-provider', '--import', 'tsx', resolve('test/support/s3rver-server.ts'), directory, bucket],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  const port = await new Promise<number>((done, fail) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.once('line', (line) => done((JSON.parse(line) as { port: number }).port));
-    child.once('exit', (code) => fail(new Error(`s3rver exited ${code} before listening`)));
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
+  let server = await spawnS3rver(directory, bucket);
+  const endpoint = `http://127.0.0.1:${server.port}`;
   return {
     endpoint,
     bucket,
@@ -51,10 +43,43 @@ export async function startS3(bucket = 'transcripts'): Promise<TestS3> {
       AWS_ACCESS_KEY_ID: 'S3RVER',
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
     },
+    async outage() {
+      await server.stop();
+    },
+    async restore() {
+      if (server.running()) return;
+      server = await spawnS3rver(directory, bucket, server.port);
+    },
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
+      await server.stop();
       await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One s3rver process over `directory`, on `port` or a free one. */
+async function spawnS3rver(
+  directory: string,
+  bucket: string,
+  port = 0,
+): Promise<{ port: number; running(): boolean; stop(): Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    ['--openssl-legacy-provider', '--import', 'tsx', resolve('test/support/s3rver-server.ts'), directory, bucket, String(port)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const bound = await new Promise<number>((done, fail) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.once('line', (line) => done((JSON.parse(line) as { port: number }).port));
+    child.once('exit', (code) => fail(new Error(`s3rver exited ${code} before listening`)));
+  });
+  return {
+    port: bound,
+    running: () => child.exitCode === null && child.signalCode === null,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
     },
   };
 }

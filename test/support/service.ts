@@ -12,7 +12,7 @@ import { paymentsFromConfig } from '../../src/app/payments';
 import type { Channel, ChannelName } from '../../src/ports/channel';
 import type { Payments } from '../../src/ports/payments';
 import type { Runner } from '../../src/ports/runner';
-import { Service } from '../../src/app/service';
+import { Service, type ServiceParts } from '../../src/app/service';
 
 /** The model `npm ci` prepared; every test that transcribes uses it. */
 export const PREPARED_MODEL = resolve('data/models/ggml-tiny.en.bin');
@@ -38,7 +38,14 @@ export interface TestService {
  * `logTo` receives the service's log lines (JSON, info and up) for tests that check what the operator sees.
  */
 export async function startTestService(
-  options: { env?: Record<string, string>; channels?: Channel[]; payments?: Payments; runner?: Runner; logTo?: DestinationStream } = {},
+  options: {
+    env?: Record<string, string>;
+    channels?: Channel[];
+    payments?: Payments;
+    runner?: Runner;
+    channelRetry?: ServiceParts['channelRetry'];
+    logTo?: DestinationStream;
+  } = {},
 ): Promise<TestService> {
   if (!existsSync(PREPARED_MODEL)) throw new Error(`${PREPARED_MODEL} missing: run npm ci (it prepares the model)`);
   const dataDir = await mkdtemp(join(tmpdir(), 'service-'));
@@ -53,11 +60,17 @@ export async function startTestService(
     ...options.env,
   });
   const log = createLogger(options.logTo ? 'info' : config.logLevel, options.logTo);
-  const channels = [...(await channelsFromConfig(config, log)), ...(options.channels ?? [])];
-  const fromConfig = await paymentsFromConfig(config, log);
+  const { stars, ...fromConfig } = await paymentsFromConfig(config, log);
+  const channels = [...(await channelsFromConfig(config, log, { stars })), ...(options.channels ?? [])];
   const service = new Service(
     config,
-    { channels, ...fromConfig, ...(options.payments ? { payments: options.payments } : {}), runner: options.runner },
+    {
+      channels,
+      ...fromConfig,
+      ...(options.payments ? { payments: options.payments } : {}),
+      runner: options.runner,
+      channelRetry: options.channelRetry,
+    },
     log,
   );
   const port = await service.start();

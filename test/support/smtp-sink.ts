@@ -13,22 +13,46 @@ export interface SmtpSink {
   host: string;
   port: number;
   mails: SunkMail[];
+  /** The most connections open at once so far. */
+  peakConnections(): number;
   /** Resolves once at least `count` mails arrived (or rejects after `timeoutMs`). */
   waitFor(count: number, timeoutMs?: number): Promise<SunkMail[]>;
   /** Resolves with the first mail, already here or still to come, that matches. */
   waitForMail(predicate: (mail: SunkMail) => boolean, timeoutMs?: number): Promise<SunkMail>;
+  /** Stalls: every mail's DATA is read and then left unanswered, as a server that hangs, until `release`. */
+  stall(): void;
+  /** Answers the stalled mails and takes new ones at once again. */
+  release(): void;
+  /** Mails whose DATA arrived while stalled and has not been answered yet. */
+  readonly stalled: number;
   close(): Promise<void>;
 }
 
-/** Starts nodemailer's smtp-server without TLS or auth; recipients in `refuse` get a 550. */
-export async function startSmtpSink(options: { refuse?: string[] } = {}): Promise<SmtpSink> {
+/**
+ * Starts nodemailer's smtp-server without TLS or auth; recipients in `refuse` get a 550. `maxClients` makes it
+ * refuse connections beyond that many with a 421, as mail providers do.
+ */
+export async function startSmtpSink(options: { refuse?: string[]; maxClients?: number } = {}): Promise<SmtpSink> {
   const mails: SunkMail[] = [];
+  let open = 0;
+  let peak = 0;
   const waiters = new Set<() => void>();
   const refuse = new Set((options.refuse ?? []).map((a) => a.toLowerCase()));
+  let stalling = false;
+  const held: (() => void)[] = [];
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
+    ...(options.maxClients ? { maxClients: options.maxClients } : {}),
+    onConnect(_session, callback) {
+      open += 1;
+      peak = Math.max(peak, open);
+      callback();
+    },
+    onClose() {
+      open -= 1;
+    },
     onRcptTo(address, _conn, callback) {
       if (refuse.has(address.address.toLowerCase())) {
         const err = Object.assign(new Error('mailbox unavailable'), { responseCode: 550 });
@@ -45,8 +69,9 @@ export async function startSmtpSink(options: { refuse?: string[] } = {}): Promis
           from: conn.envelope.mailFrom ? conn.envelope.mailFrom.address : '',
           to: conn.envelope.rcptTo.map((r) => r.address),
         };
-        simpleParser(raw).then(
-          (parsed) => {
+        const stalled = stalling ? new Promise<void>((resume) => held.push(resume)) : Promise.resolve();
+        Promise.all([simpleParser(raw), stalled]).then(
+          ([parsed]) => {
             mails.push({ envelope, raw, parsed });
             for (const w of waiters) w();
             callback();
@@ -62,6 +87,7 @@ export async function startSmtpSink(options: { refuse?: string[] } = {}): Promis
     host: '127.0.0.1',
     port,
     mails,
+    peakConnections: () => peak,
     waitFor: (count, timeoutMs = 60_000) =>
       new Promise((resolve, reject) => {
         const check = () => {
@@ -93,6 +119,20 @@ export async function startSmtpSink(options: { refuse?: string[] } = {}): Promis
         waiters.add(check);
         check();
       }),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    stall: () => {
+      stalling = true;
+    },
+    release: () => {
+      stalling = false;
+      for (const resume of held.splice(0)) resume();
+    },
+    get stalled() {
+      return held.length;
+    },
+    close: () => {
+      stalling = false;
+      for (const resume of held.splice(0)) resume();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }

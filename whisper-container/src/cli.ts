@@ -5,13 +5,12 @@
  * transcript and writes `NAME_result.json` beside each input. A file that cannot be transcribed gets one line on
  * stderr; the exit status is 1 when any file failed, after all the others are done.
  */
-import { existsSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isTranscriptFormat, renderTranscript, type TranscriptFormat } from '../../src/formats';
 import { isFailure, type ResultFile } from '../../src/domain/transcript';
 import { resultKey } from '../../src/ports/runner';
-import { modelName, threadsPerEngine, workerConfig } from './config';
+import { missingEngineParts, modelName, threadsPerEngine, workerConfig } from './config';
 import { ServerEngine } from './engine';
 import { runJob } from './job';
 import { isWhisperLanguage } from './languages';
@@ -58,14 +57,10 @@ async function main(): Promise<number> {
   }
 
   const config = workerConfig();
-  for (const [path, what] of [
-    [config.model, 'Whisper model'],
-    [config.serverBinary, 'whisper-server'],
-  ] as const) {
-    if (!existsSync(path)) {
-      process.stderr.write(`${what} not found at ${path}: run npm ci (or set WHISPER_MODEL)\n`);
-      return 1;
-    }
+  const missing = missingEngineParts(config);
+  if (missing) {
+    process.stderr.write(`${missing}\n`);
+    return 1;
   }
 
   // Keys are positions, so any file name works; results map to NAME_result.json beside each input.

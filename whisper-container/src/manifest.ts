@@ -14,14 +14,38 @@ const manifestSchema = z.object({
     .default({}),
 });
 
+/** Orders one Batch job may carry: what fits Batch's container overrides anyway. */
+export const MAX_GROUPED_JOBS = 100;
+
 /** Parses and checks a job manifest (JSON text); throws one readable line naming what is wrong. */
 export function parseManifest(text: string): JobManifest {
-  let json: unknown;
+  return checkManifest(parseJson(text));
+}
+
+/**
+ * Parses one manifest or a JSON array of them (the jobs of several orders grouped into one Batch job), each
+ * checked as `parseManifest` does, their job ids distinct.
+ */
+export function parseManifests(text: string): JobManifest[] {
+  const json = parseJson(text);
+  if (!Array.isArray(json)) return [checkManifest(json)];
+  if (json.length === 0 || json.length > MAX_GROUPED_JOBS)
+    throw new Error(`job manifest: a group holds 1 to ${MAX_GROUPED_JOBS} jobs, got ${json.length}`);
+  const manifests = json.map((item) => checkManifest(item));
+  if (new Set(manifests.map((m) => m.jobId)).size !== manifests.length)
+    throw new Error('job manifest: a job id appears twice in the group');
+  return manifests;
+}
+
+function parseJson(text: string): unknown {
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw new Error('job manifest is not valid JSON');
   }
+}
+
+function checkManifest(json: unknown): JobManifest {
   const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

@@ -58,7 +58,7 @@ describe('discord channel: start', () => {
     ]) {
       expect(intents & bit).toBe(bit);
     }
-    expect(fake.commands?.map((c) => c.name)).toEqual(['start', 'help', 'balance', 'language']);
+    expect(fake.commands?.map((c) => c.name)).toEqual(['start', 'help', 'balance', 'language', 'translate', 'format']);
     expect(fake.commands?.find((c) => c.name === 'language')?.options).toEqual([expect.objectContaining({ name: 'code', required: true })]);
   });
 

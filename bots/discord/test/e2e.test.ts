@@ -58,6 +58,26 @@ describe('Discord bot end to end', () => {
     expect(svc.balance('discord', user.id)).toBe(60 - Math.ceil(result.duration));
   });
 
+  it('/language de is refused on the English-only model, /help says so, and /format vtt brings a .vtt with real cues', async () => {
+    const user: FakeUser = { id: '300000000000000104', username: 'fay' };
+    const answer = async (name: string, options: { name: string; value: string }[] = []) => {
+      const interactionId = discord.slashCommand(user, name, options);
+      return (await discord.waitFor(() => discord.sent.find((m) => m.interactionId === interactionId), 30_000)).content;
+    };
+    expect(await answer('language', [{ name: 'code', value: 'de' }])).toContain(
+      "I can't transcribe German: this service runs the English-only model tiny.en",
+    );
+    expect(await answer('help')).toContain('English-only model tiny.en');
+    expect(await answer('format', [{ name: 'formats', value: 'vtt' }])).toBe('Your next transcripts come with these files: vtt.');
+
+    const audio = await readFile(await spokenFile(dir, 'note.ogg', SPOKEN));
+    const messageId = discord.dm(user, { attachments: [discord.addAttachment(audio, 'note.ogg', 'audio/ogg')] });
+    const transcript = await discord.waitFor(() => discord.repliesTo(messageId).find((m) => m.files.length >= 1), 120_000);
+    expect(transcript.files.map((f) => f.name)).toEqual(['note.vtt']);
+    expect(transcript.files[0].content.toString()).toMatch(/^WEBVTT\n\n00:00:0\d\.\d{3} --> 00:00:0\d\.\d{3}\n.*quarterly/i);
+    expect(transcript.content).toContain('Language: English.');
+  });
+
   it('/balance is answered in place of the slash command', async () => {
     const user: FakeUser = { id: '300000000000000102', username: 'bob' };
     const interactionId = discord.slashCommand(user, 'balance');

@@ -144,6 +144,33 @@ describe('Telegram bot end to end', () => {
     expect(svc.orders().find((o) => o.id === order.id)!.state).toBe('delivered');
   });
 
+  it('says the model is English-only when asked for German and in /help, and sends the files /format chose', async () => {
+    const user = 1004;
+    const answer = async (m: { message_id: number }) => current(await telegram.waitFor(() => repliesTo(m.message_id)[0], 60_000));
+    expect(await answer(send(user, { text: '/language de' }))).toContain(
+      "I can't transcribe German: this service runs the English-only model tiny.en",
+    );
+    expect(await answer(send(user, { text: '/translate on' }))).toContain("I can't translate");
+    const help = await answer(send(user, { text: '/help' }));
+    expect(help).toContain('/format chooses the files you get');
+    expect(help).toContain('English-only model tiny.en');
+    expect(await answer(send(user, { text: '/format vtt' }))).toBe('Your next transcripts come with these files: vtt.');
+
+    const message = send(user, { voice: await voiceOf(await spokenFile(dir, 'note.ogg', SHORT)) });
+    const [document] = await telegram.waitFor(() => {
+      const docs = repliesTo(message.message_id).filter((m) => m.method === 'sendDocument');
+      return docs.length >= 1 && docs;
+    }, 120_000);
+    await svc.waitForOrder((o) => o.senderId === String(user) && o.state === 'delivered');
+    expect(repliesTo(message.message_id).filter((m) => m.method === 'sendDocument')).toHaveLength(1);
+    expect(document.document!.filename).toBe('voice.vtt');
+    expect(document.document!.content.toString()).toMatch(/^WEBVTT\n\n00:00:0\d\.\d{3} --> 00:00:0\d\.\d{3}\n.*quarterly/i);
+    const texts = repliesTo(message.message_id)
+      .filter((m) => m.method === 'sendMessage')
+      .map(current);
+    expect(texts.some((t) => t.includes('Language: English.'))).toBe(true);
+  });
+
   it('each refusal is one clear reply, and nothing is charged', async () => {
     const user = 1003;
     const silence = join(dir, 'silence.ogg');

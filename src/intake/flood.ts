@@ -1,4 +1,4 @@
-/** Numbers for the per-user flood limit on incoming messages. */
+/** Numbers for the per-user flood limit on incoming messages, shared by every channel. */
 export interface FloodPolicy {
   /** Messages a user may send in a burst. */
   burst: number;

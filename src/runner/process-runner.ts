@@ -1,23 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawnTied } from '../tied-spawn';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Logger } from '../log';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { JobManifest, JobStatus, Runner } from '../ports/runner';
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const workerEntry = join(repoRoot, 'whisper-container/src/main.ts');
-
-export interface LocalRunnerOptions {
-  /** Where manifests and pid files go (under DATA_DIR). */
-  jobsDir: string;
-  /** Environment for the worker: STORAGE, DATA_DIR, WHISPER_MODEL, WHISPER_THREADS... */
-  workerEnv: Record<string, string>;
-  concurrency: number;
-  log: Logger;
-}
+import { lastLine, repoRoot, stopLeftover, workerEntry, workerProcessEnv, type LocalRunnerOptions } from './worker-process';
 
 interface LocalJob {
   manifest: JobManifest;
@@ -26,11 +13,13 @@ interface LocalJob {
 }
 
 /**
- * Runs worker jobs as child processes on this machine, `concurrency` at a time. Job ids carry this
+ * Runs each job in a worker process of its own on this machine, `concurrency` at a time: Node, the engines
+ * and the model start for every order. The service uses the warm runner (`warm-runner.ts`) instead; this one
+ * stays as the baseline the load benchmark compares against. Job ids carry this
  * process's boot id: after a restart the tracker asks about an id this runner never saw, hears
  * `unknown`, and queues the order again; the worker a killed service left behind is stopped first.
  */
-export class LocalRunner implements Runner {
+export class ProcessPerJobRunner implements Runner {
   private readonly boot = randomUUID().slice(0, 8);
   private readonly jobs = new Map<string, LocalJob>();
   private readonly waiting: string[] = [];
@@ -74,20 +63,20 @@ export class LocalRunner implements Runner {
 
   private pump(): void {
     while (!this.closed && this.running < this.options.concurrency && this.waiting.length > 0) {
-      this.start(this.waiting.shift()!);
+      this.run(this.waiting.shift()!);
     }
   }
 
-  private start(id: string): void {
+  private run(id: string): void {
     const job = this.jobs.get(id)!;
     const { jobsDir, workerEnv, log } = this.options;
     const manifestPath = join(jobsDir, `${job.manifest.jobId}.json`);
     const pidPath = join(jobsDir, `${job.manifest.jobId}.pid`);
     stopLeftover(pidPath);
     writeFileSync(manifestPath, JSON.stringify(job.manifest));
-    const child = spawnTied(process.execPath, ['--import', 'tsx', workerEntry, '--manifest', manifestPath], {
+    const child = spawnTied(process.execPath, ['--import', 'tsx', workerEntry('main.ts'), '--manifest', manifestPath], {
       cwd: repoRoot,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...workerEnv },
+      env: workerProcessEnv(workerEnv),
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.running += 1;
@@ -117,20 +106,5 @@ export class LocalRunner implements Runner {
       finish(null, null);
     });
     child.once('exit', finish);
-  }
-}
-
-function lastLine(text: string): string {
-  return text.trim().split('\n').slice(-1)[0]?.slice(0, 300) ?? '';
-}
-
-/** Kills the worker a killed service may have left running for this job, so two never run at once. */
-function stopLeftover(pidPath: string): void {
-  try {
-    const pid = Number(readFileSync(pidPath, 'utf8'));
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (cmdline.includes('whisper-container')) process.kill(pid, 'SIGKILL');
-  } catch {
-    // no pid file, or the process is gone
   }
 }

@@ -1,0 +1,297 @@
+/**
+ * The service under a burst, through the loopback Telegram server with Telegram's flood limits enforced (429 with
+ * `retry_after`): the warm runner with paced sends against the process-per-order runner with unpaced sends (the
+ * service as it was), side by side in one run. Prints figures and ratios; never fails.
+ *
+ *   1. Burst: USERS users each send NOTES voice notes of about 1.4 s and /balance at once. Time to the last
+ *      transcript, transcripts delivered (each exactly once?), sends answered 429, engine busy % (engine CPU time
+ *      over threads x wall time), peak RSS of the whole process tree, service-path CPU seconds per note.
+ *   2. One 5 s note on an idle service, message to transcript: median of IDLE rounds.
+ *   3. The bare engine on the same notes (one engine fed each note's WAV directly): CPU seconds per note, the
+ *      floor the service-path cost is compared with.
+ *
+ *   LOAD_USERS=100  LOAD_NOTES=3  LOAD_IDLE=20  LOAD_THREADS=2
+ *   LOAD_BASELINE_CAP=180   seconds the process-per-order burst may take before it is cut off and counted
+ *   LOAD_PARTS=1,2,3        which parts to run
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pino from 'pino';
+import { createTelegramChannel } from '../bots/telegram';
+import { Service } from '../src/app/service';
+import { loadConfig } from '../src/config';
+import type { Runner } from '../src/ports/runner';
+import { ProcessPerJobRunner } from '../src/runner/process-runner';
+import { FakeTelegram } from '../test/support/fake-telegram';
+import { spokenFile } from '../test/support/audio';
+import { ffmpeg } from '../test/support/speech';
+import { ServerEngine } from '../whisper-container/src/engine';
+import { audioContextFor } from '../whisper-container/src/transcribe';
+import { fixed, median, mib } from './support/stats';
+
+const USERS = Number(process.env.LOAD_USERS ?? 100);
+const NOTES = Number(process.env.LOAD_NOTES ?? 3);
+const IDLE = Number(process.env.LOAD_IDLE ?? 20);
+const THREADS = Number(process.env.LOAD_THREADS ?? Math.min(2, availableParallelism()));
+const BASELINE_CAP_S = Number(process.env.LOAD_BASELINE_CAP ?? 180);
+const PARTS = new Set((process.env.LOAD_PARTS ?? '1,2,3').split(',').map((p) => p.trim()));
+const MODEL = resolve('data/models/ggml-tiny.en.bin');
+const SERVER = resolve('build/whisper.cpp/bin/whisper-server');
+const TICK_S = 100; // clock ticks per second in /proc/*/stat
+/** Short phrases, about 1.4 s each when spoken. */
+const PHRASES = ['Call me back later.', 'See you at noon.', 'Bring the red folder.', 'The bus is late.', 'Thanks for dinner.'];
+const FIVE_SECONDS = 'Please send the quarterly report to the finance team before Friday.';
+
+type Mode = 'today' | 'warm';
+const LABEL: Record<Mode, string> = { today: 'process per order, unpaced', warm: 'warm workers, paced' };
+
+interface Sample {
+  peakRss: number;
+  engineCpu: Map<number, number>;
+}
+
+/** Every process of this data dir (they inherit DATA_DIR) plus this one: RSS summed, whisper-server CPU kept per pid. */
+function sampleTree(dataDir: string, into: Sample): void {
+  let rss = process.memoryUsage.rss();
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`DATA_DIR=${dataDir}`)) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      rss += Number(stat[21]) * 4096;
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('whisper-server'))
+        into.engineCpu.set(Number(pid), (Number(stat[11]) + Number(stat[12])) / TICK_S);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  into.peakRss = Math.max(into.peakRss, rss);
+}
+
+/** CPU seconds of this process and of its children already waited for (workers, and through them engines and ffmpeg). */
+function treeCpu(): number {
+  const own = process.cpuUsage();
+  const stat = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  return (own.user + own.system) / 1e6 + (Number(stat[13]) + Number(stat[14])) / TICK_S;
+}
+
+interface Bench {
+  telegram: FakeTelegram;
+  service: Service;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+async function startService(mode: Mode): Promise<Bench> {
+  const telegram = await new FakeTelegram({ floodLimits: true }).start();
+  const dataDir = await mkdtemp(join(tmpdir(), `bench-load-${mode}-`));
+  const config = loadConfig({
+    DATA_DIR: dataDir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    WHISPER_MODEL: MODEL,
+    WHISPER_THREADS: String(THREADS),
+    LOG_LEVEL: 'warn',
+    NEW_USER_FREE_SECONDS: '600',
+  });
+  const log = pino({ level: 'warn', base: undefined }, pino.destination({ dest: '/dev/null', sync: false }));
+  const channel = createTelegramChannel({
+    token: telegram.token,
+    apiRoot: telegram.url,
+    log,
+    polling: { timeoutSeconds: 1 },
+    // The service as it was sent as fast as it could and retried the 429s.
+    ...(mode === 'today' ? { sendLimits: { perSecond: 1e6, chatIntervalMs: 0, groupIntervalMs: 0 } } : {}),
+  });
+  const workerEnv = { STORAGE: 'local', DATA_DIR: dataDir, WHISPER_MODEL: MODEL, WHISPER_THREADS: String(THREADS), LOG_LEVEL: 'warn' };
+  const runner: Runner | undefined =
+    mode === 'today' ? new ProcessPerJobRunner({ jobsDir: join(dataDir, 'jobs'), workerEnv, concurrency: 1, log }) : undefined;
+  const service = new Service(config, { channels: [channel], runner }, log);
+  await service.start();
+  return {
+    telegram,
+    service,
+    dataDir,
+    async stop() {
+      await service.stop();
+      await telegram.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function voiceOf(telegram: FakeTelegram, path: string, duration: number): Promise<Record<string, unknown>> {
+  const content = await readFile(path);
+  const file = telegram.addFile(content, `voice/file_${Math.random().toString(36).slice(2)}.oga`);
+  return { file_id: file.file_id, file_unique_id: file.file_unique_id, duration, mime_type: 'audio/ogg', file_size: content.length };
+}
+
+/** Transcripts sent, by the message they answer: one `_result.json` document each. */
+function transcripts(telegram: FakeTelegram): Map<number, number> {
+  const count = new Map<number, number>();
+  for (const m of telegram.sent) {
+    if (m.method === 'sendDocument' && m.document?.filename.endsWith('_result.json') && m.reply_to)
+      count.set(m.reply_to, (count.get(m.reply_to) ?? 0) + 1);
+  }
+  return count;
+}
+
+interface BurstFigures {
+  seconds: number;
+  cut: boolean;
+  delivered: number;
+  duplicates: number;
+  sends: number;
+  refused: number;
+  engineBusy: number;
+  peakRss: number;
+  cpuPerNote: number;
+}
+
+async function burst(mode: Mode, notes: string[]): Promise<BurstFigures> {
+  const bench = await startService(mode);
+  const { telegram } = bench;
+  const voices = await Promise.all(notes.map((path) => voiceOf(telegram, path, 1)));
+  const sample: Sample = { peakRss: 0, engineCpu: new Map() };
+  const sampler = setInterval(() => sampleTree(bench.dataDir, sample), 250);
+  // Let the warm workers load before the clock starts: an idle service is a started one.
+  await new Promise((r) => setTimeout(r, 3000));
+  const cpuBefore = treeCpu();
+  const started = performance.now();
+  const expected = USERS * NOTES;
+  for (let user = 1; user <= USERS; user++) {
+    for (let n = 0; n < NOTES; n++) {
+      telegram.pushUpdate({ message: telegram.message({ voice: voices[(user + n) % voices.length] }, { id: 10_000 + user }) });
+    }
+    telegram.pushUpdate({
+      message: telegram.message({ text: '/balance', entities: [{ type: 'bot_command', offset: 0, length: 8 }] }, { id: 10_000 + user }),
+    });
+  }
+  const deadline = started + (mode === 'today' ? BASELINE_CAP_S : 900) * 1000;
+  let lastAt = started;
+  let seen = 0;
+  while (performance.now() < deadline) {
+    const now = transcripts(telegram).size;
+    if (now > seen) {
+      seen = now;
+      lastAt = performance.now();
+    }
+    if (now >= expected) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const cut = seen < expected;
+  const seconds = ((cut ? performance.now() : lastAt) - started) / 1000;
+  sampleTree(bench.dataDir, sample);
+  clearInterval(sampler);
+  const engineCpu = [...sample.engineCpu.values()].reduce((a, b) => a + b, 0);
+  const counts = transcripts(telegram);
+  const flood = { ...telegram.flood };
+  await bench.stop();
+  // After the stop every worker has been waited for, so their CPU time (and their engines') is counted.
+  const cpu = treeCpu() - cpuBefore;
+  return {
+    seconds,
+    cut,
+    delivered: counts.size,
+    duplicates: [...counts.values()].filter((c) => c > 1).length,
+    sends: flood.accepted + flood.refused,
+    refused: flood.refused,
+    engineBusy: engineCpu / (THREADS * seconds),
+    peakRss: sample.peakRss,
+    cpuPerNote: cpu / Math.max(1, counts.size),
+  };
+}
+
+/** Message to transcript for one note at a time on an idle, started service: median of IDLE rounds. */
+async function idleLatency(mode: Mode, note: string): Promise<number> {
+  const bench = await startService(mode);
+  const { telegram } = bench;
+  await new Promise((r) => setTimeout(r, 3000));
+  const times: number[] = [];
+  try {
+    for (let round = 0; round < IDLE; round++) {
+      const voice = await voiceOf(telegram, note, 5);
+      const message = telegram.message({ voice }, { id: 50_000 + round }) as { message_id: number };
+      const started = performance.now();
+      telegram.pushUpdate({ message });
+      while (!transcripts(telegram).has(message.message_id)) await new Promise((r) => setTimeout(r, 10));
+      times.push((performance.now() - started) / 1000);
+    }
+  } finally {
+    await bench.stop();
+  }
+  return median(times);
+}
+
+/** CPU seconds of one engine (one thread) fed each note's WAV directly, per note: the engine's own cost. */
+async function bareEngine(notes: string[], dir: string): Promise<number> {
+  const engine = await ServerEngine.start({ binary: SERVER, model: MODEL, threads: 1 });
+  const pid = (engine as unknown as { child: { pid: number } }).child.pid;
+  const cpu = () => {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(stat[11]) + Number(stat[12])) / TICK_S;
+  };
+  const wavs = await Promise.all(
+    notes.map(async (note, i) => {
+      const wav = join(dir, `bare${i}.wav`);
+      await ffmpeg(['-y', '-i', note, '-ar', '16000', '-ac', '1', '-f', 'wav', wav]);
+      return readFile(wav);
+    }),
+  );
+  const before = cpu();
+  const rounds = USERS * NOTES;
+  for (let n = 0; n < rounds; n++) {
+    const wav = wavs[n % wavs.length]!;
+    await engine.transcribe({ wav, audioCtx: audioContextFor((wav.length - 44) / 32_000), language: 'en' });
+  }
+  const perNote = (cpu() - before) / rounds;
+  await engine.close();
+  return perNote;
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'bench-load-audio-'));
+try {
+  const notes = await Promise.all(PHRASES.map((text, i) => spokenFile(dir, `note${i}.ogg`, text)));
+  console.log(`load: ${USERS} users x ${NOTES} notes (+ /balance each), ${THREADS} threads, tiny.en, Telegram flood limits enforced`);
+  const figures: Partial<Record<Mode, BurstFigures>> = {};
+  if (PARTS.has('1')) {
+    for (const mode of ['warm', 'today'] as const) {
+      const f = await burst(mode, notes);
+      figures[mode] = f;
+      console.log(
+        `  burst, ${LABEL[mode].padEnd(27)} ${fixed(f.seconds, 1, 6)} s${f.cut ? ' (cut off)' : ''} to the last of ${f.delivered}/${USERS * NOTES} transcripts` +
+          `, ${f.duplicates} twice, 429s ${f.refused}/${f.sends} (${fixed((100 * f.refused) / Math.max(1, f.sends), 2)} %)` +
+          `, engine busy ${fixed(100 * f.engineBusy, 0)} %, peak RSS ${mib(f.peakRss)}, ${fixed(f.cpuPerNote, 3)} CPU s/note`,
+      );
+    }
+    const { warm, today } = figures;
+    if (warm && today) {
+      const rate = (f: BurstFigures) => f.delivered / f.seconds;
+      console.log(
+        `  notes per second: ${fixed(rate(warm), 2)} warm / ${fixed(rate(today), 2)} today = ${fixed(rate(warm) / rate(today), 1)}x`,
+      );
+    }
+  }
+  if (PARTS.has('2')) {
+    const five = await spokenFile(dir, 'five.ogg', FIVE_SECONDS);
+    const warm = await idleLatency('warm', five);
+    const today = await idleLatency('today', five);
+    console.log(
+      `  one 5 s note, idle service, message to transcript (median of ${IDLE}): ${fixed(warm, 2)} s warm / ${fixed(today, 2)} s today = ${fixed(warm / today, 2)}`,
+    );
+  }
+  if (PARTS.has('3')) {
+    const bare = await bareEngine(notes, dir);
+    console.log(`  bare engine: ${fixed(bare, 3)} CPU s/note`);
+    for (const mode of ['warm', 'today'] as const) {
+      const f = figures[mode];
+      if (f)
+        console.log(
+          `  service-path cost, ${LABEL[mode]}: ${fixed(f.cpuPerNote / bare, 2)}x the bare engine's (includes the loopback Telegram server in this process)`,
+        );
+    }
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}

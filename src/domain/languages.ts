@@ -1,0 +1,123 @@
+/** Whisper's languages as whisper.cpp names them (full name -> ISO 639-1 code), from its `g_lang` table. */
+export const whisperLanguageCodes: Record<string, string> = {
+  english: 'en',
+  chinese: 'zh',
+  german: 'de',
+  spanish: 'es',
+  russian: 'ru',
+  korean: 'ko',
+  french: 'fr',
+  japanese: 'ja',
+  portuguese: 'pt',
+  turkish: 'tr',
+  polish: 'pl',
+  catalan: 'ca',
+  dutch: 'nl',
+  arabic: 'ar',
+  swedish: 'sv',
+  italian: 'it',
+  indonesian: 'id',
+  hindi: 'hi',
+  finnish: 'fi',
+  vietnamese: 'vi',
+  hebrew: 'he',
+  ukrainian: 'uk',
+  greek: 'el',
+  malay: 'ms',
+  czech: 'cs',
+  romanian: 'ro',
+  danish: 'da',
+  hungarian: 'hu',
+  tamil: 'ta',
+  norwegian: 'no',
+  thai: 'th',
+  urdu: 'ur',
+  croatian: 'hr',
+  bulgarian: 'bg',
+  lithuanian: 'lt',
+  latin: 'la',
+  maori: 'mi',
+  malayalam: 'ml',
+  welsh: 'cy',
+  slovak: 'sk',
+  telugu: 'te',
+  persian: 'fa',
+  latvian: 'lv',
+  bengali: 'bn',
+  serbian: 'sr',
+  azerbaijani: 'az',
+  slovenian: 'sl',
+  kannada: 'kn',
+  estonian: 'et',
+  macedonian: 'mk',
+  breton: 'br',
+  basque: 'eu',
+  icelandic: 'is',
+  armenian: 'hy',
+  nepali: 'ne',
+  mongolian: 'mn',
+  bosnian: 'bs',
+  kazakh: 'kk',
+  albanian: 'sq',
+  swahili: 'sw',
+  galician: 'gl',
+  marathi: 'mr',
+  punjabi: 'pa',
+  sinhala: 'si',
+  khmer: 'km',
+  shona: 'sn',
+  yoruba: 'yo',
+  somali: 'so',
+  afrikaans: 'af',
+  occitan: 'oc',
+  georgian: 'ka',
+  belarusian: 'be',
+  tajik: 'tg',
+  sindhi: 'sd',
+  gujarati: 'gu',
+  amharic: 'am',
+  yiddish: 'yi',
+  lao: 'lo',
+  uzbek: 'uz',
+  faroese: 'fo',
+  'haitian creole': 'ht',
+  pashto: 'ps',
+  turkmen: 'tk',
+  nynorsk: 'nn',
+  maltese: 'mt',
+  sanskrit: 'sa',
+  luxembourgish: 'lb',
+  myanmar: 'my',
+  tibetan: 'bo',
+  tagalog: 'tl',
+  malagasy: 'mg',
+  assamese: 'as',
+  tatar: 'tt',
+  hawaiian: 'haw',
+  lingala: 'ln',
+  hausa: 'ha',
+  bashkir: 'ba',
+  javanese: 'jw',
+  sundanese: 'su',
+  cantonese: 'yue',
+};
+
+const knownCodes = new Set(Object.values(whisperLanguageCodes));
+
+/** True for `auto` and for every code Whisper knows, so a typo fails before the model is loaded. */
+export function isWhisperLanguage(code: string): boolean {
+  return code === 'auto' || knownCodes.has(code);
+}
+
+/** The ISO code for the name whisper.cpp reports ("english" -> "en"); unknown names pass through. */
+export function languageCode(name: string): string {
+  return whisperLanguageCodes[name.toLowerCase()] ?? name;
+}
+
+const namesByCode = new Map(Object.entries(whisperLanguageCodes).map(([name, code]) => [code, name]));
+
+/** The English name of a language code, for sentences to users ("de" -> "German"); unknown codes pass through. */
+export function languageName(code: string): string {
+  const name = namesByCode.get(code.toLowerCase());
+  return name ? name.replace(/\b\w/g, (c) => c.toUpperCase()) : code;
+}

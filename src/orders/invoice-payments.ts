@@ -1,0 +1,152 @@
+import { and, eq, isNull } from 'drizzle-orm';
+import type { Db } from '../db';
+import { invoicePayments, ledger as ledgerTable, orders } from '../db/schema';
+import { transaction } from '../db/tx';
+import type { Ledger } from '../ledger';
+import type { Logger } from '../log';
+import { money, text } from '../messages';
+import { enqueueReply } from '../outbox/outbox';
+import type { InvoiceHandler, PayableAnswer, PaymentHandler, PaymentOutcome, ReceivedPayment } from '../ports/payments';
+import type { Wakeups } from '../processors/wakeups';
+import { purchaseKey } from './lifecycle';
+import type { PaymentMethods } from './payment-methods';
+
+export interface InvoicePaymentsDeps {
+  db: Db;
+  ledger: Ledger;
+  methods: PaymentMethods;
+  /** The core's payment commands, shared with Stripe: a charge is credited through `paid` like any payment. */
+  payments: PaymentHandler;
+  wakeups: Wakeups;
+  log: Logger;
+}
+
+/** One refunded charge, as the operator's refund reports it. */
+export interface ChargeRefund {
+  chargeId: string;
+  amount: number;
+  currency: string;
+  /** Seconds taken off the balance: what the charge bought, as far as the balance still holds it. */
+  takenBackSeconds: number;
+  /** Refunded by an earlier call already; nothing was done this time. */
+  already: boolean;
+}
+
+/**
+ * Payments made inside a chat (Telegram Stars): the check before the payer is charged, the record of each
+ * charge (who paid, for the refund) and the operator's refund. Money is credited only by the same `paid`
+ * command as Stripe's, keyed by the charge id, so a replayed `successful_payment` credits nothing twice.
+ */
+export class InvoicePayments implements InvoiceHandler {
+  constructor(private readonly deps: InvoicePaymentsDeps) {}
+
+  /**
+   * Whether the order still awaits exactly this payment: awaiting payment, its invoice not past its expiry
+   * (the sweep may not have expired it yet), and amount and currency as quoted. Reads only: fast enough for
+   * Telegram's 10 s pre-checkout deadline.
+   */
+  payable(orderId: string, amount: number, currency: string, now = Date.now()): PayableAnswer {
+    const order = this.deps.db.select().from(orders).where(eq(orders.id, orderId)).get();
+    if (!order) return { ok: false, reason: text.invoice.unknown };
+    if (order.state === 'expired') return { ok: false, reason: text.invoice.expired };
+    if (order.state !== 'awaiting_payment') return { ok: false, reason: text.invoice.settled };
+    if (order.checkoutExpiresAt !== null && order.checkoutExpiresAt <= now) return { ok: false, reason: text.invoice.expired };
+    if (order.amountCents !== amount || order.currency?.toLowerCase() !== currency.toLowerCase())
+      return { ok: false, reason: text.invoice.changed };
+    return { ok: true };
+  }
+
+  /** Records the charge (once per charge id), then credits it through the shared payment command. */
+  async received(payment: ReceivedPayment): Promise<PaymentOutcome> {
+    const { db, payments } = this.deps;
+    const currency = payment.currency.toLowerCase();
+    db.insert(invoicePayments)
+      .values({ chargeId: payment.chargeId, orderId: payment.orderId, payerId: payment.payerId, amount: payment.amount, currency })
+      .onConflictDoNothing()
+      .run();
+    return payments.paid({
+      eventId: `charge:${payment.chargeId}`,
+      orderId: payment.orderId,
+      checkoutId: payment.chargeId,
+      amountCents: payment.amount,
+      currency,
+    });
+  }
+
+  /** The operator's refund of this order's charges; see `refundInvoiceCharges`. */
+  async refund(orderId: string): Promise<ChargeRefund[]> {
+    const refunds = await refundInvoiceCharges(this.deps, orderId);
+    this.deps.wakeups.emit('outbox');
+    return refunds;
+  }
+}
+
+/** What the operator's refund needs; the admin command builds it without the running service. */
+export type RefundDeps = Pick<InvoicePaymentsDeps, 'db' | 'ledger' | 'methods' | 'log'>;
+
+/**
+ * The operator's refund of an order paid inside a chat: each charge not yet refunded is given back through
+ * its provider (Telegram's `refundStarPayment`), then marked refunded with the ledger entry that takes back
+ * what it bought (as far as the balance still holds it) and a reply telling the user. Exactly once: a
+ * provider that already refunded the charge (a crash after its call) is treated as done, and the mark and
+ * the ledger key are written once. Returns the order's charges; empty when it has none.
+ */
+export async function refundInvoiceCharges(deps: RefundDeps, orderId: string): Promise<ChargeRefund[]> {
+  const { db, methods, log } = deps;
+  const rows = db.select().from(invoicePayments).where(eq(invoicePayments.orderId, orderId)).all();
+  const done: ChargeRefund[] = [];
+  for (const row of rows) {
+    const base = { chargeId: row.chargeId, amount: row.amount, currency: row.currency };
+    if (row.refundedAt !== null) {
+      done.push({ ...base, takenBackSeconds: 0, already: true });
+      continue;
+    }
+    const provider = methods.forCurrency(row.currency)?.payments;
+    if (!provider?.refundPayment) throw new Error(`no configured payment method can refund ${row.currency.toUpperCase()}`);
+    await provider.refundPayment({ ...row, orderId });
+    const takenBack = recordRefund(deps, row);
+    log.info({ orderId, chargeId: row.chargeId, amount: row.amount, currency: row.currency, takenBack }, 'payment refunded');
+    done.push({ ...base, takenBackSeconds: takenBack ?? 0, already: takenBack === undefined });
+  }
+  return done;
+}
+
+/** Marks one charge refunded with its ledger entry and reply; undefined when it was marked already. */
+function recordRefund({ db, ledger }: RefundDeps, row: typeof invoicePayments.$inferSelect): number | undefined {
+  return transaction(db, () => {
+    const marked = db
+      .update(invoicePayments)
+      .set({ refundedAt: Date.now() })
+      .where(and(eq(invoicePayments.chargeId, row.chargeId), isNull(invoicePayments.refundedAt)))
+      .run();
+    if (marked.changes !== 1) return undefined;
+    const order = db.select().from(orders).where(eq(orders.id, row.orderId)).get();
+    if (!order) return 0;
+    const bought =
+      db
+        .select({ seconds: ledgerTable.seconds })
+        .from(ledgerTable)
+        .where(eq(ledgerTable.key, purchaseKey(row.orderId, row.chargeId)))
+        .get()?.seconds ?? 0;
+    const takenBack = Math.min(bought, Math.max(0, ledger.balance(order.userId)));
+    // Written even when nothing is taken back, so the ledger shows the money that went back.
+    ledger.append({
+      userId: order.userId,
+      kind: 'spend',
+      seconds: takenBack === 0 ? 0 : -takenBack,
+      key: `refund-charge:${row.chargeId}`,
+      orderId: order.id,
+      amountCents: -row.amount,
+      currency: row.currency,
+    });
+    const balance = ledger.balance(order.userId);
+    enqueueReply(db, order.replyTo, {
+      key: `refunded:${row.chargeId}`,
+      orderId: order.id,
+      kind: 'notice',
+      text: text.refunded(money(row.amount, row.currency), takenBack, balance),
+      balanceSeconds: balance,
+    });
+    return takenBack;
+  });
+}

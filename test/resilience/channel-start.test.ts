@@ -1,0 +1,124 @@
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeDiscord, type FakeUser } from '../support/fake-discord';
+import { FakeTelegram } from '../support/fake-telegram';
+import { startTestService, type TestService } from '../support/service';
+import { ScriptedRunner } from '../support/runners';
+
+/**
+ * A channel that cannot start (platform unreachable, token revoked, mail server down) does not stop the
+ * service or the other channels: it is retried in the background, and `/healthz` says where each stands.
+ */
+
+/** A loopback port nobody listens on (taken, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+interface Health {
+  status: string;
+  channels: Record<string, string>;
+}
+
+describe('channels that cannot start', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const close of cleanup.splice(0).reverse()) await close();
+  });
+
+  const health = async (svc: TestService): Promise<{ code: number; body: Health }> => {
+    const response = await fetch(`${svc.url}/healthz`);
+    return { code: response.status, body: (await response.json()) as Health };
+  };
+  const until = async <T>(check: () => Promise<T | false>, timeoutMs = 60_000): Promise<T> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await check();
+      if (value !== false) return value;
+      if (Date.now() > deadline) throw new Error('condition not met in time');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+
+  it('Telegram unreachable and IMAP down at start: the service and Discord work; Telegram comes up once its server does', async () => {
+    const telegramPort = await closedPort();
+    const imapPort = await closedPort();
+    const telegram = new FakeTelegram();
+    const discord = await new FakeDiscord().start();
+    cleanup.push(
+      () => discord.stop(),
+      () => telegram.stop(),
+    );
+    const svc = await startTestService({
+      runner: new ScriptedRunner(),
+      channelRetry: { minDelayMs: 200, maxDelayMs: 1_000 },
+      env: {
+        TELEGRAM_BOT_TOKEN: telegram.token,
+        TELEGRAM_API_ROOT: `http://127.0.0.1:${telegramPort}`,
+        DISCORD_BOT_TOKEN: discord.token,
+        DISCORD_API_ROOT: discord.apiRoot,
+        IMAP_HOST: '127.0.0.1',
+        IMAP_PORT: String(imapPort),
+        IMAP_SECURE: 'false',
+        IMAP_USER: 'service@example.test',
+        IMAP_PASSWORD: 'secret',
+        SMTP_HOST: '127.0.0.1',
+        SMTP_PORT: String(imapPort),
+        SMTP_SECURE: 'false',
+        MAIL_SENDER_AUTH: 'none',
+      },
+    });
+    cleanup.push(() => svc.stop());
+
+    const down = await health(svc);
+    expect(down).toEqual({ code: 200, body: { status: 'ok', channels: { telegram: 'down', email: 'down', discord: 'up' } } });
+
+    // Discord answers meanwhile.
+    const user: FakeUser = { id: '300000000000000301', username: 'meanwhile' };
+    const interactionId = discord.slashCommand(user, 'balance');
+    const answer = await discord.waitFor(() => discord.sent.find((m) => m.interactionId === interactionId), 30_000);
+    expect(answer.content).toBe('You have 10 min of transcription left.');
+
+    // Telegram's server comes back where it was; the channel starts without a restart and takes messages.
+    await telegram.start(telegramPort);
+    await until(async () => (await health(svc)).body.channels.telegram === 'up');
+    const message = telegram.message({ text: '/balance' }, { id: 3001 });
+    telegram.pushUpdate({ message });
+    const reply = await telegram.waitFor(() => telegram.sent.find((m) => m.reply_to === message.message_id), 30_000);
+    expect(reply.text).toBe('You have 10 min of transcription left.');
+    expect((await health(svc)).body.channels).toEqual({ telegram: 'up', email: 'down', discord: 'up' });
+  });
+
+  it('a revoked Discord token: Discord is reported down and retried, Telegram works, the service answers', async () => {
+    const telegram = await new FakeTelegram().start();
+    const discord = await new FakeDiscord().start();
+    cleanup.push(
+      () => discord.stop(),
+      () => telegram.stop(),
+    );
+    const svc = await startTestService({
+      runner: new ScriptedRunner(),
+      channelRetry: { minDelayMs: 200, maxDelayMs: 400 },
+      env: {
+        TELEGRAM_BOT_TOKEN: telegram.token,
+        TELEGRAM_API_ROOT: telegram.url,
+        DISCORD_BOT_TOKEN: 'ODk5.revoked.bot-token',
+        DISCORD_API_ROOT: discord.apiRoot,
+      },
+    });
+    cleanup.push(() => svc.stop());
+
+    expect(await health(svc)).toEqual({ code: 200, body: { status: 'ok', channels: { telegram: 'up', discord: 'down' } } });
+    const message = telegram.message({ text: '/balance' }, { id: 3002 });
+    telegram.pushUpdate({ message });
+    const reply = await telegram.waitFor(() => telegram.sent.find((m) => m.reply_to === message.message_id), 30_000);
+    expect(reply.text).toBe('You have 10 min of transcription left.');
+    // Still down a while later: retried, never up with a bad token, and the service is still up.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await health(svc)).toEqual({ code: 200, body: { status: 'ok', channels: { telegram: 'up', discord: 'down' } } });
+  });
+});

@@ -1,0 +1,165 @@
+/**
+ * The service on S3 and the loopback Batch server, the worker run as the container runs it: orders queued
+ * together share Batch jobs, a failed group is retried order by order, and short notes skip Batch entirely
+ * when `LOCAL_MAX_SECONDS` routes them to the local warm worker.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { spokenFile } from '../support/audio';
+import { FakeBatch } from '../support/fake-batch';
+import { startS3, type TestS3 } from '../support/s3rver';
+import { PREPARED_MODEL, startTestService, type TestService } from '../support/service';
+import { TestChannel } from '../support/test-channel';
+
+const NOTES = ['Green apples on the table.', 'The train leaves at nine.', 'Call your brother tonight.'];
+const WORDS = ['apples', 'train', 'brother'];
+/** Under ten seconds of speech. */
+const SHORT = 'Please send the quarterly report to the finance team before Friday, and copy the director on it.';
+/** Over thirty seconds of speech. */
+const LONG = Array(5).fill(SHORT).join(' ');
+/** Between the two. */
+const LOCAL_MAX_SECONDS = 15;
+/** A cold GPU instance takes minutes to start; here a few seconds stand for them. */
+const START_DELAY_MS = 6000;
+
+let s3: TestS3;
+let batch: FakeBatch;
+let endpoint: string;
+let dir: string;
+let notes: string[];
+let shortNote: string;
+let longFile: string;
+let svc: TestService | undefined;
+
+beforeAll(async () => {
+  s3 = await startS3();
+  vi.stubEnv('AWS_ACCESS_KEY_ID', s3.env.AWS_ACCESS_KEY_ID);
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', s3.env.AWS_SECRET_ACCESS_KEY);
+  batch = new FakeBatch({
+    mode: 'run',
+    startDelayMs: START_DELAY_MS,
+    containerEnv: {
+      WHISPER_MODEL: PREPARED_MODEL,
+      WHISPER_THREADS: '2',
+      AWS_ACCESS_KEY_ID: s3.env.AWS_ACCESS_KEY_ID,
+      AWS_SECRET_ACCESS_KEY: s3.env.AWS_SECRET_ACCESS_KEY,
+    },
+  });
+  endpoint = await batch.start();
+  dir = await mkdtemp(join(tmpdir(), 'batch-groups-'));
+  notes = await Promise.all(NOTES.map((text, i) => spokenFile(dir, `note${i}.ogg`, text)));
+  shortNote = await spokenFile(dir, 'short.ogg', SHORT);
+  longFile = await spokenFile(dir, 'long.ogg', LONG);
+});
+afterEach(async () => {
+  await svc?.stop();
+  svc = undefined;
+});
+afterAll(async () => {
+  await batch?.stop();
+  await s3?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+  vi.unstubAllEnvs();
+});
+
+const env = (extra: Record<string, string> = {}) => ({
+  ...s3.env,
+  RUNNER: 'batch',
+  BATCH_JOB_QUEUE: 'gpu-queue',
+  BATCH_JOB_DEFINITION: 'whisper-gpu:3',
+  BATCH_ENDPOINT: endpoint,
+  ...extra,
+});
+
+/**
+ * Submissions since `from` whose manifest lists this order. Order ids come from message ids, so each test names
+ * its messages: the Batch server and the bucket outlive a test's service, and a restarted service rightly takes
+ * a job it finds holding one of its orders as that order's job.
+ */
+const jobsOf = (orderId: string, from = 0) =>
+  batch.submissions.slice(from).filter((job) => {
+    const parsed = JSON.parse(job.environment.JOB_MANIFEST!) as { jobId: string } | { jobId: string }[];
+    return (Array.isArray(parsed) ? parsed : [parsed]).some((m) => m.jobId === orderId);
+  });
+
+describe('grouped Batch jobs', () => {
+  it('20 orders queued together share one Batch job, each transcript back to its own sender', async () => {
+    const channel = new TestChannel();
+    svc = await startTestService({ env: env(), channels: [channel] });
+    const before = batch.submissions.length;
+    const senders = Array.from({ length: 20 }, (_, n) => `user${n}`);
+    await Promise.all(senders.map((sender, n) => channel.receive(channel.message(sender, [notes[n % notes.length]!], `burst-${n}`))));
+    for (const [n, sender] of senders.entries()) {
+      const transcript = await channel.waitForReply((r, to) => r.kind === 'transcript' && to.chatId === sender, 240_000);
+      expect(transcript.text.toLowerCase()).toContain(WORDS[n % WORDS.length]);
+    }
+    const jobs = batch.submissions.slice(before);
+    console.log(`20 queued orders -> ${jobs.length} Batch job(s)`);
+    // One burst, one job (two if this loaded machine took over ten seconds to take the burst in).
+    expect(jobs.length).toBeLessThanOrEqual(2);
+    const orders = svc.orders();
+    expect(orders.filter((o) => o.state === 'delivered')).toHaveLength(20);
+    for (const order of orders) expect(jobsOf(order.id, before)).toHaveLength(1);
+    for (const sender of senders) expect(channel.repliesTo(sender, 'transcript')).toHaveLength(1);
+  });
+
+  it('a failed group job is retried order by order, each in a job of its own', async () => {
+    const channel = new TestChannel();
+    svc = await startTestService({ env: env(), channels: [channel] });
+    const image = batch.options.containerEnv!;
+    const model = image.WHISPER_MODEL;
+    image.WHISPER_MODEL = join(dir, 'missing-model.bin');
+    const before = batch.submissions.length;
+    try {
+      await Promise.all(['kim', 'lee', 'max'].map((sender, n) => channel.receive(channel.message(sender, [notes[n]!], `retry-${n}`))));
+      const deadline = Date.now() + 120_000;
+      while (!batch.submissions.slice(before).some((job) => job.status === 'FAILED')) {
+        if (Date.now() > deadline) throw new Error('the group job did not fail');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      image.WHISPER_MODEL = model;
+    }
+    for (const sender of ['kim', 'lee', 'max'])
+      await channel.waitForReply((r, to) => r.kind === 'transcript' && to.chatId === sender, 180_000);
+    const jobs = batch.submissions.slice(before);
+    const manifests = jobs.map((job) => JSON.parse(job.environment.JOB_MANIFEST!) as unknown);
+    // First the three together (failed), then each alone (succeeded).
+    expect(manifests.filter((m) => Array.isArray(m) && m.length === 3)).toHaveLength(1);
+    expect(jobs.filter((job) => !Array.isArray(JSON.parse(job.environment.JOB_MANIFEST!)) && job.status === 'SUCCEEDED')).toHaveLength(3);
+    for (const order of svc.orders()) expect(order.state).toBe('delivered');
+  });
+});
+
+describe('short orders on the local worker (LOCAL_MAX_SECONDS)', () => {
+  it('a short note is transcribed locally without waiting for a GPU; a long file still goes to Batch', async () => {
+    const channel = new TestChannel();
+    svc = await startTestService({ env: env({ LOCAL_MAX_SECONDS: String(LOCAL_MAX_SECONDS) }), channels: [channel] });
+    const before = batch.submissions.length;
+    const started = Date.now();
+    await channel.receive(channel.message('nora', [longFile], 'long-1'));
+    await channel.receive(channel.message('omar', [shortNote], 'short-1'));
+    const short = await channel.waitForReply((r, to) => r.kind === 'transcript' && to.chatId === 'omar', 120_000);
+    const shortMs = Date.now() - started;
+    expect(short.text.toLowerCase()).toContain('finance');
+    await channel.waitForReply((r, to) => r.kind === 'transcript' && to.chatId === 'nora', 240_000);
+    const longMs = Date.now() - started;
+    const orders = svc.orders();
+    const shortOrder = orders.find((o) => o.senderId === 'omar')!;
+    const longOrder = orders.find((o) => o.senderId === 'nora')!;
+    expect(shortOrder.seconds).toBeLessThanOrEqual(LOCAL_MAX_SECONDS);
+    expect(longOrder.seconds).toBeGreaterThan(LOCAL_MAX_SECONDS);
+    console.log(
+      `${shortOrder.seconds} s note on the local worker: ${(shortMs / 1000).toFixed(1)} s to its transcript; ` +
+        `${longOrder.seconds} s file through Batch: ${(longMs / 1000).toFixed(1)} s`,
+    );
+    expect(jobsOf(shortOrder.id, before)).toEqual([]);
+    expect(jobsOf(longOrder.id, before)).toHaveLength(1);
+    expect(batch.submissions.slice(before)).toHaveLength(1);
+    // The note did not wait for the GPU start the long file waited for.
+    expect(shortMs).toBeLessThan(longMs);
+    expect(shortOrder.state).toBe('delivered');
+  });
+});

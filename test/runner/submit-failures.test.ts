@@ -1,0 +1,150 @@
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { openDatabase } from '../../src/db';
+import { ledger as ledgerTable, orders, outbox } from '../../src/db/schema';
+import { transaction } from '../../src/db/tx';
+import { Ledger } from '../../src/ledger';
+import { silentLogger } from '../../src/log';
+import { queueOrder, receiveOrder } from '../../src/orders/lifecycle';
+import { Dispatcher } from '../../src/processors/dispatcher';
+import { Wakeups } from '../../src/processors/wakeups';
+import { BatchRunner, batchJobName, SPOT_RETRY_STRATEGY } from '../../src/runner/batch-runner';
+import { findOrCreateUser } from '../../src/users';
+import { spokenFile } from '../support/audio';
+import { FakeBatch } from '../support/fake-batch';
+import { startS3, type TestS3 } from '../support/s3rver';
+import { startTestService, type TestService } from '../support/service';
+import { TestChannel } from '../support/test-channel';
+
+const QUEUE = 'gpu-queue';
+const DEFINITION = 'whisper-gpu:3';
+/** The job of any order with a file of this name is refused by Batch. */
+const CURSED = 'cursed.ogg';
+const refusesCursed = (job: { environment: Record<string, string> }) =>
+  (JSON.parse(job.environment.JOB_MANIFEST) as { inputs: { name: string }[] }).inputs.some((i) => i.name === CURSED);
+
+describe('Batch refusing SubmitJob for one order', () => {
+  let s3: TestS3;
+  let batch: FakeBatch;
+  let endpoint: string;
+  let dir: string;
+  let svc: TestService | undefined;
+
+  beforeAll(async () => {
+    s3 = await startS3();
+    vi.stubEnv('AWS_ACCESS_KEY_ID', s3.env.AWS_ACCESS_KEY_ID);
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', s3.env.AWS_SECRET_ACCESS_KEY);
+    batch = new FakeBatch({ mode: 'hold' });
+    endpoint = await batch.start();
+    dir = await mkdtemp(join(tmpdir(), 'submit-failures-'));
+  });
+  afterAll(async () => {
+    await svc?.stop();
+    await batch?.stop();
+    await s3?.stop();
+    await rm(dir, { recursive: true, force: true });
+    vi.unstubAllEnvs();
+  });
+
+  it('submits the other orders, and retries the refused one on its own with growing waits until Batch takes it', async () => {
+    const voice = await spokenFile(dir, 'voice.ogg', 'Call me back after lunch.');
+    const cursed = join(dir, CURSED);
+    await copyFile(voice, cursed);
+    batch.refuseSubmit(refusesCursed);
+    const channel = new TestChannel();
+    svc = await startTestService({
+      env: {
+        ...s3.env,
+        RUNNER: 'batch',
+        BATCH_JOB_QUEUE: QUEUE,
+        BATCH_JOB_DEFINITION: DEFINITION,
+        BATCH_ENDPOINT: endpoint,
+        BATCH_JOB_TIMEOUT_SECONDS: '900',
+      },
+      channels: [channel],
+    });
+
+    // The refused order is the oldest in the queue: the others must not wait behind it.
+    await channel.receive(channel.message('bob', [cursed]));
+    await channel.receive(channel.message('alice', [voice]));
+    await channel.receive(channel.message('carol', [voice]));
+    await svc.waitForOrder((o) => o.senderId === 'alice' && o.state === 'running', 30_000);
+    await svc.waitForOrder((o) => o.senderId === 'carol' && o.state === 'running', 30_000);
+    const bob = await svc.waitForOrder((o) => o.senderId === 'bob' && o.retries >= 1);
+    expect(bob.state).toBe('queued');
+    expect(bob.nextAttemptAt).toBeGreaterThan(Date.now());
+
+    // Not every second: the first retry comes 5 s after the first refusal, the next 10 s after that.
+    await new Promise((r) => setTimeout(r, 7000));
+    const refused = batch.refusals.filter((name) => name === batchJobName(bob.id)).length;
+    expect(refused).toBeGreaterThanOrEqual(1);
+    expect(refused).toBeLessThanOrEqual(2);
+    expect(svc.orders().find((o) => o.id === bob.id)!.state).toBe('queued');
+
+    // Batch takes it again: the order starts, keeping its seconds; nobody was refunded.
+    batch.refuseSubmit(undefined);
+    await svc.waitForOrder((o) => o.id === bob.id && o.state === 'running', 30_000);
+    for (const order of svc.orders()) {
+      const jobs = batch.submissions.filter((j) => j.jobName === batchJobName(order.id));
+      expect(jobs).toHaveLength(1);
+      expect(jobs[0].timeout).toEqual({ attemptDurationSeconds: 900 });
+      expect(jobs[0].retryStrategy).toEqual(SPOT_RETRY_STRATEGY);
+    }
+    expect(channel.sent.filter((s) => s.reply.kind === 'notice')).toEqual([]);
+    expect(svc.service.db.select().from(ledgerTable).where(eq(ledgerTable.kind, 'refund')).all()).toEqual([]);
+  });
+
+  it('fails and refunds an order Batch refuses every time, after the last try, with a clear sentence', async () => {
+    // A 400 is not retried inside the SDK, so each refusal is one try of the dispatcher's.
+    batch.refuseSubmit(refusesCursed, { status: 400, type: 'ClientException', message: 'Container overrides were refused' });
+    const before = batch.refusals.length;
+    const db = openDatabase(':memory:');
+    const ledger = new Ledger(db);
+    const user = transaction(db, () => findOrCreateUser(db, ledger, 'test', 'dora', 600));
+    const replyTo = { channel: 'test' as const, chatId: 'dora', messageId: 'm1' };
+    receiveOrder(db, { id: 'o-cursed', userId: user.id, channel: 'test', replyTo, language: null }, [
+      { position: 0, name: CURSED, key: 'orders/o-cursed/0', bytes: 10, duration: 42 },
+    ]);
+    queueOrder({ db, ledger }, db.select().from(orders).where(eq(orders.id, 'o-cursed')).get()!, [], 42);
+    expect(ledger.balance(user.id)).toBe(558);
+    const runner = new BatchRunner({
+      jobQueue: QUEUE,
+      jobDefinition: DEFINITION,
+      region: 'us-east-1',
+      endpoint,
+      workerEnv: {},
+      attemptTimeoutSeconds: 900,
+      log: silentLogger,
+    });
+    const dispatcher = new Dispatcher({
+      db,
+      ledger,
+      runner,
+      wakeups: new Wakeups(),
+      log: silentLogger,
+      retries: { tries: 3, baseMs: 100, maxMs: 200 },
+    });
+    try {
+      const deadline = Date.now() + 30_000;
+      while (db.select().from(orders).where(eq(orders.id, 'o-cursed')).get()!.state === 'queued' && Date.now() < deadline) {
+        await dispatcher.tick();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await runner.close();
+    }
+    const order = db.select().from(orders).where(eq(orders.id, 'o-cursed')).get()!;
+    expect(order.state).toBe('failed');
+    expect(batch.refusals.length - before).toBe(3);
+    expect(batch.submissions.filter((j) => j.jobName === batchJobName('o-cursed'))).toEqual([]);
+    expect(ledger.balance(user.id)).toBe(600);
+    const notice = db.select().from(outbox).where(eq(outbox.key, 'failed:o-cursed')).get()!;
+    expect(notice.payload.text).toBe(
+      'Sorry, I could not start transcribing this: the transcription servers kept refusing the job. I gave back the 42 s it cost.',
+    );
+    db.$client.close();
+  });
+});
