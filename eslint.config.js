@@ -88,8 +88,8 @@ export default tseslint.config(
     },
   },
   {
-    // The worker's tests also use the helpers every package's tests share (speech, the engine's paths).
-    files: ['whisper-container/test/**/*.ts'],
+    // The worker's tests and its GPU measurement also use the helpers every package's tests share (speech, the engine's paths).
+    files: ['whisper-container/test/**/*.ts', 'whisper-container/gpu/**/*.ts'],
     rules: {
       'layers/imports': [
         'error',

@@ -29,7 +29,6 @@ import { audioWindows } from '../whisper-container/src/windows';
 import { engine } from '../test/support/engine';
 import { timed, workerJob } from './support/worker-run';
 import { ffmpeg, speak, speechText, wordErrorRate } from '../test/support/speech';
-import { repoRoot } from '../test/support/engine';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const THREADS = Number(process.env.BENCH_THREADS ?? Math.min(2, availableParallelism()));

@@ -76,7 +76,8 @@ describe('paying for a transcription with Stripe', () => {
 
     const transcript = await chat.waitForReply((r, to) => to.chatId === 'alice' && r.kind === 'transcript');
     const everything = [transcript.text, ...(transcript.files ?? []).map((f) => f.content.toString('utf8'))].join('\n');
-    expect(everything.toLowerCase()).toContain('front center');
+    // Words, not punctuation: the engine may write "Front, center."
+    expect(everything.toLowerCase().replace(/[^\w\s]/g, '')).toContain('front center');
     expect(orderOf(order.id).state).toBe('delivered');
     // 50 cents at 10 cents a minute buy 300 s; the order took 2.
     expect(svc.balance('test', 'alice')).toBe(298);
@@ -148,9 +149,12 @@ describe('paying for a transcription with Stripe', () => {
     // Money that arrives after all is honoured: the order is transcribed, the rest is balance.
     expect((await pay(session)).status).toBe(200);
     const transcript = await chat.waitForReply((r, to) => to.chatId === 'dave' && r.kind === 'transcript');
-    expect([transcript.text, ...(transcript.files ?? []).map((f) => f.content.toString('utf8'))].join('\n').toLowerCase()).toContain(
-      'front center',
-    );
+    expect(
+      [transcript.text, ...(transcript.files ?? []).map((f) => f.content.toString('utf8'))]
+        .join('\n')
+        .toLowerCase()
+        .replace(/[^\w\s]/g, ''),
+    ).toContain('front center');
     expect(orderOf(order.id).state).toBe('delivered');
     expect(svc.balance('test', 'dave')).toBe(298);
   });

@@ -25,7 +25,12 @@ export function treeRssSampler(rootPid: number): { stop: () => number } {
     const tree = new Set([rootPid]);
     for (let grew = true; grew;) {
       grew = false;
-      for (const [pid, parent] of parents) if (tree.has(parent) && !tree.has(pid)) (tree.add(pid), (grew = true));
+      for (const [pid, parent] of parents) {
+        if (tree.has(parent) && !tree.has(pid)) {
+          tree.add(pid);
+          grew = true;
+        }
+      }
     }
     let total = 0;
     for (const pid of tree) {

@@ -6,7 +6,19 @@ import { backoff } from '../../src/retry/backoff';
 import { SendPacer } from './pacer';
 
 /** Calls that post into a chat, and so count against Telegram's per-chat and per-bot limits. */
-const PACED = new Set(['sendMessage', 'sendDocument', 'sendPhoto', 'sendAudio', 'sendVoice', 'sendVideo', 'sendMediaGroup', 'editMessageText', 'editMessageReplyMarkup', 'copyMessage', 'forwardMessage']);
+const PACED = new Set([
+  'sendMessage',
+  'sendDocument',
+  'sendPhoto',
+  'sendAudio',
+  'sendVoice',
+  'sendVideo',
+  'sendMediaGroup',
+  'editMessageText',
+  'editMessageReplyMarkup',
+  'copyMessage',
+  'forwardMessage',
+]);
 
 /** How Bot API calls are retried. */
 export interface RetryPolicy {

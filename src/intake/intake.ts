@@ -156,7 +156,7 @@ export class Intake {
   }
 
   private answerCommand(message: IncomingMessage): void {
-    const { db, ledger, freeSeconds } = this.options;
+    const { db, ledger } = this.options;
     transaction(db, () => {
       const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, this.grants);
       const answer = handleCommand(db, ledger, user, message.command!, this.context(message));

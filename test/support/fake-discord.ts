@@ -441,7 +441,13 @@ export class FakeDiscord {
     if (method === 'POST' && isEmpty(payload.json as MessageBody, payload.files) && /\/messages$|^\/webhooks\//.test(route)) {
       return json(res, 400, { message: 'Cannot send an empty message', code: 50006 });
     }
-    if ((match = /^\/channels\/(\d+)\/messages$/.exec(route)) && method === 'POST' && this.messageBucket && !this.takeBucket(res, match[1]!)) return;
+    if (
+      (match = /^\/channels\/(\d+)\/messages$/.exec(route)) &&
+      method === 'POST' &&
+      this.messageBucket &&
+      !this.takeBucket(res, match[1]!)
+    )
+      return;
     if ((match = /^\/channels\/(\d+)\/messages$/.exec(route)) && method === 'POST') {
       const body = payload.json as MessageBody;
       const message = this.record('channel', match[1], body, payload.files);
@@ -484,17 +490,23 @@ export class FakeDiscord {
       'x-ratelimit-limit': String(limit),
       'x-ratelimit-bucket': `messages-${channelId}`,
       'x-ratelimit-reset-after': resetAfter.toFixed(3),
-      'x-ratelimit-reset': ((now / 1000) + resetAfter).toFixed(3),
+      'x-ratelimit-reset': (now / 1000 + resetAfter).toFixed(3),
     };
     if (times.length >= limit) {
       this.rateLimited.refused += 1;
-      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(Math.ceil(resetAfter)), 'x-ratelimit-remaining': '0', ...headers });
+      res.writeHead(429, {
+        'content-type': 'application/json',
+        'retry-after': String(Math.ceil(resetAfter)),
+        'x-ratelimit-remaining': '0',
+        ...headers,
+      });
       res.end(JSON.stringify({ message: 'You are being rate limited.', retry_after: resetAfter, global: false }));
       return false;
     }
     times.push(now);
     this.rateLimited.log.push({ channelId, at: now });
-    for (const [name, value] of Object.entries({ ...headers, 'x-ratelimit-remaining': String(limit - times.length) })) res.setHeader(name, value);
+    for (const [name, value] of Object.entries({ ...headers, 'x-ratelimit-remaining': String(limit - times.length) }))
+      res.setHeader(name, value);
     return true;
   }
 

@@ -92,7 +92,10 @@ export async function transcribeFile(path: string, pool: EnginePool, options: Tr
   }
   // Let the windows already sent finish before their engines are reused or closed.
   await Promise.all(inFlight);
+  // Rethrown as caught: the first window or decoder failure, unchanged.
+  // eslint-disable-next-line @typescript-eslint/only-throw-error
   if (decodeError) throw decodeError;
+  // eslint-disable-next-line @typescript-eslint/only-throw-error
   if (windowError) throw windowError;
 
   const segments: Segment[] = [];

@@ -64,9 +64,10 @@ describe('short voice notes', () => {
   });
 
   it('keep a sentence the speaker really said twice, twice', () => {
-    // tiny.en mishears the end of espeak's fox sentence ("lazy nard"); what matters here is that it comes back twice.
+    // tiny.en mishears espeak's fox sentence, and how much depends on the decoder's resampling (Debian's ffmpeg gives
+    // "quick ground-..." where the npm build gives "quick brown fox"); what matters here is that it comes back twice.
     const said = texts.get(fox!.name) ?? '';
-    expect(said.match(/quick brown fox/gi)?.length, said).toBe(2);
+    expect(said.match(/\bthe quick\b/gi)?.length, said).toBe(2);
     expect(repeatedPhrases(fox!.text, said), said).toEqual([]);
   });
 });
