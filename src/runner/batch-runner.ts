@@ -179,7 +179,10 @@ export class BatchRunner implements Runner {
         const id = await this.submitGroup(group);
         for (const i of indices) outcomes[i] = { runnerJobId: id };
       } catch (error) {
-        for (const i of indices) outcomes[i] = { error };
+        // A refused group must not hold up its orders: each goes alone, now, so only the one Batch refuses waits.
+        this.options.log.warn({ orders: group.length, err: error }, 'batch refused a grouped job; submitting its orders one by one');
+        for (const m of group) this.alone.add(m.jobId);
+        singles.push(...indices);
       }
     }
     for (const i of singles) {

@@ -52,9 +52,7 @@ describe('Batch refusing SubmitJob for one order', () => {
     vi.unstubAllEnvs();
   });
 
-  // Skipped: since Batch jobs are grouped, a refused group leaves all three orders queued in this set-up; the
-  // per-order back-off itself is proven by the next test and by test/runner/batch-groups.test.ts.
-  it.skip('submits the other orders, and retries the refused one on its own with growing waits until Batch takes it', async () => {
+  it('submits the other orders, and retries the refused one on its own with growing waits until Batch takes it', async () => {
     const voice = await spokenFile(dir, 'voice.ogg', 'Call me back after lunch.');
     const cursed = join(dir, CURSED);
     await copyFile(voice, cursed);
