@@ -215,16 +215,7 @@ function creditPurchase(ledger: Ledger, order: Order, payment: Payment): void {
 export function markPaid({ db, ledger }: CommandContext, order: Order, payment: Payment): boolean {
   return transaction(db, () => {
     if (!moveOrder(db, order.id, 'awaiting_payment', 'queued', { queuedAt: Date.now() })) return false;
-    creditPurchase(ledger, order, payment);
-    ledger.append({ userId: order.userId, kind: 'spend', seconds: -order.missingSeconds, key: `spend:${order.id}`, orderId: order.id });
-    const balance = ledger.balance(order.userId);
-    enqueueReply(db, order.replyTo, {
-      key: `paid:${order.id}`,
-      orderId: order.id,
-      kind: 'status',
-      text: text.paid(balance),
-      balanceSeconds: balance,
-    });
+    spendPayment({ db, ledger }, order, payment, order.missingSeconds);
     return true;
   });
 }
@@ -238,17 +229,22 @@ export function markPaidLate({ db, ledger }: CommandContext, order: Order, payme
   return transaction(db, () => {
     if (order.audioDeletedAt !== null) return false;
     if (!moveOrder(db, order.id, 'expired', 'queued', { queuedAt: Date.now(), error: null })) return false;
-    creditPurchase(ledger, order, payment);
-    ledger.append({ userId: order.userId, kind: 'spend', seconds: -order.seconds, key: `spend:${order.id}`, orderId: order.id });
-    const balance = ledger.balance(order.userId);
-    enqueueReply(db, order.replyTo, {
-      key: `paid:${order.id}`,
-      orderId: order.id,
-      kind: 'status',
-      text: text.paid(balance),
-      balanceSeconds: balance,
-    });
+    spendPayment({ db, ledger }, order, payment, order.seconds);
     return true;
+  });
+}
+
+/** Credits the payment, spends `seconds` for the order and tells the user it is paid: the shared half of a payment that queues an order. */
+function spendPayment({ db, ledger }: CommandContext, order: Order, payment: Payment, seconds: number): void {
+  creditPurchase(ledger, order, payment);
+  ledger.append({ userId: order.userId, kind: 'spend', seconds: -seconds, key: `spend:${order.id}`, orderId: order.id });
+  const balance = ledger.balance(order.userId);
+  enqueueReply(db, order.replyTo, {
+    key: `paid:${order.id}`,
+    orderId: order.id,
+    kind: 'status',
+    text: text.paid(balance),
+    balanceSeconds: balance,
   });
 }
 
