@@ -133,7 +133,6 @@ export const text = {
   paymentHeld: (paid: string) =>
     `I received a payment of ${paid} that I cannot match to a price. The operator has been told and will sort it out.`,
   delivered: () => 'Done. Here is your transcript.',
-  working: () => 'Transcribing…',
   finished: () => 'Done: the transcript is below.',
   noSpeech: (name: string) => `${name}: I heard no speech in this recording.`,
   cut: (name: string, covered: number) =>

@@ -44,7 +44,7 @@ export class StatusMessages<S> {
       const status = await this.parts.once(`${reply.key}#status`, () => surface.post());
       if (status !== undefined) this.byOrder.set(orderId, status);
     }
-    if (reply.transient) this.typing.start(orderId, () => surface.typing());
+    if (reply.working) this.typing.start(orderId, () => surface.typing());
     else if (reply.kind === 'status') this.typing.stop(orderId);
   }
 

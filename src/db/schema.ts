@@ -208,4 +208,5 @@ export interface OutboxPayload {
   action?: { label: string; url: string };
   balanceSeconds?: number;
   transient?: boolean;
+  working?: boolean;
 }

@@ -82,6 +82,7 @@ function quoteReply(
   body: string,
   balanceSeconds: number,
   action?: { label: string; url: string },
+  working?: boolean,
 ): void {
   enqueueReply(db, order.replyTo, {
     key: `quote:${order.id}`,
@@ -90,6 +91,7 @@ function quoteReply(
     text: `${lines.join('\n')}\n\n${body}`,
     action,
     balanceSeconds,
+    ...(working ? { working } : {}),
   });
 }
 
@@ -123,7 +125,7 @@ export function queueOrder({ db, ledger }: CommandContext, order: Order, lines: 
     if (!moveOrder(db, order.id, 'received', 'queued', { seconds, heldSeconds: 0, queuedAt: Date.now() })) return false;
     ledger.append({ userId: order.userId, kind: 'spend', seconds: -seconds, key: `spend:${order.id}`, orderId: order.id });
     const balance = ledger.balance(order.userId);
-    quoteReply(db, order, lines, text.transcribing(balance), balance);
+    quoteReply(db, order, lines, text.transcribing(balance), balance, undefined, true);
     return true;
   });
 }
@@ -245,6 +247,7 @@ function spendPayment({ db, ledger }: CommandContext, order: Order, payment: Pay
     kind: 'status',
     text: text.paid(balance),
     balanceSeconds: balance,
+    working: true,
   });
 }
 
@@ -365,22 +368,15 @@ export function markAudioKept(db: Db, orderId: string): void {
 
 /**
  * queued -> running, for each order the runner accepted, in one transaction: records the runner's
- * job id, counts the attempt and queues the progress reply. Returns how many orders started.
+ * job id and counts the attempt. Nothing is said: the reply that queued the order already told the
+ * user it is being transcribed (and started "typing…"), and on a rate-limited chat one more edit
+ * would hold the transcript back by a second.
  */
-export function startJobs(db: Db, jobs: { order: Order; runnerJobId: string; files: FileRow[] }[]): number {
+export function startJobs(db: Db, jobs: { order: Order; runnerJobId: string }[]): number {
   return transaction(db, () => {
     let started = 0;
-    for (const { order, runnerJobId, files: rows } of jobs) {
-      if (!moveOrder(db, order.id, 'queued', 'running', { runnerJobId, attempts: sql`${orders.attempts} + 1` })) continue;
-      started += 1;
-      // Progress for chats (Telegram edits its status message and shows "typing"); mail drops it.
-      enqueueReply(db, order.replyTo, {
-        key: `running:${order.id}`,
-        orderId: order.id,
-        kind: 'status',
-        transient: true,
-        text: `${fileLines(rows).join('\n')}\n\n${text.working()}`,
-      });
+    for (const { order, runnerJobId } of jobs) {
+      if (moveOrder(db, order.id, 'queued', 'running', { runnerJobId, attempts: sql`${orders.attempts} + 1` })) started += 1;
     }
     return started;
   });
@@ -425,19 +421,20 @@ export function completeOrder(
     }
     const balance = ledger.balance(order.userId);
     const lines = fileLines(orderFiles(db, order.id)).join('\n');
-    enqueueReply(db, order.replyTo, {
-      key: `done:${order.id}`,
-      orderId: order.id,
-      kind: 'status',
-      transient: true,
-      text: `${lines}\n\n${text.finished()}`,
-    });
+    // The transcript first: on a rate-limited chat each send waits its turn, and the closing edit of the status can wait.
     enqueueReply(db, order.replyTo, {
       key: `transcript:${order.id}`,
       orderId: order.id,
       kind: 'transcript',
       text: text.delivered(),
       balanceSeconds: balance,
+    });
+    enqueueReply(db, order.replyTo, {
+      key: `done:${order.id}`,
+      orderId: order.id,
+      kind: 'status',
+      transient: true,
+      text: `${lines}\n\n${text.finished()}`,
     });
     if (failed.length > 0) {
       const refunded = failed.reduce((sum, f) => sum + billableSeconds(f.duration ?? 0), 0);

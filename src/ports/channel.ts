@@ -74,6 +74,8 @@ export interface Reply {
   balanceSeconds?: number;
   /** A progress update (transcribing...): chat adapters show it by editing the order's status message; mail drops it. */
   transient?: boolean;
+  /** The order is being transcribed from this reply on: chats show "typing…" until its final reply. */
+  working?: boolean;
 }
 
 /** Called by an adapter for every message. Resolves once the message is durably recorded. */

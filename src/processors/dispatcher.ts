@@ -6,7 +6,7 @@ import type { Ledger } from '../ledger';
 import type { Logger } from '../log';
 import { deferOrder, failUnstarted, startJobs, type Order } from '../orders/lifecycle';
 import { orderMetrics } from '../orders/metrics';
-import { orderFiles, type FileRow } from '../orders/summary';
+import { orderFiles } from '../orders/summary';
 import { submitEach, type JobManifest, type Runner } from '../ports/runner';
 import { billableSeconds } from '../pricing';
 import { backoff } from '../retry/backoff';
@@ -51,7 +51,7 @@ export class Dispatcher {
       .limit(50)
       .all();
     if (queued.length === 0) return;
-    const submitted: { order: Order; runnerJobId: string; files: FileRow[] }[] = [];
+    const submitted: { order: Order; runnerJobId: string }[] = [];
     let refused = 0;
     const files = queued.map((order) => orderFiles(db, order.id));
     const manifests = queued.map((order, i): JobManifest => ({
@@ -82,7 +82,7 @@ export class Dispatcher {
     for (const [n, i] of going.entries()) {
       const order = queued[i]!;
       const outcome = outcomes[n]!;
-      if ('runnerJobId' in outcome) submitted.push({ order, runnerJobId: outcome.runnerJobId, files: files[i]! });
+      if ('runnerJobId' in outcome) submitted.push({ order, runnerJobId: outcome.runnerJobId });
       else {
         refused += 1;
         this.refused(order, outcome.error);

@@ -141,7 +141,7 @@ describe('audio clean-up after a transcript', () => {
     await store.put(resultKey(audio), Buffer.from(JSON.stringify(result)));
     const order = () => db.select().from(orders).where(eq(orders.id, 'o1')).get()!;
     queueOrder({ db, ledger }, order(), [], 3);
-    startJobs(db, [{ order: order(), runnerJobId: 'job-1', files: orderFiles(db, 'o1') }]);
+    startJobs(db, [{ order: order(), runnerJobId: 'job-1' }]);
     expect(completeOrder({ db, ledger }, order(), orderFiles(db, 'o1'), [])).toBe('delivered');
 
     await sender.tick('test');

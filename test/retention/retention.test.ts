@@ -55,7 +55,7 @@ async function order(
   await store.put(`orders/${id}/0_result.json`, Buffer.from('{}'));
   const row = () => db.select().from(orders).where(eq(orders.id, id)).get()!;
   queueOrder({ db, ledger }, row(), ['• memo.ogg'], 3);
-  startJobs(db, [{ order: row(), runnerJobId: `job-${id}`, files: orderFiles(db, id) }]);
+  startJobs(db, [{ order: row(), runnerJobId: `job-${id}` }]);
   if (to === 'delivered') completeOrder({ db, ledger }, row(), orderFiles(db, id), []);
   if (to === 'failed') failOrder({ db, ledger }, row());
   db.$client.prepare('UPDATE orders SET updated_at = ? WHERE id = ?').run(Date.now() - ageDays * DAY, id);

@@ -286,16 +286,23 @@ describe('discord channel: replies', () => {
       text: 'Pay $0.50',
       action: { label: 'Pay $0.50', url: 'https://checkout.example/s/2' },
     });
-    await channel.send(to, { key: 'p', kind: 'status', orderId: 'o2', text: 'Payment received, thank you. Transcribing now.' });
-    await channel.send(to, { key: 'w', kind: 'status', orderId: 'o2', text: 'Transcribing…', transient: true });
+    await channel.send(to, {
+      key: 'p',
+      kind: 'status',
+      orderId: 'o2',
+      text: 'Payment received, thank you. Transcribing now.',
+      working: true,
+    });
+    await channel.send(to, { key: 'w', kind: 'status', orderId: 'o2', text: 'Transcribing: 50 %', transient: true, working: true });
     await fake.waitFor(() => fake.typing.filter((c) => c === to.chatId).length >= 2);
-    await channel.send(to, { key: 'd', kind: 'status', orderId: 'o2', text: 'Done: the transcript is below.' });
+    // The closing status is a transient one sent after the transcript: it must not start typing again.
+    await channel.send(to, { key: 'd', kind: 'status', orderId: 'o2', text: 'Done: the transcript is below.', transient: true });
 
     const replies = fake.repliesTo(to.messageId);
     expect(replies).toHaveLength(1);
     expect(replies[0].edits.map((e) => e.content)).toEqual([
       'Payment received, thank you. Transcribing now.',
-      'Transcribing…',
+      'Transcribing: 50 %',
       'Done: the transcript is below.',
     ]);
     expect(replies[0].edits[0].components).toEqual([]);

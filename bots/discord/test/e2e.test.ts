@@ -43,7 +43,9 @@ describe('Discord bot end to end', () => {
     const [status] = discord.repliesTo(messageId);
     expect(status.content).toMatch(/• voice-message\.ogg \(0:0\d\)/);
     expect(status.components).toEqual([]);
-    expect(current(status)).not.toBe(status.content); // the status message moved on as the order did
+    // The status message moves on once the transcript is out.
+    await discord.waitFor(() => current(status).includes('Done'), 10_000);
+    expect(current(status)).not.toBe(status.content);
 
     expect(transcript.content.toLowerCase()).toContain('quarterly');
     expect(transcript.files.map((f) => f.name).sort()).toEqual(['voice-message.srt', 'voice-message_result.json']);

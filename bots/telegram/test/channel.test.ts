@@ -284,8 +284,8 @@ describe('telegram channel: replies', () => {
     expect(status.reply_to).toBe(7);
     expect(status.reply_markup).toEqual({ inline_keyboard: [[{ text: 'Pay $1.20', url: 'https://checkout.stripe.com/c/pay/cs_test_1' }]] });
 
-    await channel.send(to(7), { key: 's1', kind: 'status', orderId: 'o1', text: 'Paid. Transcribing…', transient: true });
-    await channel.send(to(7), { key: 's2', kind: 'status', orderId: 'o1', text: 'Transcribing: 50 %', transient: true });
+    await channel.send(to(7), { key: 's1', kind: 'status', orderId: 'o1', text: 'Paid. Transcribing…', working: true });
+    await channel.send(to(7), { key: 's2', kind: 'status', orderId: 'o1', text: 'Transcribing: 50 %', transient: true, working: true });
     expect(fake.sent).toHaveLength(1);
     expect(status.edits.map((e) => e.text)).toEqual(['Paid. Transcribing…', 'Transcribing: 50 %']);
     expect(status.edits[0].reply_markup).toEqual({ inline_keyboard: [] }); // the pay button is gone
