@@ -92,6 +92,7 @@ export const text = {
   refusedLine: (name: string, reason: string) => `• ${name}: ${reason}`,
   refusals: {
     notAudio: 'not an audio or video file I can read, so I skipped it',
+    noSound: 'a video with no sound track, so there is nothing to transcribe and I skipped it',
     tooLarge: (limit: number) => `larger than the ${formatBytes(limit)} limit, so I skipped it`,
     tooLong: (limit: number) => `longer than the ${clock(limit)} limit, so I skipped it`,
     unavailable: 'the platform would not let me download it, so I skipped it',
