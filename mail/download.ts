@@ -8,11 +8,12 @@ import { pipeline } from 'node:stream/promises';
 import { MailParser, type AttachmentStream, type MessageText } from 'mailparser';
 import { AttachmentRefusal, type IncomingAttachment } from '../src/ports/channel';
 import { isMediaFile } from '../src/media/media-types';
+import { text as wording } from '../src/messages';
 
 /** Text beyond this is cut: the core only needs the gist of a mail body. */
 const TEXT_LIMIT = 10_000;
 
-/** A mail's body, with its audio and video attachments waiting in temp files. */
+/** A mail's body, with its attachments waiting in temp files. */
 export interface ParsedBody {
   /** sha256 of the raw message, a stable id for mail without a Message-ID. */
   rawHash: string;
@@ -92,7 +93,7 @@ export async function parseBody(raw: Readable, options: { maxFileBytes: number; 
         mimeType,
         size: limit.bytes,
         open: async () => {
-          throw new AttachmentRefusal('too_large', `${name} is larger than ${options.maxFileBytes} bytes`);
+          throw new AttachmentRefusal('too_large', wording.refusals.tooLarge(options.maxFileBytes));
         },
       };
     } else {

@@ -157,7 +157,13 @@ describe('email channel intake', () => {
     );
     await c.start(rec.handler);
     const [got] = await rec.waitFor(1);
-    expect(got.files).toEqual([{ name: 'long.wav', mimeType: 'audio/wav', refusal: `${AttachmentRefusal.name}:too_large` }]);
+    expect(got.files).toEqual([
+      {
+        name: 'long.wav',
+        mimeType: 'audio/wav',
+        refusal: `${AttachmentRefusal.name}:too_large: larger than the 98 KB limit, so I skipped it`,
+      },
+    ]);
   });
 
   it('acts on nothing from a forged sender, robots, bounces, lists or itself, and marks them seen', async () => {
