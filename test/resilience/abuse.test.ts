@@ -76,8 +76,9 @@ describe('abuse bounds', () => {
     // The help promises free time only to those who got it.
     expect(balances.map((m) => /free/i.test(m.parsed.text ?? ''))).toEqual([true, true, false, true]);
     expect(balances[2]!.parsed.text).toContain('You pay per minute of audio.');
+  });
 
-    // A first mail of choices alone is no way around the cap.
+  it('email: a first mail of choices alone is no way around the cap', async () => {
     await dovecot.append(
       await buildMail({ from: 'user4@cheap.test', to: SERVICE, subject: 'format: vtt', messageId: '<d4@cheap.test>', text: 'format: vtt' }),
     );
