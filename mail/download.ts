@@ -8,11 +8,12 @@ import { pipeline } from 'node:stream/promises';
 import { MailParser, type AttachmentStream, type MessageText } from 'mailparser';
 import { AttachmentRefusal, type IncomingAttachment } from '../src/ports/channel';
 import { isMediaFile } from '../src/media/media-types';
+import { text as wording } from '../src/messages';
 
 /** Text beyond this is cut: the core only needs the gist of a mail body. */
 const TEXT_LIMIT = 10_000;
 
-/** A mail's body, with its audio and video attachments waiting in temp files. */
+/** A mail's body, with its attachments waiting in temp files. */
 export interface ParsedBody {
   /** sha256 of the raw message, a stable id for mail without a Message-ID. */
   rawHash: string;
@@ -36,13 +37,32 @@ class ByteLimit extends Transform {
   }
 }
 
+/** Signatures that travel as parts of a signed mail: they belong to the mail, not to what the sender sends. */
+const SIGNATURE_TYPES = new Set([
+  'application/pgp-signature',
+  'application/pkcs7-signature',
+  'application/x-pkcs7-signature',
+  'application/pgp-keys',
+]);
+
+/**
+ * Whether a part is the sender's file rather than part of the mail itself. Recordings always are. An image the HTML
+ * body shows (a logo in a signature: a part with a Content-ID, inline or inside multipart/related) and a signature
+ * part are not; everything else is, so a PDF or a photo is named in the answer instead of vanishing.
+ */
+function isSenderFile(part: AttachmentStream, name: string): boolean {
+  if (isMediaFile(part.contentType, name)) return true;
+  if (part.related || (part.contentId && part.contentDisposition !== 'attachment')) return false;
+  return !SIGNATURE_TYPES.has(part.contentType.split(';')[0].trim().toLowerCase());
+}
+
 /** Drops everything written to it. */
 const sink = (): Writable => new Writable({ write: (_c, _e, done) => done() });
 
 /**
- * Streams a raw message through mailparser: audio and video attachments go to temp files (at most
- * `maxFileBytes` each; larger ones become lazy refusals), other attachments are drained unread, so memory
- * stays bounded by mailparser's chunking and the text parts.
+ * Streams a raw message through mailparser: the sender's attachments go to temp files (at most `maxFileBytes`
+ * each; larger ones become lazy refusals), for intake to take or refuse by name; inline images and signatures are
+ * drained unread. Memory stays bounded by mailparser's chunking and the text parts.
  */
 export async function parseBody(raw: Readable, options: { maxFileBytes: number; tmpDir?: string }): Promise<ParsedBody> {
   const dir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'mail-'));
@@ -57,7 +77,7 @@ export async function parseBody(raw: Readable, options: { maxFileBytes: number; 
     const index = attachments.length + 1;
     const name = part.filename?.trim() || `attachment-${index}`;
     const mimeType = part.contentType;
-    if (!isMediaFile(mimeType, name)) {
+    if (!isSenderFile(part, name)) {
       await pipeline(part.content as Readable, sink());
       return;
     }
@@ -73,7 +93,7 @@ export async function parseBody(raw: Readable, options: { maxFileBytes: number; 
         mimeType,
         size: limit.bytes,
         open: async () => {
-          throw new AttachmentRefusal('too_large', `${name} is larger than ${options.maxFileBytes} bytes`);
+          throw new AttachmentRefusal('too_large', wording.refusals.tooLarge(options.maxFileBytes));
         },
       };
     } else {

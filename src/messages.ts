@@ -37,13 +37,18 @@ function choice(channel: string | undefined, name: string, args: string): string
 }
 
 export const text = {
-  /** Email has no commands: its replies state the balance instead, and choices are lines in the message. */
+  /**
+   * Email has no commands: its replies state the balance instead, and choices are lines in the message.
+   * `freeSeconds` is what this user was granted: free time is promised only to someone who got it.
+   */
   help: (freeSeconds: number, channel?: string, model?: ModelInfo) =>
     [
       channel === 'email'
         ? 'Email me audio or video files as attachments, and I will reply with the transcript as text, a JSON file with timings and subtitles (SRT).'
         : 'Send me a voice message, an audio or video file, and I will send back its transcript as text, a JSON file with timings and subtitles (SRT).',
-      `New users get ${minutes(freeSeconds)} free; after that you pay per minute of audio.`,
+      freeSeconds > 0
+        ? `New users get ${minutes(freeSeconds)} free; after that you pay per minute of audio.`
+        : 'You pay per minute of audio.',
       channel === 'email'
         ? 'Every reply tells you how much time you have left. To choose, write a line such as "language: de", "translate: on" or "format: srt vtt" (txt, srt, vtt, json) in the subject or the body; I keep your choices for later mail.'
         : 'Commands: /balance shows your seconds left, /language CODE sets the spoken language (for example /language de), /language auto detects it, /translate on|off translates into English, /format chooses the files you get (txt, srt, vtt, json; for example /format srt vtt).',
@@ -92,6 +97,7 @@ export const text = {
   refusedLine: (name: string, reason: string) => `• ${name}: ${reason}`,
   refusals: {
     notAudio: 'not an audio or video file I can read, so I skipped it',
+    noSound: 'a video with no sound track, so there is nothing to transcribe and I skipped it',
     tooLarge: (limit: number) => `larger than the ${formatBytes(limit)} limit, so I skipped it`,
     tooLong: (limit: number) => `longer than the ${clock(limit)} limit, so I skipped it`,
     unavailable: 'the platform would not let me download it, so I skipped it',
@@ -100,11 +106,11 @@ export const text = {
   nothingToDo: 'Nothing was charged.',
   transcribing: (balance: number) => `Transcribing now. ${minutes(balance)} left after this.`,
   needsPayment: (missing: number, price: string) =>
-    `Your free seconds don't cover this: ${minutes(missing)} more is needed. Pay ${price} to transcribe it; anything above the cost stays on your balance.`,
+    `Your balance doesn't cover this: ${minutes(missing)} more is needed. Pay ${price} to transcribe it; anything above the cost stays on your balance.`,
   payButton: (price: string) => `Pay ${price}`,
   /** The quote when the invoice itself was sent to the chat just before (Telegram Stars). */
   needsInvoicePayment: (missing: number, price: string) =>
-    `Your free seconds don't cover this: ${minutes(missing)} more is needed. Pay ${price} with the invoice above to transcribe it; anything above the cost stays on your balance.`,
+    `Your balance doesn't cover this: ${minutes(missing)} more is needed. Pay ${price} with the invoice above to transcribe it; anything above the cost stays on your balance.`,
   /** Shown by Telegram's payment form when a pre-checkout is refused. */
   invoice: {
     expired: 'This invoice has expired and the recording was not transcribed. Send it again for a new invoice.',

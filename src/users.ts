@@ -52,6 +52,9 @@ function grantFor(db: Db, channel: ChannelName, externalId: string, policy: Gran
   return policy.freeSeconds;
 }
 
+/** The ledger key of a user's one-time grant: at most one per user, and its presence says they got free seconds. */
+export const grantKey = (userId: string): string => `grant:${userId}`;
+
 /**
  * Finds the user, creating them on first contact with their one-time grant of free seconds (as
  * `policy` allows; a plain number grants that many to everyone). Call inside a transaction: the user
@@ -69,7 +72,7 @@ export function findOrCreateUser(db: Db, ledgerBook: Ledger, channel: ChannelNam
   const grants = typeof policy === 'number' ? { freeSeconds: policy, perEmailDomainPerDay: 0, discordMinAccountAgeMs: 0 } : policy;
   const freeSeconds = grantFor(db, channel, externalId, grants);
   const user = db.insert(users).values({ id: randomUUID(), channel, externalId }).returning().get();
-  if (freeSeconds > 0) ledgerBook.append({ userId: user.id, kind: 'grant', seconds: freeSeconds, key: `grant:${user.id}` });
+  if (freeSeconds > 0) ledgerBook.append({ userId: user.id, kind: 'grant', seconds: freeSeconds, key: grantKey(user.id) });
   return user;
 }
 

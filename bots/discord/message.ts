@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { isMediaFile } from '../../src/media/media-types';
 import type { ChatCommand, IncomingAttachment, IncomingMessage } from '../../src/ports/channel';
 import { uniqueName } from '../shared/text';
 
@@ -64,14 +63,13 @@ export function toIncoming(message: DcMessage, botId: string, open: AttachmentOp
   if (inGuild && !message.mentions.includes(botId)) return undefined;
 
   const names = new Set<string>();
-  const attachments: IncomingAttachment[] = message.attachments
-    .filter((a) => isMediaFile(a.contentType, a.name))
-    .map((attachment) => ({
-      name: uniqueName(attachment.name || `${attachment.id}.bin`, names),
-      mimeType: attachment.contentType ?? undefined,
-      size: attachment.size,
-      open: () => open(attachment),
-    }));
+  // Every file goes on, images and documents too: intake names each one it cannot take, so none vanishes unanswered.
+  const attachments: IncomingAttachment[] = message.attachments.map((attachment) => ({
+    name: uniqueName(attachment.name || `${attachment.id}.bin`, names),
+    mimeType: attachment.contentType ?? undefined,
+    size: attachment.size,
+    open: () => open(attachment),
+  }));
   const text = withoutMention(message.content, botId);
   // A recording always wins over words typed with it; a bare "/cmd" is a command.
   const command = attachments.length === 0 && text ? parseTextCommand(text) : undefined;

@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { isMediaFile } from '../../src/media/media-types';
 import type { ChatCommand, IncomingAttachment, IncomingMessage } from '../../src/ports/channel';
 import { uniqueName } from '../shared/text';
 
@@ -68,14 +67,16 @@ function named(file: TgFile, base: string, fallbackExt: string): MediaRef {
   return { fileId: file.file_id, name: file.file_name || `${base}.${ext}`, mimeType: file.mime_type, size: file.file_size };
 }
 
-/** The media file a message carries, if it carries audio or video. Photos, stickers and other documents do not count. */
+/**
+ * The file a message carries: audio, video, or any document (a document that is not a recording is still named and
+ * refused by intake, so the sender learns why). Photos and stickers are not files sent to be transcribed.
+ */
 export function mediaOf(message: TgMessage): MediaRef | undefined {
   if (message.voice) return named({ mime_type: 'audio/ogg', ...message.voice }, 'voice', 'ogg');
   if (message.audio) return named(message.audio, 'audio', 'mp3');
   if (message.video) return named({ mime_type: 'video/mp4', ...message.video }, 'video', 'mp4');
   if (message.video_note) return named({ mime_type: 'video/mp4', ...message.video_note }, 'video_note', 'mp4');
-  if (message.document && isMediaFile(message.document.mime_type, message.document.file_name))
-    return named(message.document, 'document', 'bin');
+  if (message.document) return named(message.document, 'document', 'bin');
   return undefined;
 }
 

@@ -98,7 +98,7 @@ describe('email channel intake', () => {
     ).rejects.toThrow(/ENOENT/);
   });
 
-  it('gathers several attachments into one message, skipping what is not audio or video', async () => {
+  it('gathers several attachments into one message, documents too, for intake to take or name', async () => {
     const rec = recordingHandler();
     const c = channel();
     await dovecot.append(
@@ -121,8 +121,8 @@ describe('email channel intake', () => {
     );
     await c.start(rec.handler);
     const [got] = await rec.waitFor(1);
-    expect(got.files.map((f) => f.name)).toEqual(['a.ogg', 'b.m4a', 'clip.mov']);
-    expect(got.files[1].bytes!.equals(audio.subarray(1000, 5000))).toBe(true);
+    expect(got.files.map((f) => f.name)).toEqual(['a.ogg', 'notes.pdf', 'b.m4a', 'clip.mov']);
+    expect(got.files[2].bytes!.equals(audio.subarray(1000, 5000))).toBe(true);
   });
 
   it('passes a mail without attachments on with none, so the core can answer with help', async () => {
@@ -157,7 +157,13 @@ describe('email channel intake', () => {
     );
     await c.start(rec.handler);
     const [got] = await rec.waitFor(1);
-    expect(got.files).toEqual([{ name: 'long.wav', mimeType: 'audio/wav', refusal: `${AttachmentRefusal.name}:too_large` }]);
+    expect(got.files).toEqual([
+      {
+        name: 'long.wav',
+        mimeType: 'audio/wav',
+        refusal: `${AttachmentRefusal.name}:too_large: larger than the 98 KB limit, so I skipped it`,
+      },
+    ]);
   });
 
   it('acts on nothing from a forged sender, robots, bounces, lists or itself, and marks them seen', async () => {

@@ -31,7 +31,8 @@ export function recordingHandler(behaviour: { fail?: (m: IncomingMessage) => boo
         files.push({
           name: a.name,
           mimeType: a.mimeType,
-          refusal: (err as Error).name + ':' + ((err as { reason?: string }).reason ?? ''),
+          // The message too: it is the clause the user reads after the file's name.
+          refusal: `${(err as Error).name}:${(err as { reason?: string }).reason ?? ''}: ${(err as Error).message}`,
         });
       }
     }

@@ -15,7 +15,7 @@ import type { BlobStore } from '../ports/blob-store';
 import type { ModelInfo } from '../domain/models';
 import type { IncomingMessage } from '../ports/channel';
 import type { Wakeups } from '../processors/wakeups';
-import { findOrCreateUser, type GrantPolicy, type User } from '../users';
+import { findOrCreateUser, grantKey, type GrantPolicy, type User } from '../users';
 import { defaultFloodPolicy, FloodLimiter, type FloodPolicy } from './flood';
 import { applyChoice, handleCommand, type ChoiceAnswer, type CommandContext } from './commands';
 import { displayName } from './file-names';
@@ -159,7 +159,7 @@ export class Intake {
     const { db, ledger } = this.options;
     transaction(db, () => {
       const user = findOrCreateUser(db, ledger, message.channel, message.sender.id, this.grants);
-      const answer = handleCommand(db, ledger, user, message.command!, this.context(message));
+      const answer = handleCommand(db, ledger, user, message.command!, this.context(message, user));
       enqueueReply(db, message.replyTo, {
         key: `cmd:${message.channel}:${message.id}`,
         kind: 'command',
@@ -172,7 +172,7 @@ export class Intake {
   }
 
   private answerWithHelp(message: IncomingMessage, who: string): void {
-    const { db, ledger, freeSeconds, log } = this.options;
+    const { db, ledger, log } = this.options;
     // An auto-responder that ignores RFC 3834 answers every help mail with a mail: a few replies an hour
     // per sender, then silence, so no loop can run.
     if (!this.help.take(who)) {
@@ -186,7 +186,7 @@ export class Intake {
       enqueueReply(db, message.replyTo, {
         key: `help:${message.channel}:${message.id}`,
         kind: 'notice',
-        text: text.noAttachment(freeSeconds, message.channel, this.options.model),
+        text: text.noAttachment(this.granted(user), message.channel, this.options.model),
         balanceSeconds: ledger.balance(user.id),
       });
       this.markDone(message);
@@ -194,8 +194,16 @@ export class Intake {
     this.options.wakeups.emit('outbox');
   }
 
-  private context(message: IncomingMessage): CommandContext {
-    return { freeSeconds: this.options.freeSeconds, model: this.options.model, channel: message.channel };
+  private context(message: IncomingMessage, user: User): CommandContext {
+    return { freeSeconds: this.granted(user), model: this.options.model, channel: message.channel };
+  }
+
+  /**
+   * The free seconds `user` was given: the configured grant if they got it, else 0. Help texts promise free time
+   * only to someone who got it (a Discord account too young, or an address past its domain's daily cap, did not).
+   */
+  private granted(user: User): number {
+    return this.options.ledger.has(grantKey(user.id)) ? this.grants.freeSeconds : 0;
   }
 
   /**
@@ -203,20 +211,23 @@ export class Intake {
    * the sender as changed with the answers. Runs inside the intake transaction.
    */
   private applyChoices(message: IncomingMessage, user: User): { user: User; answers: ChoiceAnswer[] } {
-    const { db, ledger, freeSeconds } = this.options;
-    const answers = (message.choices ?? []).flatMap((choice) => applyChoice(db, user, choice, this.context(message)) ?? []);
-    return { user: answers.length ? findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds) : user, answers };
+    const { db, ledger } = this.options;
+    const answers = (message.choices ?? []).flatMap((choice) => applyChoice(db, user, choice, this.context(message, user)) ?? []);
+    return { user: answers.length ? findOrCreateUser(db, ledger, message.channel, message.sender.id, this.grants) : user, answers };
   }
 
   /** A message with choices and no recording: the answers are the reply. */
   private answerChoices(message: IncomingMessage): void {
-    const { db, ledger, freeSeconds } = this.options;
+    const { db, ledger } = this.options;
     transaction(db, () => {
-      const { user, answers } = this.applyChoices(message, findOrCreateUser(db, ledger, message.channel, message.sender.id, freeSeconds));
+      // The grant policy holds here too: a first mail of choices alone must not be a way around the daily cap.
+      const { user, answers } = this.applyChoices(message, findOrCreateUser(db, ledger, message.channel, message.sender.id, this.grants));
       enqueueReply(db, message.replyTo, {
         key: `cmd:${message.channel}:${message.id}`,
         kind: 'command',
-        text: answers.length ? answers.map((a) => a.text).join('\n') : text.noAttachment(freeSeconds, message.channel, this.options.model),
+        text: answers.length
+          ? answers.map((a) => a.text).join('\n')
+          : text.noAttachment(this.granted(user), message.channel, this.options.model),
         balanceSeconds: ledger.balance(user.id),
       });
       this.markDone(message);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { text } from '../messages';
+import { isMediaFile } from '../media/media-types';
 import { probeFile, type Probe } from '../media/probe';
 import { BlobTooLargeError, type BlobStore } from '../ports/blob-store';
 import { AttachmentRefusal, type IncomingAttachment } from '../ports/channel';
@@ -20,7 +21,8 @@ export interface StoredAttachment {
 
 /**
  * Streams one attachment into the store (never whole in memory), enforcing the byte limit while
- * it flows, then measures it. Refusals (too large, not audio, too long) come back as data, so one
+ * it flows, then measures it. Refusals (not audio or video by its declared type, too large, not audio, no sound
+ * track, too long) come back as data, so one
  * bad file does not stop the others; only unexpected errors (disk full) throw.
  */
 export async function storeAttachment(input: {
@@ -33,6 +35,8 @@ export async function storeAttachment(input: {
 }): Promise<StoredAttachment> {
   const { store, attachment, name, position, key, limits } = input;
   const base = { position, name, key, bytes: 0, duration: null };
+  // A file that says it is something else (an image, a PDF, text) is named and refused unread: no download, no decoder.
+  if (!isMediaFile(attachment.mimeType, attachment.name)) return { ...base, refusal: text.refusals.notAudio };
   if (attachment.size !== undefined && attachment.size > limits.maxFileBytes) {
     return { ...base, refusal: text.refusals.tooLarge(limits.maxFileBytes) };
   }
@@ -47,7 +51,8 @@ export async function storeAttachment(input: {
     throw error;
   }
   // The decoded length, never a header's or the platform's figure: it is what gets charged and transcribed.
-  const { duration, tooLong } = await probeStored(store, key, limits.maxFileSeconds);
+  const { duration, tooLong, noSound } = await probeStored(store, key, limits.maxFileSeconds);
+  if (noSound) return { ...base, bytes, refusal: text.refusals.noSound };
   if (duration === null) return { ...base, bytes, refusal: text.refusals.notAudio };
   if (tooLong || duration > limits.maxFileSeconds)
     return { ...base, bytes, duration, refusal: text.refusals.tooLong(limits.maxFileSeconds) };

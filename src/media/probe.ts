@@ -10,6 +10,8 @@ import { oggOpusSeconds } from './opus-length';
 export interface Probe {
   duration: number | null;
   tooLong?: boolean;
+  /** A video that decodes but has no audio stream at all (a screen recording without sound); `duration` is null. */
+  noSound?: boolean;
 }
 
 export interface ProbeOptions {
@@ -92,14 +94,42 @@ export function decodeProbe(path: string, options: ProbeOptions): Promise<Probe>
       // Only the last block matters; keep the tail so a long decode's progress reports cannot grow without bound.
       progress = (progress + chunk).slice(-4000);
     });
-    child.stderr!.resume();
+    let errors = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => {
+      errors = (errors + chunk).slice(-4000);
+    });
     child.on('error', () => resolve({ duration: null }));
     child.on('close', (code) => {
       const seconds = finalTime(progress);
+      // The container opened but holds no audio stream: a video without sound, if a picture decodes from it.
+      if (code !== 0 && /matches no streams/.test(errors)) {
+        void decodesVideo(path, options).then((video) => resolve(video ? { duration: null, noSound: true } : { duration: null }));
+        return;
+      }
       if (code !== 0 || !/progress=end/.test(progress) || seconds === null || seconds <= 0) return resolve({ duration: null });
       if (seconds > options.maxSeconds) return resolve({ duration: seconds, tooLong: true });
       resolve({ duration: seconds });
     });
+  });
+}
+
+/** Whether one frame of the file's first video stream decodes, within the probe's bounds. */
+function decodesVideo(path: string, options: ProbeOptions): Promise<boolean> {
+  const args = [...untrustedInput(), '-loglevel', 'error', '-i', path, '-map', '0:v:0', '-frames:v', '1', '-f', 'null', '-'];
+  return new Promise((resolve) => {
+    const child = spawnFfmpeg(
+      options.ffmpeg ?? ffmpegPath(),
+      args,
+      {
+        memoryBytes: DEFAULT_FFMPEG_MEMORY,
+        cpuSeconds: Math.ceil((options.timeoutMs ?? PROBE_TIMEOUT_MS) / 1000),
+        timeoutMs: options.timeoutMs ?? PROBE_TIMEOUT_MS,
+      },
+      ['ignore', 'ignore', 'ignore'],
+    );
+    child.on('error', () => resolve(false));
+    child.on('close', (code) => resolve(code === 0));
   });
 }
 

@@ -61,9 +61,11 @@ describe('one list of media types for every channel', () => {
     expect(await takenBy('book.m4b', undefined)).toMatchObject({ telegram: ['book.m4b'], discord: ['book.m4b'] });
   });
 
-  it('skips documents on every channel alike, and believes a declared non-media type over the name', async () => {
-    expect(await takenBy('cv.pdf', 'application/pdf')).toEqual({ telegram: [], discord: [], email: [] });
-    expect(await takenBy('notes.ts', 'text/plain')).toEqual({ telegram: [], discord: [], email: [] });
+  it('hands documents on from every channel alike, so intake names each one it refuses', async () => {
+    expect(await takenBy('cv.pdf', 'application/pdf')).toEqual({ telegram: ['cv.pdf'], discord: ['cv.pdf'], email: ['cv.pdf'] });
+    expect(await takenBy('notes.ts', 'text/plain')).toEqual({ telegram: ['notes.ts'], discord: ['notes.ts'], email: ['notes.ts'] });
+    // Intake believes a declared non-media type over the name, so a `notes.ts` is not mistaken for a video stream.
+    expect(isMediaFile('text/plain', 'notes.ts')).toBe(false);
   });
 
   it('goes by the declared type first, parameters and case aside', () => {

@@ -73,6 +73,17 @@ describe('abuse bounds', () => {
     const balances = await Promise.all(['<d1@cheap.test>', '<d2@cheap.test>', '<d3@cheap.test>', '<d1@other.test>'].map(answerTo));
     expect(balances.map((m) => /Balance: (.*)/.exec(m.parsed.text ?? '')?.[1])).toEqual(['10 min', '10 min', '0 s', '10 min']);
     expect(svc.balance('email', 'user3@cheap.test')).toBe(0);
+    // The help promises free time only to those who got it.
+    expect(balances.map((m) => /free/i.test(m.parsed.text ?? ''))).toEqual([true, true, false, true]);
+    expect(balances[2]!.parsed.text).toContain('You pay per minute of audio.');
+  });
+
+  it('email: a first mail of choices alone is no way around the cap', async () => {
+    await dovecot.append(
+      await buildMail({ from: 'user4@cheap.test', to: SERVICE, subject: 'format: vtt', messageId: '<d4@cheap.test>', text: 'format: vtt' }),
+    );
+    expect((await answerTo('<d4@cheap.test>')).parsed.text).toContain('Balance: 0 s');
+    expect(svc.balance('email', 'user4@cheap.test')).toBe(0);
   });
 
   it('email: a mail with two From fields is left unanswered; the next mail is answered', async () => {
@@ -99,12 +110,16 @@ describe('abuse bounds', () => {
   it('Discord: an account made today gets no free seconds; an old one does', async () => {
     const young: FakeUser = { id: snowflake(60 * 60_000), username: 'fresh' };
     const old: FakeUser = { id: snowflake(30 * 86_400_000), username: 'seasoned' };
-    const answer = async (user: FakeUser) => {
-      const id = discord.slashCommand(user, 'balance');
+    const answer = async (user: FakeUser, name = 'balance') => {
+      const id = discord.slashCommand(user, name);
       return (await discord.waitFor(() => discord.sent.find((m) => m.interactionId === id), 30_000)).content;
     };
     expect(await answer(young)).toBe('You have 0 s of transcription left.');
     expect(await answer(old)).toBe('You have 10 min of transcription left.');
+    // Help and welcome promise free time only to the account that got it.
+    expect(await answer(young, 'help')).not.toMatch(/free/i);
+    expect(await answer(young, 'start')).not.toMatch(/free/i);
+    expect(await answer(old, 'help')).toContain('New users get 10 min free');
   });
 
   it('Discord and Telegram share one per-user limit: three messages a minute, one warning, the rest dropped', async () => {

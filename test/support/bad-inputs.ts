@@ -13,10 +13,22 @@ import { encode, ffmpeg } from './speech';
 /** The limits the corpus is made against; the service under test must be configured with exactly these. */
 export const CORPUS_LIMITS = { maxFileBytes: 400_000, maxFileSeconds: 20, maxFilesPerMessage: 5 };
 
+/** The environment every channel's corpus test runs the service with: `CORPUS_LIMITS`, and `freeSeconds` for new users. */
+export function corpusEnv(freeSeconds: number): Record<string, string> {
+  return {
+    NEW_USER_FREE_SECONDS: String(freeSeconds),
+    MAX_FILE_BYTES: String(CORPUS_LIMITS.maxFileBytes),
+    MAX_FILE_SECONDS: String(CORPUS_LIMITS.maxFileSeconds),
+    MAX_FILES_PER_MESSAGE: String(CORPUS_LIMITS.maxFilesPerMessage),
+  };
+}
+
 /** What the user must be told about one input. */
 export type Outcome =
   /** Refused before Whisper, nothing charged. */
   | 'not_audio'
+  /** A video whose container holds no audio stream: refused, nothing charged, and told why. */
+  | 'no_sound'
   | 'too_large'
   | 'too_long'
   /** Real audio (silence and noise included): measured, charged and answered with a transcript or "no speech". */
@@ -38,7 +50,8 @@ export interface BadInput {
 
 /** The sentence each refusal must contain (src/messages.ts words it). */
 export const REASONS: Record<Exclude<Outcome, 'transcribed'>, RegExp> = {
-  not_audio: /not an audio or video file I can read|no sound/,
+  not_audio: /not an audio or video file I can read/,
+  no_sound: /no sound track/,
   too_large: /larger than the [\d.]+ (KB|MB|GB)/,
   too_long: /longer than the 0:20 limit/,
 };
@@ -183,6 +196,16 @@ export async function refusedInputs(dir: string): Promise<BadInput[]> {
   ): BadInput => ({ label, name, shownAs: name, mimeType, content, expect, ...extra });
 
   return [
+    // Files that say what they are: platforms and mail clients send them with their own type.
+    c('PNG image', 'photo.png', 'image/png', PNG),
+    c('plain text file', 'notes.txt', 'text/plain', text),
+    c('ZIP archive', 'archive.zip', 'application/zip', zip('voice.ogg', ogg)),
+    c(
+      'PDF document',
+      'report.pdf',
+      'application/pdf',
+      Buffer.from('%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n'),
+    ),
     c('zero-byte mp3', 'empty.mp3', 'audio/mpeg', Buffer.alloc(0)),
     c('zero-byte ogg', 'empty.ogg', 'audio/ogg', Buffer.alloc(0)),
     c('zero-byte video', 'empty.mp4', 'video/mp4', Buffer.alloc(0)),
@@ -216,9 +239,9 @@ export async function refusedInputs(dir: string): Promise<BadInput[]> {
     c('FLAC header only', 'header.flac', 'audio/flac', flac.subarray(0, 42)),
     c('MP4 ftyp box only', 'ftyp-only.m4a', 'audio/mp4', m4aTail.subarray(0, 32)),
     c('Matroska EBML header only', 'ebml.webm', 'video/webm', silentWebm.subarray(0, 40)),
-    c('video without an audio track (mp4)', 'screen.mp4', 'video/mp4', silentMp4),
-    c('video without an audio track (webm)', 'screen.webm', 'video/webm', silentWebm),
-    c('video without an audio track (mov)', 'screen.mov', 'video/quicktime', silentMov),
+    c('video without an audio track (mp4)', 'screen.mp4', 'video/mp4', silentMp4, 'no_sound'),
+    c('video without an audio track (webm)', 'screen.webm', 'video/webm', silentWebm, 'no_sound'),
+    c('video without an audio track (mov)', 'screen.mov', 'video/quicktime', silentMov, 'no_sound'),
     c('Ogg/Opus cut after its headers', 'cut-headers.ogg', 'audio/ogg', ogg.subarray(0, ogg.indexOf('OggS', ogg.indexOf('OpusTags')))),
     c('M4A cut before its moov box', 'cut.m4a', 'audio/mp4', m4aTail.subarray(0, Math.floor(m4aTail.length / 2))),
     c('MP3 cut inside its first frame', 'cut.mp3', 'audio/mpeg', mp3.subarray(0, 60)),

@@ -80,6 +80,8 @@ export class FakeDiscord {
   intents?: number;
   /** Closes the gateway on IDENTIFY with this code (4014: disallowed intents), as Discord does. */
   refuseIdentify?: { code: number; reason: string };
+  /** Posts refused because they carried no text, file or component (Discord answers those 400). */
+  emptyRefused = 0;
   /** Attachment ids downloaded, in order. */
   readonly downloaded: string[] = [];
   /**
@@ -439,6 +441,7 @@ export class FakeDiscord {
       return;
     }
     if (method === 'POST' && isEmpty(payload.json as MessageBody, payload.files) && /\/messages$|^\/webhooks\//.test(route)) {
+      this.emptyRefused += 1;
       return json(res, 400, { message: 'Cannot send an empty message', code: 50006 });
     }
     if (

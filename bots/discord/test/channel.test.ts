@@ -106,7 +106,7 @@ describe('discord channel: incoming', () => {
     expect(await readAll(await message.attachments[0].open())).toEqual(audio);
   });
 
-  it('takes audio and video by type or by name, and leaves images out', async () => {
+  it('hands on every attachment, images and untyped files too, for intake to take or name', async () => {
     const { fake, handler } = await setup();
     fake.dm(ada, {
       attachments: [
@@ -117,7 +117,12 @@ describe('discord channel: incoming', () => {
       ],
     });
     const [message] = await handler.waitFor(1);
-    expect(message.attachments.map((a) => a.name)).toEqual(['meeting.m4a', 'clip.mp4']);
+    expect(message.attachments.map((a) => [a.name, a.mimeType])).toEqual([
+      ['meeting.m4a', 'application/octet-stream'],
+      ['clip.mp4', 'video/mp4'],
+      ['photo.png', 'image/png'],
+      ['notes', undefined],
+    ]);
   });
 
   it('ignores server messages that do not mention the bot, and takes those that do', async () => {

@@ -111,7 +111,8 @@ describe('telegram channel: incoming', () => {
     });
     const messages = await handler.waitFor(5);
     const names = messages.map((m) => m.attachments.map((a) => a.name));
-    expect(names).toEqual([['talk.mp3'], ['video.mp4'], ['video_note.mp4'], ['memo.m4a'], []]);
+    // The PDF goes on too: intake names it and says why it is skipped.
+    expect(names).toEqual([['talk.mp3'], ['video.mp4'], ['video_note.mp4'], ['memo.m4a'], ['cv.pdf']]);
     expect(messages[4].text).toBe('my cv');
   });
 

@@ -8,6 +8,7 @@ import {
   CHECK_SENTENCE,
   checkRefusal,
   CORPUS_LIMITS,
+  corpusEnv,
   LEAKS,
   refusedInputs,
   type BadInput,
@@ -38,10 +39,7 @@ describe('Telegram: the bad-input corpus', () => {
       env: {
         TELEGRAM_BOT_TOKEN: telegram.token,
         TELEGRAM_API_ROOT: telegram.url,
-        NEW_USER_FREE_SECONDS: String(FREE),
-        MAX_FILE_BYTES: String(CORPUS_LIMITS.maxFileBytes),
-        MAX_FILE_SECONDS: String(CORPUS_LIMITS.maxFileSeconds),
-        MAX_FILES_PER_MESSAGE: String(CORPUS_LIMITS.maxFilesPerMessage),
+        ...corpusEnv(FREE),
       },
     });
   }, 120_000);
