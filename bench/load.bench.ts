@@ -13,6 +13,7 @@
  *   LOAD_USERS=100  LOAD_NOTES=3  LOAD_IDLE=20  LOAD_THREADS=2
  *   LOAD_BASELINE_CAP=180   seconds the process-per-order burst may take before it is cut off and counted
  *   LOAD_PARTS=1,2,3        which parts to run
+ *   LOAD_MODES=warm,today   which services to run (the baseline alone takes LOAD_BASELINE_CAP)
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -37,6 +38,7 @@ const IDLE = Number(process.env.LOAD_IDLE ?? 20);
 const THREADS = Number(process.env.LOAD_THREADS ?? Math.min(2, availableParallelism()));
 const BASELINE_CAP_S = Number(process.env.LOAD_BASELINE_CAP ?? 180);
 const PARTS = new Set((process.env.LOAD_PARTS ?? '1,2,3').split(',').map((p) => p.trim()));
+const MODES = (process.env.LOAD_MODES ?? 'warm,today').split(',').map((m) => m.trim()) as Mode[];
 const MODEL = resolve('data/models/ggml-tiny.en.bin');
 const SERVER = resolve('build/whisper.cpp/bin/whisper-server');
 const TICK_S = 100; // clock ticks per second in /proc/*/stat
@@ -203,25 +205,43 @@ async function burst(mode: Mode, notes: string[]): Promise<BurstFigures> {
   };
 }
 
-/** Message to transcript for one note at a time on an idle, started service: median of IDLE rounds. */
-async function idleLatency(mode: Mode, note: string): Promise<number> {
+/** When one note's answer reached the chat: the transcript's text, and the last of its files. */
+interface Latency {
+  text: number;
+  files: number;
+}
+
+/**
+ * Message to transcript for one note at a time on an idle, started service: median of IDLE rounds. The text is
+ * the second message in the chat (after the status); the files follow it, one a second (Telegram's per-chat limit).
+ */
+async function idleLatency(mode: Mode, note: string): Promise<Latency> {
   const bench = await startService(mode);
   const { telegram } = bench;
   await new Promise((r) => setTimeout(r, 3000));
-  const times: number[] = [];
+  const texts: number[] = [];
+  const files: number[] = [];
   try {
     for (let round = 0; round < IDLE; round++) {
       const voice = await voiceOf(telegram, note, 5);
       const message = telegram.message({ voice }, { id: 50_000 + round }) as { message_id: number };
       const started = performance.now();
       telegram.pushUpdate({ message });
-      while (!transcripts(telegram).has(message.message_id)) await new Promise((r) => setTimeout(r, 10));
-      times.push((performance.now() - started) / 1000);
+      const textSent = () => telegram.sent.filter((m) => m.reply_to === message.message_id && m.method === 'sendMessage').length >= 2;
+      let textAt: number | undefined;
+      while (!transcripts(telegram).has(message.message_id) || textAt === undefined) {
+        if (textAt === undefined && textSent()) textAt = performance.now();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      texts.push((textAt - started) / 1000);
+      files.push((performance.now() - started) / 1000);
+      // The next round starts on a quiet chat: the closing status edit goes out a second after the last file.
+      await new Promise((r) => setTimeout(r, 1500));
     }
   } finally {
     await bench.stop();
   }
-  return median(times);
+  return { text: median(texts), files: median(files) };
 }
 
 /** CPU seconds of one engine (one thread) fed each note's WAV directly, per note: the engine's own cost. */
@@ -256,7 +276,7 @@ try {
   console.log(`load: ${USERS} users x ${NOTES} notes (+ /balance each), ${THREADS} threads, tiny.en, Telegram flood limits enforced`);
   const figures: Partial<Record<Mode, BurstFigures>> = {};
   if (PARTS.has('1')) {
-    for (const mode of ['warm', 'today'] as const) {
+    for (const mode of MODES) {
       const f = await burst(mode, notes);
       figures[mode] = f;
       console.log(
@@ -275,16 +295,19 @@ try {
   }
   if (PARTS.has('2')) {
     const five = await spokenFile(dir, 'five.ogg', FIVE_SECONDS);
-    const warm = await idleLatency('warm', five);
-    const today = await idleLatency('today', five);
+    const latency: Partial<Record<Mode, Latency>> = {};
+    for (const mode of MODES) latency[mode] = await idleLatency(mode, five);
+    const show = (l?: Latency) => (l ? `${fixed(l.text, 2)} s (files ${fixed(l.files, 2)} s)` : '-');
+    const { warm, today } = latency;
     console.log(
-      `  one 5 s note, idle service, message to transcript (median of ${IDLE}): ${fixed(warm, 2)} s warm / ${fixed(today, 2)} s today = ${fixed(warm / today, 2)}`,
+      `  one 5 s note, idle service, message to transcript text (median of ${IDLE}): ${show(warm)} warm / ${show(today)} today` +
+        (warm && today ? ` = ${fixed(warm.text / today.text, 2)}` : ''),
     );
   }
   if (PARTS.has('3')) {
     const bare = await bareEngine(notes, dir);
     console.log(`  bare engine: ${fixed(bare, 3)} CPU s/note`);
-    for (const mode of ['warm', 'today'] as const) {
+    for (const mode of MODES) {
       const f = figures[mode];
       if (f)
         console.log(

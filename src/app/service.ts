@@ -62,6 +62,7 @@ export class Service {
   readonly invoicePayments: InvoicePayments;
   readonly wakeups = new Wakeups();
   private readonly loops: Loop[];
+  private readonly sender: OutboxSender;
   private readonly supervisor: ChannelSupervisor;
   private readonly http;
   private server?: Server;
@@ -117,7 +118,7 @@ export class Service {
 
     const dispatcher = new Dispatcher({ db, ledger, runner, wakeups, log });
     const tracker = new Tracker({ db, ledger, runner, store, wakeups, log });
-    const sender = new OutboxSender({ db, store, channels: parts.channels, log });
+    const sender = (this.sender = new OutboxSender({ db, store, channels: parts.channels, log }));
     const dispatch = new Loop('dispatcher', 1000, dispatcher.tick, log);
     const track = new Loop('tracker', runner.pollIntervalMs ?? 500, tracker.tick, log);
     // One reply loop per channel, so a stalled platform never holds up the others.
@@ -136,7 +137,10 @@ export class Service {
     const retention = new Retention({ db, store, resultDays, recordDays, log });
     const prune = new Loop('retention', RETENTION_SWEEP_MS, async () => void (await retention.sweep()), log);
     wakeups.on('queued', dispatch.wake);
-    wakeups.on('outbox', () => sends.forEach((send) => send.wake()));
+    wakeups.on('outbox', () => {
+      sender.nudge();
+      sends.forEach((send) => send.wake());
+    });
     runner.onSettled?.(track.wake);
     this.loops = [dispatch, track, ...sends, cleanup, recover, prune];
     this.loops.push(...this.backupLoop(config, log));
@@ -186,6 +190,7 @@ export class Service {
   /** Stops intake, the processors and the runner (running jobs are re-run at the next start), then HTTP and the database. */
   async stop(): Promise<void> {
     await this.supervisor.stop();
+    await this.sender.close();
     for (const loop of this.loops) await loop.stop();
     await this.runner.close();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));

@@ -18,29 +18,38 @@ export const REPLY_RETRY_BUDGET_MS = 24 * 60 * 60_000;
 /** Tries 2 s, 4 s, 8 s ... apart, at most an hour: about 35 tries in the day. */
 const REPLY_BACKOFF_BASE_MS = 2000;
 const REPLY_BACKOFF_MAX_MS = 60 * 60_000;
-/** Rows one pass of a channel's lane takes; a full batch is followed by another pass at once. */
-const BATCH = 200;
+/** Rows read at a time; lanes beyond `SEND_LANES` wait for the next read. */
+const BATCH = 500;
+/** While lanes are in flight, due replies are looked for again at least this often (back-offs that ended). */
+const RESCAN_MS = 1000;
 
 const earlier = alias(outbox, 'earlier');
 /**
- * Lanes of one channel sent side by side: a transcript reply to Telegram is several sends a second apart (its
- * per-chat limit), so one lane at a time would deliver a burst of 300 transcripts in a quarter of an hour; the
- * channels pace their own sends to stay within each platform's overall limits.
+ * Lanes of one channel in flight at once: a transcript reply to Telegram is several sends a second apart (its
+ * per-chat limit), so a burst of 300 transcripts needs many chats sending side by side; the channels pace
+ * their own sends to stay within each platform's overall limits.
  */
-const SEND_LANES = 32;
+const SEND_LANES = 128;
 
 /**
- * Sends recorded replies, one lane per channel: each channel's replies go out oldest first, and the
- * channels send side by side, so a stalled mail server never holds up Telegram. Only replies that
- * are due are read. A reply that fails waits with exponential back-off, and later replies in its
- * lane (the same order, or the same chat for replies about no order) wait behind it, so a user
- * never sees "done" before "paid". A permanent failure (blocked bot) ends that reply at once; a
- * passing one is retried for `REPLY_RETRY_BUDGET_MS` (a day) after the reply was recorded.
+ * Sends recorded replies, one loop per channel: each channel's replies go out oldest first within their
+ * lane, the lanes side by side, and the channels never wait for each other, so a stalled mail server never
+ * holds up Telegram. Lanes are started as they become due, not in rounds: a lane that is slow (a chat held
+ * back by its rate limit, a hanging server) never keeps a new reply in another lane waiting. Only replies
+ * that are due are read. A reply that fails waits with exponential back-off, and later replies in its
+ * lane (the same order, or the same chat for replies about no order) wait behind it, so a user never sees
+ * "done" before "paid". A permanent failure (blocked bot) ends that reply at once; a passing one is retried
+ * for `REPLY_RETRY_BUDGET_MS` (a day) after the reply was recorded.
  */
 export class OutboxSender {
   readonly cleanup: AudioCleanup;
   private readonly channels: Map<ChannelName, Channel>;
+  /** Lanes being sent now, per channel; their rows are not read again until they are done. */
+  private readonly inFlight = new Map<ChannelName, Map<string, Promise<void>>>();
+  /** Wakes a pass that is waiting on its lanes: new replies were recorded. */
+  private readonly nudges = new Map<ChannelName, () => void>();
   private warnedMissing = false;
+  private closed = false;
 
   constructor(private readonly deps: { db: Db; store: BlobStore; channels: Channel[]; log: Logger }) {
     this.channels = new Map(deps.channels.map((c) => [c.name, c]));
@@ -52,26 +61,71 @@ export class OutboxSender {
     return [...this.channels.keys()].map((channel) => ({ channel, tick: () => this.tick(channel) }));
   }
 
-  /** Sends the due replies of one channel, oldest first within each lane, lanes side by side, until none is left that may go now. */
+  /** New replies were recorded: a pass in progress starts their lanes now instead of when a lane ends. */
+  nudge(): void {
+    for (const wake of this.nudges.values()) wake();
+  }
+
+  /**
+   * Starts no more lanes and waits up to `graceMs` for those in flight; a hung send must not hold up a stop.
+   * Replies still in flight after that stay pending and go out after the next start.
+   */
+  async close(graceMs = 5000): Promise<void> {
+    this.closed = true;
+    this.nudge();
+    const lanes = [...this.inFlight.values()].flatMap((running) => [...running.values()]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(lanes), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * Sends the due replies of one channel until none is left that may go now: starts every due lane (up to
+   * `SEND_LANES` at a time) and, each time a lane ends or new replies are recorded, starts the lanes due by then.
+   */
   tick = async (channel: ChannelName): Promise<void> => {
     this.warnAboutMissingChannels();
+    const running = this.inFlight.get(channel) ?? new Map<string, Promise<void>>();
+    this.inFlight.set(channel, running);
     for (;;) {
-      const rows = this.due(channel);
-      const lanes = new Map<string, Row[]>();
-      for (const row of rows) lanes.set(row.lane, [...(lanes.get(row.lane) ?? []), row]);
-      const queue = [...lanes.values()];
-      const worker = async () => {
-        for (let lane = queue.shift(); lane; lane = queue.shift()) {
-          for (const row of lane) if (!(await this.send(row))) break;
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(SEND_LANES, queue.length) }, worker));
-      if (rows.length < BATCH) return;
+      if (this.closed) return;
+      this.startDue(channel, running);
+      if (running.size === 0) return;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        ...running.values(),
+        new Promise<void>((resolve) => {
+          this.nudges.set(channel, resolve);
+          timer = setTimeout(resolve, RESCAN_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      this.nudges.delete(channel);
     }
   };
 
-  /** The channel's pending replies whose time has come and that no earlier reply of their lane, waiting out a back-off, holds up. */
-  private due(channel: ChannelName): Row[] {
+  /** Starts the due lanes that are not in flight yet, as many as there is room for. */
+  private startDue(channel: ChannelName, running: Map<string, Promise<void>>): void {
+    if (running.size >= SEND_LANES) return;
+    const lanes = new Map<string, Row[]>();
+    for (const row of this.due(channel, [...running.keys()])) lanes.set(row.lane, [...(lanes.get(row.lane) ?? []), row]);
+    for (const [lane, rows] of lanes) {
+      if (running.size >= SEND_LANES) return;
+      const sending = (async () => {
+        for (const row of rows) if (!(await this.send(row))) break;
+      })()
+        // A lane never rejects: the pass that started it may have ended, and its rows are read again next time.
+        .catch((error: unknown) => this.deps.log.error({ lane, err: error }, 'reply lane failed'))
+        .finally(() => running.delete(lane));
+      running.set(lane, sending);
+    }
+  }
+
+  /**
+   * The channel's pending replies whose time has come, outside the lanes in flight (`busy`), that no earlier
+   * reply of their lane, waiting out a back-off, holds up.
+   */
+  private due(channel: ChannelName, busy: string[]): Row[] {
     const { db } = this.deps;
     const now = Date.now();
     const waitingBefore = db
@@ -81,7 +135,15 @@ export class OutboxSender {
     return db
       .select()
       .from(outbox)
-      .where(and(eq(outbox.state, 'pending'), eq(outbox.channel, channel), lte(outbox.nextAttemptAt, now), notExists(waitingBefore)))
+      .where(
+        and(
+          eq(outbox.state, 'pending'),
+          eq(outbox.channel, channel),
+          lte(outbox.nextAttemptAt, now),
+          busy.length > 0 ? notInArray(outbox.lane, busy) : undefined,
+          notExists(waitingBefore),
+        ),
+      )
       .orderBy(asc(outbox.id))
       .limit(BATCH)
       .all();

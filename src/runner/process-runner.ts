@@ -32,7 +32,8 @@ export class ProcessPerJobRunner implements Runner {
 
   async submit(manifest: JobManifest): Promise<string> {
     const id = `${this.boot}:${manifest.jobId}`;
-    if (this.jobs.has(id)) return id;
+    // A failed job submitted again is the tracker retrying it: it runs anew.
+    if (this.jobs.has(id) && this.jobs.get(id)!.status.state !== 'failed') return id;
     this.jobs.set(id, { manifest, status: { state: 'pending' } });
     this.waiting.push(id);
     this.pump();

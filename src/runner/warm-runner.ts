@@ -67,7 +67,8 @@ export class WarmRunner implements Runner {
 
   async submit(manifest: JobManifest): Promise<string> {
     const id = `${this.boot}:${manifest.jobId}`;
-    if (this.jobs.has(id)) return id;
+    // The same job again is the same job while it runs or once it succeeded; a failed one is the tracker retrying it.
+    if (this.jobs.has(id) && this.jobs.get(id)!.status.state !== 'failed') return id;
     if (this.closed) throw new Error('runner is closed');
     const job: WarmJob = { manifest, status: { state: 'pending' }, begun: false };
     this.jobs.set(id, job);

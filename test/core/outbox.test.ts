@@ -61,6 +61,32 @@ describe('replies waiting out a back-off', () => {
   });
 });
 
+describe('a chat whose sends hang', () => {
+  it('does not keep replies to other chats waiting, in the same channel', async () => {
+    const channel = new TestChannel();
+    const svc = await startTestService({ channels: [channel] });
+    try {
+      channel.hold('stuck');
+      await channel.receive(channel.command('stuck', 'balance'));
+      // Its reply is in flight and hangs; later replies to other chats still go out, one after another.
+      for (const chat of ['amy', 'bo', 'cy']) {
+        await channel.receive(channel.command(chat, 'balance'));
+        await channel.waitForReply((_, to) => to.chatId === chat, 10_000);
+      }
+      expect(channel.repliesTo('stuck')).toEqual([]);
+      channel.release('stuck');
+      await channel.waitForReply((_, to) => to.chatId === 'stuck', 10_000);
+      expect(channel.sent.map((s) => s.to.chatId)).toEqual(['amy', 'bo', 'cy', 'stuck']);
+      // A send that never ends does not hold up the service's stop either.
+      channel.hold('forever');
+      await channel.receive(channel.command('forever', 'balance'));
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      await svc.stop();
+    }
+  });
+});
+
 describe('the retry budget', () => {
   it('keeps trying a refused reply for a day, counted in time rather than tries, then gives it up', async () => {
     const db = openDatabase(':memory:');

@@ -141,6 +141,10 @@ describe('WarmRunner', () => {
       expect(states.filter((s) => s.state === 'succeeded').length).toBeGreaterThanOrEqual(9);
       expect(settledCount).toBe(12);
       expect(Number(readFileSync(join(dataDir, 'jobs', 'worker-0.pid'), 'utf8'))).not.toBe(pid);
+      // The tracker retries a failed job by submitting it again: it runs anew and succeeds this time.
+      const retried = manifests.filter((_, i) => states[i]!.state === 'failed');
+      const again = await Promise.all(retried.map((m) => runner.submit(m)));
+      expect((await settled(runner, again)).map((s) => s.state)).toEqual(retried.map(() => 'succeeded'));
     } finally {
       await runner.close();
     }

@@ -27,6 +27,8 @@ export class TestChannel implements Channel {
   private failures: DeliveryError[] = [];
   private waiters: (() => void)[] = [];
   private counter = 0;
+  private readonly held = new Map<string, Promise<void>>();
+  private readonly releases = new Map<string, () => void>();
 
   async start(onMessage: MessageHandler): Promise<void> {
     this.handler = onMessage;
@@ -37,10 +39,23 @@ export class TestChannel implements Channel {
   }
 
   async send(to: ReplyAddress, reply: Reply): Promise<void> {
+    await this.held.get(to.chatId);
     const failure = this.failures.shift();
     if (failure) throw failure;
     this.sent.push({ to, reply });
     for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** Sends to `chatId` hang until `release(chatId)`, as they would on a server that stopped answering. */
+  hold(chatId: string): void {
+    let release!: () => void;
+    this.held.set(chatId, new Promise<void>((resolve) => (release = resolve)));
+    this.releases.set(chatId, release);
+  }
+
+  release(chatId: string): void {
+    this.releases.get(chatId)?.();
+    this.held.delete(chatId);
   }
 
   /** Makes the next `count` sends throw (permanent: as if the user blocked the bot). */
