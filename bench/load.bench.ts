@@ -10,7 +10,7 @@
  *   3. The bare engine on the same notes (one engine fed each note's WAV directly): CPU seconds per note, the
  *      floor the service-path cost is compared with.
  *
- *   LOAD_USERS=100  LOAD_NOTES=3  LOAD_IDLE=20  LOAD_THREADS=2
+ *   LOAD_USERS=100  LOAD_NOTES=3  LOAD_IDLE=20  LOAD_IDLE_BASELINE=5  LOAD_THREADS=2
  *   LOAD_BASELINE_CAP=180   seconds the process-per-order burst may take before it is cut off and counted
  *   LOAD_PARTS=1,2,3        which parts to run
  *   LOAD_MODES=warm,today   which services to run (the baseline alone takes LOAD_BASELINE_CAP)
@@ -19,9 +19,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { inArray } from 'drizzle-orm';
 import pino from 'pino';
 import { createTelegramChannel } from '../bots/telegram';
 import { Service } from '../src/app/service';
+import { orders } from '../src/db/schema';
 import { loadConfig } from '../src/config';
 import type { Runner } from '../src/ports/runner';
 import { ProcessPerJobRunner } from '../src/runner/process-runner';
@@ -35,6 +37,8 @@ import { fixed, median, mib } from './support/stats';
 const USERS = Number(process.env.LOAD_USERS ?? 100);
 const NOTES = Number(process.env.LOAD_NOTES ?? 3);
 const IDLE = Number(process.env.LOAD_IDLE ?? 20);
+/** The process-per-order service takes about half a minute a note: fewer rounds of it. */
+const IDLE_BASELINE = Number(process.env.LOAD_IDLE_BASELINE ?? 5);
 const THREADS = Number(process.env.LOAD_THREADS ?? Math.min(2, availableParallelism()));
 const BASELINE_CAP_S = Number(process.env.LOAD_BASELINE_CAP ?? 180);
 const PARTS = new Set((process.env.LOAD_PARTS ?? '1,2,3').split(',').map((p) => p.trim()));
@@ -147,6 +151,10 @@ interface BurstFigures {
   sends: number;
   refused: number;
   engineBusy: number;
+  /** Seconds from the burst to the last transcription (the engines' part; the sends go on after it). */
+  transcribedIn: number;
+  /** Engine busy over that part: whether the engines were kept fed while there was work. */
+  engineBusyWhileWork: number;
   peakRss: number;
   cpuPerNote: number;
 }
@@ -173,7 +181,21 @@ async function burst(mode: Mode, notes: string[]): Promise<BurstFigures> {
   const deadline = started + (mode === 'today' ? BASELINE_CAP_S : 900) * 1000;
   let lastAt = started;
   let seen = 0;
+  let transcribedAt: number | undefined;
+  let engineCpuThen = 0;
+  const unfinished = () =>
+    bench.service.db
+      .select({ id: orders.id })
+      .from(orders)
+      .where(inArray(orders.state, ['received', 'queued', 'running']))
+      .all().length;
+  const recorded = () => bench.service.db.select({ id: orders.id }).from(orders).all().length;
   while (performance.now() < deadline) {
+    if (transcribedAt === undefined && recorded() >= expected && unfinished() === 0) {
+      transcribedAt = performance.now();
+      sampleTree(bench.dataDir, sample);
+      engineCpuThen = [...sample.engineCpu.values()].reduce((a, b) => a + b, 0);
+    }
     const now = transcripts(telegram).size;
     if (now > seen) {
       seen = now;
@@ -200,6 +222,9 @@ async function burst(mode: Mode, notes: string[]): Promise<BurstFigures> {
     sends: flood.accepted + flood.refused,
     refused: flood.refused,
     engineBusy: engineCpu / (THREADS * seconds),
+    transcribedIn: ((transcribedAt ?? performance.now()) - started) / 1000,
+    engineBusyWhileWork:
+      (transcribedAt ? engineCpuThen : engineCpu) / (THREADS * (((transcribedAt ?? performance.now()) - started) / 1000)),
     peakRss: sample.peakRss,
     cpuPerNote: cpu / Math.max(1, counts.size),
   };
@@ -215,14 +240,14 @@ interface Latency {
  * Message to transcript for one note at a time on an idle, started service: median of IDLE rounds. The text is
  * the second message in the chat (after the status); the files follow it, one a second (Telegram's per-chat limit).
  */
-async function idleLatency(mode: Mode, note: string): Promise<Latency> {
+async function idleLatency(mode: Mode, note: string, rounds: number): Promise<Latency> {
   const bench = await startService(mode);
   const { telegram } = bench;
   await new Promise((r) => setTimeout(r, 3000));
   const texts: number[] = [];
   const files: number[] = [];
   try {
-    for (let round = 0; round < IDLE; round++) {
+    for (let round = 0; round < rounds; round++) {
       const voice = await voiceOf(telegram, note, 5);
       const message = telegram.message({ voice }, { id: 50_000 + round }) as { message_id: number };
       const started = performance.now();
@@ -282,7 +307,8 @@ try {
       console.log(
         `  burst, ${LABEL[mode].padEnd(27)} ${fixed(f.seconds, 1, 6)} s${f.cut ? ' (cut off)' : ''} to the last of ${f.delivered}/${USERS * NOTES} transcripts` +
           `, ${f.duplicates} twice, 429s ${f.refused}/${f.sends} (${fixed((100 * f.refused) / Math.max(1, f.sends), 2)} %)` +
-          `, engine busy ${fixed(100 * f.engineBusy, 0)} %, peak RSS ${mib(f.peakRss)}, ${fixed(f.cpuPerNote, 3)} CPU s/note`,
+          `, engine busy ${fixed(100 * f.engineBusy, 0)} % (${fixed(100 * f.engineBusyWhileWork, 0)} % until the last transcription, at ${fixed(f.transcribedIn, 1)} s)` +
+          `, peak RSS ${mib(f.peakRss)}, ${fixed(f.cpuPerNote, 3)} CPU s/note`,
       );
     }
     const { warm, today } = figures;
@@ -296,11 +322,11 @@ try {
   if (PARTS.has('2')) {
     const five = await spokenFile(dir, 'five.ogg', FIVE_SECONDS);
     const latency: Partial<Record<Mode, Latency>> = {};
-    for (const mode of MODES) latency[mode] = await idleLatency(mode, five);
+    for (const mode of MODES) latency[mode] = await idleLatency(mode, five, mode === 'today' ? IDLE_BASELINE : IDLE);
     const show = (l?: Latency) => (l ? `${fixed(l.text, 2)} s (files ${fixed(l.files, 2)} s)` : '-');
     const { warm, today } = latency;
     console.log(
-      `  one 5 s note, idle service, message to transcript text (median of ${IDLE}): ${show(warm)} warm / ${show(today)} today` +
+      `  one 5 s note, idle service, message to transcript text (median of ${IDLE} warm, ${IDLE_BASELINE} today): ${show(warm)} warm / ${show(today)} today` +
         (warm && today ? ` = ${fixed(warm.text / today.text, 2)}` : ''),
     );
   }
