@@ -31,8 +31,9 @@ export interface TranscribeOptions {
 /**
  * Encoder frames for a window: its own frames (50 a second) plus about 4 s of the silence Whisper was trained to see
  * after speech, rounded up to a multiple of 64, at least 448; 0 (all 1500) once that reaches the full window. Cut
- * closer, tiny.en loses words and sometimes says a short note twice. Measured on fifty 5 s notes (tiny.en, greedy):
- * 256 frames 16.5 % WER with two notes said twice, 320 13.7 %, 384 12.5 %, 448 and 512 11.4 %, all 1500 13.9 %.
+ * closer, tiny.en loses words and sometimes says a short note twice (256 frames: two of fifty notes). Fifty 5 s notes
+ * (tiny.en, greedy, no flash attention): 448 and 512 frames 10.3 % WER, 640 9.8 %, 768 9.4 %, all 1500 9.8 %; the
+ * unsure-window retry below takes 448 to 9.0 % in 55 % of the full context's engine time (14 notes read twice).
  */
 export function audioContextFor(seconds: number): number {
   const frames = Math.ceil((seconds * 50 + 192) / 64) * 64;
