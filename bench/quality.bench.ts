@@ -12,7 +12,9 @@
  * whisper-cli runs greedy (`-bs 1 -bo 1`) with the full audio context, and on short sets also with `-ac 320`,
  * the CLI's best setting on short notes.
  *
- *   BENCH_ROUNDS=3             rounds (time is the median)
+ *   BENCH_ROUNDS=3             rounds of the short sets (time is the median)
+ *   BENCH_LONG_ROUNDS=1        rounds of the long clip (a round there takes minutes on two busy cores)
+ *   BENCH_SHOW=1               also print each file the worker and whisper-cli heard differently
  *   BENCH_THREADS=2            threads for both sides (the worker: that many single-threaded engines)
  *   BENCH_SETS=notes,fox,alsa,long
  *   WHISPER_MODEL              another model (name or path) for both sides
@@ -23,11 +25,13 @@ import { join, relative } from 'node:path';
 import type { TranscriptResult } from '../src/domain/transcript';
 import { engine } from '../test/support/engine';
 import { alsaSet, foxSet, longSet, noteSet, type SpeechFile } from '../test/support/speech-sets';
-import { repeatedPhrases, wordErrorRate } from '../test/support/speech';
+import { normalizeWords, repeatedPhrases, wordErrorRate } from '../test/support/speech';
 import { median } from './support/stats';
 import { timed, workerJob } from './support/worker-run';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const LONG_ROUNDS = Number(process.env.BENCH_LONG_ROUNDS ?? 1);
+const SHOW = process.env.BENCH_SHOW === '1';
 const THREADS = Number(process.env.BENCH_THREADS ?? Math.min(2, availableParallelism()));
 const SETS = (process.env.BENCH_SETS ?? 'notes,fox,alsa,long').split(',').map((set) => set.trim());
 
@@ -68,10 +72,13 @@ async function cliRun(files: SpeechFile[], extra: string[]): Promise<{ seconds: 
   return { seconds, texts: await cliTexts(files) };
 }
 
-function report(name: string, files: SpeechFile[], sides: Side[]): void {
+function report(name: string, files: SpeechFile[], sides: Side[], rounds: number, loads: [number, number]): void {
   const reference = files.map((file) => file.text).join(' ');
   const base = median(sides[1]!.times);
-  console.log(`\n${name}: ${files.length} file${files.length > 1 ? 's' : ''}`);
+  console.log(
+    `\n${name}: ${files.length} file${files.length > 1 ? 's' : ''}, ${rounds} round${rounds > 1 ? 's' : ''}, ` +
+      `load average ${loads[0].toFixed(1)} -> ${loads[1].toFixed(1)}`,
+  );
   for (const side of sides) {
     const repeated = files.filter((file, i) => repeatedPhrases(file.text, side.texts[i] ?? '').length > 0);
     const time = median(side.times);
@@ -81,13 +88,20 @@ function report(name: string, files: SpeechFile[], sides: Side[]): void {
         (repeated.length ? `  (${repeated.map((file) => file.name).join(', ')})` : ''),
     );
   }
+  if (!SHOW) return;
+  for (const [i, file] of files.entries()) {
+    const words = (text = '') => normalizeWords(text).join(' ');
+    if (words(sides[0]!.texts[i]) === words(sides[1]!.texts[i])) continue;
+    console.log(`   ${file.name}: said "${file.text}"`);
+    for (const side of sides.slice(0, 2)) console.log(`      ${side.label}: "${side.texts[i]?.trim()}"`);
+  }
 }
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'quality-bench-'));
   const blobs = join(dir, 'blobs');
   console.log(
-    `model ${relative(process.cwd(), engine.model)}, ${THREADS} threads, ${availableParallelism()} cores, ${ROUNDS} rounds, ` +
+    `model ${relative(process.cwd(), engine.model)}, ${THREADS} threads, ${availableParallelism()} cores, ` +
       `load average at start ${loadavg()[0]!.toFixed(1)}`,
   );
   try {
@@ -104,7 +118,9 @@ async function main(): Promise<void> {
       const cli: Side = { label: `whisper-cli -t ${THREADS}, full context`, times: [], texts: [] };
       const cli320: Side = { label: `whisper-cli -t ${THREADS} -ac 320`, times: [], texts: [] };
       const sides = name === 'long' ? [worker, cli] : [worker, cli, cli320];
-      for (let round = 0; round < ROUNDS; round++) {
+      const rounds = name === 'long' ? LONG_ROUNDS : ROUNDS;
+      const loadBefore = loadavg()[0]!;
+      for (let round = 0; round < rounds; round++) {
         const job = await workerJob(THREADS, dir, inputs, `${name}${round}`, { WHISPER_MODEL: engine.model });
         worker.times.push(job.seconds);
         const full = await cliRun(files, []);
@@ -121,7 +137,7 @@ async function main(): Promise<void> {
           async (input) => (JSON.parse(await readFile(join(blobs, `${input.key}_result.json`), 'utf8')) as TranscriptResult).text ?? '',
         ),
       );
-      report(name, files, sides);
+      report(name, files, sides, rounds, [loadBefore, loadavg()[0]!]);
     }
     console.log(`\nload average at end ${loadavg()[0]!.toFixed(1)} (x = time relative to full-context whisper-cli in the same run)`);
   } finally {

@@ -49,6 +49,8 @@ export interface WorkerConfig {
   serverBinary: string;
   ffmpeg?: string;
   maxSeconds?: number;
+  /** `WHISPER_FLASH_ATTN=1`: flash attention, for a GPU, where it halves the encoder; every window then uses the full context. */
+  flashAttention: boolean;
 }
 
 /** Thrown for a set but invalid variable; the entry point prints it as one line and exits 1. */
@@ -60,6 +62,13 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${name} must be a positive whole number, got ${JSON.stringify(raw)}`);
   return value;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = (env[name] ?? '').toLowerCase();
+  if (['', '0', 'false', 'no'].includes(raw)) return false;
+  if (['1', 'true', 'yes'].includes(raw)) return true;
+  throw new ConfigError(`${name} must be 1 or 0, got ${JSON.stringify(env[name])}`);
 }
 
 /** Reads the worker's configuration; unset variables take the documented defaults. */
@@ -85,6 +94,7 @@ export function workerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig
     serverBinary: env.WHISPER_SERVER || installedEngine,
     ffmpeg: env.FFMPEG_PATH || undefined,
     maxSeconds: positiveInt(env, 'MAX_FILE_SECONDS'),
+    flashAttention: flag(env, 'WHISPER_FLASH_ATTN'),
   };
 }
 

@@ -34,6 +34,12 @@ export interface EngineRequest {
 /** A Whisper engine with its model loaded: transcribes one piece of audio at a time. */
 export interface Engine {
   transcribe(request: EngineRequest): Promise<EngineResult>;
+  /**
+   * Whether a request may cut the audio context. False for an engine with flash attention: whisper.cpp 1.9.1 then
+   * attends over the context rounded up to 256 frames without masking the rest, which holds whatever an earlier,
+   * longer request left there (another file's audio). Such an engine gets the full context on every request.
+   */
+  readonly cutsContext: boolean;
   /** False once the engine process is gone; the job then starts a new one for the remaining inputs. */
   readonly alive: boolean;
   close(): Promise<void>;
@@ -47,6 +53,11 @@ export interface ServerEngineOptions {
   log?: Logger;
   /** How long loading the model may take; large models on slow disks need more. */
   startTimeoutMs?: number;
+  /**
+   * Flash attention (default off). It halves a GPU's encoder time, but forces the full audio context on every
+   * request (see `Engine.cutsContext`); on a CPU a cut context saves far more than flash attention.
+   */
+  flashAttention?: boolean;
 }
 
 async function freePort(): Promise<number> {
@@ -128,6 +139,7 @@ export class ServerEngine implements Engine {
     private readonly child: ChildProcess,
     private readonly port: number,
     private readonly log: Logger | undefined,
+    readonly cutsContext: boolean,
   ) {
     child.once('exit', () => {
       this.exited = true;
@@ -165,6 +177,8 @@ export class ServerEngine implements Engine {
       // Each window is decoded on its own (no prompt from the previous one): a hallucination cannot carry over.
       '--max-context',
       '0',
+      // Without flash attention a request's result depends on its own audio only, whatever the context's length.
+      options.flashAttention ? '--flash-attn' : '--no-flash-attn',
     ];
     const child = spawnTied(options.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -173,7 +187,7 @@ export class ServerEngine implements Engine {
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
-    const engine = new ServerEngine(child, port, options.log);
+    const engine = new ServerEngine(child, port, options.log, !options.flashAttention);
     const deadline = Date.now() + (options.startTimeoutMs ?? 120_000);
     await new Promise<void>((resolve, reject) => {
       let done = false;

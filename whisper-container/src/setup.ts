@@ -27,5 +27,12 @@ export function checkEngineFiles(config: WorkerConfig): void {
 
 /** Starts one engine with the configured model, binary and its share of the threads. */
 export function engineStarter(config: WorkerConfig, log: Logger): () => Promise<Engine> {
-  return () => ServerEngine.start({ binary: config.serverBinary, model: config.model, threads: threadsPerEngine(config), log });
+  return () =>
+    ServerEngine.start({
+      binary: config.serverBinary,
+      model: config.model,
+      threads: threadsPerEngine(config),
+      flashAttention: config.flashAttention,
+      log,
+    });
 }

@@ -14,6 +14,7 @@ import { ffmpeg } from '../../test/support/speech';
 
 class FakeEngine implements Engine {
   alive = true;
+  readonly cutsContext = true;
   calls = 0;
   constructor(private readonly behave: (request: EngineRequest, engine: FakeEngine) => EngineResult) {}
   async transcribe(request: EngineRequest): Promise<EngineResult> {
