@@ -157,6 +157,8 @@ interface BurstFigures {
   engineBusyWhileWork: number;
   peakRss: number;
   cpuPerNote: number;
+  /** The engines' CPU seconds per note in the burst: what the service spent transcribing, second readings included. */
+  engineCpuPerNote: number;
 }
 
 async function burst(mode: Mode, notes: string[]): Promise<BurstFigures> {
@@ -227,6 +229,7 @@ async function burst(mode: Mode, notes: string[]): Promise<BurstFigures> {
       (transcribedAt ? engineCpuThen : engineCpu) / (THREADS * (((transcribedAt ?? performance.now()) - started) / 1000)),
     peakRss: sample.peakRss,
     cpuPerNote: cpu / Math.max(1, counts.size),
+    engineCpuPerNote: engineCpu / Math.max(1, counts.size),
   };
 }
 
@@ -337,7 +340,8 @@ try {
       const f = figures[mode];
       if (f)
         console.log(
-          `  service-path cost, ${LABEL[mode]}: ${fixed(f.cpuPerNote / bare, 2)}x the bare engine's (includes the loopback Telegram server in this process)`,
+          `  service-path cost, ${LABEL[mode]}: ${fixed(f.cpuPerNote / bare, 2)}x the bare engine's one reading a note` +
+            `, ${fixed(f.cpuPerNote / f.engineCpuPerNote, 2)}x its own engines' CPU in the burst (the loopback Telegram server in this process included)`,
         );
     }
   }
