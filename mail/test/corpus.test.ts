@@ -18,6 +18,7 @@ import { startDovecot, type TestDovecot } from '../../test/support/dovecot';
 import { startTestService, type TestService } from '../../test/support/service';
 import { startSmtpSink, type SmtpSink, type SunkMail } from '../../test/support/smtp-sink';
 import { buildMail } from './fixtures';
+import { mailEnv } from '../../test/support/mail-env';
 
 /**
  * The bad-input corpus by email, through dovecot and an SMTP sink with the service built from the environment as
@@ -48,15 +49,7 @@ describe('email: the bad-input corpus', () => {
     svc = await startTestService({
       env: {
         ...corpusEnv(FREE),
-        IMAP_HOST: dovecot.host,
-        IMAP_PORT: String(dovecot.port),
-        IMAP_SECURE: 'false',
-        IMAP_USER: dovecot.user,
-        IMAP_PASSWORD: dovecot.password,
-        SMTP_HOST: sink.host,
-        SMTP_PORT: String(sink.port),
-        SMTP_SECURE: 'false',
-        MAIL_FROM: `Transcripts <${SERVICE}>`,
+        ...mailEnv(dovecot, sink, SERVICE),
         MAIL_SENDER_AUTH: 'none',
       },
     });

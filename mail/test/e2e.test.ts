@@ -8,6 +8,7 @@ import { startDovecot, type TestDovecot } from '../../test/support/dovecot';
 import { startTestService, type TestService } from '../../test/support/service';
 import { startSmtpSink, type SmtpSink, type SunkMail } from '../../test/support/smtp-sink';
 import { buildMail } from './fixtures';
+import { mailEnv } from '../../test/support/mail-env';
 
 const SERVICE = 'transcripts@example.test';
 const AUTHSERV = 'mx.example.test';
@@ -32,15 +33,7 @@ describe('email end to end with the real service and worker', () => {
     [dovecot, sink] = await Promise.all([startDovecot({ user: SERVICE }), startSmtpSink()]);
     svc = await startTestService({
       env: {
-        IMAP_HOST: dovecot.host,
-        IMAP_PORT: String(dovecot.port),
-        IMAP_SECURE: 'false',
-        IMAP_USER: dovecot.user,
-        IMAP_PASSWORD: dovecot.password,
-        SMTP_HOST: sink.host,
-        SMTP_PORT: String(sink.port),
-        SMTP_SECURE: 'false',
-        MAIL_FROM: `Transcripts <${SERVICE}>`,
+        ...mailEnv(dovecot, sink, SERVICE),
         MAIL_SENDER_AUTH: 'dmarc',
         MAIL_AUTHSERV_ID: AUTHSERV,
       },

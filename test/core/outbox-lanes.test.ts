@@ -8,6 +8,7 @@ import { startDovecot, type TestDovecot } from '../support/dovecot';
 import { FakeTelegram } from '../support/fake-telegram';
 import { startTestService, type TestService } from '../support/service';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink';
+import { mailEnv } from '../support/mail-env';
 
 const SERVICE = 'transcripts@example.test';
 
@@ -21,15 +22,7 @@ describe('one reply lane per channel', () => {
     [dovecot, smtp, telegram] = await Promise.all([startDovecot({ user: SERVICE }), startSmtpSink(), new FakeTelegram().start()]);
     svc = await startTestService({
       env: {
-        IMAP_HOST: dovecot.host,
-        IMAP_PORT: String(dovecot.port),
-        IMAP_SECURE: 'false',
-        IMAP_USER: dovecot.user,
-        IMAP_PASSWORD: dovecot.password,
-        SMTP_HOST: smtp.host,
-        SMTP_PORT: String(smtp.port),
-        SMTP_SECURE: 'false',
-        MAIL_FROM: `Transcripts <${SERVICE}>`,
+        ...mailEnv(dovecot, smtp, SERVICE),
         MAIL_SENDER_AUTH: 'none',
       },
       channels: [

@@ -6,6 +6,7 @@ import { FakeTelegram } from '../support/fake-telegram';
 import { ScriptedRunner } from '../support/runners';
 import { startTestService, type TestService } from '../support/service';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink';
+import { mailEnv } from '../support/mail-env';
 
 /**
  * Cheap identities and floods, through the real channel loopbacks: free seconds per email domain and for
@@ -44,15 +45,7 @@ describe('abuse bounds', () => {
         TELEGRAM_API_ROOT: telegram.url,
         DISCORD_BOT_TOKEN: discord.token,
         DISCORD_API_ROOT: discord.apiRoot,
-        IMAP_HOST: dovecot.host,
-        IMAP_PORT: String(dovecot.port),
-        IMAP_SECURE: 'false',
-        IMAP_USER: dovecot.user,
-        IMAP_PASSWORD: dovecot.password,
-        SMTP_HOST: sink.host,
-        SMTP_PORT: String(sink.port),
-        SMTP_SECURE: 'false',
-        MAIL_FROM: `Transcripts <${SERVICE}>`,
+        ...mailEnv(dovecot, sink, SERVICE),
         MAIL_SENDER_AUTH: 'none',
       },
     });

@@ -13,6 +13,7 @@ import { FakeDiscord, type FakeUser } from '../support/fake-discord';
 import { FakeTelegram } from '../support/fake-telegram';
 import { startTestService, type TestService } from '../support/service';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink';
+import { mailEnv } from '../support/mail-env';
 
 /**
  * A recording with no speech (silence, noise) gets its sentence and its `_result.json`, never an empty
@@ -75,15 +76,7 @@ describe('recordings without speech, on every channel', () => {
         TELEGRAM_API_ROOT: telegram.url,
         DISCORD_BOT_TOKEN: discord.token,
         DISCORD_API_ROOT: discord.apiRoot,
-        IMAP_HOST: dovecot.host,
-        IMAP_PORT: String(dovecot.port),
-        IMAP_SECURE: 'false',
-        IMAP_USER: dovecot.user,
-        IMAP_PASSWORD: dovecot.password,
-        SMTP_HOST: sink.host,
-        SMTP_PORT: String(sink.port),
-        SMTP_SECURE: 'false',
-        MAIL_FROM: `Transcripts <${SERVICE}>`,
+        ...mailEnv(dovecot, sink, SERVICE),
         MAIL_SENDER_AUTH: 'none',
       },
     });
