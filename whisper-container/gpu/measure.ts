@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     WHISPER_SERVER: join(bin, 'whisper-server'),
     FFMPEG_PATH: join(work, 'ffmpeg'),
     WHISPER_ENGINES: engines,
-    // As the GPU image runs it: flash attention, full context on every window.
+    // As the GPU image runs it: flash attention, cut contexts rounded to 256 frames.
     WHISPER_FLASH_ATTN: process.env.WHISPER_FLASH_ATTN ?? '1',
     WHISPER_THREADS: String(Number(threads) * Number(engines)),
     LOG_LEVEL: 'warn',

@@ -49,7 +49,7 @@ export interface WorkerConfig {
   serverBinary: string;
   ffmpeg?: string;
   maxSeconds?: number;
-  /** `WHISPER_FLASH_ATTN=1`: flash attention, for a GPU, where it halves the encoder; every window then uses the full context. */
+  /** `WHISPER_FLASH_ATTN=1`: flash attention, for a GPU, where it halves the encoder; cut contexts are then multiples of 256 frames. */
   flashAttention: boolean;
 }
 

@@ -35,11 +35,12 @@ export interface EngineRequest {
 export interface Engine {
   transcribe(request: EngineRequest): Promise<EngineResult>;
   /**
-   * Whether a request may cut the audio context. False for an engine with flash attention: whisper.cpp 1.9.1 then
+   * The audio contexts a request may cut to are multiples of this many frames. With flash attention whisper.cpp 1.9.1
    * attends over the context rounded up to 256 frames without masking the rest, which holds whatever an earlier,
-   * longer request left there (another file's audio). Such an engine gets the full context on every request.
+   * longer request left there (another file's audio); a context that is already a multiple of 256 leaves no such
+   * frames. Without flash attention any length is safe (64: the step the context rule uses).
    */
-  readonly cutsContext: boolean;
+  readonly contextStep: number;
   /** False once the engine process is gone; the job then starts a new one for the remaining inputs. */
   readonly alive: boolean;
   close(): Promise<void>;
@@ -54,8 +55,8 @@ export interface ServerEngineOptions {
   /** How long loading the model may take; large models on slow disks need more. */
   startTimeoutMs?: number;
   /**
-   * Flash attention (default off). It halves a GPU's encoder time, but forces the full audio context on every
-   * request (see `Engine.cutsContext`); on a CPU a cut context saves far more than flash attention.
+   * Flash attention (default off). It halves a GPU's encoder time; cut contexts are then rounded to 256 frames
+   * (see `Engine.contextStep`).
    */
   flashAttention?: boolean;
 }
@@ -139,7 +140,7 @@ export class ServerEngine implements Engine {
     private readonly child: ChildProcess,
     private readonly port: number,
     private readonly log: Logger | undefined,
-    readonly cutsContext: boolean,
+    readonly contextStep: number,
   ) {
     child.once('exit', () => {
       this.exited = true;
@@ -187,7 +188,7 @@ export class ServerEngine implements Engine {
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
-    const engine = new ServerEngine(child, port, options.log, !options.flashAttention);
+    const engine = new ServerEngine(child, port, options.log, options.flashAttention ? 256 : 64);
     const deadline = Date.now() + (options.startTimeoutMs ?? 120_000);
     await new Promise<void>((resolve, reject) => {
       let done = false;

@@ -35,9 +35,9 @@ export interface TranscribeOptions {
  * (tiny.en, greedy, no flash attention): 448 and 512 frames 10.3 % WER, 640 9.8 %, 768 9.4 %, all 1500 9.8 %; the
  * unsure-window retry below takes 448 to 9.0 % in 55 % of the full context's engine time (14 notes read twice).
  */
-export function audioContextFor(seconds: number): number {
-  const frames = Math.ceil((seconds * 50 + 192) / 64) * 64;
-  return frames >= 1500 ? 0 : Math.max(448, frames);
+export function audioContextFor(seconds: number, step = 64): number {
+  const frames = Math.ceil((seconds * 50 + 192) / step) * step;
+  return frames >= 1500 ? 0 : Math.max(Math.ceil(448 / step) * step, frames);
 }
 
 /**
@@ -159,7 +159,7 @@ async function transcribeWindow(engine: Engine, window: AudioWindow, seconds: nu
   const started = performance.now();
   const request = {
     wav: wavFile(window.pcm),
-    audioCtx: engine.cutsContext ? audioContextFor(seconds) : 0,
+    audioCtx: audioContextFor(seconds, engine.contextStep),
     language: options.language,
     translate: options.translate,
   };

@@ -36,7 +36,7 @@ describe('an engine reused across windows', () => {
   it('hears a short note the same before and after a full-context window', async () => {
     const server = await ServerEngine.start({ binary: engine.server, model: engine.model, threads: 1 });
     try {
-      expect(server.cutsContext).toBe(true);
+      expect(server.contextStep).toBe(64);
       const ctx = audioContextFor(5);
       const before = [];
       for (const note of notes) before.push(await read(server, note.wav, ctx));
@@ -51,10 +51,18 @@ describe('an engine reused across windows', () => {
     }
   });
 
-  it('says a flash-attention engine cannot cut the context', async () => {
+  it('with flash attention, cuts only to multiples of 256 frames, which an earlier window cannot reach into', async () => {
     const server = await ServerEngine.start({ binary: engine.server, model: engine.model, threads: 1, flashAttention: true });
     try {
-      expect(server.cutsContext).toBe(false);
+      expect(server.contextStep).toBe(256);
+      const ctx = audioContextFor(5, server.contextStep);
+      expect(ctx % 256).toBe(0);
+      const before = [];
+      for (const note of notes) before.push(await read(server, note.wav, ctx));
+      await read(server, notes[0]!.wav, 0);
+      const after = [];
+      for (const note of notes) after.push(await read(server, note.wav, ctx));
+      expect(after).toEqual(before);
     } finally {
       await server.close();
     }

@@ -14,7 +14,7 @@ import { ffmpeg } from '../../test/support/speech';
 
 class FakeEngine implements Engine {
   alive = true;
-  readonly cutsContext = true;
+  readonly contextStep = 64;
   calls = 0;
   constructor(private readonly behave: (request: EngineRequest, engine: FakeEngine) => EngineResult) {}
   async transcribe(request: EngineRequest): Promise<EngineResult> {
