@@ -79,6 +79,20 @@ export const untrustedInput = (): string[] => [
   DEMUXERS,
 ];
 
+/** Opens `path` as an untrusted input (see `untrustedInput`) and keeps only its first audio track. */
+export const firstAudioTrackOf = (path: string): string[] => [
+  ...untrustedInput(),
+  '-loglevel',
+  'error',
+  '-i',
+  path,
+  '-map',
+  '0:a:0',
+  '-vn',
+  '-sn',
+  '-dn',
+];
+
 /** What one ffmpeg run may use. */
 export interface FfmpegBounds {
   /** Address space in bytes (`RLIMIT_AS`): a crafted file cannot make ffmpeg take the machine's memory. */

@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { DEFAULT_FFMPEG_MEMORY, ffmpegPath, spawnFfmpeg, untrustedInput } from './ffmpeg';
+import { DEFAULT_FFMPEG_MEMORY, ffmpegPath, firstAudioTrackOf, spawnFfmpeg, untrustedInput } from './ffmpeg';
 import { oggOpusSeconds } from './opus-length';
 
 /**
@@ -61,16 +61,7 @@ async function countedOpus(path: string): Promise<number | undefined> {
 export function decodeProbe(path: string, options: ProbeOptions): Promise<Probe> {
   const stopAt = options.maxSeconds + 1;
   const args = [
-    ...untrustedInput(),
-    '-loglevel',
-    'error',
-    '-i',
-    path,
-    '-map',
-    '0:a:0',
-    '-vn',
-    '-sn',
-    '-dn',
+    ...firstAudioTrackOf(path),
     '-af',
     'asetpts=N/SR/TB',
     '-t',

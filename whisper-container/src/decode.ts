@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { InputError } from './errors';
-import { DEFAULT_FFMPEG_MEMORY, ffmpegPath, spawnFfmpeg, untrustedInput } from '../../src/media/ffmpeg';
+import { DEFAULT_FFMPEG_MEMORY, ffmpegPath, firstAudioTrackOf, spawnFfmpeg } from '../../src/media/ffmpeg';
 import { decodeOggOpus, IN_PROCESS_OPUS_BYTES, isOggOpus } from './opus-pcm';
 import type { ContainerGuess } from './sniff';
 
@@ -53,26 +53,7 @@ export async function* decodePcm(path: string, options: DecodeOptions): AsyncGen
   const stop = charged === undefined ? [] : ['-af', 'asetpts=N/SR/TB', '-t', String(charged + 1)];
   const child = spawnFfmpeg(
     options.ffmpeg ?? ffmpegPath(),
-    [
-      ...untrustedInput(),
-      '-loglevel',
-      'error',
-      '-i',
-      path,
-      '-map',
-      '0:a:0',
-      '-vn',
-      '-sn',
-      '-dn',
-      '-ac',
-      '1',
-      '-ar',
-      String(SAMPLE_RATE),
-      ...stop,
-      '-f',
-      's16le',
-      'pipe:1',
-    ],
+    [...firstAudioTrackOf(path), '-ac', '1', '-ar', String(SAMPLE_RATE), ...stop, '-f', 's16le', 'pipe:1'],
     { memoryBytes: DEFAULT_FFMPEG_MEMORY, cpuSeconds: DECODE_CPU_SECONDS },
   );
   let stderr = '';
