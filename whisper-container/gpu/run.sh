@@ -38,7 +38,7 @@ if [ -d "$payload/a" ]; then
     [ "${CUDA:-1}" = 1 ] && cuda_flags=(-DGGML_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCH:-90}")
     # scripts/build-whisper.ts's options, with CUDA for this GPU only: the build is most of the run.
     cmake -S "$work/src/whisper.cpp" -B "$work/build" -G "$generator" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
-      -DWHISPER_BUILD_TESTS=OFF -DWHISPER_BUILD_EXAMPLES=ON -DWHISPER_BUILD_SERVER=ON -DWHISPER_SDL2=OFF -DWHISPER_CURL=OFF \
+      -DWHISPER_BUILD_TESTS=OFF -DWHISPER_BUILD_EXAMPLES=ON -DWHISPER_BUILD_SERVER=ON -DWHISPER_SDL2=OFF -DWHISPER_CURL=OFF -DGGML_LLAMAFILE=ON \
       "${cuda_flags[@]}" > "$work/cmake.log" 2>&1 || { tail -30 "$work/cmake.log"; exit 1; }
     cmake --build "$work/build" -j "$jobs" --target whisper-cli whisper-server > "$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
     echo "whisper.cpp built in $(took "$t") (CUDA ${CUDA:-1}, arch ${CUDA_ARCH:-90}, $jobs jobs)"
