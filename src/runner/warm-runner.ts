@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { JobManifest, JobStatus, Runner } from '../ports/runner';
 import { spawnTied } from '../tied-spawn';
+import { runnerMetrics } from './metrics';
 import { lastLine, repoRoot, stopLeftover, workerEntry, workerProcessEnv, type LocalRunnerOptions } from './worker-process';
 
 interface WarmJob {
@@ -21,14 +22,18 @@ interface WarmWorker {
   /** Jobs sent to it and not yet ended, by the worker's job id (the order id). */
   jobs: Map<string, WarmJob>;
   ready: boolean;
+  /** Engines it has loaded (0 until ready). */
+  engines: number;
+  /** Its engines' busy seconds as last reported: the metric grows by the difference. */
+  engineBusySeconds: number;
   stderr: string;
 }
 
 /** Progress lines of `whisper-container/src/serve.ts`. */
 type WorkerLine =
-  | { type: 'ready' }
+  | { type: 'ready'; engines?: number }
   | { type: 'start'; jobId: string }
-  | { type: 'input'; jobId: string }
+  | { type: 'input'; jobId: string; engineBusySeconds?: number }
   | { type: 'job'; jobId: string; error?: string; failed: number }
   | { type: 'refused'; jobId?: string; error: string };
 
@@ -128,7 +133,7 @@ export class WarmRunner implements Runner {
       env: workerProcessEnv(workerEnv),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    const worker: WarmWorker = { slot, child, jobs: new Map(), ready: false, stderr: '' };
+    const worker: WarmWorker = { slot, child, jobs: new Map(), ready: false, engines: 0, engineBusySeconds: 0, stderr: '' };
     this.workers[slot] = worker;
     if (child.pid) writeFileSync(pidPath, String(child.pid));
     // A worker that died takes its stdin with it; the write error is reported by its exit.
@@ -163,7 +168,13 @@ export class WarmRunner implements Runner {
     }
     if (line.type === 'ready') {
       worker.ready = true;
+      worker.engines = line.engines ?? 0;
+      runnerMetrics.engines.inc(worker.engines);
       return;
+    }
+    if (line.type === 'input' && typeof line.engineBusySeconds === 'number' && line.engineBusySeconds > worker.engineBusySeconds) {
+      runnerMetrics.engineBusy.inc(line.engineBusySeconds - worker.engineBusySeconds);
+      worker.engineBusySeconds = line.engineBusySeconds;
     }
     const job = line.jobId ? worker.jobs.get(line.jobId) : undefined;
     if (!job) return;
@@ -187,6 +198,7 @@ export class WarmRunner implements Runner {
    */
   private exited(worker: WarmWorker, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers[worker.slot] = undefined;
+    runnerMetrics.engines.dec(worker.engines);
     const reason = `worker exited ${signal ?? code}: ${lastLine(worker.stderr)}`;
     const jobs = [...worker.jobs.values()];
     if (jobs.length > 0 || !this.closed)

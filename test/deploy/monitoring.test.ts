@@ -11,6 +11,7 @@ import { registry } from '../../src/metrics';
 import '../../src/payments/metrics';
 import '../../src/outbox/metrics';
 import '../../src/orders/metrics';
+import '../../src/runner/metrics';
 
 /**
  * The `monitoring` compose profile's files: every metric the service defines carries the one prefix and a

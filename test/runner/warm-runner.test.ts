@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFailure, type ResultFile } from '../../src/domain/transcript';
 import { createLogger } from '../../src/log';
 import { resultKey, type JobManifest, type JobStatus } from '../../src/ports/runner';
+import { runnerMetrics } from '../../src/runner/metrics';
 import { WarmRunner } from '../../src/runner/warm-runner';
 import { spokenFile } from '../support/audio';
 import { PREPARED_MODEL } from '../support/service';
@@ -64,6 +65,9 @@ async function settled(runner: WarmRunner, ids: string[], timeoutMs = 150_000): 
   }
 }
 
+/** The value of a metric without labels, as `/metrics` would print it. */
+const metric = async (m: { get(): Promise<{ values: { value: number }[] }> }) => (await m.get()).values[0]?.value ?? 0;
+
 const result = async (dataDir: string, key: string) =>
   JSON.parse(await readFile(join(dataDir, 'blobs', resultKey(key)), 'utf8')) as ResultFile;
 
@@ -86,12 +90,20 @@ describe('WarmRunner', () => {
   it('runs orders submitted together in one warm worker, each file with its own result', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'warm-data-'));
     const runner = runnerFor(dataDir);
+    const busyBefore = await metric(runnerMetrics.engineBusy);
     try {
       await runner.start();
       const manifests = await ordersIn(dataDir, 6);
+      const started = performance.now();
       const ids = await Promise.all(manifests.map((m) => runner.submit(m)));
       expect(await runner.submit(manifests[0]!)).toBe(ids[0]);
       const states = await settled(runner, ids);
+      // The operator's view of the engines: two loaded, and busy for part of the time the orders took (each engine
+      // at most all of it).
+      expect(await metric(runnerMetrics.engines)).toBe(2);
+      const busy = (await metric(runnerMetrics.engineBusy)) - busyBefore;
+      expect(busy).toBeGreaterThan(0);
+      expect(busy).toBeLessThanOrEqual((2 * (performance.now() - started)) / 1000);
       // The file that is not audio fails alone: its order still succeeds, with a failure result for that file.
       expect(states.map((s) => s.state)).toEqual(Array(6).fill('succeeded'));
       for (const [n, manifest] of manifests.entries()) {
@@ -114,6 +126,7 @@ describe('WarmRunner', () => {
       await runner.close();
     }
     expect(processesOf(dataDir)).toEqual([]);
+    expect(await metric(runnerMetrics.engines)).toBe(0);
   });
 
   it('a killed worker fails only the jobs it was on; the waiting ones run in its replacement', async () => {

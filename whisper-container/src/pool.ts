@@ -11,6 +11,7 @@ export class EnginePool {
   private readonly idle: Engine[] = [];
   private readonly waiting: ((engine: Engine) => void)[] = [];
   private closed = false;
+  private busyMs = 0;
   /** How many engines there are: the most windows worth having in flight at once. */
   size = 0;
 
@@ -34,12 +35,22 @@ export class EnginePool {
   /** Runs `work` on the next free engine. An engine whose process died is replaced before it is handed out. */
   async use<T>(work: (engine: Engine) => Promise<T>): Promise<T> {
     let engine = await this.acquire();
+    const started = performance.now();
     try {
       if (!engine.alive) engine = await this.start();
       return await work(engine);
     } finally {
+      this.busyMs += performance.now() - started;
       this.release(engine);
     }
+  }
+
+  /**
+   * Seconds the engines have held work since the pool started, summed over engines. Over `size` x wall time it
+   * says how well they are kept fed: an engine waiting for the next window is the overhead this pool exists to cut.
+   */
+  get busySeconds(): number {
+    return this.busyMs / 1000;
   }
 
   private acquire(): Promise<Engine> {

@@ -8,7 +8,8 @@
  * stdin: one job manifest (JSON, as for main.ts) per line. stdout, one JSON object per line:
  *   {"type":"ready","engines":2}                                 engines loaded, jobs are taken
  *   {"type":"start","jobId":"o1","key":"orders/o1/0"}            an input is being worked on
- *   {"type":"input","jobId":"o1","key":...,"ok":true,...}       an input's result file is written (InputReport)
+ *   {"type":"input","jobId":"o1","key":...,"ok":true,...}       an input's result file is written (InputReport), with
+ *                                                                 `engineBusySeconds`: the engines' busy time so far
  *   {"type":"job","jobId":"o1","succeeded":1,"failed":0,...}     every input of the job is done; `error` when
  *                                                                 the job could not record its results
  *   {"type":"refused","jobId":"o1","error":"..."}                a line that is no valid manifest, or a job id
@@ -74,7 +75,7 @@ async function serve(): Promise<number> {
       { model: modelName(config.model), log, ffmpeg: config.ffmpeg, maxSeconds: config.maxSeconds },
       {
         onStart: (jobId, key) => emit(out, { type: 'start', jobId, key }),
-        onInput: (jobId, report) => emit(out, { type: 'input', jobId, ...report }),
+        onInput: (jobId, report) => emit(out, { type: 'input', jobId, ...report, engineBusySeconds: pool.busySeconds }),
         onJob: (report) => emit(out, { type: 'job', ...report }),
       },
     );
