@@ -4,11 +4,15 @@
  * service as it was), side by side in one run. Prints figures and ratios; never fails.
  *
  *   1. Burst: USERS users each send NOTES voice notes of about 1.4 s and /balance at once. Time to the last
- *      transcript, transcripts delivered (each exactly once?), sends answered 429, engine busy % (engine CPU time
- *      over threads x wall time), peak RSS of the whole process tree, service-path CPU seconds per note.
+ *      transcript, transcripts delivered (each exactly once?), sends answered 429, engine busy % (the time the
+ *      engines held work, from the runner's `transcribe_engine_busy_seconds_total`, over engines x wall time; the
+ *      warm runner only), engine CPU % (engine CPU time over threads x wall time: on a machine the service shares,
+ *      what the rest of the service leaves the engines), peak RSS of the whole process tree, service-path CPU
+ *      seconds per note.
  *   2. One 5 s note on an idle service, message to transcript: median of IDLE rounds.
- *   3. The bare engine on the same notes (one engine fed each note's WAV directly): CPU seconds per note, the
- *      floor the service-path cost is compared with.
+ *   3. The bare engine on the same notes: the worker's own transcription (`transcribeFile`) of each note's WAV on
+ *      one engine, without the service, runner or decoder: the engine's CPU seconds per note, second readings
+ *      included, the floor the service-path cost is compared with; and a single reading per note beside it.
  *
  *   LOAD_USERS=100  LOAD_NOTES=3  LOAD_IDLE=20  LOAD_IDLE_BASELINE=5  LOAD_THREADS=2
  *   LOAD_BASELINE_CAP=180   seconds the process-per-order burst may take before it is cut off and counted
@@ -26,12 +30,14 @@ import { Service } from '../src/app/service';
 import { orders } from '../src/db/schema';
 import { loadConfig } from '../src/config';
 import type { Runner } from '../src/ports/runner';
+import { runnerMetrics } from '../src/runner/metrics';
 import { ProcessPerJobRunner } from '../src/runner/process-runner';
 import { FakeTelegram } from '../test/support/fake-telegram';
 import { spokenFile } from '../test/support/audio';
 import { ffmpeg } from '../test/support/speech';
 import { ServerEngine } from '../whisper-container/src/engine';
-import { audioContextFor } from '../whisper-container/src/transcribe';
+import { EnginePool } from '../whisper-container/src/pool';
+import { audioContextFor, transcribeFile } from '../whisper-container/src/transcribe';
 import { fixed, median, mib } from './support/stats';
 
 const USERS = Number(process.env.LOAD_USERS ?? 100);
@@ -56,6 +62,8 @@ const LABEL: Record<Mode, string> = { today: 'process per order, unpaced', warm:
 interface Sample {
   peakRss: number;
   engineCpu: Map<number, number>;
+  /** CPU seconds of the warm workers (their Node processes, not their engines), per pid. */
+  workerCpu: Map<number, number>;
 }
 
 /** Every process of this data dir (they inherit DATA_DIR) plus this one: RSS summed, whisper-server CPU kept per pid. */
@@ -66,8 +74,10 @@ function sampleTree(dataDir: string, into: Sample): void {
       if (!readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`DATA_DIR=${dataDir}`)) continue;
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
       rss += Number(stat[21]) * 4096;
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('whisper-server'))
-        into.engineCpu.set(Number(pid), (Number(stat[11]) + Number(stat[12])) / TICK_S);
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const cpu = (Number(stat[11]) + Number(stat[12])) / TICK_S;
+      if (cmdline.includes('whisper-server')) into.engineCpu.set(Number(pid), cpu);
+      else if (cmdline.includes('serve.ts')) into.workerCpu.set(Number(pid), cpu);
     } catch {
       // gone meanwhile
     }
@@ -150,6 +160,10 @@ interface BurstFigures {
   duplicates: number;
   sends: number;
   refused: number;
+  /** Engines holding work over engines x wall time (warm runner only). */
+  engineHeld?: number;
+  /** The same until the last transcription. */
+  engineHeldWhileWork?: number;
   engineBusy: number;
   /** Seconds from the burst to the last transcription (the engines' part; the sends go on after it). */
   transcribedIn: number;
@@ -159,16 +173,22 @@ interface BurstFigures {
   cpuPerNote: number;
   /** The engines' CPU seconds per note in the burst: what the service spent transcribing, second readings included. */
   engineCpuPerNote: number;
+  /** The warm workers' own CPU seconds per note (decoding, results; not their engines). */
+  workerCpuPerNote: number;
 }
 
 async function burst(mode: Mode, notes: string[]): Promise<BurstFigures> {
   const bench = await startService(mode);
   const { telegram } = bench;
   const voices = await Promise.all(notes.map((path) => voiceOf(telegram, path, 1)));
-  const sample: Sample = { peakRss: 0, engineCpu: new Map() };
+  const sample: Sample = { peakRss: 0, engineCpu: new Map(), workerCpu: new Map() };
   const sampler = setInterval(() => sampleTree(bench.dataDir, sample), 250);
   // Let the warm workers load before the clock starts: an idle service is a started one.
   await new Promise((r) => setTimeout(r, 3000));
+  const held = async () => (await runnerMetrics.engineBusy.get()).values[0]?.value ?? 0;
+  const engines = (await runnerMetrics.engines.get()).values[0]?.value ?? 0;
+  const heldBefore = await held();
+  let heldThen = 0;
   const cpuBefore = treeCpu();
   const started = performance.now();
   const expected = USERS * NOTES;
@@ -195,6 +215,7 @@ async function burst(mode: Mode, notes: string[]): Promise<BurstFigures> {
   while (performance.now() < deadline) {
     if (transcribedAt === undefined && recorded() >= expected && unfinished() === 0) {
       transcribedAt = performance.now();
+      heldThen = (await held()) - heldBefore;
       sampleTree(bench.dataDir, sample);
       engineCpuThen = [...sample.engineCpu.values()].reduce((a, b) => a + b, 0);
     }
@@ -213,6 +234,7 @@ async function burst(mode: Mode, notes: string[]): Promise<BurstFigures> {
   const engineCpu = [...sample.engineCpu.values()].reduce((a, b) => a + b, 0);
   const counts = transcripts(telegram);
   const flood = { ...telegram.flood };
+  const heldAll = (await held()) - heldBefore;
   await bench.stop();
   // After the stop every worker has been waited for, so their CPU time (and their engines') is counted.
   const cpu = treeCpu() - cpuBefore;
@@ -223,6 +245,12 @@ async function burst(mode: Mode, notes: string[]): Promise<BurstFigures> {
     duplicates: [...counts.values()].filter((c) => c > 1).length,
     sends: flood.accepted + flood.refused,
     refused: flood.refused,
+    ...(mode === 'warm' && engines > 0
+      ? {
+          engineHeld: heldAll / (engines * seconds),
+          engineHeldWhileWork: heldThen / (engines * (((transcribedAt ?? performance.now()) - started) / 1000)),
+        }
+      : {}),
     engineBusy: engineCpu / (THREADS * seconds),
     transcribedIn: ((transcribedAt ?? performance.now()) - started) / 1000,
     engineBusyWhileWork:
@@ -230,6 +258,7 @@ async function burst(mode: Mode, notes: string[]): Promise<BurstFigures> {
     peakRss: sample.peakRss,
     cpuPerNote: cpu / Math.max(1, counts.size),
     engineCpuPerNote: engineCpu / Math.max(1, counts.size),
+    workerCpuPerNote: [...sample.workerCpu.values()].reduce((a, b) => a + b, 0) / Math.max(1, counts.size),
   };
 }
 
@@ -272,9 +301,20 @@ async function idleLatency(mode: Mode, note: string, rounds: number): Promise<La
   return { text: median(texts), files: median(files) };
 }
 
-/** CPU seconds of one engine (one thread) fed each note's WAV directly, per note: the engine's own cost. */
-async function bareEngine(notes: string[], dir: string): Promise<number> {
+/** The bare engine's CPU seconds per note: the worker's transcription of each WAV (`readings: 'worker'`), or one read. */
+interface BareEngine {
+  worker: number;
+  single: number;
+}
+
+/**
+ * One engine (one thread) fed the notes without the service: first through the worker's own `transcribeFile` (the
+ * readings the service's engines do, a second one for an unsure window included), then one reading per note at the
+ * context `transcribeFile` starts with. Only the engine process's CPU is counted.
+ */
+async function bareEngine(notes: string[], dir: string): Promise<BareEngine> {
   const engine = await ServerEngine.start({ binary: SERVER, model: MODEL, threads: 1 });
+  const pool = await EnginePool.create(1, () => Promise.resolve(engine));
   const pid = (engine as unknown as { child: { pid: number } }).child.pid;
   const cpu = () => {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -284,18 +324,24 @@ async function bareEngine(notes: string[], dir: string): Promise<number> {
     notes.map(async (note, i) => {
       const wav = join(dir, `bare${i}.wav`);
       await ffmpeg(['-y', '-i', note, '-ar', '16000', '-ac', '1', '-f', 'wav', wav]);
-      return readFile(wav);
+      return wav;
     }),
   );
-  const before = cpu();
   const rounds = USERS * NOTES;
+  let before = cpu();
   for (let n = 0; n < rounds; n++) {
-    const wav = wavs[n % wavs.length]!;
+    await transcribeFile(wavs[n % wavs.length]!, pool, { model: 'tiny.en', name: 'note.wav', container: 'wav', language: 'en' });
+  }
+  const worker = (cpu() - before) / rounds;
+  const bytes = await Promise.all(wavs.map((wav) => readFile(wav)));
+  before = cpu();
+  for (let n = 0; n < rounds; n++) {
+    const wav = bytes[n % bytes.length]!;
     await engine.transcribe({ wav, audioCtx: audioContextFor((wav.length - 44) / 32_000), language: 'en' });
   }
-  const perNote = (cpu() - before) / rounds;
-  await engine.close();
-  return perNote;
+  const single = (cpu() - before) / rounds;
+  await pool.close();
+  return { worker, single };
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'bench-load-audio-'));
@@ -310,8 +356,12 @@ try {
       console.log(
         `  burst, ${LABEL[mode].padEnd(27)} ${fixed(f.seconds, 1, 6)} s${f.cut ? ' (cut off)' : ''} to the last of ${f.delivered}/${USERS * NOTES} transcripts` +
           `, ${f.duplicates} twice, 429s ${f.refused}/${f.sends} (${fixed((100 * f.refused) / Math.max(1, f.sends), 2)} %)` +
-          `, engine busy ${fixed(100 * f.engineBusy, 0)} % (${fixed(100 * f.engineBusyWhileWork, 0)} % until the last transcription, at ${fixed(f.transcribedIn, 1)} s)` +
-          `, peak RSS ${mib(f.peakRss)}, ${fixed(f.cpuPerNote, 3)} CPU s/note`,
+          (f.engineHeld !== undefined
+            ? `, engine busy ${fixed(100 * f.engineHeld, 0)} % (${fixed(100 * f.engineHeldWhileWork!, 0)} % until the last transcription, at ${fixed(f.transcribedIn, 1)} s)`
+            : '') +
+          `, engine CPU ${fixed(100 * f.engineBusy, 0)} % (${fixed(100 * f.engineBusyWhileWork, 0)} % until the last transcription)` +
+          `, peak RSS ${mib(f.peakRss)}, ${fixed(f.cpuPerNote, 3)} CPU s/note (engines ${fixed(f.engineCpuPerNote, 3)}` +
+          `${mode === 'warm' ? `, worker ${fixed(f.workerCpuPerNote, 3)}` : ''}, the rest: service, loopback Telegram, ffmpeg)`,
       );
     }
     const { warm, today } = figures;
@@ -335,13 +385,16 @@ try {
   }
   if (PARTS.has('3')) {
     const bare = await bareEngine(notes, dir);
-    console.log(`  bare engine: ${fixed(bare, 3)} CPU s/note`);
+    console.log(
+      `  bare engine: ${fixed(bare.worker, 3)} CPU s/note as the worker reads them (second readings included), ${fixed(bare.single, 3)} for one reading`,
+    );
     for (const mode of MODES) {
       const f = figures[mode];
       if (f)
         console.log(
-          `  service-path cost, ${LABEL[mode]}: ${fixed(f.cpuPerNote / bare, 2)}x the bare engine's one reading a note` +
-            `, ${fixed(f.cpuPerNote / f.engineCpuPerNote, 2)}x its own engines' CPU in the burst (the loopback Telegram server in this process included)`,
+          `  service-path cost, ${LABEL[mode]}: ${fixed(f.cpuPerNote / bare.worker, 2)}x the bare engine's CPU for the same notes` +
+            ` (${fixed(f.cpuPerNote / bare.single, 2)}x one reading a note; ${fixed(f.cpuPerNote / f.engineCpuPerNote, 2)}x its own engines' CPU in the burst)` +
+            `; the loopback Telegram server in this process included`,
         );
     }
   }

@@ -52,7 +52,7 @@ describe('Telegram send pacing', () => {
       expect(at).toHaveLength(3);
       for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeGreaterThanOrEqual(1000);
     }
-    // 120 sends at most 30 a second take at least 4 s; paced at 20 a second, about 6.
+    // 120 sends at most 30 a second take at least 4 s; paced at 25 a second, about 5.
     expect(seconds).toBeGreaterThanOrEqual(4);
     const all = telegram.calls.filter((c) => chats.includes(Number(c.params.chat_id))).map((c) => c.at!);
     for (const t of all) expect(all.filter((u) => u >= t && u < t + 1000).length).toBeLessThanOrEqual(30);
