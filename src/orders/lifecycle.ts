@@ -38,13 +38,14 @@ export interface NewOrder {
   formats?: string | null;
 }
 
+/** One file of a new order, as intake stored and measured it (`storeAttachment`) and the order records it. */
 export interface NewFile {
   position: number;
   name: string;
   key: string;
   bytes: number;
   duration: number | null;
-  /** Why it was refused, as shown to the user; undefined when accepted. */
+  /** Why it was refused, as the sentence shown to the user; undefined when accepted. */
   refusal?: string;
 }
 
