@@ -228,7 +228,7 @@ export class BatchRunner implements Runner {
   }
 
   private async submitGroup(group: JobManifest[]): Promise<string> {
-    const { jobQueue, jobDefinition, workerEnv, log } = this.options;
+    const { jobQueue, jobDefinition, workerEnv, attemptTimeoutSeconds, log } = this.options;
     const jobName = batchJobName(`${group[0]!.jobId}-and-${group.length - 1}`);
     const environment = Object.entries({ ...workerEnv, JOB_MANIFEST: JSON.stringify(group) }).map(([name, value]) => ({ name, value }));
     const response = await this.client.send(
@@ -237,7 +237,8 @@ export class BatchRunner implements Runner {
         jobQueue,
         jobDefinition,
         containerOverrides: { environment, resourceRequirements: [{ type: 'GPU', value: String(BATCH_JOB_GPUS) }] },
-        timeout: { attemptDurationSeconds: BATCH_JOB_TIMEOUT_SECONDS },
+        timeout: { attemptDurationSeconds: attemptTimeoutSeconds ?? BATCH_JOB_TIMEOUT_SECONDS },
+        retryStrategy: SPOT_RETRY_STRATEGY,
       }),
     );
     if (!response.jobId) throw new Error(`SubmitJob for ${jobName} returned no job id`);

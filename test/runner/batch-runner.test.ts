@@ -138,6 +138,17 @@ describe('BatchRunner against a Batch-compatible endpoint', () => {
     expect(batch.jobs.get(slow)!.attempts).toHaveLength(1);
   });
 
+  it('gives a grouped job the same time limit and Spot retries as a single one', async () => {
+    const outcomes = await runner().submitMany([manifest('order-9'), manifest('order-10')], Date.now());
+    const ids = outcomes.map((o) => ('runnerJobId' in o ? o.runnerJobId : undefined));
+    expect(ids[0]).toBeDefined();
+    expect(ids[1]).toBe(ids[0]);
+    const job = batch.jobs.get(ids[0]!)!;
+    expect(JSON.parse(job.environment.JOB_MANIFEST).map((m: JobManifest) => m.jobId)).toEqual(['order-9', 'order-10']);
+    expect(job.timeout).toEqual({ attemptDurationSeconds: 3600 });
+    expect(job.retryStrategy).toEqual(SPOT_RETRY_STRATEGY);
+  });
+
   it('keeps the manifest within the container override limit, shortening only display names', () => {
     const names = Array.from({ length: 40 }, (_, i) => `${'very long recording name '.repeat(8)}${i}.m4a`);
     const json = compactManifest(manifest('order-5', names));
