@@ -1,23 +1,14 @@
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeDiscord, type FakeUser } from '../support/fake-discord';
 import { FakeTelegram } from '../support/fake-telegram';
 import { startTestService, type TestService } from '../support/service';
+import { freePort } from '../support/ports';
 import { ScriptedRunner } from '../support/runners';
 
 /**
  * A channel that cannot start (platform unreachable, token revoked, mail server down) does not stop the
  * service or the other channels: it is retried in the background, and `/healthz` says where each stands.
  */
-
-/** A loopback port nobody listens on (taken, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 interface Health {
   status: string;
@@ -69,8 +60,8 @@ describe('channels that cannot start', () => {
   };
 
   it('Telegram unreachable and IMAP down at start: the service and Discord work; Telegram comes up once its server does', async () => {
-    const telegramPort = await closedPort();
-    const imapPort = await closedPort();
+    const telegramPort = await freePort();
+    const imapPort = await freePort();
     const { telegram, discord } = await platforms(true);
     const svc = await service(
       {
