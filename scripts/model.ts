@@ -9,6 +9,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MODELS, UnknownModelError } from '../whisper-container/src/models';
+import { exitWith } from '../whisper-container/src/exit';
 import { fetchModel } from './fetch-model';
 
 const usage = 'usage: npm run model -- NAME [--base-url URL] [--no-default]   (npm run model -- --list for the names)';
@@ -79,12 +80,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`model: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+exitWith(main(), 'model');

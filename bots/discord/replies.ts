@@ -2,6 +2,7 @@ import { ButtonStyle, ComponentType, MessageFlags, Routes, type REST } from 'dis
 import type { Logger } from '../../src/log';
 import type { OutgoingFile, Reply, ReplyAddress } from '../../src/ports/channel';
 import { describeError, hasCode, toDeliveryError } from './errors';
+import { deliverReply } from '../shared/deliver';
 import { RecentMap } from '../shared/recent';
 import { SentParts } from '../shared/sent-parts';
 import { isStatusReply, StatusMessages } from '../shared/status';
@@ -74,17 +75,13 @@ export class ReplyPresenter {
 
   /** Sends one reply; throws `DeliveryError` (permanent when the user closed their DMs or the channel is gone). */
   async send(to: ReplyAddress, reply: Reply): Promise<void> {
-    try {
-      await this.present(to, reply);
-    } catch (error) {
-      const failure = toDeliveryError(error);
-      if (failure.permanent) this.status.settle(reply.orderId);
-      this.log.warn(
-        { key: reply.key, kind: reply.kind, orderId: reply.orderId, permanent: failure.permanent, ...describeError(error) },
-        'discord delivery failed',
-      );
-      throw failure;
-    }
+    await deliverReply(reply, () => this.present(to, reply), {
+      toDeliveryError,
+      status: this.status,
+      log: this.log,
+      platform: 'discord',
+      describe: describeError,
+    });
   }
 
   /** Ends every typing loop (the channel is stopping). */

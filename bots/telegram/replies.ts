@@ -1,6 +1,7 @@
 import type { Logger } from '../../src/log';
 import type { Reply, ReplyAddress } from '../../src/ports/channel';
 import { isBadRequest, toDeliveryError, type BotApi } from './api';
+import { deliverReply } from '../shared/deliver';
 import { SentParts } from '../shared/sent-parts';
 import { isStatusReply, StatusMessages } from '../shared/status';
 import { splitText } from '../shared/text';
@@ -39,14 +40,7 @@ export class ReplyPresenter {
 
   /** Sends one reply; throws `DeliveryError`. */
   async send(to: ReplyAddress, reply: Reply): Promise<void> {
-    try {
-      await this.present(to, reply);
-    } catch (error) {
-      const failure = toDeliveryError(error);
-      if (failure.permanent) this.status.settle(reply.orderId);
-      this.log.warn({ key: reply.key, kind: reply.kind, orderId: reply.orderId, permanent: failure.permanent }, 'telegram delivery failed');
-      throw failure;
-    }
+    await deliverReply(reply, () => this.present(to, reply), { toDeliveryError, status: this.status, log: this.log, platform: 'telegram' });
   }
 
   /** Ends every chat action loop (the channel is stopping). */

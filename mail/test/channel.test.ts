@@ -7,11 +7,11 @@ import { startSmtpSink, type SmtpSink } from '../../test/support/smtp-sink';
 import type { MailChannel } from '../channel';
 import { createMailChannel } from '../index';
 import type { MailOptions } from '../options';
-import { buildMail, next, nextProcessed, recordingHandler } from './fixtures';
+import { buildMail, genuineMail, next, nextProcessed, passedAuth, recordingHandler } from './fixtures';
 
 const SERVICE = 'service@example.test';
 const AUTHSERV = 'mx.example.test';
-const passed = (domain: string) => `${AUTHSERV}; spf=pass smtp.mailfrom=${domain}; dmarc=pass header.from=${domain}`;
+const passed = (domain: string) => passedAuth(AUTHSERV, domain);
 
 let dovecot: TestDovecot;
 let sink: SmtpSink;
@@ -52,18 +52,15 @@ describe('email channel intake', () => {
     const rec = recordingHandler({ hold });
     const c = channel();
     await dovecot.append(
-      await buildMail(
-        {
-          from: 'Ann Example <Ann@Ann.test>',
-          to: SERVICE,
-          subject: 'Re: Interview',
-          messageId: '<first@ann.test>',
-          references: ['<root@ann.test>'],
-          text: 'Please transcribe.',
-          attachments: [{ filename: 'interview.mp3', content: audio, contentType: 'audio/mpeg' }],
-        },
-        { 'Authentication-Results': passed('ann.test') },
-      ),
+      await genuineMail(AUTHSERV, 'ann.test', {
+        from: 'Ann Example <Ann@Ann.test>',
+        to: SERVICE,
+        subject: 'Re: Interview',
+        messageId: '<first@ann.test>',
+        references: ['<root@ann.test>'],
+        text: 'Please transcribe.',
+        attachments: [{ filename: 'interview.mp3', content: audio, contentType: 'audio/mpeg' }],
+      }),
     );
     const processed = nextProcessed(c);
     await c.start(rec.handler);
@@ -102,22 +99,19 @@ describe('email channel intake', () => {
     const rec = recordingHandler();
     const c = channel();
     await dovecot.append(
-      await buildMail(
-        {
-          from: 'ann@ann.test',
-          to: SERVICE,
-          subject: 'Three files',
-          messageId: '<several@ann.test>',
-          text: 'see attached',
-          attachments: [
-            { filename: 'a.ogg', content: audio.subarray(0, 1000), contentType: 'audio/ogg' },
-            { filename: 'notes.pdf', content: Buffer.from('%PDF-1.4'), contentType: 'application/pdf' },
-            { filename: 'b.m4a', content: audio.subarray(1000, 5000), contentType: 'application/octet-stream' },
-            { filename: 'clip.mov', content: audio.subarray(5000, 9000), contentType: 'video/quicktime' },
-          ],
-        },
-        { 'Authentication-Results': passed('ann.test') },
-      ),
+      await genuineMail(AUTHSERV, 'ann.test', {
+        from: 'ann@ann.test',
+        to: SERVICE,
+        subject: 'Three files',
+        messageId: '<several@ann.test>',
+        text: 'see attached',
+        attachments: [
+          { filename: 'a.ogg', content: audio.subarray(0, 1000), contentType: 'audio/ogg' },
+          { filename: 'notes.pdf', content: Buffer.from('%PDF-1.4'), contentType: 'application/pdf' },
+          { filename: 'b.m4a', content: audio.subarray(1000, 5000), contentType: 'application/octet-stream' },
+          { filename: 'clip.mov', content: audio.subarray(5000, 9000), contentType: 'video/quicktime' },
+        ],
+      }),
     );
     await c.start(rec.handler);
     const [got] = await rec.waitFor(1);
@@ -129,10 +123,13 @@ describe('email channel intake', () => {
     const rec = recordingHandler();
     const c = channel();
     await dovecot.append(
-      await buildMail(
-        { from: 'ann@ann.test', to: SERVICE, subject: 'Hello?', messageId: '<plain@ann.test>', text: 'What do you do?' },
-        { 'Authentication-Results': passed('ann.test') },
-      ),
+      await genuineMail(AUTHSERV, 'ann.test', {
+        from: 'ann@ann.test',
+        to: SERVICE,
+        subject: 'Hello?',
+        messageId: '<plain@ann.test>',
+        text: 'What do you do?',
+      }),
     );
     await c.start(rec.handler);
     const [got] = await rec.waitFor(1);
@@ -144,16 +141,13 @@ describe('email channel intake', () => {
     const rec = recordingHandler();
     const c = channel({ maxFileBytes: 100_000 });
     await dovecot.append(
-      await buildMail(
-        {
-          from: 'ann@ann.test',
-          to: SERVICE,
-          subject: 'big',
-          messageId: '<big@ann.test>',
-          attachments: [{ filename: 'long.wav', content: audio, contentType: 'audio/wav' }],
-        },
-        { 'Authentication-Results': passed('ann.test') },
-      ),
+      await genuineMail(AUTHSERV, 'ann.test', {
+        from: 'ann@ann.test',
+        to: SERVICE,
+        subject: 'big',
+        messageId: '<big@ann.test>',
+        attachments: [{ filename: 'long.wav', content: audio, contentType: 'audio/wav' }],
+      }),
     );
     await c.start(rec.handler);
     const [got] = await rec.waitFor(1);
@@ -188,10 +182,13 @@ describe('email channel intake', () => {
     }
     // Handled in UID order, so once this one arrives every mail before it has been judged.
     await dovecot.append(
-      await buildMail(
-        { from: 'ann@ann.test', to: SERVICE, subject: 'genuine', messageId: '<genuine@ann.test>', attachments: attach },
-        { 'Authentication-Results': passed('ann.test') },
-      ),
+      await genuineMail(AUTHSERV, 'ann.test', {
+        from: 'ann@ann.test',
+        to: SERVICE,
+        subject: 'genuine',
+        messageId: '<genuine@ann.test>',
+        attachments: attach,
+      }),
     );
     await c.start(rec.handler);
     await rec.waitFor(1);
@@ -205,10 +202,13 @@ describe('email channel intake', () => {
     const rec = recordingHandler({ fail: () => failures-- > 0 });
     const c = channel();
     await dovecot.append(
-      await buildMail(
-        { from: 'ann@ann.test', to: SERVICE, subject: 'retry', messageId: '<retry@ann.test>', text: 'x' },
-        { 'Authentication-Results': passed('ann.test') },
-      ),
+      await genuineMail(AUTHSERV, 'ann.test', {
+        from: 'ann@ann.test',
+        to: SERVICE,
+        subject: 'retry',
+        messageId: '<retry@ann.test>',
+        text: 'x',
+      }),
     );
     const firstTry = nextProcessed(c, 'retry');
     await c.start(rec.handler);
@@ -216,10 +216,13 @@ describe('email channel intake', () => {
     expect((await dovecot.unseen()).length).toBe(1);
     // A new mail starts the next pass at once, instead of waiting for the retry timer.
     await dovecot.append(
-      await buildMail(
-        { from: 'ann@ann.test', to: SERVICE, subject: 'nudge', messageId: '<nudge@ann.test>', text: 'y' },
-        { 'Authentication-Results': passed('ann.test') },
-      ),
+      await genuineMail(AUTHSERV, 'ann.test', {
+        from: 'ann@ann.test',
+        to: SERVICE,
+        subject: 'nudge',
+        messageId: '<nudge@ann.test>',
+        text: 'y',
+      }),
     );
     const got = await rec.waitFor(2);
     expect(got.map((r) => r.message.id).sort()).toEqual(['mail:ann@ann.test:<nudge@ann.test>', 'mail:ann@ann.test:<retry@ann.test>']);
@@ -229,10 +232,7 @@ describe('email channel intake', () => {
     const rec = recordingHandler();
     const c = channel();
     const mail = (n: string) =>
-      buildMail(
-        { from: 'ann@ann.test', to: SERVICE, subject: n, messageId: `<${n}@ann.test>`, text: n },
-        { 'Authentication-Results': passed('ann.test') },
-      );
+      genuineMail(AUTHSERV, 'ann.test', { from: 'ann@ann.test', to: SERVICE, subject: n, messageId: `<${n}@ann.test>`, text: n });
     await c.start(rec.handler);
     const firstDone = nextProcessed(c);
     await dovecot.append(await mail('before'));

@@ -7,13 +7,11 @@ import { spokenFile } from '../../test/support/audio';
 import { startDovecot, type TestDovecot } from '../../test/support/dovecot';
 import { startTestService, type TestService } from '../../test/support/service';
 import { startSmtpSink, type SmtpSink, type SunkMail } from '../../test/support/smtp-sink';
-import { buildMail } from './fixtures';
+import { buildMail, genuineMail } from './fixtures';
 import { mailEnv } from '../../test/support/mail-env';
 
 const SERVICE = 'transcripts@example.test';
 const AUTHSERV = 'mx.example.test';
-const passed = (domain: string) =>
-  `${AUTHSERV}; spf=pass smtp.mailfrom=${domain}; dkim=pass header.d=${domain}; dmarc=pass header.from=${domain}`;
 const SENTENCE = 'Please send the quarterly report to the finance team before Friday.';
 const SECOND = 'The weather will be sunny tomorrow in the mountains.';
 
@@ -50,18 +48,15 @@ describe('email end to end with the real service and worker', () => {
 
   it('answers a spoken-audio attachment in the thread, with the transcript attached and the balance stated', async () => {
     await dovecot.append(
-      await buildMail(
-        {
-          from: 'Ann <ann@ann.test>',
-          to: SERVICE,
-          subject: 'Voice memo',
-          messageId: '<memo@ann.test>',
-          references: ['<thread-root@ann.test>'],
-          text: 'Could you transcribe this?',
-          attachments: [{ filename: 'memo.ogg', content: memo, contentType: 'audio/ogg' }],
-        },
-        { 'Authentication-Results': passed('ann.test') },
-      ),
+      await genuineMail(AUTHSERV, 'ann.test', {
+        from: 'Ann <ann@ann.test>',
+        to: SERVICE,
+        subject: 'Voice memo',
+        messageId: '<memo@ann.test>',
+        references: ['<thread-root@ann.test>'],
+        text: 'Could you transcribe this?',
+        attachments: [{ filename: 'memo.ogg', content: memo, contentType: 'audio/ogg' }],
+      }),
     );
 
     const quote = await replyTo('<memo@ann.test>');
@@ -103,18 +98,23 @@ describe('email end to end with the real service and worker', () => {
       // Claims a pass, but under another server's name: anyone can write that header.
       { 'Authentication-Results': 'mx.evil.test; dmarc=pass header.from=bob.test' },
     );
-    const bounce = await buildMail(
+    const bounce = await genuineMail(
+      AUTHSERV,
+      'bob.test',
       { from: 'MAILER-DAEMON@bob.test', to: SERVICE, subject: 'Undelivered Mail', messageId: '<bounce@bob.test>', text: 'returned' },
-      { 'Authentication-Results': passed('bob.test'), 'Return-Path': '<>' },
+      { 'Return-Path': '<>' },
     );
     await dovecot.append(forged);
     await dovecot.append(bounce);
     // Mail is taken in UID order, so once this is answered the two above have been judged.
     await dovecot.append(
-      await buildMail(
-        { from: 'carol@carol.test', to: SERVICE, subject: 'hello', messageId: '<hello@carol.test>', text: 'What is this address for?' },
-        { 'Authentication-Results': passed('carol.test') },
-      ),
+      await genuineMail(AUTHSERV, 'carol.test', {
+        from: 'carol@carol.test',
+        to: SERVICE,
+        subject: 'hello',
+        messageId: '<hello@carol.test>',
+        text: 'What is this address for?',
+      }),
     );
     const help = await replyTo('<hello@carol.test>');
     expect(help.parsed.text).toContain('Please send an audio or video file');
@@ -130,17 +130,14 @@ describe('email end to end with the real service and worker', () => {
 
   it('takes choices from lines in the mail, refuses German on the English-only model, and keeps the rest for later mail', async () => {
     await dovecot.append(
-      await buildMail(
-        {
-          from: 'fay@fay.test',
-          to: SERVICE,
-          subject: 'Settings language: de',
-          messageId: '<settings@fay.test>',
-          // The quoted line is an old choice from an earlier reply, not this mail's.
-          text: 'Hello,\nformat: vtt\n\n> format: json',
-        },
-        { 'Authentication-Results': passed('fay.test') },
-      ),
+      await genuineMail(AUTHSERV, 'fay.test', {
+        from: 'fay@fay.test',
+        to: SERVICE,
+        subject: 'Settings language: de',
+        messageId: '<settings@fay.test>',
+        // The quoted line is an old choice from an earlier reply, not this mail's.
+        text: 'Hello,\nformat: vtt\n\n> format: json',
+      }),
     );
     const answer = await replyTo('<settings@fay.test>');
     expect(answer.parsed.text).toContain("I can't transcribe German");
@@ -148,16 +145,13 @@ describe('email end to end with the real service and worker', () => {
     expect(answer.parsed.text).toContain('Your next transcripts come with these files: vtt.');
 
     await dovecot.append(
-      await buildMail(
-        {
-          from: 'fay@fay.test',
-          to: SERVICE,
-          subject: 'Memo',
-          messageId: '<memo@fay.test>',
-          attachments: [{ filename: 'memo.ogg', content: memo, contentType: 'audio/ogg' }],
-        },
-        { 'Authentication-Results': passed('fay.test') },
-      ),
+      await genuineMail(AUTHSERV, 'fay.test', {
+        from: 'fay@fay.test',
+        to: SERVICE,
+        subject: 'Memo',
+        messageId: '<memo@fay.test>',
+        attachments: [{ filename: 'memo.ogg', content: memo, contentType: 'audio/ogg' }],
+      }),
     );
     const done = await replyTo('<memo@fay.test>', (m) => m.parsed.attachments.length > 0);
     expect(done.parsed.attachments.map((a) => a.filename)).toEqual(['memo.vtt']);
@@ -167,19 +161,16 @@ describe('email end to end with the real service and worker', () => {
 
   it('makes one order and one transcript reply of a mail with several recordings', async () => {
     await dovecot.append(
-      await buildMail(
-        {
-          from: 'dave@dave.test',
-          to: SERVICE,
-          subject: 'Two clips',
-          messageId: '<two@dave.test>',
-          attachments: [
-            { filename: 'memo.ogg', content: memo, contentType: 'audio/ogg' },
-            { filename: 'weather.mp3', content: second, contentType: 'audio/mpeg' },
-          ],
-        },
-        { 'Authentication-Results': passed('dave.test') },
-      ),
+      await genuineMail(AUTHSERV, 'dave.test', {
+        from: 'dave@dave.test',
+        to: SERVICE,
+        subject: 'Two clips',
+        messageId: '<two@dave.test>',
+        attachments: [
+          { filename: 'memo.ogg', content: memo, contentType: 'audio/ogg' },
+          { filename: 'weather.mp3', content: second, contentType: 'audio/mpeg' },
+        ],
+      }),
     );
     const done = await replyTo('<two@dave.test>', withResults);
     expect(done.parsed.attachments.map((a) => a.filename).sort()).toEqual([

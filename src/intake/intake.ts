@@ -9,7 +9,7 @@ import type { Ledger } from '../ledger';
 import type { Logger } from '../log';
 import { text } from '../messages';
 import { enqueueReply } from '../outbox/outbox';
-import { receiveOrder } from '../orders/lifecycle';
+import { receiveOrder, type NewFile } from '../orders/lifecycle';
 import type { Quoting } from '../orders/quote';
 import type { BlobStore } from '../ports/blob-store';
 import type { ModelInfo } from '../domain/models';
@@ -19,7 +19,7 @@ import { findOrCreateUser, grantKey, type GrantPolicy, type User } from '../user
 import { defaultFloodPolicy, FloodLimiter, type FloodPolicy } from './flood';
 import { applyChoice, handleCommand, type ChoiceAnswer, type CommandContext } from './commands';
 import { displayName } from './file-names';
-import { storeAttachment, type StoredAttachment } from './store-attachment';
+import { storeAttachment } from './store-attachment';
 import { intakeMetrics } from './metrics';
 
 export interface IntakeOptions {
@@ -238,7 +238,7 @@ export class Intake {
   private async takeOrder(message: IncomingMessage, orderId: string): Promise<void> {
     const { db, ledger, store, quoting, log, limits } = this.options;
     const accepted = message.attachments.slice(0, this.maxFiles);
-    const stored: StoredAttachment[] = [];
+    const stored: NewFile[] = [];
     for (const [position, attachment] of accepted.entries()) {
       const name = displayName(attachment.name, position);
       stored.push(await storeAttachment({ store, attachment, name, position, key: `orders/${orderId}/${position}`, limits }));

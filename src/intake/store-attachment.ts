@@ -4,24 +4,15 @@ import { join } from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { text } from '../messages';
+import type { NewFile } from '../orders/lifecycle';
 import { isMediaFile } from '../media/media-types';
 import { probeFile, type Probe } from '../media/probe';
 import { BlobTooLargeError, type BlobStore } from '../ports/blob-store';
 import { AttachmentRefusal, type IncomingAttachment } from '../ports/channel';
 
-export interface StoredAttachment {
-  position: number;
-  name: string;
-  key: string;
-  bytes: number;
-  duration: number | null;
-  /** Why it was refused, as the sentence shown to the user; undefined when accepted. */
-  refusal?: string;
-}
-
 /**
  * Streams one attachment into the store (never whole in memory), enforcing the byte limit while
- * it flows, then measures it. Refusals (not audio or video by its declared type, too large, not audio, no sound
+ * it flows, then measures it, and returns the file as the order records it. Refusals (not audio or video by its declared type, too large, not audio, no sound
  * track, too long) come back as data, so one
  * bad file does not stop the others; only unexpected errors (disk full) throw.
  */
@@ -32,7 +23,7 @@ export async function storeAttachment(input: {
   position: number;
   key: string;
   limits: { maxFileBytes: number; maxFileSeconds: number };
-}): Promise<StoredAttachment> {
+}): Promise<NewFile> {
   const { store, attachment, name, position, key, limits } = input;
   const base = { position, name, key, bytes: 0, duration: null };
   // A file that says it is something else (an image, a PDF, text) is named and refused unread: no download, no decoder.

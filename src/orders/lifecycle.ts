@@ -38,13 +38,14 @@ export interface NewOrder {
   formats?: string | null;
 }
 
+/** One file of a new order, as intake stored and measured it (`storeAttachment`) and the order records it. */
 export interface NewFile {
   position: number;
   name: string;
   key: string;
   bytes: number;
   duration: number | null;
-  /** Why it was refused, as shown to the user; undefined when accepted. */
+  /** Why it was refused, as the sentence shown to the user; undefined when accepted. */
   refusal?: string;
 }
 
@@ -261,15 +262,9 @@ export function closeUnderpaid({ db, ledger }: CommandContext, order: Order, pay
     if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'paid less than the quote' })) return false;
     creditPurchase(ledger, order, payment);
     refundHold(ledger, order);
-    const balance = ledger.balance(order.userId);
-    const reply = text.underpaid(money(payment.amountCents, payment.currency), payment.boughtSeconds, order.missingSeconds, balance);
-    enqueueReply(db, order.replyTo, {
-      key: `underpaid:${order.id}`,
-      orderId: order.id,
-      kind: 'notice',
-      text: reply,
-      balanceSeconds: balance,
-    });
+    noticeWithBalance({ db, ledger }, order, `underpaid:${order.id}`, (balance) =>
+      text.underpaid(money(payment.amountCents, payment.currency), payment.boughtSeconds, order.missingSeconds, balance),
+    );
     return true;
   });
 }
@@ -283,17 +278,20 @@ export function creditPayment({ db, ledger }: CommandContext, order: Order, paym
   return transaction(db, () => {
     if (isCredited(ledger, order.id, payment.checkoutId)) return false;
     creditPurchase(ledger, order, payment);
-    const balance = ledger.balance(order.userId);
-    const reply = text.credited(money(payment.amountCents, payment.currency), payment.boughtSeconds, balance);
-    enqueueReply(db, order.replyTo, {
-      key: `credited:${payment.checkoutId}`,
-      orderId: order.id,
-      kind: 'notice',
-      text: reply,
-      balanceSeconds: balance,
-    });
+    noticeWithBalance({ db, ledger }, order, `credited:${payment.checkoutId}`, (balance) =>
+      text.credited(money(payment.amountCents, payment.currency), payment.boughtSeconds, balance),
+    );
     return true;
   });
+}
+
+/**
+ * Queues a notice to the order's user, keyed so that queueing it twice sends it once, with the balance after the
+ * ledger entries the command has just written (the sentence may name it too).
+ */
+function noticeWithBalance({ db, ledger }: CommandContext, order: Order, key: string, sentence: (balance: number) => string): void {
+  const balance = ledger.balance(order.userId);
+  enqueueReply(db, order.replyTo, { key, orderId: order.id, kind: 'notice', text: sentence(balance), balanceSeconds: balance });
 }
 
 function refundHold(ledger: Ledger, order: Order): void {
@@ -310,14 +308,7 @@ export function expireOrder({ db, ledger }: CommandContext, order: Order, keepHo
   return transaction(db, () => {
     if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'checkout expired' })) return false;
     refundHold(ledger, order);
-    const balance = ledger.balance(order.userId);
-    enqueueReply(db, order.replyTo, {
-      key: `expired:${order.id}`,
-      orderId: order.id,
-      kind: 'notice',
-      text: text.expired(keepHours),
-      balanceSeconds: balance,
-    });
+    noticeWithBalance({ db, ledger }, order, `expired:${order.id}`, () => text.expired(keepHours));
     return true;
   });
 }
@@ -327,14 +318,7 @@ export function failPayment({ db, ledger }: CommandContext, order: Order): boole
   return transaction(db, () => {
     if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'payment failed' })) return false;
     refundHold(ledger, order);
-    const balance = ledger.balance(order.userId);
-    enqueueReply(db, order.replyTo, {
-      key: `payfail:${order.id}`,
-      orderId: order.id,
-      kind: 'notice',
-      text: text.paymentFailed(order.heldSeconds),
-      balanceSeconds: balance,
-    });
+    noticeWithBalance({ db, ledger }, order, `payfail:${order.id}`, () => text.paymentFailed(order.heldSeconds));
     return true;
   });
 }
@@ -468,14 +452,7 @@ function refundAndFail({ db, ledger }: CommandContext, order: Order, from: 'queu
   return transaction(db, () => {
     if (!moveOrder(db, order.id, from, 'failed', { error })) return false;
     ledger.append({ userId: order.userId, kind: 'refund', seconds: order.seconds, key: `refund:${order.id}`, orderId: order.id });
-    const balance = ledger.balance(order.userId);
-    enqueueReply(db, order.replyTo, {
-      key: `failed:${order.id}`,
-      orderId: order.id,
-      kind: 'notice',
-      text: sentence,
-      balanceSeconds: balance,
-    });
+    noticeWithBalance({ db, ledger }, order, `failed:${order.id}`, () => sentence);
     return true;
   });
 }

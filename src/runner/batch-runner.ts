@@ -113,14 +113,26 @@ export class BatchRunner implements Runner {
   }
 
   async submit(manifest: JobManifest): Promise<string> {
-    const { jobQueue, jobDefinition, workerEnv, attemptTimeoutSeconds, log } = this.options;
+    const { log } = this.options;
     const jobName = batchJobName(manifest.jobId);
     const existing = await this.existingJob(jobName);
     if (existing) {
       log.info({ jobId: manifest.jobId, batchJobId: existing.jobId, status: existing.status }, 'batch job already submitted');
       return existing.jobId!;
     }
-    const environment = Object.entries({ ...workerEnv, JOB_MANIFEST: compactManifest(manifest) }).map(([name, value]) => ({ name, value }));
+    const batchJobId = await this.submitJob(jobName, compactManifest(manifest));
+    this.submitted.set(jobName, batchJobId);
+    log.info({ jobId: manifest.jobId, batchJobId, files: manifest.inputs.length }, 'batch job submitted');
+    return batchJobId;
+  }
+
+  /**
+   * One SubmitJob: the manifest JSON (one order's, or a group's array) in `JOB_MANIFEST` beside the worker's
+   * environment, and the GPU count, time limit and Spot retries that every job carries whatever its definition says.
+   */
+  private async submitJob(jobName: string, manifestJson: string): Promise<string> {
+    const { jobQueue, jobDefinition, workerEnv, attemptTimeoutSeconds } = this.options;
+    const environment = Object.entries({ ...workerEnv, JOB_MANIFEST: manifestJson }).map(([name, value]) => ({ name, value }));
     const response = await this.client.send(
       new SubmitJobCommand({
         jobName,
@@ -132,8 +144,6 @@ export class BatchRunner implements Runner {
       }),
     );
     if (!response.jobId) throw new Error(`SubmitJob for ${jobName} returned no job id`);
-    this.submitted.set(jobName, response.jobId);
-    log.info({ jobId: manifest.jobId, batchJobId: response.jobId, files: manifest.inputs.length }, 'batch job submitted');
     return response.jobId;
   }
 
@@ -228,28 +238,16 @@ export class BatchRunner implements Runner {
   }
 
   private async submitGroup(group: JobManifest[]): Promise<string> {
-    const { jobQueue, jobDefinition, workerEnv, log } = this.options;
-    const jobName = batchJobName(`${group[0]!.jobId}-and-${group.length - 1}`);
-    const environment = Object.entries({ ...workerEnv, JOB_MANIFEST: JSON.stringify(group) }).map(([name, value]) => ({ name, value }));
-    const response = await this.client.send(
-      new SubmitJobCommand({
-        jobName,
-        jobQueue,
-        jobDefinition,
-        containerOverrides: { environment, resourceRequirements: [{ type: 'GPU', value: String(BATCH_JOB_GPUS) }] },
-        timeout: { attemptDurationSeconds: BATCH_JOB_TIMEOUT_SECONDS },
-      }),
-    );
-    if (!response.jobId) throw new Error(`SubmitJob for ${jobName} returned no job id`);
+    const batchJobId = await this.submitJob(batchJobName(`${group[0]!.jobId}-and-${group.length - 1}`), JSON.stringify(group));
     this.remember(
-      response.jobId,
+      batchJobId,
       group.map((m) => m.jobId),
     );
-    log.info(
-      { batchJobId: response.jobId, orders: group.length, files: group.reduce((n, m) => n + m.inputs.length, 0) },
+    this.options.log.info(
+      { batchJobId, orders: group.length, files: group.reduce((n, m) => n + m.inputs.length, 0) },
       'batch job submitted for a group of orders',
     );
-    return response.jobId;
+    return batchJobId;
   }
 
   private remember(jobId: string, orderIds: string[]): void {

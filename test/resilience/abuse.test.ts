@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMail } from '../../mail/test/fixtures';
-import { startDovecot, type TestDovecot } from '../support/dovecot';
-import { FakeDiscord, type FakeUser } from '../support/fake-discord';
-import { FakeTelegram } from '../support/fake-telegram';
+import type { TestDovecot } from '../support/dovecot';
+import type { FakeDiscord, FakeUser } from '../support/fake-discord';
+import type { FakeTelegram } from '../support/fake-telegram';
 import { ScriptedRunner } from '../support/runners';
+import { startAllChannels, type AllChannels } from '../support/all-channels';
 import { startTestService, type TestService } from '../support/service';
-import { startSmtpSink, type SmtpSink } from '../support/smtp-sink';
-import { mailEnv } from '../support/mail-env';
+import type { SmtpSink } from '../support/smtp-sink';
 
 /**
  * Cheap identities and floods, through the real channel loopbacks: free seconds per email domain and for
@@ -24,15 +24,12 @@ describe('abuse bounds', () => {
   let discord: FakeDiscord;
   let dovecot: TestDovecot;
   let sink: SmtpSink;
+  let channels: AllChannels;
   let svc: TestService;
 
   beforeAll(async () => {
-    [telegram, discord, dovecot, sink] = await Promise.all([
-      new FakeTelegram().start(),
-      new FakeDiscord().start(),
-      startDovecot({ user: SERVICE }),
-      startSmtpSink(),
-    ]);
+    channels = await startAllChannels(SERVICE);
+    ({ telegram, discord, dovecot, sink } = channels);
     svc = await startTestService({
       runner: new ScriptedRunner(),
       env: {
@@ -41,18 +38,13 @@ describe('abuse bounds', () => {
         DISCORD_MIN_ACCOUNT_AGE_DAYS: '7',
         USER_MESSAGES_PER_MINUTE: '3',
         HELP_REPLIES_PER_HOUR: '2',
-        TELEGRAM_BOT_TOKEN: telegram.token,
-        TELEGRAM_API_ROOT: telegram.url,
-        DISCORD_BOT_TOKEN: discord.token,
-        DISCORD_API_ROOT: discord.apiRoot,
-        ...mailEnv(dovecot, sink, SERVICE),
-        MAIL_SENDER_AUTH: 'none',
+        ...channels.env,
       },
     });
   });
   afterAll(async () => {
     await svc?.stop();
-    await Promise.all([telegram?.stop(), discord?.stop(), dovecot?.close(), sink?.close()]);
+    await channels?.stop();
   });
 
   const mail = async (from: string, messageId: string, headers: Record<string, string> = {}) =>

@@ -1,23 +1,14 @@
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeDiscord, type FakeUser } from '../support/fake-discord';
 import { FakeTelegram } from '../support/fake-telegram';
 import { startTestService, type TestService } from '../support/service';
+import { freePort } from '../support/ports';
 import { ScriptedRunner } from '../support/runners';
 
 /**
  * A channel that cannot start (platform unreachable, token revoked, mail server down) does not stop the
  * service or the other channels: it is retried in the background, and `/healthz` says where each stands.
  */
-
-/** A loopback port nobody listens on (taken, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 interface Health {
   status: string;
@@ -43,20 +34,37 @@ describe('channels that cannot start', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
   };
-
-  it('Telegram unreachable and IMAP down at start: the service and Discord work; Telegram comes up once its server does', async () => {
-    const telegramPort = await closedPort();
-    const imapPort = await closedPort();
+  /** Discord's loopback server, started, and Telegram's, started unless the test starts it later; both stopped after the test. */
+  const platforms = async (telegramLater = false) => {
     const telegram = new FakeTelegram();
+    if (!telegramLater) await telegram.start();
     const discord = await new FakeDiscord().start();
     cleanup.push(
       () => discord.stop(),
       () => telegram.stop(),
     );
-    const svc = await startTestService({
-      runner: new ScriptedRunner(),
-      channelRetry: { minDelayMs: 200, maxDelayMs: 1_000 },
-      env: {
+    return { telegram, discord };
+  };
+  /** The service on `env`, transcribing nothing real, retrying a channel's start every 200 ms up to `maxDelayMs`. */
+  const service = async (env: Record<string, string>, maxDelayMs: number) => {
+    const svc = await startTestService({ runner: new ScriptedRunner(), channelRetry: { minDelayMs: 200, maxDelayMs }, env });
+    cleanup.push(() => svc.stop());
+    return svc;
+  };
+  /** Asks the Telegram bot `/balance` as user `id`; its answer's text. */
+  const telegramBalance = async (telegram: FakeTelegram, id: number) => {
+    const message = telegram.message({ text: '/balance' }, { id });
+    telegram.pushUpdate({ message });
+    const reply = await telegram.waitFor(() => telegram.sent.find((m) => m.reply_to === message.message_id), 30_000);
+    return reply.text;
+  };
+
+  it('Telegram unreachable and IMAP down at start: the service and Discord work; Telegram comes up once its server does', async () => {
+    const telegramPort = await freePort();
+    const imapPort = await freePort();
+    const { telegram, discord } = await platforms(true);
+    const svc = await service(
+      {
         TELEGRAM_BOT_TOKEN: telegram.token,
         TELEGRAM_API_ROOT: `http://127.0.0.1:${telegramPort}`,
         DISCORD_BOT_TOKEN: discord.token,
@@ -71,8 +79,8 @@ describe('channels that cannot start', () => {
         SMTP_SECURE: 'false',
         MAIL_SENDER_AUTH: 'none',
       },
-    });
-    cleanup.push(() => svc.stop());
+      1_000,
+    );
 
     const down = await health(svc);
     expect(down).toEqual({ code: 200, body: { status: 'ok', channels: { telegram: 'down', email: 'down', discord: 'up' } } });
@@ -86,37 +94,24 @@ describe('channels that cannot start', () => {
     // Telegram's server comes back where it was; the channel starts without a restart and takes messages.
     await telegram.start(telegramPort);
     await until(async () => (await health(svc)).body.channels.telegram === 'up');
-    const message = telegram.message({ text: '/balance' }, { id: 3001 });
-    telegram.pushUpdate({ message });
-    const reply = await telegram.waitFor(() => telegram.sent.find((m) => m.reply_to === message.message_id), 30_000);
-    expect(reply.text).toBe('You have 10 min of transcription left.');
+    expect(await telegramBalance(telegram, 3001)).toBe('You have 10 min of transcription left.');
     expect((await health(svc)).body.channels).toEqual({ telegram: 'up', email: 'down', discord: 'up' });
   });
 
   it('a revoked Discord token: Discord is reported down and retried, Telegram works, the service answers', async () => {
-    const telegram = await new FakeTelegram().start();
-    const discord = await new FakeDiscord().start();
-    cleanup.push(
-      () => discord.stop(),
-      () => telegram.stop(),
-    );
-    const svc = await startTestService({
-      runner: new ScriptedRunner(),
-      channelRetry: { minDelayMs: 200, maxDelayMs: 400 },
-      env: {
+    const { telegram, discord } = await platforms();
+    const svc = await service(
+      {
         TELEGRAM_BOT_TOKEN: telegram.token,
         TELEGRAM_API_ROOT: telegram.url,
         DISCORD_BOT_TOKEN: 'ODk5.revoked.bot-token',
         DISCORD_API_ROOT: discord.apiRoot,
       },
-    });
-    cleanup.push(() => svc.stop());
+      400,
+    );
 
     expect(await health(svc)).toEqual({ code: 200, body: { status: 'ok', channels: { telegram: 'up', discord: 'down' } } });
-    const message = telegram.message({ text: '/balance' }, { id: 3002 });
-    telegram.pushUpdate({ message });
-    const reply = await telegram.waitFor(() => telegram.sent.find((m) => m.reply_to === message.message_id), 30_000);
-    expect(reply.text).toBe('You have 10 min of transcription left.');
+    expect(await telegramBalance(telegram, 3002)).toBe('You have 10 min of transcription left.');
     // Still down a while later: retried, never up with a bad token, and the service is still up.
     await new Promise((r) => setTimeout(r, 1_500));
     expect(await health(svc)).toEqual({ code: 200, body: { status: 'ok', channels: { telegram: 'up', discord: 'down' } } });

@@ -1,19 +1,16 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TranscriptResult } from '../../src/domain/transcript';
-import { ffmpegPath } from '../../src/media/ffmpeg';
 import { buildMail } from '../../mail/test/fixtures';
-import { spokenFile } from '../support/audio';
-import { startDovecot, type TestDovecot } from '../support/dovecot';
-import { FakeDiscord, type FakeUser } from '../support/fake-discord';
-import { FakeTelegram } from '../support/fake-telegram';
+import { generatedVoiceNote, spokenFile } from '../support/audio';
+import type { TestDovecot } from '../support/dovecot';
+import type { FakeDiscord, FakeUser } from '../support/fake-discord';
+import type { FakeTelegram } from '../support/fake-telegram';
+import { startAllChannels, type AllChannels } from '../support/all-channels';
 import { startTestService, type TestService } from '../support/service';
-import { startSmtpSink, type SmtpSink } from '../support/smtp-sink';
-import { mailEnv } from '../support/mail-env';
+import type { SmtpSink } from '../support/smtp-sink';
 
 /**
  * A recording with no speech (silence, noise) gets its sentence and its `_result.json`, never an empty
@@ -30,6 +27,7 @@ describe('recordings without speech, on every channel', () => {
   let discord: FakeDiscord;
   let dovecot: TestDovecot;
   let sink: SmtpSink;
+  let channels: AllChannels;
   let svc: TestService;
   let silence: Buffer;
   let noise: Buffer;
@@ -37,53 +35,24 @@ describe('recordings without speech, on every channel', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'no-speech-'));
-    const make = async (name: string, source: string) => {
-      const path = join(dir, name);
-      await promisify(execFile)(ffmpegPath(), [
-        '-nostdin',
-        '-loglevel',
-        'error',
-        '-y',
-        '-f',
-        'lavfi',
-        '-i',
-        source,
-        '-t',
-        '6',
-        '-c:a',
-        'libopus',
-        '-b:a',
-        '16k',
-        path,
-      ]);
-      return readFile(path);
-    };
+    const make = async (name: string, source: string) => readFile(await generatedVoiceNote(dir, name, source, 6));
     [silence, noise, speech] = await Promise.all([
       make('silence.ogg', 'anullsrc=r=16000:cl=mono'),
       make('noise.ogg', 'anoisesrc=r=16000:a=0.3:c=pink'),
       spokenFile(dir, 'memo.ogg', SPOKEN).then((p) => readFile(p)),
     ]);
-    [telegram, discord, dovecot, sink] = await Promise.all([
-      new FakeTelegram().start(),
-      new FakeDiscord().start(),
-      startDovecot({ user: SERVICE }),
-      startSmtpSink(),
-    ]);
+    channels = await startAllChannels(SERVICE);
+    ({ telegram, discord, dovecot, sink } = channels);
     svc = await startTestService({
       env: {
         NEW_USER_FREE_SECONDS: '120',
-        TELEGRAM_BOT_TOKEN: telegram.token,
-        TELEGRAM_API_ROOT: telegram.url,
-        DISCORD_BOT_TOKEN: discord.token,
-        DISCORD_API_ROOT: discord.apiRoot,
-        ...mailEnv(dovecot, sink, SERVICE),
-        MAIL_SENDER_AUTH: 'none',
+        ...channels.env,
       },
     });
   });
   afterAll(async () => {
     await svc?.stop();
-    await Promise.all([telegram?.stop(), discord?.stop(), dovecot?.close(), sink?.close()]);
+    await channels?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spokenFile } from '../support/audio';
 import { FakeBatch } from '../support/fake-batch';
-import { startS3, type TestS3 } from '../support/s3rver';
-import { PREPARED_MODEL, startTestService, type TestService } from '../support/service';
+import { batchServiceEnv, startS3WithCredentials, workerImageEnv } from '../support/aws';
+import type { TestS3 } from '../support/s3rver';
+import { startTestService, type TestService } from '../support/service';
 import { TestChannel } from '../support/test-channel';
 
 const NOTES = ['Green apples on the table.', 'The train leaves at nine.', 'Call your brother tonight.'];
@@ -34,19 +35,8 @@ let longFile: string;
 let svc: TestService | undefined;
 
 beforeAll(async () => {
-  s3 = await startS3();
-  vi.stubEnv('AWS_ACCESS_KEY_ID', s3.env.AWS_ACCESS_KEY_ID);
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', s3.env.AWS_SECRET_ACCESS_KEY);
-  batch = new FakeBatch({
-    mode: 'run',
-    startDelayMs: START_DELAY_MS,
-    containerEnv: {
-      WHISPER_MODEL: PREPARED_MODEL,
-      WHISPER_THREADS: '2',
-      AWS_ACCESS_KEY_ID: s3.env.AWS_ACCESS_KEY_ID,
-      AWS_SECRET_ACCESS_KEY: s3.env.AWS_SECRET_ACCESS_KEY,
-    },
-  });
+  s3 = await startS3WithCredentials();
+  batch = new FakeBatch({ mode: 'run', startDelayMs: START_DELAY_MS, containerEnv: workerImageEnv(s3) });
   endpoint = await batch.start();
   dir = await mkdtemp(join(tmpdir(), 'batch-groups-'));
   notes = await Promise.all(NOTES.map((text, i) => spokenFile(dir, `note${i}.ogg`, text)));
@@ -64,14 +54,7 @@ afterAll(async () => {
   vi.unstubAllEnvs();
 });
 
-const env = (extra: Record<string, string> = {}) => ({
-  ...s3.env,
-  RUNNER: 'batch',
-  BATCH_JOB_QUEUE: 'gpu-queue',
-  BATCH_JOB_DEFINITION: 'whisper-gpu:3',
-  BATCH_ENDPOINT: endpoint,
-  ...extra,
-});
+const env = (extra: Record<string, string> = {}) => batchServiceEnv(s3, endpoint, extra);
 
 /**
  * Submissions since `from` whose manifest lists this order. Order ids come from message ids, so each test names

@@ -11,13 +11,12 @@ import { resultKey } from '../../src/ports/runner';
 import { BatchRunner, batchJobName, compactManifest, SPOT_RETRY_STRATEGY } from '../../src/runner/batch-runner';
 import { spokenFile } from '../support/audio';
 import { FakeBatch } from '../support/fake-batch';
-import { startS3, type TestS3 } from '../support/s3rver';
-import { PREPARED_MODEL, startTestService, type TestService } from '../support/service';
+import { BATCH_DEFINITION, BATCH_QUEUE, batchServiceEnv, startS3WithCredentials, workerImageEnv } from '../support/aws';
+import type { TestS3 } from '../support/s3rver';
+import { startTestService, type TestService } from '../support/service';
 import { TestChannel } from '../support/test-channel';
 
 const log = createLogger('silent');
-const QUEUE = 'gpu-queue';
-const DEFINITION = 'whisper-gpu:3';
 const SENTENCE = 'Please send the quarterly report to the finance team before Friday.';
 
 const manifest = (jobId: string, names = ['voice.ogg']): JobManifest => ({
@@ -33,8 +32,8 @@ describe('BatchRunner against a Batch-compatible endpoint', () => {
   const runners: BatchRunner[] = [];
   const runner = () => {
     const made = new BatchRunner({
-      jobQueue: QUEUE,
-      jobDefinition: DEFINITION,
+      jobQueue: BATCH_QUEUE,
+      jobDefinition: BATCH_DEFINITION,
       region: 'us-east-1',
       endpoint,
       log,
@@ -60,7 +59,7 @@ describe('BatchRunner against a Batch-compatible endpoint', () => {
   it('submits one job to the queue and definition, the manifest and bucket in its environment', async () => {
     const id = await runner().submit(manifest('order-1', ['voice.ogg', 'call.mp4']));
     const job = batch.jobs.get(id)!;
-    expect(job).toMatchObject({ jobName: 'transcribe-order-1', jobQueue: QUEUE, jobDefinition: DEFINITION });
+    expect(job).toMatchObject({ jobName: 'transcribe-order-1', jobQueue: BATCH_QUEUE, jobDefinition: BATCH_DEFINITION });
     expect(job.environment).toMatchObject({ STORAGE: 's3', S3_BUCKET: 'audio', AWS_REGION: 'us-east-1' });
     expect(JSON.parse(job.environment.JOB_MANIFEST)).toEqual(manifest('order-1', ['voice.ogg', 'call.mp4']));
   });
@@ -138,6 +137,17 @@ describe('BatchRunner against a Batch-compatible endpoint', () => {
     expect(batch.jobs.get(slow)!.attempts).toHaveLength(1);
   });
 
+  it('gives a grouped job the same time limit and Spot retries as a single one', async () => {
+    const outcomes = await runner().submitMany([manifest('order-9'), manifest('order-10')], Date.now());
+    const ids = outcomes.map((o) => ('runnerJobId' in o ? o.runnerJobId : undefined));
+    expect(ids[0]).toBeDefined();
+    expect(ids[1]).toBe(ids[0]);
+    const job = batch.jobs.get(ids[0]!)!;
+    expect(JSON.parse(job.environment.JOB_MANIFEST).map((m: JobManifest) => m.jobId)).toEqual(['order-9', 'order-10']);
+    expect(job.timeout).toEqual({ attemptDurationSeconds: 3600 });
+    expect(job.retryStrategy).toEqual(SPOT_RETRY_STRATEGY);
+  });
+
   it('keeps the manifest within the container override limit, shortening only display names', () => {
     const names = Array.from({ length: 40 }, (_, i) => `${'very long recording name '.repeat(8)}${i}.m4a`);
     const json = compactManifest(manifest('order-5', names));
@@ -157,29 +167,11 @@ describe('the service on S3 and AWS Batch, the worker run as the container runs 
   let voice: string;
   let svc: TestService | undefined;
   const channel = new TestChannel();
-  const serviceEnv = () => ({
-    ...s3.env,
-    RUNNER: 'batch',
-    BATCH_JOB_QUEUE: QUEUE,
-    BATCH_JOB_DEFINITION: DEFINITION,
-    BATCH_ENDPOINT: endpoint,
-  });
+  const serviceEnv = () => batchServiceEnv(s3, endpoint);
 
   beforeAll(async () => {
-    s3 = await startS3();
-    // The service finds its credentials where the SDK looks (here the environment); s3rver knows one account.
-    vi.stubEnv('AWS_ACCESS_KEY_ID', s3.env.AWS_ACCESS_KEY_ID);
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', s3.env.AWS_SECRET_ACCESS_KEY);
-    batch = new FakeBatch({
-      mode: 'run',
-      // What the GPU image and the job's IAM role would provide.
-      containerEnv: {
-        WHISPER_MODEL: PREPARED_MODEL,
-        WHISPER_THREADS: '2',
-        AWS_ACCESS_KEY_ID: s3.env.AWS_ACCESS_KEY_ID,
-        AWS_SECRET_ACCESS_KEY: s3.env.AWS_SECRET_ACCESS_KEY,
-      },
-    });
+    s3 = await startS3WithCredentials();
+    batch = new FakeBatch({ mode: 'run', containerEnv: workerImageEnv(s3) });
     endpoint = await batch.start();
     dir = await mkdtemp(join(tmpdir(), 'batch-e2e-'));
     voice = await spokenFile(dir, 'voice.ogg', SENTENCE);

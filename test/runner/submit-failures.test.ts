@@ -15,12 +15,11 @@ import { BatchRunner, batchJobName, SPOT_RETRY_STRATEGY } from '../../src/runner
 import { findOrCreateUser } from '../../src/users';
 import { spokenFile } from '../support/audio';
 import { FakeBatch } from '../support/fake-batch';
-import { startS3, type TestS3 } from '../support/s3rver';
+import { BATCH_DEFINITION, BATCH_QUEUE, batchServiceEnv, startS3WithCredentials } from '../support/aws';
+import type { TestS3 } from '../support/s3rver';
 import { startTestService, type TestService } from '../support/service';
 import { TestChannel } from '../support/test-channel';
 
-const QUEUE = 'gpu-queue';
-const DEFINITION = 'whisper-gpu:3';
 /** The job of any order with a file of this name is refused by Batch. */
 const CURSED = 'cursed.ogg';
 const refusesCursed = (job: { environment: Record<string, string> }) =>
@@ -37,9 +36,7 @@ describe('Batch refusing SubmitJob for one order', () => {
   let svc: TestService | undefined;
 
   beforeAll(async () => {
-    s3 = await startS3();
-    vi.stubEnv('AWS_ACCESS_KEY_ID', s3.env.AWS_ACCESS_KEY_ID);
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', s3.env.AWS_SECRET_ACCESS_KEY);
+    s3 = await startS3WithCredentials();
     batch = new FakeBatch({ mode: 'hold' });
     endpoint = await batch.start();
     dir = await mkdtemp(join(tmpdir(), 'submit-failures-'));
@@ -59,14 +56,7 @@ describe('Batch refusing SubmitJob for one order', () => {
     batch.refuseSubmit(refusesCursed);
     const channel = new TestChannel();
     svc = await startTestService({
-      env: {
-        ...s3.env,
-        RUNNER: 'batch',
-        BATCH_JOB_QUEUE: QUEUE,
-        BATCH_JOB_DEFINITION: DEFINITION,
-        BATCH_ENDPOINT: endpoint,
-        BATCH_JOB_TIMEOUT_SECONDS: '900',
-      },
+      env: batchServiceEnv(s3, endpoint, { BATCH_JOB_TIMEOUT_SECONDS: '900' }),
       channels: [channel],
     });
 
@@ -114,8 +104,8 @@ describe('Batch refusing SubmitJob for one order', () => {
     queueOrder({ db, ledger }, db.select().from(orders).where(eq(orders.id, 'o-cursed')).get()!, [], 42);
     expect(ledger.balance(user.id)).toBe(558);
     const runner = new BatchRunner({
-      jobQueue: QUEUE,
-      jobDefinition: DEFINITION,
+      jobQueue: BATCH_QUEUE,
+      jobDefinition: BATCH_DEFINITION,
       region: 'us-east-1',
       endpoint,
       workerEnv: {},

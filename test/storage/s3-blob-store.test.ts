@@ -3,7 +3,8 @@ import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/clie
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BlobNotFoundError, BlobTooLargeError } from '../../src/ports/blob-store';
 import { S3BlobStore } from '../../src/storage/s3-blob-store';
-import { startS3, type TestS3 } from '../support/s3rver';
+import { startS3WithCredentials } from '../support/aws';
+import type { TestS3 } from '../support/s3rver';
 
 const MB = 1024 * 1024;
 
@@ -32,9 +33,7 @@ describe('S3BlobStore on an S3-compatible server', () => {
   let store: S3BlobStore;
 
   beforeAll(async () => {
-    s3 = await startS3();
-    vi.stubEnv('AWS_ACCESS_KEY_ID', s3.env.AWS_ACCESS_KEY_ID);
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', s3.env.AWS_SECRET_ACCESS_KEY);
+    s3 = await startS3WithCredentials();
     store = new S3BlobStore({ bucket: s3.bucket, region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true });
   });
 

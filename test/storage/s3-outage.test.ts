@@ -10,7 +10,8 @@ import { resultKey, type JobManifest, type JobStatus, type Runner } from '../../
 import { runnerFromConfig } from '../../src/app/runner';
 import { blobStoreFromConfig } from '../../src/app/storage';
 import { spokenFile } from '../support/audio';
-import { startS3, type TestS3 } from '../support/s3rver';
+import { startS3WithCredentials } from '../support/aws';
+import type { TestS3 } from '../support/s3rver';
 import { PREPARED_MODEL, startTestService, type TestService } from '../support/service';
 import { TestChannel } from '../support/test-channel';
 
@@ -39,9 +40,7 @@ describe('S3 down while an order finishes', () => {
   let svc: TestService | undefined;
 
   beforeAll(async () => {
-    s3 = await startS3();
-    vi.stubEnv('AWS_ACCESS_KEY_ID', s3.env.AWS_ACCESS_KEY_ID);
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', s3.env.AWS_SECRET_ACCESS_KEY);
+    s3 = await startS3WithCredentials();
     dir = await mkdtemp(join(tmpdir(), 's3-outage-'));
   });
   afterAll(async () => {

@@ -9,7 +9,8 @@ import { blobStoreFromConfig } from '../../src/app/storage';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
 import { S3BlobStore } from '../../src/storage/s3-blob-store';
 import { spokenFile } from '../support/audio';
-import { startS3, type TestS3 } from '../support/s3rver';
+import { startS3WithCredentials } from '../support/aws';
+import type { TestS3 } from '../support/s3rver';
 import { startTestService, type TestService } from '../support/service';
 import { TestChannel } from '../support/test-channel';
 
@@ -19,9 +20,7 @@ describe('STORAGE=s3 with the local runner', () => {
   let svc: TestService | undefined;
 
   beforeAll(async () => {
-    s3 = await startS3();
-    vi.stubEnv('AWS_ACCESS_KEY_ID', s3.env.AWS_ACCESS_KEY_ID);
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', s3.env.AWS_SECRET_ACCESS_KEY);
+    s3 = await startS3WithCredentials();
     dir = await mkdtemp(join(tmpdir(), 's3-service-'));
   });
   afterAll(async () => {

@@ -1,6 +1,8 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
+import { expect } from 'vitest';
 import { forgedMp3, speechWav } from './forged-audio';
 import { encode, ffmpeg } from './speech';
 
@@ -305,6 +307,31 @@ export async function audioInputs(dir: string): Promise<BadInput[]> {
       expect: 'transcribed',
     },
   ];
+}
+
+/** Both halves of the corpus, made in a fresh temporary folder (`prefix` names it) that the test removes when done. */
+export async function makeCorpus(prefix: string): Promise<{ dir: string; refused: BadInput[]; audio: BadInput[] }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  try {
+    const [refused, audio] = await Promise.all([refusedInputs(dir), audioInputs(dir)]);
+    return { dir, refused, audio };
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/**
+ * Asserts the answer to one message of more files than `CORPUS_LIMITS.maxFilesPerMessage`: each file within the
+ * limit is named, each one past it named on one line with the reason, and nothing internal leaks.
+ */
+export function expectFilesUpToLimit(status: string, files: BadInput[]): void {
+  for (const input of files.slice(0, CORPUS_LIMITS.maxFilesPerMessage)) expect(status).toContain(input.shownAs);
+  for (const input of files.slice(CORPUS_LIMITS.maxFilesPerMessage)) {
+    const lines = status.split('\n').filter((l) => l.includes(input.shownAs));
+    expect(lines).toEqual([expect.stringMatching(/over the limit of 5 files in one message/)]);
+  }
+  expect(status).not.toMatch(LEAKS);
 }
 
 /** Speech to send after the corpus: it must still be transcribed. */

@@ -12,6 +12,7 @@ import { isFailure, type ResultFile } from '../../src/domain/transcript';
 import { resultKey } from '../../src/ports/runner';
 import { missingEngineParts, modelName, threadsPerEngine, workerConfig } from './config';
 import { ServerEngine } from './engine';
+import { exitWith } from './exit';
 import { runJob } from './job';
 import { isWhisperLanguage } from './languages';
 import { workerLogger } from './log';
@@ -101,12 +102,4 @@ function printResult(file: string, result: Exclude<ResultFile, { error: unknown 
   if (header) process.stdout.write('\n');
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`transcribe: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+exitWith(main(), 'transcribe');

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { BlobStore } from '../../src/ports/blob-store';
 import type { JobManifest } from '../../src/ports/runner';
 import { modelName, workerConfig, type WorkerConfig } from './config';
+import { exitWith } from './exit';
 import { runJob } from './job';
 import { workerLogger } from './log';
 import { parseManifests } from './manifest';
@@ -107,15 +108,5 @@ async function runGroup(manifests: JobManifest[], store: BlobStore, config: Work
   return failed === 0 ? 0 : 2;
 }
 
-// Exit only after stdout has drained, so the runner reads every progress line.
-// A failure outside main's own handling (the logger, or logging the error itself) is still "the job could not run":
-// exit 1 with one line, not an unhandled rejection.
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`worker: job could not run: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+// A failure outside main's own handling (the logger, or logging the error itself) is still "the job could not run".
+exitWith(main(), 'worker: job could not run');

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { buffer as readAll } from 'node:stream/consumers';
 import { GatewayIntentBits } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/log';
@@ -6,12 +6,6 @@ import { AttachmentRefusal, DeliveryError, type Channel, type ReplyAddress } fro
 import { FakeDiscord, type FakeUser } from '../../../test/support/fake-discord';
 import { RecordingHandler } from '../../../test/support/recording-handler';
 import { createDiscordChannel, type DiscordOptions } from '../index';
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 const running: { fake: FakeDiscord; channel: Channel }[] = [];
 

@@ -1,16 +1,13 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TranscriptResult } from '../../../src/domain/transcript';
 import { silentLogger } from '../../../src/log';
-import { spokenFile } from '../../../test/support/audio';
+import { generatedVoiceNote, spokenFile } from '../../../test/support/audio';
 import { FakeTelegram, type SentMessage } from '../../../test/support/fake-telegram';
 import { deliverWebhook, startFakeStripe, stripeEvent, type FakeStripe } from '../../../test/support/fake-stripe';
 import { startTestService, type TestService } from '../../../test/support/service';
-import { ffmpegPath } from '../../../src/media/ffmpeg';
 import { createTelegramChannel } from '../index';
 
 /**
@@ -173,24 +170,7 @@ describe('Telegram bot end to end', () => {
 
   it('each refusal is one clear reply, and nothing is charged', async () => {
     const user = 1003;
-    const silence = join(dir, 'silence.ogg');
-    await promisify(execFile)(ffmpegPath(), [
-      '-nostdin',
-      '-loglevel',
-      'error',
-      '-y',
-      '-f',
-      'lavfi',
-      '-i',
-      'anullsrc=r=16000:cl=mono',
-      '-t',
-      '40',
-      '-c:a',
-      'libopus',
-      '-b:a',
-      '16k',
-      silence,
-    ]);
+    const silence = await generatedVoiceNote(dir, 'silence.ogg', 'anullsrc=r=16000:cl=mono', 40);
 
     const big = telegram.addFile(Buffer.alloc(300_000, 7));
     const tooLarge = send(user, { voice: { file_id: big.file_id, file_unique_id: 'big', duration: 100, file_size: 300_000 } });
