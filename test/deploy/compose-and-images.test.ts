@@ -115,6 +115,9 @@ describe('the GPU image', () => {
     expect(dockerfile).toMatch(/^ARG MODEL_NAME=/m);
     expect(dockerfile).toMatch(/^ARG MODEL_SHA256=$/m);
     expect(dockerfile).toContain('RUN sh whisper-container/fetch-model.sh "$MODEL_NAME" "$MODEL_SHA256" /models');
+    // `npm run model` imports the catalogue from the worker's source: it must be in the build stage before that step.
+    const build = dockerfile.slice(0, dockerfile.indexOf('RUN sh whisper-container/fetch-model.sh'));
+    for (const imported of ['scripts', 'whisper-container/src']) expect(build).toMatch(new RegExp(`^COPY ${imported} `, 'm'));
     expect(dockerfile).toContain('WHISPER_MODEL=/models/ggml-${MODEL_NAME}.bin');
     expect(dockerfile).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node"/m);
     expect(readFileSync('whisper-container/Dockerfile.dockerignore', 'utf8')).toContain('!whisper-container/fetch-model.sh');

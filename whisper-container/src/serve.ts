@@ -22,6 +22,7 @@
 import type { Writable } from 'node:stream';
 import { modelName, workerConfig } from './config';
 import { workerLogger } from './log';
+import { exitWith } from './exit';
 import { parseManifest } from './manifest';
 import { EnginePool } from './pool';
 import { InputQueue } from './queue';
@@ -117,12 +118,4 @@ async function serve(): Promise<number> {
 }
 
 // Exit only after stdout has drained, so the runner reads every progress line.
-serve().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`worker: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+exitWith(serve(), 'worker');
