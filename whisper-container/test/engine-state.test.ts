@@ -32,18 +32,25 @@ async function read(server: ServerEngine, file: string, audioCtx: number): Promi
   return result.segments.map((segment) => segment.text).join(' ');
 }
 
+/**
+ * What `server` hears in each note at `ctx` frames, before and after a full-context window in between (as when the
+ * engine's previous input was a long file).
+ */
+async function aroundAFullWindow(server: ServerEngine, ctx: number): Promise<{ before: string[]; after: string[] }> {
+  const before = [];
+  for (const note of notes) before.push(await read(server, note.wav, ctx));
+  await read(server, notes[0]!.wav, 0);
+  const after = [];
+  for (const note of notes) after.push(await read(server, note.wav, ctx));
+  return { before, after };
+}
+
 describe('an engine reused across windows', () => {
   it('hears a short note the same before and after a full-context window', async () => {
     const server = await ServerEngine.start({ binary: engine.server, model: engine.model, threads: 1 });
     try {
       expect(server.contextStep).toBe(64);
-      const ctx = audioContextFor(5);
-      const before = [];
-      for (const note of notes) before.push(await read(server, note.wav, ctx));
-      // A full window in between, as when the engine's previous input was a long file.
-      await read(server, notes[0]!.wav, 0);
-      const after = [];
-      for (const note of notes) after.push(await read(server, note.wav, ctx));
+      const { before, after } = await aroundAFullWindow(server, audioContextFor(5));
       expect(after).toEqual(before);
       expect(before.join(' ')).toMatch(/woman across/i);
     } finally {
@@ -57,11 +64,7 @@ describe('an engine reused across windows', () => {
       expect(server.contextStep).toBe(256);
       const ctx = audioContextFor(5, server.contextStep);
       expect(ctx % 256).toBe(0);
-      const before = [];
-      for (const note of notes) before.push(await read(server, note.wav, ctx));
-      await read(server, notes[0]!.wav, 0);
-      const after = [];
-      for (const note of notes) after.push(await read(server, note.wav, ctx));
+      const { before, after } = await aroundAFullWindow(server, ctx);
       expect(after).toEqual(before);
     } finally {
       await server.close();
