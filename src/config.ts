@@ -68,7 +68,8 @@ export const configSchema = z.object({
   SMTP_PASSWORD: optional(z.string().min(1)),
   MAIL_FROM: optional(z.string().min(3)),
   MAIL_SENDER_AUTH: z.enum(['dmarc', 'none']).default('dmarc'),
-  MAIL_AUTHSERV_ID: optional(z.string().min(1)),
+  // The first word of the receiving server's Authentication-Results: a token, nothing a field could never start with.
+  MAIL_AUTHSERV_ID: optional(z.string().regex(/^[^\s()";=\\]+$/, 'one word: the authserv-id alone, without ";" or the rest of the header')),
   STRIPE_SECRET_KEY: optional(z.string().regex(/^(sk|rk)_/, 'a Stripe secret key (sk_... or rk_...)')),
   STRIPE_WEBHOOK_SECRET: optional(z.string().regex(/^whsec_/, 'a webhook signing secret (whsec_...)')),
   STRIPE_API_BASE: optional(url),
