@@ -3,7 +3,8 @@ import type { Logger } from '../src/log';
 import type { MessageHandler } from '../src/ports/channel';
 import { parseBody } from './download';
 import type { FetchedMail, MailOutcome } from './mailbox';
-import { parseHeaders, toIncoming } from './message';
+import { parseAuthResults } from './auth-results';
+import { headerValues, parseHeaders, toIncoming, type MailHeaders } from './message';
 import type { SenderPolicy } from './sender-policy';
 
 /** Text parts larger than this are not parsed: mailparser holds text in memory, and no person writes that much. */
@@ -38,8 +39,25 @@ export interface InboundOptions {
  */
 export class Inbound {
   private readonly bodyFailures = new Map<number, number>();
+  private firstMailSeen = false;
 
   constructor(private readonly options: InboundOptions) {}
+
+  /**
+   * A wrong MAIL_AUTHSERV_ID (or a server that checks nothing) leaves every mail unanswered in silence, so the first
+   * mail is looked at: if no field carries our id, the operator is told once, with the ids that mail did carry.
+   */
+  private checkAuthservId(uid: number, headers: MailHeaders): void {
+    const { policy, log } = this.options;
+    if (this.firstMailSeen || !policy.checksDmarc) return;
+    this.firstMailSeen = true;
+    if (policy.carriesOurAuthservId(headers)) return;
+    const seen = headerValues(headers, 'authentication-results').map((v) => parseAuthResults(v)?.authservId ?? 'unreadable');
+    log.warn(
+      { uid, authservId: policy.authservId, seen },
+      'the first mail carries no Authentication-Results with MAIL_AUTHSERV_ID; if the receiving server writes another id, no mail will be answered (mail/README.md)',
+    );
+  }
 
   /** Handles one mail; `seen` once it is recorded or deliberately left unanswered. */
   async handleMail(mail: FetchedMail): Promise<MailOutcome> {
@@ -51,9 +69,10 @@ export class Inbound {
       log.error({ uid: mail.uid, err: (err as Error).message }, 'mail header unreadable; left unanswered');
       return 'seen';
     }
+    this.checkAuthservId(mail.uid, headers);
     const verdict = this.options.policy.judge(headers);
     if (!verdict.ok) {
-      log.info({ uid: mail.uid, reason: verdict.reason }, 'mail left unanswered');
+      log.info({ uid: mail.uid, reason: verdict.reason, detail: verdict.detail }, 'mail left unanswered');
       return 'seen';
     }
     const textBytes = inlineTextBytes(mail.structure);

@@ -1,4 +1,5 @@
 import { simpleParser, type AddressObject, type EmailAddress } from 'mailparser';
+import { mailboxIdentity } from '../src/email-identity';
 import type { IncomingMessage } from '../src/ports/channel';
 import { parseChoices } from './choices';
 import type { ParsedBody } from './download';
@@ -53,14 +54,15 @@ export async function parseHeaders(raw: Buffer): Promise<MailHeaders> {
 /**
  * The core's message for a mail whose sender passed the checks. The sender is part of the id: someone
  * reusing another's Message-ID cannot make their mail a "duplicate". Lines such as `format: vtt` in the
- * subject or body are the sender's choices, as commands are in chats.
+ * subject or body are the sender's choices, as commands are in chats. The sender's identity is the mailbox
+ * (`mailboxIdentity`: `ann+news@gmail.com` is ann@gmail.com); replies go to the address that wrote.
  */
 export function toIncoming(headers: MailHeaders & { from: { address: string; name?: string } }, body: ParsedBody): IncomingMessage {
   const from = headers.from.address;
   return {
     channel: 'email',
     id: headers.messageId ? `mail:${from}:${headers.messageId}` : `mail:${from}:sha256:${body.rawHash}`,
-    sender: { id: from, name: headers.from.name },
+    sender: { id: mailboxIdentity(from), name: headers.from.name },
     replyTo: {
       channel: 'email',
       chatId: from,

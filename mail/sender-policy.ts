@@ -1,3 +1,4 @@
+import { domainToASCII } from 'node:url';
 import { parseAuthResults } from './auth-results';
 import { headerValues, type MailHeaders } from './message';
 
@@ -5,7 +6,23 @@ import { headerValues, type MailHeaders } from './message';
 export type Refusal =
   'no_sender' | 'several_from_fields' | 'own_address' | 'auto_submitted' | 'bulk' | 'mailing_list' | 'bounce' | 'not_authenticated';
 
-export type Verdict = { ok: true } | { ok: false; reason: Refusal };
+/** Why the receiving server's `Authentication-Results` did not vouch for `From`: for the operator's log. */
+export type AuthFailure =
+  | 'no_results'
+  | 'unreadable'
+  | 'topmost_not_ours'
+  | 'no_dmarc_result'
+  | 'several_dmarc_results'
+  | 'dmarc_not_pass'
+  | 'no_header_from'
+  | 'header_from_mismatch';
+
+export type Verdict = { ok: true } | { ok: false; reason: Refusal; detail?: AuthFailure };
+
+/** A domain as DNS compares it: lower-case A-labels, no root dot; undefined when it is not one. */
+function comparableDomain(domain: string): string | undefined {
+  return domainToASCII(domain.trim().replace(/\.$/, '').toLowerCase()) || undefined;
+}
 
 export interface SenderPolicyOptions {
   senderAuth: 'dmarc' | 'none';
@@ -21,7 +38,8 @@ export interface SenderPolicyOptions {
  */
 export class SenderPolicy {
   private readonly own: Set<string>;
-  private readonly authservId?: string;
+  /** Our receiving server's authserv-id, lower-cased; set with `dmarc`. */
+  readonly authservId?: string;
 
   constructor(private readonly options: SenderPolicyOptions) {
     if (options.senderAuth === 'dmarc' && !options.authservId) {
@@ -29,6 +47,11 @@ export class SenderPolicy {
     }
     this.own = new Set(options.ownAddresses.map((a) => a.trim().toLowerCase()).filter(Boolean));
     this.authservId = options.authservId?.trim().toLowerCase();
+  }
+
+  /** True when mail must carry our server's DMARC pass. */
+  get checksDmarc(): boolean {
+    return this.options.senderAuth === 'dmarc';
   }
 
   /** The verdict on one mail's headers. */
@@ -41,8 +64,9 @@ export class SenderPolicy {
     if (this.own.has(from)) return { ok: false, reason: 'own_address' };
     const loop = this.machineMail(headers, from);
     if (loop) return { ok: false, reason: loop };
-    if (this.options.senderAuth === 'dmarc' && !this.dmarcPass(headers, from)) {
-      return { ok: false, reason: 'not_authenticated' };
+    if (this.options.senderAuth === 'dmarc') {
+      const failure = this.dmarcFailure(headers, from);
+      if (failure) return { ok: false, reason: 'not_authenticated', detail: failure };
     }
     return { ok: true };
   }
@@ -64,16 +88,34 @@ export class SenderPolicy {
     return undefined;
   }
 
+  /** Whether any `Authentication-Results` field carries our authserv-id: none at all on real mail means a wrong setting. */
+  carriesOurAuthservId(headers: MailHeaders): boolean {
+    return headerValues(headers, 'authentication-results').some((v) => parseAuthResults(v)?.authservId === this.authservId);
+  }
+
   /**
-   * Only the topmost Authentication-Results carrying our authserv-id counts: the receiving server prepends
-   * its own, and any below it (or from other ids) arrived with the mail and may be forged.
+   * Why the mail's authentication does not vouch for `from`, or undefined when it does. Only the topmost
+   * `Authentication-Results` counts, and only with our authserv-id: the receiving server prepends its own, so
+   * anything below it arrived with the mail and may be forged (the server must also strip incoming fields with its
+   * id: docs/deployment.md). That field must hold exactly one DMARC result, a pass, whose `header.from` is the
+   * `From` domain itself: a missing one says nothing about this From, and two results leave which one counts to
+   * whoever wrote the second.
    */
-  private dmarcPass(headers: MailHeaders, from: string): boolean {
-    const ours = headerValues(headers, 'authentication-results')
-      .map(parseAuthResults)
-      .find((r) => r?.authservId === this.authservId);
-    if (!ours) return false;
-    const domain = from.slice(from.lastIndexOf('@') + 1);
-    return ours.results.some((r) => r.method === 'dmarc' && r.result === 'pass' && (r.props['header.from'] ?? domain) === domain);
+  private dmarcFailure(headers: MailHeaders, from: string): AuthFailure | undefined {
+    const topmost = headerValues(headers, 'authentication-results')[0];
+    if (topmost === undefined) return 'no_results';
+    const field = parseAuthResults(topmost);
+    if (!field) return 'unreadable';
+    if (field.authservId !== this.authservId) return 'topmost_not_ours';
+    const dmarc = field.results.filter((r) => r.method === 'dmarc');
+    if (dmarc.length === 0) return 'no_dmarc_result';
+    if (dmarc.length > 1) return 'several_dmarc_results';
+    if (dmarc[0].result !== 'pass') return 'dmarc_not_pass';
+    const headerFrom = dmarc[0].props.filter((p) => p.ptype === 'header' && p.property === 'from');
+    if (headerFrom.length !== 1) return 'no_header_from';
+    // The last @: a quoted local part may hold another address ("ann@victim.test"@evil.test).
+    const fromDomain = comparableDomain(from.slice(from.lastIndexOf('@') + 1));
+    const vouched = headerFrom[0].value.includes('@') ? undefined : comparableDomain(headerFrom[0].value);
+    return fromDomain && vouched === fromDomain ? undefined : 'header_from_mismatch';
   }
 }

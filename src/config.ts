@@ -39,6 +39,7 @@ export const configSchema = z.object({
   MAX_FILE_BYTES: int(1).default(2_147_483_648),
   MAX_FILE_SECONDS: int(1).default(14_400),
   FREE_GRANTS_PER_EMAIL_DOMAIN_PER_DAY: int(0).default(20),
+  FREE_GRANTS_PER_FREE_MAIL_PROVIDER_PER_DAY: int(0).default(500),
   DISCORD_MIN_ACCOUNT_AGE_DAYS: int(0, 3650).default(7),
   USER_MESSAGES_PER_MINUTE: int(1, 10_000).default(20),
   HELP_REPLIES_PER_HOUR: int(1, 1000).default(3),
@@ -68,7 +69,8 @@ export const configSchema = z.object({
   SMTP_PASSWORD: optional(z.string().min(1)),
   MAIL_FROM: optional(z.string().min(3)),
   MAIL_SENDER_AUTH: z.enum(['dmarc', 'none']).default('dmarc'),
-  MAIL_AUTHSERV_ID: optional(z.string().min(1)),
+  // The first word of the receiving server's Authentication-Results: a token, nothing a field could never start with.
+  MAIL_AUTHSERV_ID: optional(z.string().regex(/^[^\s()";=\\]+$/, 'one word: the authserv-id alone, without ";" or the rest of the header')),
   STRIPE_SECRET_KEY: optional(z.string().regex(/^(sk|rk)_/, 'a Stripe secret key (sk_... or rk_...)')),
   STRIPE_WEBHOOK_SECRET: optional(z.string().regex(/^whsec_/, 'a webhook signing secret (whsec_...)')),
   STRIPE_API_BASE: optional(url),
@@ -119,6 +121,7 @@ export interface Config {
   /** Abuse bounds: who gets free seconds, and how fast one user (and everyone together) may send. */
   abuse: {
     freeGrantsPerEmailDomainPerDay: number;
+    freeGrantsPerFreeMailProviderPerDay: number;
     discordMinAccountAgeMs: number;
     userMessagesPerMinute: number;
     helpRepliesPerHour: number;
@@ -237,6 +240,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     limits: { maxFileBytes: e.MAX_FILE_BYTES, maxFileSeconds: e.MAX_FILE_SECONDS, maxFilesPerMessage: e.MAX_FILES_PER_MESSAGE },
     abuse: {
       freeGrantsPerEmailDomainPerDay: e.FREE_GRANTS_PER_EMAIL_DOMAIN_PER_DAY,
+      freeGrantsPerFreeMailProviderPerDay: e.FREE_GRANTS_PER_FREE_MAIL_PROVIDER_PER_DAY,
       discordMinAccountAgeMs: e.DISCORD_MIN_ACCOUNT_AGE_DAYS * 86_400_000,
       userMessagesPerMinute: e.USER_MESSAGES_PER_MINUTE,
       helpRepliesPerHour: e.HELP_REPLIES_PER_HOUR,

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from './db';
 import { transcriptFormats, type TranscriptFormat } from './formats';
 import { prepared } from './db/prepared';
+import { emailBudgetDomain, isFreeMailProvider } from './email-identity';
 import { ledger, users } from './db/schema';
 import type { Ledger } from './ledger';
 import type { ChannelName } from './ports/channel';
@@ -12,13 +13,16 @@ export type User = typeof users.$inferSelect;
 /**
  * Who gets free seconds on first contact. Identities are cheap (a domain can mint addresses, a script can
  * make Discord accounts), so the grant is withheld from a Discord account younger than `discordMinAccountAgeMs`
- * and from an email address whose domain already had `perEmailDomainPerDay` grants in the last 24 hours.
+ * and from an email address whose registrable domain already had `perEmailDomainPerDay` grants in the last 24 hours
+ * (`perFreeMailProviderPerDay` for the large free providers, which millions share).
  * Such a user is still served, and pays from the first second.
  */
 export interface GrantPolicy {
   freeSeconds: number;
   /** Grants per email domain per rolling 24 hours; 0 means no limit. */
   perEmailDomainPerDay: number;
+  /** Grants per large free mail provider (gmail.com, ...) per rolling 24 hours; 0 means no limit. */
+  perFreeMailProviderPerDay: number;
   /** Discord accounts younger than this get no grant; 0 means any age. */
   discordMinAccountAgeMs: number;
   now?: () => number;
@@ -33,6 +37,17 @@ export function discordAccountCreatedAt(id: string): number | undefined {
   return Number(BigInt(id) >> 22n) + DISCORD_EPOCH_MS;
 }
 
+/** Grants since `since` to email users of `domain` or any of its subdomains (the domain after the address's last `@`). */
+function emailGrantsSince(db: Db, domain: string, since: number): number {
+  const escaped = domain.replace(/[\\%_]/g, (c) => `\\${c}`);
+  const row = db.get<{ grants: number }>(sql`
+    select count(*) as grants from ${ledger} join ${users} on ${users.id} = ${ledger.userId}
+    where ${ledger.kind} = 'grant' and ${ledger.seconds} > 0 and ${users.channel} = 'email'
+      and (lower(${users.externalId}) like ${`%@${escaped}`} escape '\\' or lower(${users.externalId}) like ${`%@%.${escaped}`} escape '\\')
+      and ${ledger.createdAt} >= ${since}`);
+  return row?.grants ?? 0;
+}
+
 /** The free seconds a new user with this identity gets under `policy`. */
 function grantFor(db: Db, channel: ChannelName, externalId: string, policy: GrantPolicy): number {
   const now = (policy.now ?? Date.now)();
@@ -40,14 +55,10 @@ function grantFor(db: Db, channel: ChannelName, externalId: string, policy: Gran
     const created = discordAccountCreatedAt(externalId);
     if (created === undefined || now - created < policy.discordMinAccountAgeMs) return 0;
   }
-  if (channel === 'email' && policy.perEmailDomainPerDay > 0) {
-    const domain = externalId.slice(externalId.lastIndexOf('@') + 1).toLowerCase();
-    const pattern = `%@${domain.replace(/[\\%_]/g, (c) => `\\${c}`)}`;
-    const row = db.get<{ grants: number }>(sql`
-      select count(*) as grants from ${ledger} join ${users} on ${users.id} = ${ledger.userId}
-      where ${ledger.kind} = 'grant' and ${ledger.seconds} > 0 and ${users.channel} = 'email'
-        and lower(${users.externalId}) like ${pattern} escape '\\' and ${ledger.createdAt} >= ${now - 86_400_000}`);
-    if ((row?.grants ?? 0) >= policy.perEmailDomainPerDay) return 0;
+  if (channel === 'email') {
+    const domain = emailBudgetDomain(externalId);
+    const cap = isFreeMailProvider(domain) ? policy.perFreeMailProviderPerDay : policy.perEmailDomainPerDay;
+    if (cap > 0 && emailGrantsSince(db, domain, now - 86_400_000) >= cap) return 0;
   }
   return policy.freeSeconds;
 }
@@ -69,7 +80,10 @@ export function findOrCreateUser(db: Db, ledgerBook: Ledger, channel: ChannelNam
       .prepare(),
   ).get({ channel, externalId });
   if (existing) return existing;
-  const grants = typeof policy === 'number' ? { freeSeconds: policy, perEmailDomainPerDay: 0, discordMinAccountAgeMs: 0 } : policy;
+  const grants =
+    typeof policy === 'number'
+      ? { freeSeconds: policy, perEmailDomainPerDay: 0, perFreeMailProviderPerDay: 0, discordMinAccountAgeMs: 0 }
+      : policy;
   const freeSeconds = grantFor(db, channel, externalId, grants);
   const user = db.insert(users).values({ id: randomUUID(), channel, externalId }).returning().get();
   if (freeSeconds > 0) ledgerBook.append({ userId: user.id, kind: 'grant', seconds: freeSeconds, key: grantKey(user.id) });

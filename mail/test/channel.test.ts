@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log';
+import { Writable } from 'node:stream';
+import { createLogger, silentLogger, type Logger } from '../../src/log';
 import { AttachmentRefusal, DeliveryError } from '../../src/ports/channel';
 import { startDovecot, type TestDovecot } from '../../test/support/dovecot';
 import { startSmtpSink, type SmtpSink } from '../../test/support/smtp-sink';
 import type { MailChannel } from '../channel';
 import { createMailChannel } from '../index';
 import type { MailOptions } from '../options';
-import { buildMail, genuineMail, next, nextProcessed, passedAuth, recordingHandler } from './fixtures';
+import { buildMail, genuineMail, next, nextProcessed, passedAuth, prependField, recordingHandler } from './fixtures';
 
 const SERVICE = 'service@example.test';
 const AUTHSERV = 'mx.example.test';
@@ -44,6 +45,18 @@ function channel(overrides: Partial<MailOptions> = {}): MailChannel {
 }
 
 const audio = randomBytes(300_000);
+
+/** A logger whose JSON lines the test reads: what the operator would see. */
+function logLines(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const sinkStream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: createLogger('info', sinkStream), lines };
+}
 
 describe('email channel intake', () => {
   it('hands a mail with an attachment on as one message with a streaming attachment, flagged seen only once recorded', async () => {
@@ -195,6 +208,71 @@ describe('email channel intake', () => {
     while ((await dovecot.unseen()).length > 0) await new Promise((r) => setTimeout(r, 50));
     expect(rec.received.map((r) => r.message.id)).toEqual(['mail:ann@ann.test:<genuine@ann.test>']);
     expect(sink.mails.filter((m) => m.envelope.to.includes('ann@ann.test'))).toEqual([]);
+  });
+
+  it("takes no forged dmarc=pass smuggled into our server's own field in a quoted envelope sender, and logs why", async () => {
+    const rec = recordingHandler();
+    const log = logLines();
+    const c = channel({ log: log.logger });
+    const attach = [{ filename: 'x.mp3', content: audio.subarray(0, 100), contentType: 'audio/mpeg' }];
+    // What a receiving server writes for mail from evil.test's envelope sender `"x;dmarc=pass header.from=victim.test "@evil.test`
+    // with `From: victim@victim.test`: SPF passes for evil.test, DMARC fails for victim.test.
+    const forged =
+      `${AUTHSERV}; spf=pass smtp.mailfrom="x;dmarc=pass header.from=victim.test "@evil.test;` +
+      ' dkim=none; dmarc=fail (p=reject) header.from=victim.test';
+    const forgedMail = await buildMail({
+      from: 'victim@victim.test',
+      to: SERVICE,
+      subject: 'forged',
+      messageId: '<forged@evil.test>',
+      attachments: attach,
+    });
+    await dovecot.append(prependField(forgedMail, 'Authentication-Results', forged));
+    await dovecot.append(
+      await genuineMail(AUTHSERV, 'ann.test', {
+        from: 'ann@ann.test',
+        to: SERVICE,
+        subject: 'genuine',
+        messageId: '<after-forged@ann.test>',
+        attachments: attach,
+      }),
+    );
+    await c.start(rec.handler);
+    await rec.waitFor(1);
+    while ((await dovecot.unseen()).length > 0) await new Promise((r) => setTimeout(r, 50));
+    expect(rec.received.map((r) => r.message.id)).toEqual(['mail:ann@ann.test:<after-forged@ann.test>']);
+    expect(log.lines.filter((l) => l.msg === 'mail left unanswered')).toEqual([
+      expect.objectContaining({ reason: 'not_authenticated', detail: 'dmarc_not_pass' }),
+    ]);
+    expect(sink.mails.filter((m) => m.envelope.to.includes('victim@victim.test'))).toEqual([]);
+  });
+
+  it('warns once when the first mail carries no Authentication-Results with our id, naming the ids it did carry', async () => {
+    const rec = recordingHandler();
+    const log = logLines();
+    const c = channel({ log: log.logger });
+    for (const [n, id] of ['mx.other.test', 'mx.other.test'].entries()) {
+      await dovecot.append(
+        await buildMail(
+          { from: 'ann@ann.test', to: SERVICE, subject: 'other id', messageId: `<other-id${n}@ann.test>`, text: 'hi' },
+          { 'Authentication-Results': passedAuth(id, 'ann.test') },
+        ),
+      );
+    }
+    await dovecot.append(
+      await genuineMail(AUTHSERV, 'ann.test', {
+        from: 'ann@ann.test',
+        to: SERVICE,
+        subject: 'ours',
+        messageId: '<our-id@ann.test>',
+        text: 'hi',
+      }),
+    );
+    await c.start(rec.handler);
+    await rec.waitFor(1);
+    const warnings = log.lines.filter((l) => l.level === 40);
+    expect(warnings).toEqual([expect.objectContaining({ authservId: AUTHSERV, seen: ['mx.other.test'] })]);
+    expect(warnings[0].msg).toContain('MAIL_AUTHSERV_ID');
   });
 
   it('leaves a mail unseen when the handler fails and takes it in on a later pass', async () => {

@@ -9,6 +9,13 @@ import type { MailChannel } from '../channel';
 export const buildMail = (options: Mail.Options, extraHeaders: Record<string, string> = {}): Promise<Buffer> =>
   new MailComposer({ ...options, headers: { ...extraHeaders, ...(options.headers as Record<string, string>) } }).compile().build();
 
+/**
+ * Puts a header field on top of a raw message, byte for byte, as a receiving server prepends its own: `buildMail`
+ * would encode a value with quotes and `;` as encoded words, which no server does for `Authentication-Results`.
+ */
+export const prependField = (raw: Buffer, name: string, value: string): Buffer =>
+  Buffer.concat([Buffer.from(`${name}: ${value}\r\n`), raw]);
+
 /** The `Authentication-Results` the receiving server `authservId` writes on genuine mail from `domain`: SPF, DKIM and DMARC pass. */
 export const passedAuth = (authservId: string, domain: string): string =>
   `${authservId}; spf=pass smtp.mailfrom=${domain}; dkim=pass header.d=${domain}; dmarc=pass header.from=${domain}`;

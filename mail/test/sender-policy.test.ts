@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseHeaders } from '../message';
 import { SenderPolicy } from '../sender-policy';
+import { hostile, realWorld, type AuthCase } from './auth-corpus';
 
 const policy = new SenderPolicy({ senderAuth: 'dmarc', authservId: 'mx.example.test', ownAddresses: ['service@example.test'] });
 const open = new SenderPolicy({ senderAuth: 'none', ownAddresses: ['service@example.test'] });
@@ -18,16 +19,13 @@ describe('sender policy', () => {
     ).toEqual({ ok: true });
   });
 
-  it('refuses a pass claimed under another authserv-id, a failed check, or none at all', async () => {
+  it('refuses a pass claimed under another authserv-id, a failed check, or none at all, and says which', async () => {
+    const refused = (detail: string) => ({ ok: false, reason: 'not_authenticated', detail });
     const forged = ['Authentication-Results: mx.attacker.test; dmarc=pass header.from=ann.test', 'From: ann@ann.test'];
-    expect(await judge(policy, forged)).toEqual({ ok: false, reason: 'not_authenticated' });
-    expect(await judge(policy, ['Authentication-Results: mx.example.test; dmarc=fail header.from=ann.test', 'From: ann@ann.test'])).toEqual(
-      {
-        ok: false,
-        reason: 'not_authenticated',
-      },
-    );
-    expect(await judge(policy, ['From: ann@ann.test'])).toEqual({ ok: false, reason: 'not_authenticated' });
+    expect(await judge(policy, forged)).toEqual(refused('topmost_not_ours'));
+    const failed = ['Authentication-Results: mx.example.test; dmarc=fail header.from=ann.test', 'From: ann@ann.test'];
+    expect(await judge(policy, failed)).toEqual(refused('dmarc_not_pass'));
+    expect(await judge(policy, ['From: ann@ann.test'])).toEqual(refused('no_results'));
   });
 
   it('trusts only the topmost result from our server, since lower ones came with the mail', async () => {
@@ -36,7 +34,7 @@ describe('sender policy', () => {
       'Authentication-Results: mx.example.test; dmarc=pass header.from=ann.test',
       'From: ann@ann.test',
     ];
-    expect(await judge(policy, smuggled)).toEqual({ ok: false, reason: 'not_authenticated' });
+    expect(await judge(policy, smuggled)).toEqual({ ok: false, reason: 'not_authenticated', detail: 'dmarc_not_pass' });
   });
 
   it('refuses a pass for another domain than the From address', async () => {
@@ -45,6 +43,7 @@ describe('sender policy', () => {
     ).toEqual({
       ok: false,
       reason: 'not_authenticated',
+      detail: 'header_from_mismatch',
     });
   });
 
@@ -65,6 +64,25 @@ describe('sender policy', () => {
     ];
     for (const [lines, reason] of cases) expect(await judge(open, lines), lines.join(' | ')).toEqual({ ok: false, reason });
     expect(await judge(open, ['From: ann@ann.test', 'Auto-Submitted: no', 'Return-Path: <ann@ann.test>'])).toEqual({ ok: true });
+  });
+
+  const verdictOf = async (c: AuthCase) => {
+    const p = new SenderPolicy({ senderAuth: 'dmarc', authservId: c.authservId, ownAddresses: ['service@example.test'] });
+    return (await judge(p, c.headers)).ok;
+  };
+
+  it("acts on real servers' passes and on nothing else they write (corpus)", async () => {
+    expect(realWorld.length).toBeGreaterThanOrEqual(10);
+    const wrong = [];
+    for (const c of realWorld) if ((await verdictOf(c)) !== c.pass) wrong.push(c.name);
+    expect(wrong).toEqual([]);
+  });
+
+  it('lets no forged Authentication-Results or From trick pass (corpus)', async () => {
+    expect(hostile.length).toBeGreaterThanOrEqual(20);
+    const passed = [];
+    for (const c of hostile) if (await verdictOf(c)) passed.push(c.name);
+    expect(passed).toEqual([]);
   });
 
   it('will not start with dmarc but without an authserv-id', () => {

@@ -94,6 +94,7 @@ export class Service {
       grants: {
         freeSeconds: prices.freeSeconds,
         perEmailDomainPerDay: abuse.freeGrantsPerEmailDomainPerDay,
+        perFreeMailProviderPerDay: abuse.freeGrantsPerFreeMailProviderPerDay,
         discordMinAccountAgeMs: abuse.discordMinAccountAgeMs,
       },
       flood: { burst: abuse.userMessagesPerMinute, perMinute: abuse.userMessagesPerMinute },

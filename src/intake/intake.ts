@@ -67,7 +67,12 @@ export class Intake {
 
   constructor(private readonly options: IntakeOptions) {
     this.maxFiles = options.maxFilesPerMessage ?? 20;
-    this.grants = options.grants ?? { freeSeconds: options.freeSeconds, perEmailDomainPerDay: 0, discordMinAccountAgeMs: 0 };
+    this.grants = options.grants ?? {
+      freeSeconds: options.freeSeconds,
+      perEmailDomainPerDay: 0,
+      perFreeMailProviderPerDay: 0,
+      discordMinAccountAgeMs: 0,
+    };
     this.flood = new FloodLimiter(options.flood ?? defaultFloodPolicy);
     const helpPerHour = options.helpPerHour ?? 3;
     this.help = new FloodLimiter({ burst: helpPerHour, perMinute: helpPerHour / 60 });

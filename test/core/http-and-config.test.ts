@@ -75,6 +75,9 @@ describe('configuration', () => {
     [{ STRIPE_SECRET_KEY: 'sk_test_x' }, /^STRIPE_WEBHOOK_SECRET is required/],
     [{ IMAP_HOST: 'imap.test' }, /^IMAP_USER is required/],
     [{ IMAP_HOST: 'imap.test', IMAP_USER: 'u', IMAP_PASSWORD: 'p', SMTP_HOST: 's' }, /^MAIL_AUTHSERV_ID is required/],
+    // Copied with the ';' or the rest of the header: it could never match a field, so every mail would go unanswered.
+    [{ MAIL_AUTHSERV_ID: 'mx.example.com;' }, /^MAIL_AUTHSERV_ID is invalid/],
+    [{ MAIL_AUTHSERV_ID: 'mx.example.com; dmarc=pass' }, /^MAIL_AUTHSERV_ID is invalid/],
     [{ RUNNER: 'batch' }, /^BATCH_JOB_QUEUE is required/],
     [{ RUNNER: 'batch', BATCH_JOB_QUEUE: 'q', BATCH_JOB_DEFINITION: 'd' }, /^STORAGE must be s3 when RUNNER=batch/],
     [{ TELEGRAM_BOT_TOKEN: 'not a token' }, /^TELEGRAM_BOT_TOKEN is invalid/],

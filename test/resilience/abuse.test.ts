@@ -35,6 +35,7 @@ describe('abuse bounds', () => {
       env: {
         NEW_USER_FREE_SECONDS: '600',
         FREE_GRANTS_PER_EMAIL_DOMAIN_PER_DAY: '2',
+        FREE_GRANTS_PER_FREE_MAIL_PROVIDER_PER_DAY: '3',
         DISCORD_MIN_ACCOUNT_AGE_DAYS: '7',
         USER_MESSAGES_PER_MINUTE: '3',
         HELP_REPLIES_PER_HOUR: '2',
@@ -69,6 +70,34 @@ describe('abuse bounds', () => {
     );
     expect((await answerTo('<d4@cheap.test>')).parsed.text).toContain('Balance: 0 s');
     expect(svc.balance('email', 'user4@cheap.test')).toBe(0);
+  });
+
+  const balanceIn = (m: { parsed: { text?: string | false } }) => /Balance: (.*)/.exec(m.parsed.text || '')?.[1];
+
+  it('email: subdomains count against their registrable domain', async () => {
+    const senders = ['a@one.sub.test', 'b@two.sub.test', 'c@three.deep.sub.test'];
+    for (const [n, from] of senders.entries()) await mail(from, `<s${n}@sub.test>`);
+    const answers = await Promise.all(senders.map((_, n) => answerTo(`<s${n}@sub.test>`)));
+    expect(answers.map(balanceIn)).toEqual(['10 min', '10 min', '0 s']);
+  });
+
+  it('email: a large free provider has its own larger budget, and +tags and Gmail dots are one mailbox', async () => {
+    const senders = ['ann+1@gmail.com', 'a.nn+2@gmail.com', 'bob@gmail.com', 'cid@gmail.com', 'dan@gmail.com'];
+    for (const [n, from] of senders.entries()) await mail(from, `<g${n}@gmail.com>`);
+    const answers = await Promise.all(senders.map((_, n) => answerTo(`<g${n}@gmail.com>`)));
+    // ann's second address is ann again (no second grant); bob and cid fit the provider's budget of 3, dan does not.
+    expect(answers.map(balanceIn)).toEqual(['10 min', '10 min', '10 min', '10 min', '0 s']);
+    expect(svc.balance('email', 'ann@gmail.com')).toBe(600);
+    expect(svc.balance('email', 'a.nn+2@gmail.com')).toBe(0);
+    // Replies still go to the address that wrote.
+    expect(answers[1]!.envelope.to).toEqual(['a.nn+2@gmail.com']);
+  });
+
+  it('email: a +tag at an unknown domain may be another mailbox, so it stays its own identity', async () => {
+    await mail('eve@plus.test', '<p1@plus.test>');
+    await mail('eve+x@plus.test', '<p2@plus.test>');
+    await Promise.all(['<p1@plus.test>', '<p2@plus.test>'].map(answerTo));
+    expect([svc.balance('email', 'eve@plus.test'), svc.balance('email', 'eve+x@plus.test')]).toEqual([600, 600]);
   });
 
   it('email: a mail with two From fields is left unanswered; the next mail is answered', async () => {
