@@ -2,6 +2,7 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from './durations';
+import { registerSecrets } from './secrets';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
@@ -25,9 +26,11 @@ const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/([A-Za-z0-9][A-Za
  */
 export const configSchema = z.object({
   PORT: int(0, 65535).default(8080),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  // Loopback unless told otherwise: the images set 0.0.0.0 themselves, behind nginx.
+  HOST: z.string().min(1).default('127.0.0.1'),
   PUBLIC_URL: url.default('http://localhost:8080'),
   DATA_DIR: z.string().min(1).default('./data'),
+  METRICS_TOKEN: optional(z.string().regex(/^[\x21-\x7e]{16,}$/, 'at least 16 characters, no spaces')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NEW_USER_FREE_SECONDS: int(0).default(600),
   PRICE_PER_MINUTE_CENTS: int(1).default(10),
@@ -114,6 +117,8 @@ export interface Config {
   port: number;
   host: string;
   publicUrl: string;
+  /** Bearer token `/metrics` asks for; open when absent. */
+  metricsToken?: string;
   dataDir: string;
   logLevel: Env['LOG_LEVEL'];
   pricing: { freeSeconds: number; pricePerMinuteCents: number; minimumPaymentCents: number; currency: string };
@@ -184,6 +189,8 @@ export class ConfigError extends Error {
 
 /** Validates `env` once; throws `ConfigError` naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Before anything can fail or log: from here on no log line, recorded error or admin output carries them.
+  registerSecrets(env);
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
   const parsed = configSchema.safeParse(present);
   if (!parsed.success) {
@@ -229,6 +236,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     publicUrl: e.PUBLIC_URL.replace(/\/+$/, ''),
+    metricsToken: e.METRICS_TOKEN,
     dataDir,
     logLevel: e.LOG_LEVEL,
     pricing: {

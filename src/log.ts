@@ -1,19 +1,8 @@
 import pino, { type Logger } from 'pino';
+import { scrubSecrets } from './secrets';
 
 export type { Logger };
-
-/** Shapes of credentials that could ride along in an error message or stack (URLs with bot tokens, API keys). */
-const SECRET_SHAPES = [
-  /bot\d+:[\w-]{20,}/g, // Telegram: https://api.telegram.org/bot<token>/...
-  /\b(?:sk|rk)_(?:live|test)_[\w]+/g, // Stripe secret keys
-  /\bwhsec_[\w]+/g, // Stripe webhook secrets
-  /\/\/[^/\s:@]+:[^/\s@]+@/g, // user:password@ in URLs
-];
-
-/** Replaces anything shaped like a credential. */
-export function scrubSecrets(text: string): string {
-  return SECRET_SHAPES.reduce((out, shape) => out.replace(shape, '[redacted]'), text);
-}
+export { scrubSecrets };
 
 /** pino's error serializer, with credentials scrubbed from message and stack. */
 function errorSerializer(error: unknown): unknown {
@@ -25,8 +14,16 @@ function errorSerializer(error: unknown): unknown {
 }
 
 /**
+ * Every line on its way out, scrubbed of credentials (`src/secrets.ts`): whatever field or message a token
+ * slipped into (an error message kept as a string, a URL), it does not reach the log.
+ */
+function scrubbing(destination: pino.DestinationStream): pino.DestinationStream {
+  return { write: (line: string) => destination.write(scrubSecrets(line)) };
+}
+
+/**
  * Structured JSON logs. Secrets and message contents never go in: the rule is to log ids, states
- * and sizes only; the redact list and the error scrubber are a safety net behind it.
+ * and sizes only; the redact list and the scrubbing of every line are a safety net behind it.
  */
 export function createLogger(level = process.env.LOG_LEVEL ?? 'info', destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
@@ -38,7 +35,7 @@ export function createLogger(level = process.env.LOG_LEVEL ?? 'info', destinatio
       censor: '[redacted]',
     },
   };
-  return destination ? pino(options, destination) : pino(options);
+  return pino(options, scrubbing(destination ?? pino.destination(1)));
 }
 
 /** A logger that writes nothing, for tests and tools that want silence. */

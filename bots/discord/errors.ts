@@ -1,5 +1,6 @@
 import { DiscordAPIError, HTTPError, RateLimitError } from 'discord.js';
 import { DeliveryError } from '../../src/ports/channel';
+import { scrubSecrets } from '../../src/secrets';
 
 /**
  * Discord error codes that no retry can fix: the user closed their DMs or left, the channel is gone,
@@ -42,7 +43,7 @@ export function hasCode(error: unknown, ...codes: number[]): boolean {
 export function toDeliveryError(error: unknown): DeliveryError {
   if (error instanceof DeliveryError) return error;
   const { status, code, reason } = describeError(error);
-  const message = `discord ${[status, code].filter((x) => x !== undefined).join('/')}: ${reason}`;
+  const message = `discord ${[status, code].filter((x) => x !== undefined).join('/')}: ${scrubSecrets(reason)}`;
   if (error instanceof DiscordAPIError) {
     // 401 is a bad token (fixable by the operator) and 429 a rate limit: both may pass.
     const permanent =

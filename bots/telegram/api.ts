@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Telegram, TelegramError } from 'telegraf';
 import type { Logger } from '../../src/log';
 import { DeliveryError } from '../../src/ports/channel';
+import { scrubbedMessage, scrubSecrets } from '../../src/secrets';
 import { backoff } from '../../src/retry/backoff';
 import { SendPacer } from './pacer';
 
@@ -132,13 +133,14 @@ export function isBadRequest(error: unknown, pattern: RegExp): boolean {
 
 /**
  * Maps a failed send to the port's error. Blocked, kicked, deactivated and bad requests are permanent:
- * sending again cannot help. Rate limits, server errors and a rejected token may pass, so they are not.
+ * sending again cannot help. Rate limits, server errors and a rejected token may pass, so they are not. The
+ * message is scrubbed: node-fetch names the request URL, which carries the bot token, when an answer is not JSON.
  */
 export function toDeliveryError(error: unknown): DeliveryError {
   if (error instanceof DeliveryError) return error;
   if (error instanceof TelegramError) {
     const permanent = error.code === 403 || error.code === 400;
-    return new DeliveryError(`telegram ${error.code}: ${error.description}`, permanent, { cause: error });
+    return new DeliveryError(`telegram ${error.code}: ${scrubSecrets(error.description ?? '')}`, permanent, { cause: error });
   }
-  return new DeliveryError(`telegram unreachable: ${(error as Error)?.message ?? String(error)}`, false, { cause: error });
+  return new DeliveryError(`telegram unreachable: ${scrubbedMessage(error)}`, false, { cause: error });
 }

@@ -32,6 +32,8 @@ export interface TgMessage {
   video_note?: TgFile;
   document?: TgFile;
   successful_payment?: TgSuccessfulPayment;
+  /** The message this one answers (a group member replying to the bot). */
+  reply_to_message?: { from?: { is_bot: boolean; username?: string } };
 }
 
 /** A media file of a message, before it is opened. */
@@ -119,8 +121,8 @@ export function toIncoming(parts: TgMessage[], botUsername: string, openFile: Fi
     attachments.push({ name, mimeType: media.mimeType, size: media.size, open: () => openFile(media.fileId, media.size) });
   }
   const { from, chat } = first;
-  // In groups the bot may see ordinary chatter; only commands and recordings are meant for it.
-  if (chat.type !== 'private' && !command && attachments.length === 0) return undefined;
+  // In groups the bot may see what members send each other: only commands, and recordings addressed to it.
+  if (chat.type !== 'private' && !command && (attachments.length === 0 || !addressedToBot(sorted, botUsername))) return undefined;
   const senderName = [from.first_name, from.last_name].filter(Boolean).join(' ') || from.username;
   return {
     channel: 'telegram',
@@ -131,4 +133,15 @@ export function toIncoming(parts: TgMessage[], botUsername: string, openFile: Fi
     attachments,
     ...(text !== undefined ? { text } : {}),
   };
+}
+
+/** Whether a group message (or any part of an album) replies to the bot or mentions `@botUsername`. */
+function addressedToBot(parts: TgMessage[], botUsername: string): boolean {
+  const name = botUsername.toLowerCase();
+  const mention = new RegExp(`(^|[^\\w@])@${name.replace(/[^\w]/g, '')}(?!\\w)`, 'i');
+  return parts.some((part) => {
+    const repliedTo = part.reply_to_message?.from;
+    if (repliedTo?.is_bot && repliedTo.username?.toLowerCase() === name) return true;
+    return mention.test(part.caption ?? part.text ?? '');
+  });
 }

@@ -4,6 +4,7 @@ import type { BlobStore } from '../ports/blob-store';
 import type { PaymentRefunds } from '../ports/payments';
 import { invoicePayments } from '../db/schema';
 import { silentLogger } from '../log';
+import { scrubSecrets } from '../secrets';
 import { refundInvoiceCharges } from '../orders/invoice-payments';
 import type { PaymentMethods } from '../orders/payment-methods';
 import { eq } from 'drizzle-orm';
@@ -327,6 +328,13 @@ export interface AdminOutcome {
  * safely beside the running service. Tables for people, `--json` for scripts; a failure is one line.
  */
 export async function runAdmin(argv: string[], env: NodeJS.ProcessEnv, tools: AdminTools): Promise<AdminOutcome> {
+  const outcome = await outcomeOf(argv, env, tools);
+  // Recorded errors (a reply's last error from before they were scrubbed at the source) and a payment
+  // platform's error message can carry a credential; what the operator's terminal shows does not.
+  return { ...outcome, stdout: scrubSecrets(outcome.stdout), stderr: scrubSecrets(outcome.stderr) };
+}
+
+async function outcomeOf(argv: string[], env: NodeJS.ProcessEnv, tools: AdminTools): Promise<AdminOutcome> {
   try {
     return { code: 0, stdout: `${await run(argv, env, tools)}\n`, stderr: '' };
   } catch (error) {

@@ -11,6 +11,7 @@ import { takeBackup } from '../backup/backup';
 import { RestoreError, restoreBackup } from '../backup/restore';
 import { ConfigError, loadConfig } from '../config';
 import { openBackupPlace } from './backup-place';
+import { scrubSecrets } from '../secrets';
 
 const USAGE = 'usage: npm run backup [-- --json] | npm run restore -- FILE|FOLDER|s3://bucket/key [--json]';
 
@@ -73,7 +74,8 @@ function mib(bytes: number): string {
 }
 
 function fail(message: string, code: number): number {
-  console.error(message);
+  // An S3 or file error may name a URL with credentials in it.
+  console.error(scrubSecrets(message));
   return code;
 }
 

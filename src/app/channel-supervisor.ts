@@ -1,6 +1,7 @@
 import type { Logger } from '../log';
 import type { Channel, ChannelName, MessageHandler } from '../ports/channel';
 import { backoff } from '../retry/backoff';
+import { scrubbedMessage } from '../secrets';
 
 /** What `/healthz` says of a channel: taking messages, on its first try, or failing and retrying. */
 export type ChannelState = 'up' | 'starting' | 'down';
@@ -69,8 +70,8 @@ export class ChannelSupervisor {
       s.failures += 1;
       s.state = 'down';
       const delayMs = backoff(s.failures, this.options.minDelayMs ?? 2_000, this.options.maxDelayMs ?? 5 * 60_000);
-      // The reason only, with anything shaped like a bot token cut out: a Bot API URL carries it.
-      const reason = String((error as Error)?.message ?? error).replace(/\d{5,}:[\w-]{20,}/g, '<token>');
+      // The reason only, scrubbed: a Bot API URL carries the token.
+      const reason = scrubbedMessage(error);
       log.error({ channel: s.channel.name, reason, retryInMs: delayMs }, 'channel could not start; retrying');
       if (this.stopping) return;
       s.timer = setTimeout(() => {

@@ -151,6 +151,7 @@ export class Service {
       db,
       log,
       channels: () => this.supervisor.states(),
+      metricsToken: config.metricsToken,
       stripeWebhook: parts.stripeWebhook?.(this.orderPayments),
     });
   }
@@ -184,7 +185,7 @@ export class Service {
     await this.supervisor.start(this.intake.handle);
     const address = this.server.address();
     const bound = typeof address === 'object' && address ? address.port : port;
-    this.log.info({ port: bound, channels: this.supervisor.states() }, 'service started');
+    this.log.info({ host, port: bound, channels: this.supervisor.states() }, 'service started');
     return bound;
   }
 

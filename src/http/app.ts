@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { sql } from 'drizzle-orm';
@@ -11,6 +12,8 @@ export interface HttpOptions {
   log: Logger;
   /** Each channel's state (`up`, `starting`, `down`), reported by `/healthz`. */
   channels?: () => Record<string, string | undefined>;
+  /** `/metrics` answers only requests with `Authorization: Bearer <metricsToken>` when set. */
+  metricsToken?: string;
   /** The Stripe webhook handler, when payments are configured. */
   stripeWebhook?: Koa.Middleware;
 }
@@ -19,7 +22,7 @@ export interface HttpOptions {
  * The service's HTTP face: health, metrics, the pages a payer returns to, and the Stripe webhook.
  * No body parser on purpose: the webhook must see the raw bytes to check their signature.
  */
-export function createHttpApp({ db, log, channels, stripeWebhook }: HttpOptions): Koa {
+export function createHttpApp({ db, log, channels, metricsToken, stripeWebhook }: HttpOptions): Koa {
   const app = new Koa({ proxy: true });
   const router = new Router();
 
@@ -38,6 +41,12 @@ export function createHttpApp({ db, log, channels, stripeWebhook }: HttpOptions)
   });
 
   router.get('/metrics', async (ctx) => {
+    if (metricsToken !== undefined && !bearerMatches(ctx.get('authorization'), metricsToken)) {
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Bearer');
+      ctx.body = { error: 'unauthorized' };
+      return;
+    }
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
   });
@@ -68,4 +77,12 @@ export function createHttpApp({ db, log, channels, stripeWebhook }: HttpOptions)
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
+}
+
+/** Whether `header` is `Bearer <token>`, compared in constant time (hashes of equal length). */
+function bearerMatches(header: string, token: string): boolean {
+  const given = /^Bearer (.+)$/.exec(header)?.[1];
+  if (given === undefined) return false;
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(given), digest(token));
 }

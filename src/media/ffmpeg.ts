@@ -10,7 +10,8 @@ import { spawnTied } from '../tied-spawn';
  * `@ffmpeg-installer/linux-x64` ships (an old build, kept so `npm ci` alone still decodes every container).
  */
 export function ffmpegPath(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.FFMPEG_PATH) return env.FFMPEG_PATH;
+  // ffmpeg runs without PATH (see spawnFfmpeg), so a bare name is looked up here, once.
+  if (env.FFMPEG_PATH) return isAbsolute(env.FFMPEG_PATH) ? env.FFMPEG_PATH : (findOnPath(env.FFMPEG_PATH, env.PATH) ?? env.FFMPEG_PATH);
   const onPath = findOnPath('ffmpeg', env.PATH);
   if (onPath) return onPath;
   return bundledFfmpeg();
@@ -111,7 +112,9 @@ const canLimit = process.platform === 'linux' && existsSync(PRLIMIT);
 
 /**
  * Spawns ffmpeg within `bounds`, tied to this process (it dies with it). Limits are set by util-linux's `prlimit`
- * before ffmpeg starts; where it is missing the wall-clock limit still applies.
+ * before ffmpeg starts; where it is missing the wall-clock limit still applies. The environment is empty: ffmpeg
+ * parses untrusted uploads, and a parser bug must not find the service's tokens and keys there (`binary` is an
+ * absolute path from `ffmpegPath`, so no PATH is needed).
  */
 export function spawnFfmpeg(
   binary: string,
@@ -121,7 +124,7 @@ export function spawnFfmpeg(
 ): ChildProcess {
   const command = canLimit ? PRLIMIT : binary;
   const limited = canLimit ? [`--as=${bounds.memoryBytes}`, `--cpu=${bounds.cpuSeconds}`, '--', binary, ...args] : args;
-  const child = spawnTied(command, limited, { stdio });
+  const child = spawnTied(command, limited, { stdio, env: {} });
   if (bounds.timeoutMs !== undefined) {
     const timer = setTimeout(() => child.kill('SIGKILL'), bounds.timeoutMs);
     child.once('close', () => clearTimeout(timer));

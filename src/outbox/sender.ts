@@ -8,6 +8,7 @@ import { outboxMetrics } from './metrics';
 import type { BlobStore } from '../ports/blob-store';
 import { DeliveryError, type Channel, type ChannelName, type Reply } from '../ports/channel';
 import { backoff } from '../retry/backoff';
+import { scrubbedMessage } from '../secrets';
 import { AudioCleanup } from './audio-cleanup';
 import { buildTranscriptReply } from './transcript-reply';
 
@@ -180,12 +181,14 @@ export class OutboxSender {
     const now = Date.now();
     const dead = permanent || now - row.createdAt >= REPLY_RETRY_BUDGET_MS;
     outboxMetrics.sendErrors.inc({ channel: row.channel, permanent: String(permanent) });
-    log.warn({ key: row.key, channel: row.channel, attempts, dead, err: (error as Error).message }, 'reply not sent');
+    // Scrubbed before it is stored: the outbox ends up in backups and admin output.
+    const reason = scrubbedMessage(error).slice(0, 500);
+    log.warn({ key: row.key, channel: row.channel, attempts, dead, err: reason }, 'reply not sent');
     db.update(outbox)
       .set({
         state: dead ? 'dead' : 'pending',
         attempts,
-        lastError: String((error as Error).message).slice(0, 500),
+        lastError: reason,
         nextAttemptAt: now + backoff(attempts, REPLY_BACKOFF_BASE_MS, REPLY_BACKOFF_MAX_MS),
       })
       .where(eq(outbox.id, row.id))

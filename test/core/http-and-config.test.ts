@@ -50,7 +50,7 @@ describe('configuration', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
       port: 8080,
-      host: '0.0.0.0',
+      host: '127.0.0.1',
       publicUrl: 'http://localhost:8080',
       pricing: { freeSeconds: 600, pricePerMinuteCents: 10, minimumPaymentCents: 50, currency: 'usd' },
       limits: { maxFileBytes: 2147483648, maxFileSeconds: 14400, maxFilesPerMessage: 20 },

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config';
 import { createLogger, scrubSecrets } from '../../src/log';
 
 describe('logs never carry credentials', () => {
@@ -27,4 +28,34 @@ describe('logs never carry credentials', () => {
     expect(out).not.toContain('hunter2');
     expect(out).not.toContain('the transcript itself');
   });
+
+  it('configured credentials are scrubbed by value from every field, message and error, whatever their shape', () => {
+    const secrets = {
+      DISCORD_BOT_TOKEN: 'MTAxNjQ4.GhT3xq.discord-token-for-the-log-test',
+      SMTP_PASSWORD: 'smtp"pass\\word-for-the-log-test',
+      AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/aws-key-for-the-log-test',
+    };
+    loadConfig({ ...secrets, DATA_DIR: '/tmp/unused' });
+    const { out, log } = capture();
+    log.warn({ reason: `discord said no to ${secrets.DISCORD_BOT_TOKEN}`, nested: { detail: secrets.SMTP_PASSWORD } }, 'send failed');
+    log.error({ err: new Error(`signature with ${secrets.AWS_SECRET_ACCESS_KEY} refused`) }, `login ${secrets.SMTP_PASSWORD} refused`);
+    log.info({ url: `https://x.test/?k=${encodeURIComponent(secrets.AWS_SECRET_ACCESS_KEY)}` }, 'fetched');
+    const text = out();
+    expect(text).toContain('send failed');
+    expect(text).toContain('refused');
+    expect(text).not.toMatch(/for-the-log-test/);
+    expect(scrubSecrets(`token ${secrets.DISCORD_BOT_TOKEN}`)).toBe('token [redacted]');
+  });
 });
+
+/** The service logger writing into a string. */
+function capture(): { out: () => string; log: ReturnType<typeof createLogger> } {
+  let out = '';
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      out += String(chunk);
+      done();
+    },
+  });
+  return { out: () => out, log: createLogger('info', sink) };
+}

@@ -59,6 +59,28 @@ describe('the AWS CloudFormation template', () => {
     expect(template.Outputs.JobDefinitionName.Value).toEqual(resources.JobDefinition.Properties.JobDefinitionName);
   });
 
+  it('keeps a Batch job to order audio and its results: no backups, nothing else in the bucket, no audio overwritten', () => {
+    const worker = statements(resources.WorkerRole.Properties.Policies[0].PolicyDocument);
+    const bucket = 'arn:aws:s3:::transcribe-bucket';
+    const allows = (action: string, key: string) =>
+      worker.some(
+        (s) =>
+          s.Effect === 'Allow' &&
+          list(s.Action).includes(action) &&
+          list(s.Resource).some((r: Json) => arnMatches(String(r['Fn::Sub'] ?? '').replace('${Bucket.Arn}', bucket), `${bucket}/${key}`)),
+      );
+    // Keys as intake writes them: orders/<order id>/<position>.
+    expect(allows('s3:GetObject', 'orders/0b9d2c1e-order/0')).toBe(true);
+    expect(allows('s3:PutObject', 'orders/0b9d2c1e-order/0_result.json')).toBe(true);
+    // A database backup kept in the same bucket (BACKUP_TO=s3://<bucket>/backups) holds every user and payment.
+    expect(allows('s3:GetObject', 'backups/service-20260101T000000Z.db.gz')).toBe(false);
+    expect(allows('s3:GetObject', 'anything-else')).toBe(false);
+    expect(allows('s3:PutObject', 'backups/service-20260101T000000Z.db.gz')).toBe(false);
+    expect(allows('s3:PutObject', 'backups/x_result.json')).toBe(false);
+    // Results only, never over the audio.
+    expect(allows('s3:PutObject', 'orders/0b9d2c1e-order/0')).toBe(false);
+  });
+
   it('grants least privilege: no wildcards but the read-only Batch calls that have no resource level', () => {
     const policies: { owner: string; document: Json }[] = [
       ...ofType('AWS::IAM::Role').flatMap(([owner, r]) =>
@@ -76,8 +98,6 @@ describe('the AWS CloudFormation template', () => {
 
     const worker = statements(resources.WorkerRole.Properties.Policies[0].PolicyDocument);
     expect(worker.flatMap((s) => list(s.Action)).sort()).toEqual(['s3:GetObject', 's3:ListBucket', 's3:PutObject']);
-    // The worker writes result files only, never over the audio.
-    expect(worker.find((s) => list(s.Action).includes('s3:PutObject'))!.Resource).toEqual({ 'Fn::Sub': '${Bucket.Arn}/*_result.json' });
     expect(resources.WorkerRole.Properties.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({ Service: 'ecs-tasks.amazonaws.com' });
 
     const service = statements(resources.ServicePolicy.Properties.PolicyDocument);
@@ -164,3 +184,12 @@ describe('the AWS CloudFormation template', () => {
     });
   });
 });
+
+/** IAM's resource matching: `*` any run of characters, `?` one. */
+function arnMatches(pattern: string, arn: string): boolean {
+  const regex = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return pattern !== '' && new RegExp(`^${regex}$`).test(arn);
+}

@@ -31,6 +31,8 @@ export interface FakeFailure {
   status: number;
   description?: string;
   retryAfter?: number;
+  /** Answer with this HTML page instead of a Bot API JSON body, as a proxy in front of Telegram does (413, 502). */
+  html?: string;
 }
 
 interface StoredFile {
@@ -270,6 +272,11 @@ export class FakeTelegram {
 
     const failure = this.failures.get(method)?.shift();
     if (failure) {
+      if (failure.html !== undefined) {
+        res.writeHead(failure.status, { 'content-type': 'text/html' });
+        res.end(failure.html);
+        return;
+      }
       if (failure.status >= 500) {
         res.writeHead(failure.status, { 'content-type': 'text/plain' });
         res.end('Bad Gateway');
