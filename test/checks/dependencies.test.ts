@@ -47,9 +47,15 @@ function importedPackages(files: string[]): Map<string, string> {
 }
 
 const isTest = (file: string) => /\.test\.ts$|(^|\/)test\//.test(file);
-const runtimeFiles = ['src', 'bots', 'mail', 'whisper-container/src', 'scripts'].flatMap(sourceFiles).filter((f) => !isTest(f));
+// scripts/bundle.ts runs at image build, with the dev dependencies installed; the other scripts run in `npm ci`.
+const isBuildTool = (file: string) => file === join('scripts', 'bundle.ts');
+const runtimeFiles = ['src', 'bots', 'mail', 'whisper-container/src', 'scripts']
+  .flatMap(sourceFiles)
+  .filter((f) => !isTest(f) && !isBuildTool(f));
 const toolingFiles = [
-  ...['test', 'bench', 'bots', 'mail', 'whisper-container', 'eslint'].flatMap(sourceFiles).filter((f) => !runtimeFiles.includes(f)),
+  ...['test', 'bench', 'bots', 'mail', 'whisper-container', 'eslint', 'scripts']
+    .flatMap(sourceFiles)
+    .filter((f) => !runtimeFiles.includes(f)),
   'eslint.config.js',
   'vitest.config.ts',
   'drizzle.config.ts',
