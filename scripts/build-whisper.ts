@@ -1,8 +1,9 @@
 /**
  * Builds whisper.cpp's `whisper-cli` and `whisper-server` from the source the npm package
  * `nodejs-whisper` ships, so `npm ci` alone provides the engine (no download, no system package).
- * Static, Release, into `build/whisper.cpp/`; skipped when a build of the same source and options
- * is already there. `GGML_CUDA=1` in the environment builds the CUDA variant (the GPU image does).
+ * Release, into `build/whisper.cpp/`; skipped when a build of the same source and options is already
+ * there. `GGML_CUDA=1` in the environment builds the CUDA variant (the GPU image does);
+ * `WHISPER_CPU_TARGET=portable` builds CPU code that runs on any x86-64 or arm64 machine (the images do).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -23,6 +24,36 @@ export const whisperPaths = {
 /** Path of a built whisper.cpp program, e.g. `whisperBinary('whisper-cli')`. */
 export function whisperBinary(name: 'whisper-cli' | 'whisper-server', buildDir = whisperPaths.build): string {
   return join(buildDir, 'bin', name);
+}
+
+/**
+ * Which CPUs the CPU code may run on. `native`: tuned for the machine that builds it (a local `npm ci`
+ * builds where it runs). `portable`: ggml's CPU backend built once per instruction-set level (SSE4.2 ...
+ * AVX-512, AMX), as shared libraries next to the programs; at start ggml loads the best one this CPU
+ * supports, so an image built on one host cannot die of an illegal instruction on another.
+ */
+export type CpuTarget = 'native' | 'portable';
+
+/** The CPU target named by `WHISPER_CPU_TARGET`; unset means native. */
+export function cpuTargetFromEnv(value = process.env.WHISPER_CPU_TARGET): CpuTarget {
+  if (value === undefined || value === '' || value === 'native') return 'native';
+  if (value === 'portable') return 'portable';
+  throw new Error(`WHISPER_CPU_TARGET must be native or portable, got ${JSON.stringify(value)}`);
+}
+
+/** The cmake flags that decide which CPUs (and GPUs) the build runs on. */
+export function targetFlags(target: CpuTarget, cuda: boolean): string[] {
+  if (target === 'native' && !cuda) return ['-DBUILD_SHARED_LIBS=OFF'];
+  return [
+    // Backend variants are loaded at run time, so they must be shared libraries; $ORIGIN lets the programs
+    // find them (and libwhisper, libggml) in their own folder wherever the folder is copied.
+    '-DBUILD_SHARED_LIBS=ON',
+    '-DGGML_BACKEND_DL=ON',
+    '-DGGML_CPU_ALL_VARIANTS=ON',
+    '-DGGML_NATIVE=OFF',
+    '-DCMAKE_BUILD_WITH_INSTALL_RPATH=ON',
+    '-DCMAKE_INSTALL_RPATH=$ORIGIN',
+  ];
 }
 
 export interface BuildResult {
@@ -59,18 +90,26 @@ async function sourceVersion(source: string): Promise<string> {
 
 /** Builds the engine unless the stamp says this source version and these options are already built. */
 export async function buildWhisper(
-  options: { source?: string; build?: string; cuda?: boolean; jobs?: number; log?: (line: string) => void } = {},
+  options: {
+    source?: string;
+    build?: string;
+    cuda?: boolean;
+    cpu?: CpuTarget;
+    jobs?: number;
+    log?: (line: string) => void;
+  } = {},
 ): Promise<BuildResult> {
   const source = options.source ?? whisperPaths.source;
   const build = options.build ?? whisperPaths.build;
   const log = options.log ?? ((line: string) => console.error(line));
   const cuda = options.cuda ?? process.env.GGML_CUDA === '1';
+  // A CUDA image is built without its GPU and run elsewhere: its CPU side is always portable.
+  const cpu = cuda ? 'portable' : (options.cpu ?? cpuTargetFromEnv());
   if (!existsSync(join(source, 'CMakeLists.txt'))) throw new Error(`whisper.cpp source not found at ${source}`);
 
   const version = await sourceVersion(source);
   const flags = [
     '-DCMAKE_BUILD_TYPE=Release',
-    '-DBUILD_SHARED_LIBS=OFF',
     '-DWHISPER_BUILD_TESTS=OFF',
     '-DWHISPER_BUILD_EXAMPLES=ON',
     '-DWHISPER_BUILD_SERVER=ON',
@@ -83,7 +122,8 @@ export async function buildWhisper(
     '-DGGML_LLAMAFILE=ON',
     // A local build is tuned for this CPU (npm ci runs where it will be used). An image is built on one machine
     // and run on another: portable CPU code, and the CUDA architectures of the GPUs it may land on.
-    ...(cuda ? ['-DGGML_NATIVE=OFF', `-DCMAKE_CUDA_ARCHITECTURES=${process.env.CMAKE_CUDA_ARCHITECTURES || '70;75;80;86;89;90'}`] : []),
+    ...targetFlags(cpu, cuda),
+    ...(cuda ? [`-DCMAKE_CUDA_ARCHITECTURES=${process.env.CMAKE_CUDA_ARCHITECTURES || '70;75;80;86;89;90'}`] : []),
   ];
   const stamp = createHash('sha256').update(JSON.stringify({ version, flags })).digest('hex').slice(0, 16);
   const stampFile = join(build, 'build-stamp.json');
@@ -106,7 +146,7 @@ export async function buildWhisper(
   await mkdir(build, { recursive: true });
   // Options or source changed: configure from scratch rather than trust a cache made for something else.
   await rm(join(build, 'CMakeCache.txt'), { force: true });
-  log(`building whisper.cpp ${version}${cuda ? ' (CUDA)' : ''} into ${build}`);
+  log(`building whisper.cpp ${version} (${cuda ? 'CUDA, ' : ''}${cpu} CPU code) into ${build}`);
   // Ninja when installed (faster incremental builds); make otherwise. A generator change needs a fresh cache.
   const generator = spawnSync('ninja', ['--version']).status === 0 ? 'Ninja' : 'Unix Makefiles';
   await run('cmake', ['-S', source, '-B', build, '-G', generator, ...flags], log);
@@ -118,7 +158,8 @@ export async function buildWhisper(
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const started = Date.now();
-  buildWhisper()
+  // `tsx scripts/build-whisper.ts [FOLDER]`: a second build beside the default one (benchmarks compare them).
+  buildWhisper({ build: process.argv[2] ? resolve(process.argv[2]) : undefined })
     .then((result) => {
       console.error(
         `whisper.cpp ${result.version} ${result.skipped ? 'already built' : `built in ${((Date.now() - started) / 1000).toFixed(0)} s`}: ${result.cli}`,

@@ -6,21 +6,41 @@ import { spawnTied } from '../tied-spawn';
 
 /**
  * The ffmpeg binary, most trusted first: `FFMPEG_PATH` when set; otherwise a maintained `ffmpeg` on `PATH` (Debian's
- * package gets security fixes, and it parses untrusted uploads); only then the static build the npm package
- * `@ffmpeg-installer/linux-x64` ships (an old build, kept so `npm ci` alone still decodes every container).
+ * package gets security fixes, and it parses untrusted uploads); only then, with a warning, the static build the
+ * optional npm package `@ffmpeg-installer/linux-x64` ships (4.1 from 2018, no longer updated).
  */
 export function ffmpegPath(env: NodeJS.ProcessEnv = process.env): string {
   // ffmpeg runs without PATH (see spawnFfmpeg), so a bare name is looked up here, once.
   if (env.FFMPEG_PATH) return isAbsolute(env.FFMPEG_PATH) ? env.FFMPEG_PATH : (findOnPath(env.FFMPEG_PATH, env.PATH) ?? env.FFMPEG_PATH);
   const onPath = findOnPath('ffmpeg', env.PATH);
   if (onPath) return onPath;
-  return bundledFfmpeg();
+  const bundled = bundledFfmpeg();
+  warnAboutBundledFfmpeg();
+  return bundled;
 }
 
-/** The npm static build: the fallback when no maintained ffmpeg is installed. */
+let warned = false;
+
+/** Once per process, on stderr: every upload is then parsed by a decoder with years of unfixed security bugs. */
+function warnAboutBundledFfmpeg(): void {
+  if (warned) return;
+  warned = true;
+  process.emitWarning(
+    'no ffmpeg on PATH: using the static ffmpeg 4.1 from 2018 of the npm package @ffmpeg-installer/linux-x64, ' +
+      'which gets no security fixes and parses untrusted uploads. Install a maintained one (Debian: apt-get install ffmpeg) ' +
+      'or set FFMPEG_PATH.',
+    { code: 'OLD_FFMPEG' },
+  );
+}
+
+/** The npm static build: the last resort when no maintained ffmpeg is installed (an optional dependency). */
 export function bundledFfmpeg(): string {
   const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve('@ffmpeg-installer/linux-x64/package.json')), 'ffmpeg');
+  try {
+    return join(dirname(require.resolve('@ffmpeg-installer/linux-x64/package.json')), 'ffmpeg');
+  } catch {
+    throw new Error('no ffmpeg found: install one (Debian: apt-get install ffmpeg) or set FFMPEG_PATH to an ffmpeg binary');
+  }
 }
 
 function findOnPath(name: string, path: string | undefined): string | undefined {

@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db';
 import { orders } from '../db/schema';
-import { isFailure, type ResultFile, type TranscriptResult } from '../domain/transcript';
+import { isFailure, parseResultFile, type TranscriptResult } from '../domain/transcript';
 import { formatContentType, renderTranscript, type TranscriptFormat } from '../formats';
 import { text } from '../messages';
 import { orderFiles } from '../orders/summary';
@@ -31,8 +31,9 @@ export async function buildTranscriptReply(
   const stems = uniqueStems(done.map((f) => f.name));
   const results: { stem: string; result: TranscriptResult }[] = [];
   for (const [i, file] of done.entries()) {
-    const parsed = JSON.parse((await store.getBuffer(resultKey(file.blobKey))).toString('utf8')) as ResultFile;
-    if (!isFailure(parsed)) results.push({ stem: stems[i], result: { ...parsed, file: file.name } });
+    // The tracker marked the file done only after reading a valid result; read it the same way here.
+    const read = parseResultFile((await store.getBuffer(resultKey(file.blobKey))).toString('utf8'));
+    if (read.ok && !isFailure(read.result)) results.push({ stem: stems[i], result: { ...read.result, file: file.name } });
   }
 
   const sections = results.map(({ result }) => {

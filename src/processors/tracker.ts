@@ -1,7 +1,7 @@
 import { and, eq, isNull, lte, or } from 'drizzle-orm';
 import type { Db } from '../db';
 import { orders } from '../db/schema';
-import { isFailure, type ResultFile } from '../domain/transcript';
+import { isFailure, parseResultFile, type ResultFile } from '../domain/transcript';
 import { crashPoint } from '../faults';
 import type { Ledger } from '../ledger';
 import type { Logger } from '../log';
@@ -107,7 +107,7 @@ export class Tracker {
   }
 
   /**
-   * A file's result, or null when the worker wrote none (not found) or what it wrote is not JSON.
+   * A file's result, or null when the worker wrote none (not found) or what it wrote is not a result file.
    * Every other error (store unreachable, throttled, access denied) is thrown: the result may well be
    * there, so the order must wait, not be refunded.
    */
@@ -119,10 +119,9 @@ export class Tracker {
       if (error instanceof BlobNotFoundError) return null;
       throw error;
     }
-    try {
-      return JSON.parse(bytes.toString('utf8')) as ResultFile;
-    } catch {
-      return null;
-    }
+    const read = parseResultFile(bytes.toString('utf8'));
+    if (read.ok) return read.result;
+    this.deps.log.warn({ orderId: file.orderId, key: resultKey(file.blobKey), reason: read.reason }, 'result file is not a result');
+    return null;
   }
 }

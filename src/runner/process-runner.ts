@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobManifest, JobStatus, Runner } from '../ports/runner';
-import { lastLine, repoRoot, stopLeftover, workerEntry, workerProcessEnv, type LocalRunnerOptions } from './worker-process';
+import { lastLine, repoRoot, stopLeftover, workerCommand, workerProcessEnv, type LocalRunnerOptions } from './worker-process';
 
 interface LocalJob {
   manifest: JobManifest;
@@ -75,7 +75,7 @@ export class ProcessPerJobRunner implements Runner {
     const pidPath = join(jobsDir, `${job.manifest.jobId}.pid`);
     stopLeftover(pidPath);
     writeFileSync(manifestPath, JSON.stringify(job.manifest));
-    const child = spawnTied(process.execPath, ['--import', 'tsx', workerEntry('main.ts'), '--manifest', manifestPath], {
+    const child = spawnTied(process.execPath, [...workerCommand('main'), '--manifest', manifestPath], {
       cwd: repoRoot,
       env: workerProcessEnv(workerEnv),
       stdio: ['ignore', 'ignore', 'pipe'],

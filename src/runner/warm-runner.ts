@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import type { JobManifest, JobStatus, Runner } from '../ports/runner';
 import { spawnTied } from '../tied-spawn';
 import { runnerMetrics } from './metrics';
-import { lastLine, repoRoot, stopLeftover, workerEntry, workerProcessEnv, type LocalRunnerOptions } from './worker-process';
+import { lastLine, repoRoot, stopLeftover, workerCommand, workerProcessEnv, type LocalRunnerOptions } from './worker-process';
 
 interface WarmJob {
   manifest: JobManifest;
@@ -128,7 +128,7 @@ export class WarmRunner implements Runner {
     const { jobsDir, workerEnv, log } = this.options;
     const pidPath = join(jobsDir, `worker-${slot}.pid`);
     stopLeftover(pidPath);
-    const child = spawnTied(process.execPath, ['--import', 'tsx', workerEntry('serve.ts')], {
+    const child = spawnTied(process.execPath, workerCommand('serve'), {
       cwd: repoRoot,
       env: workerProcessEnv(workerEnv),
       stdio: ['pipe', 'pipe', 'pipe'],

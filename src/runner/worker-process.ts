@@ -14,11 +14,25 @@ export interface LocalRunnerOptions {
   log: Logger;
 }
 
-/** The repository root: workers run from it so `--import tsx` and relative defaults resolve as in `npm start`. */
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const here = fileURLToPath(import.meta.url);
 
-/** A worker entry under `whisper-container/src/`. */
-export const workerEntry = (name: 'main.ts' | 'serve.ts'): string => join(repoRoot, 'whisper-container/src', name);
+/**
+ * True when this code runs from the bundle (scripts/bundle.ts) rather than from source: the workers are then
+ * bundles too, beside it, and run by plain node (an image carries no tsx).
+ */
+const bundled = here.endsWith('.mjs');
+
+/**
+ * The repository root: workers run from it so `--import tsx` and relative defaults resolve as in `npm start`. Two
+ * folders up, from src/runner/ as from the bundle's app/ folder.
+ */
+export const repoRoot = resolve(dirname(here), '../..');
+
+/** Node's arguments that start a worker entry (`whisper-container/src/NAME.ts`, or its bundle). */
+export function workerCommand(name: 'main' | 'serve'): string[] {
+  if (bundled) return [join(dirname(here), '..', 'whisper-container', `${name}.mjs`)];
+  return ['--import', 'tsx', join(repoRoot, 'whisper-container/src', `${name}.ts`)];
+}
 
 /** Only these and the runner's own settings reach a worker: never the service's tokens and secrets. */
 export function workerProcessEnv(workerEnv: Record<string, string>): Record<string, string> {

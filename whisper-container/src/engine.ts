@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { parseServerAnswer } from './server-answer';
 
 /** One segment as the engine reports it, times in seconds from the start of the audio it was given. */
 export interface EngineSegment {
@@ -118,12 +119,6 @@ function multipart(fields: Record<string, string>, file: Buffer): { body: Buffer
   );
   parts.push(file, Buffer.from(`\r\n--${boundary}--\r\n`));
   return { body: Buffer.concat(parts), contentType: `multipart/form-data; boundary=${boundary}` };
-}
-
-interface VerboseJson {
-  language?: string;
-  segments?: { start?: number; end?: number; text?: string; no_speech_prob?: number; avg_logprob?: number }[];
-  error?: string;
 }
 
 /**
@@ -260,18 +255,7 @@ export class ServerEngine implements Engine {
       throw error;
     }
     if (response.status !== 200) throw new Error(`whisper-server answered ${response.status}: ${response.body.slice(0, 200)}`);
-    const parsed = JSON.parse(response.body) as VerboseJson;
-    if (parsed.error) throw new Error(`whisper-server: ${parsed.error}`);
-    return {
-      language: parsed.language ?? 'english',
-      segments: (parsed.segments ?? []).map((segment) => ({
-        start: segment.start ?? 0,
-        end: segment.end ?? segment.start ?? 0,
-        text: segment.text ?? '',
-        noSpeechProb: segment.no_speech_prob ?? 0,
-        avgLogprob: segment.avg_logprob ?? 0,
-      })),
-    };
+    return parseServerAnswer(response.body);
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { BlobStore } from '../../src/ports/blob-store';
 import { BlobNotFoundError } from '../../src/ports/blob-store';
 import { resultKey, type JobManifest } from '../../src/ports/runner';
-import type { ResultFile, TranscriptFailure } from '../../src/domain/transcript';
+import { resultFileSchema, type ResultFile, type TranscriptFailure } from '../../src/domain/transcript';
 import type { Engine } from './engine';
 import { EnginePool } from './pool';
 import { InputError } from './errors';
@@ -160,6 +160,13 @@ export async function runInput(
   } catch (error) {
     result = failure(name, error);
     if (!(error instanceof InputError)) log?.error({ err: error, jobId: manifest.jobId, key: input.key }, 'input failed');
+  }
+  // Checked against the documented format before it is written: a bug here must fail this input, not hand the
+  // service a transcript it would render wrong.
+  const checked = resultFileSchema.safeParse(result);
+  if (!checked.success) {
+    log?.error({ jobId: manifest.jobId, key: input.key, issue: checked.error.issues[0] }, 'result does not match its format');
+    result = failure(name, checked.error);
   }
   const key = resultKey(input.key);
   await store.put(key, Buffer.from(`${JSON.stringify(result, null, 2)}\n`), { contentType: 'application/json' });
