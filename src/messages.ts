@@ -148,6 +148,8 @@ export const text = {
     `Sorry, I could not start transcribing this: the transcription servers kept refusing the job. I gave back the ${minutes(seconds)} it cost.`,
   partlyFailed: (names: string[], seconds: number) =>
     `I could not transcribe ${names.join(', ')}; I gave back the ${minutes(seconds)} ${names.length === 1 ? 'it' : 'they'} cost.`,
+  partlyFailedOnRetry: (names: string[]) =>
+    `I could not transcribe ${names.join(', ')}; ${names.length === 1 ? 'its' : 'their'} seconds were given back when the first try failed.`,
   tooFast: () => 'You are sending faster than I can keep up with; please wait a minute.',
   busy: () => 'Something went wrong on my side while receiving this; please send it again in a minute.',
 };
