@@ -64,3 +64,39 @@ describe("an operator's retry of a failed order", () => {
     expect(desk.replies(order.id).at(-1)).toBe('I could not transcribe f1.ogg; its seconds were given back when the first try failed.');
   });
 });
+
+describe("the operator's refund of an order that failed", () => {
+  it('takes back only what the failure gave back, once, and then refuses to retry the order for free', async () => {
+    const user = desk.user(0);
+    const order = desk.send(user, [100]);
+    await desk.pay(order.id, `cs_${order.id}`, 50);
+    expect(desk.balance(user)).toBe(200);
+    desk.start(order.id);
+    desk.finish(order.id, [0]);
+    expect(desk.balance(user)).toBe(300);
+
+    expect(await desk.refund(order.id)).toMatchObject({ applied: true, balanceSeconds: 0 });
+    expect(await desk.refund(order.id)).toMatchObject({ applied: false, balanceSeconds: 0 });
+    expect(desk.refunds.made.size).toBe(1);
+    expect(desk.replies(order.id).at(-1)).toBe(
+      'Your payment of $0.50 was refunded. I took the 5 min it bought off your balance. You now have 0 s.',
+    );
+
+    await expect(desk.retry(order.id)).rejects.toThrow(
+      `order ${order.id}: its payment was refunded, so a retry would transcribe it for free; nothing done`,
+    );
+    expect(desk.order(order.id).state).toBe('failed');
+    expect(desk.balance(user)).toBe(0);
+  });
+
+  it('is refused while the order is queued or running, before the provider is asked', async () => {
+    const user = desk.user(0);
+    const order = desk.send(user, [100]);
+    await desk.pay(order.id, `cs_${order.id}`, 50);
+    await expect(desk.refund(order.id)).rejects.toThrow(`order ${order.id} is queued; refund it once it is delivered or failed`);
+    desk.start(order.id);
+    await expect(desk.refund(order.id)).rejects.toThrow(`order ${order.id} is running; refund it once it is delivered or failed`);
+    expect(desk.refunds.made.size).toBe(0);
+    expect(desk.balance(user)).toBe(200);
+  });
+});

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { eq, like } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAdmin } from '../../../src/admin/cli';
+import { adminTools } from '../../../src/app/admin-tools';
 import { paymentMethodsFromConfig } from '../../../src/app/payments';
 import { loadConfig } from '../../../src/config';
 import { ledger } from '../../../src/db/schema';
@@ -221,5 +223,22 @@ describe('Telegram Stars payments', () => {
         .where(eq(ledger.key, `refund-charge:${chargeId}`))
         .all(),
     ).toHaveLength(1);
+  });
+
+  it("refuses the operator's refund of a Stars order that is queued or running, as for a card payment", async () => {
+    const { order, invoice } = await voiceAwaitingStars(505);
+    const { chargeId, update } = telegram.successfulPayment(invoice, { id: 505 });
+    telegram.pushUpdate(update);
+    await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 20_000);
+    const before = svc.balance('telegram', '505');
+
+    const refund = await runAdmin(['refund', order.id], { ...env, DATA_DIR: svc.dataDir }, adminTools);
+    const state = svc.orders().find((o) => o.id === order.id)!.state;
+    expect(['queued', 'running']).toContain(state);
+    expect(refund.code).toBe(1);
+    expect(refund.stderr).toMatch(new RegExp(`^admin: order ${order.id} is (queued|running); refund it once it is delivered or failed\n$`));
+    expect(telegram.refunds.has(chargeId)).toBe(false);
+    expect(telegram.callsOf('refundStarPayment').filter((c) => JSON.stringify(c).includes(chargeId))).toEqual([]);
+    expect(svc.balance('telegram', '505')).toBe(before);
   });
 });
