@@ -138,6 +138,8 @@ export const text = {
     `I received your payment of ${paid} after the recording it was for was closed, so I added ${minutes(bought)} to your balance instead: you now have ${minutes(balance)}. Send the recording again to use it.`,
   paymentHeld: (paid: string) =>
     `I received a payment of ${paid} that I cannot match to a price. The operator has been told and will sort it out.`,
+  paymentHeldClosed: (paid: string, heldSeconds: number) =>
+    `I received a payment of ${paid} that I cannot match to a price, so I did not transcribe this recording${heldSeconds > 0 ? ` and gave back the ${minutes(heldSeconds)} held for it` : ''}. The operator has been told and will sort out the payment.`,
   delivered: () => 'Done. Here is your transcript.',
   finished: () => 'Done: the transcript is below.',
   noSpeech: (name: string) => `${name}: I heard no speech in this recording.`,

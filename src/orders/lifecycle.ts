@@ -270,6 +270,20 @@ export function closeUnderpaid({ db, ledger }: CommandContext, order: Order, pay
 }
 
 /**
+ * awaiting_payment -> expired: money arrived in a currency the service has no price in, so it buys nothing
+ * until the operator settles it by hand. The order is closed (its checkout is used up), the held seconds
+ * go back and the user is told both. `paid` is the amount as the user reads it.
+ */
+export function closeUnpriced({ db, ledger }: CommandContext, order: Order, checkoutId: string, paid: string): boolean {
+  return transaction(db, () => {
+    if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'paid in a currency with no price' })) return false;
+    releaseHold(ledger, order);
+    noticeWithBalance({ db, ledger }, order, `payheld:${checkoutId}`, () => text.paymentHeldClosed(paid, order.heldSeconds));
+    return true;
+  });
+}
+
+/**
  * Not a state change: a payment arrived for an order that can no longer use it (its audio was deleted,
  * it was paid another way, the balance with it still falls short). It becomes balance and the user is told.
  * False when this checkout's payment was credited already.

@@ -1,4 +1,6 @@
+import { Writable } from 'node:stream';
 import { eq } from 'drizzle-orm';
+import pino from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ledger as ledgerTable } from '../../src/db/schema';
 import { MoneyDesk } from '../support/money-desk';
@@ -62,6 +64,33 @@ describe("an operator's retry of a failed order", () => {
 
     expect(desk.balance(user)).toBe(100);
     expect(desk.replies(order.id).at(-1)).toBe('I could not transcribe f1.ogg; its seconds were given back when the first try failed.');
+  });
+});
+
+describe('a payment in a currency with no price', () => {
+  it('closes the order awaiting it and gives its held seconds back, telling the user and the operator', async () => {
+    const lines: { level: number; msg: string; orderId?: string; outcome?: string }[] = [];
+    const logTo = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString('utf8')) as (typeof lines)[number]);
+        done();
+      },
+    });
+    desk = new MoneyDesk(':memory:', pino(logTo));
+    const user = desk.user(30);
+    const order = desk.send(user, [100]);
+    expect(desk.balance(user)).toBe(0);
+
+    expect(await desk.pay(order.id, `cs_${order.id}`, 50, 'eur')).toBe('held');
+    expect(desk.order(order.id)).toMatchObject({ state: 'expired', error: 'paid in a currency with no price' });
+    expect(desk.balance(user)).toBe(30);
+    expect(entries(order.id).filter((e) => e.kind === 'purchase')).toEqual([]);
+    expect(desk.replies(order.id).at(-1)).toBe(
+      'I received a payment of 0.50 EUR that I cannot match to a price, so I did not transcribe this recording and gave back the 30 s held for it. The operator has been told and will sort out the payment.',
+    );
+    const alert = lines.find((l) => l.orderId === order.id && l.outcome === 'unpriced_held');
+    expect(alert).toMatchObject({ level: 50 });
+    expect(alert!.msg).toMatch(/no configured price.*held seconds returned.*settle it by hand/);
   });
 });
 

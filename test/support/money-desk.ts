@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { grantSeconds } from '../../src/admin/grant';
 import { refundOrder } from '../../src/admin/refund';
 import { retryOrder } from '../../src/admin/retry';
@@ -6,7 +6,7 @@ import { openDatabase, type Db } from '../../src/db';
 import { orders, outbox } from '../../src/db/schema';
 import { transaction } from '../../src/db/tx';
 import { Ledger } from '../../src/ledger';
-import { silentLogger } from '../../src/log';
+import { silentLogger, type Logger } from '../../src/log';
 import { completeOrder, failUnstarted, receiveOrder, requeueOrder, startJobs, type Order } from '../../src/orders/lifecycle';
 import { OrderPayments } from '../../src/orders/order-payments';
 import { PaymentMethods } from '../../src/orders/payment-methods';
@@ -55,16 +55,23 @@ export class MoneyDesk {
   readonly refunds: RecordingRefunds;
   private readonly quoting: Quoting;
   private readonly paidCents = new Map<string, number>();
+  private readonly orderById;
   private next = 0;
 
-  constructor(file = ':memory:') {
+  constructor(file = ':memory:', log: Logger = silentLogger) {
     this.db = openDatabase(file);
     this.ledger = new Ledger(this.db);
     const methods = new PaymentMethods({ payments: new RecordingPayments(), prices: DESK_PRICES });
-    const deps = { db: this.db, ledger: this.ledger, prices: DESK_PRICES, methods, wakeups: new Wakeups(), log: silentLogger };
+    const deps = { db: this.db, ledger: this.ledger, prices: DESK_PRICES, methods, wakeups: new Wakeups(), log };
     this.quoting = new Quoting(deps);
     this.payments = new OrderPayments({ ...deps, store: keptAudio, keepExpiredAudioHours: 72 });
     this.refunds = new RecordingRefunds((checkoutId) => this.paidCents.get(checkoutId) ?? 0);
+    // Prepared once: the random sequences read an order before every event.
+    this.orderById = this.db
+      .select()
+      .from(orders)
+      .where(eq(orders.id, sql.placeholder('id')))
+      .prepare();
   }
 
   /** A new user with `freeSeconds` granted on first contact. */
@@ -98,7 +105,7 @@ export class MoneyDesk {
   }
 
   order(id: string): Order {
-    return this.db.select().from(orders).where(eq(orders.id, id)).get()!;
+    return this.orderById.get({ id })!;
   }
 
   /** The provider reports `amountCents` paid on `checkoutId` for the order (a new event each call unless `eventId`). */
