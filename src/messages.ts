@@ -138,6 +138,8 @@ export const text = {
     `I received your payment of ${paid} after the recording it was for was closed, so I added ${minutes(bought)} to your balance instead: you now have ${minutes(balance)}. Send the recording again to use it.`,
   paymentHeld: (paid: string) =>
     `I received a payment of ${paid} that I cannot match to a price. The operator has been told and will sort it out.`,
+  paymentHeldClosed: (paid: string, heldSeconds: number) =>
+    `I received a payment of ${paid} that I cannot match to a price, so I did not transcribe this recording${heldSeconds > 0 ? ` and gave back the ${minutes(heldSeconds)} held for it` : ''}. The operator has been told and will sort out the payment.`,
   delivered: () => 'Done. Here is your transcript.',
   finished: () => 'Done: the transcript is below.',
   noSpeech: (name: string) => `${name}: I heard no speech in this recording.`,
@@ -148,6 +150,8 @@ export const text = {
     `Sorry, I could not start transcribing this: the transcription servers kept refusing the job. I gave back the ${minutes(seconds)} it cost.`,
   partlyFailed: (names: string[], seconds: number) =>
     `I could not transcribe ${names.join(', ')}; I gave back the ${minutes(seconds)} ${names.length === 1 ? 'it' : 'they'} cost.`,
+  partlyFailedOnRetry: (names: string[]) =>
+    `I could not transcribe ${names.join(', ')}; ${names.length === 1 ? 'its' : 'their'} seconds were given back when the first try failed.`,
   tooFast: () => 'You are sending faster than I can keep up with; please wait a minute.',
   busy: () => 'Something went wrong on my side while receiving this; please send it again in a minute.',
 };

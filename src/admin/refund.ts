@@ -28,17 +28,29 @@ export interface RefundResult {
 export const paymentRefundKey = (purchaseKey: string): string => purchaseKey.replace(/^purchase:/, 'payment_refund:');
 
 /**
+ * The rule for every payment method (card or Stars): an order being transcribed (queued or running) is
+ * spending what its payments bought, so its money is given back only once it is delivered or failed.
+ * Checked before any provider is asked.
+ */
+export function assertRefundable(order: Pick<Order, 'id' | 'state'>): void {
+  if (order.state === 'queued' || order.state === 'running') {
+    throw new AdminError(`order ${order.id} is ${order.state}; refund it once it is delivered or failed`);
+  }
+}
+
+/**
  * Gives an order's card payments back, exactly once each. The ledger entry keyed by the payment is the
  * record that it happened: with it there, nothing is done again. Without it the provider is asked, and
  * it returns the refund already made for this order if there is one (a crash after the refund and
  * before the entry), so a second run completes the first instead of refunding twice. The entry takes
  * back the seconds the payment bought, as far as the balance still has them (never below zero), and the
- * user is told.
+ * user is told. Refused while the order is queued or running (`assertRefundable`), also when it was paid in a chat.
  */
 export async function refundOrder(
   { db, ledger, refunds }: { db: Db; ledger: Ledger; refunds?: PaymentRefunds },
   order: Order,
 ): Promise<RefundResult> {
+  assertRefundable(order);
   // Payments made inside a chat (Telegram Stars) are refunded through their own provider: see `refundInvoiceCharges`.
   const charges = new Set(
     db
@@ -73,9 +85,6 @@ export async function refundOrder(
     balanceSeconds: ledger.balance(order.userId),
   });
   if (due.length === 0) return result(false, []);
-  if (order.state === 'queued' || order.state === 'running') {
-    throw new AdminError(`order ${order.id} is ${order.state}; refund it once it is delivered or failed`);
-  }
   if (!refunds) throw new AdminError('payments are not configured (STRIPE_SECRET_KEY); cannot refund');
 
   const made: PaymentRefund[] = [];

@@ -1,6 +1,6 @@
-import { eq } from 'drizzle-orm';
+import { and, eq, isNotNull } from 'drizzle-orm';
 import type { Db } from '../db';
-import { outbox } from '../db/schema';
+import { invoicePayments, ledger, outbox } from '../db/schema';
 import { transaction } from '../db/tx';
 import { retryFailedOrder, type Order } from '../orders/lifecycle';
 import { orderFiles } from '../orders/summary';
@@ -15,9 +15,24 @@ export interface RetryResult {
   replies: number;
 }
 
+/** Whether the operator gave any of the order's money back (card or chat payment). */
+function paymentRefunded(db: Db, orderId: string): boolean {
+  const card = db
+    .select({ id: ledger.id })
+    .from(ledger)
+    .where(and(eq(ledger.orderId, orderId), eq(ledger.kind, 'payment_refund')))
+    .get();
+  const chat = db
+    .select({ id: invoicePayments.chargeId })
+    .from(invoicePayments)
+    .where(and(eq(invoicePayments.orderId, orderId), isNotNull(invoicePayments.refundedAt)))
+    .get();
+  return card !== undefined || chat !== undefined;
+}
+
 /**
  * Tries again what went wrong with an order: a failed order goes back to the queue (its audio must
- * still be stored), and its unsent replies (given up after repeated platform errors, or waiting for
+ * still be stored, and its payment not refunded), and its unsent replies (given up after repeated platform errors, or waiting for
  * their next try) are sent on the service's next pass. The running service picks both up within seconds.
  */
 export async function retryOrder({ db, store }: { db: Db; store: BlobStore }, order: Order): Promise<RetryResult> {
@@ -33,6 +48,8 @@ export async function retryOrder({ db, store }: { db: Db; store: BlobStore }, or
     .filter((r) => r.state !== 'sent');
   if (order.state === 'failed') {
     if (order.purgedAt) throw gone('its audio was');
+    if (paymentRefunded(db, order.id))
+      throw new AdminError(`order ${order.id}: its payment was refunded, so a retry would transcribe it for free; nothing done`);
     for (const file of orderFiles(db, order.id).filter((f) => f.state === 'stored')) {
       if (!(await store.exists(file.blobKey)))
         throw new AdminError(`order ${order.id}: the audio of ${file.name} is no longer stored; cannot retry`);

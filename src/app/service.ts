@@ -32,6 +32,9 @@ import { blobStoreFromConfig } from './storage';
 /** How often retention looks for old blobs and records: deleting a day late is fine, scanning every minute is not. */
 const RETENTION_SWEEP_MS = 60 * 60_000;
 
+/** How often chat payments are matched to the ledger: a charge the core failed to credit waits at most this long. */
+const CHARGE_RECONCILE_MS = 60 * 60_000;
+
 /** The parts chosen once at start; tests hand in their own. */
 export interface ServiceParts {
   channels: Channel[];
@@ -137,13 +140,15 @@ export class Service {
     const { resultDays, recordDays } = config.retention;
     const retention = new Retention({ db, store, resultDays, recordDays, log });
     const prune = new Loop('retention', RETENTION_SWEEP_MS, async () => void (await retention.sweep()), log);
+    // Chat payments (Stars) recorded but never credited: once at start, then hourly.
+    const reconcile = new Loop('charges', CHARGE_RECONCILE_MS, async () => void (await this.invoicePayments.reconcile()), log);
     wakeups.on('queued', dispatch.wake);
     wakeups.on('outbox', () => {
       sender.nudge();
       sends.forEach((send) => send.wake());
     });
     runner.onSettled?.(track.wake);
-    this.loops = [dispatch, track, ...sends, cleanup, recover, prune];
+    this.loops = [dispatch, track, ...sends, cleanup, recover, prune, reconcile];
     this.loops.push(...this.backupLoop(config, log));
 
     registerStateMetrics(db);

@@ -1,6 +1,6 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db';
-import { invoicePayments, ledger as ledgerTable, orders } from '../db/schema';
+import { invoicePayments, ledger as ledgerTable, orders, paymentNotices } from '../db/schema';
 import { transaction } from '../db/tx';
 import type { Ledger } from '../ledger';
 import type { Logger } from '../log';
@@ -58,18 +58,52 @@ export class InvoicePayments implements InvoiceHandler {
 
   /** Records the charge (once per charge id), then credits it through the shared payment command. */
   async received(payment: ReceivedPayment): Promise<PaymentOutcome> {
-    const { db, payments } = this.deps;
     const currency = payment.currency.toLowerCase();
-    db.insert(invoicePayments)
+    this.deps.db
+      .insert(invoicePayments)
       .values({ chargeId: payment.chargeId, orderId: payment.orderId, payerId: payment.payerId, amount: payment.amount, currency })
       .onConflictDoNothing()
       .run();
-    return payments.paid({
-      eventId: `charge:${payment.chargeId}`,
-      orderId: payment.orderId,
-      checkoutId: payment.chargeId,
-      amountCents: payment.amount,
-      currency,
+    return this.credit({ chargeId: payment.chargeId, orderId: payment.orderId, amount: payment.amount, currency });
+  }
+
+  /**
+   * The safety net for a charge recorded but never credited (the core failed after writing it down, and the
+   * platform, told it was received, will not send it again): every charge not refunded whose payment was
+   * neither credited nor decided (no purchase entry, no notice under its event id) is credited now, through
+   * the same command and event id as `received`, so a charge is applied once whoever gets there first.
+   * Run at start and hourly. Returns how many charges it applied.
+   */
+  async reconcile(): Promise<number> {
+    const { db, log } = this.deps;
+    const forgotten = db
+      .select()
+      .from(invoicePayments)
+      .leftJoin(ledgerTable, eq(ledgerTable.key, sql`'purchase:' || ${invoicePayments.orderId} || ':' || ${invoicePayments.chargeId}`))
+      .leftJoin(paymentNotices, eq(paymentNotices.eventId, sql`'charge:' || ${invoicePayments.chargeId}`))
+      .where(and(isNull(invoicePayments.refundedAt), isNull(ledgerTable.id), isNull(paymentNotices.eventId)))
+      .all()
+      .map((r) => r.invoice_payments);
+    let applied = 0;
+    for (const charge of forgotten) {
+      const outcome = await this.credit(charge);
+      if (outcome === 'duplicate') continue;
+      applied += 1;
+      log.error(
+        { orderId: charge.orderId, chargeId: charge.chargeId, amount: charge.amount, currency: charge.currency, outcome },
+        'payment: a recorded charge had not been credited; the reconcile pass applied it',
+      );
+    }
+    return applied;
+  }
+
+  private credit(charge: { chargeId: string; orderId: string; amount: number; currency: string }): Promise<PaymentOutcome> {
+    return this.deps.payments.paid({
+      eventId: `charge:${charge.chargeId}`,
+      orderId: charge.orderId,
+      checkoutId: charge.chargeId,
+      amountCents: charge.amount,
+      currency: charge.currency,
     });
   }
 

@@ -8,6 +8,7 @@ import { enqueueReply } from '../outbox/outbox';
 import type { ChannelName, ReplyAddress } from '../ports/channel';
 import type { Checkout } from '../ports/payments';
 import { billableSeconds } from '../pricing';
+import { failureRefundKey, fileRefundKey, holdKey, purchaseKey, releaseKey, spendKey } from './ledger-keys';
 import { moveOrder } from './states';
 import { fileLines, orderFiles, type FileRow } from './summary';
 
@@ -124,7 +125,7 @@ export function rejectUnpayableOrder(
 export function queueOrder({ db, ledger }: CommandContext, order: Order, lines: string[], seconds: number): boolean {
   return transaction(db, () => {
     if (!moveOrder(db, order.id, 'received', 'queued', { seconds, heldSeconds: 0, queuedAt: Date.now() })) return false;
-    ledger.append({ userId: order.userId, kind: 'spend', seconds: -seconds, key: `spend:${order.id}`, orderId: order.id });
+    ledger.append({ userId: order.userId, kind: 'spend', seconds: -seconds, key: spendKey(order.id), orderId: order.id });
     const balance = ledger.balance(order.userId);
     quoteReply(db, order, lines, text.transcribing(balance), balance, undefined, true);
     return true;
@@ -151,7 +152,7 @@ export function awaitPayment(
     };
     if (!moveOrder(db, order.id, 'received', 'awaiting_payment', values)) return false;
     if (quote.held > 0)
-      ledger.append({ userId: order.userId, kind: 'spend', seconds: -quote.held, key: `hold:${order.id}`, orderId: order.id });
+      ledger.append({ userId: order.userId, kind: 'spend', seconds: -quote.held, key: holdKey(order.id), orderId: order.id });
     return true;
   });
 }
@@ -191,8 +192,7 @@ export interface Payment {
   boughtSeconds: number;
 }
 
-/** The ledger key of a payment: one purchase per checkout, however often or by whom it is reported. */
-export const purchaseKey = (orderId: string, checkoutId: string): string => `purchase:${orderId}:${checkoutId}`;
+export { purchaseKey };
 
 /** Whether this checkout's payment was credited already. */
 export function isCredited(ledger: Ledger, orderId: string, checkoutId: string): boolean {
@@ -240,7 +240,7 @@ export function markPaidLate({ db, ledger }: CommandContext, order: Order, payme
 /** Credits the payment, spends `seconds` for the order and tells the user it is paid: the shared half of a payment that queues an order. */
 function spendPayment({ db, ledger }: CommandContext, order: Order, payment: Payment, seconds: number): void {
   creditPurchase(ledger, order, payment);
-  ledger.append({ userId: order.userId, kind: 'spend', seconds: -seconds, key: `spend:${order.id}`, orderId: order.id });
+  ledger.append({ userId: order.userId, kind: 'spend', seconds: -seconds, key: spendKey(order.id), orderId: order.id });
   const balance = ledger.balance(order.userId);
   enqueueReply(db, order.replyTo, {
     key: `paid:${order.id}`,
@@ -261,10 +261,24 @@ export function closeUnderpaid({ db, ledger }: CommandContext, order: Order, pay
   return transaction(db, () => {
     if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'paid less than the quote' })) return false;
     creditPurchase(ledger, order, payment);
-    refundHold(ledger, order);
+    releaseHold(ledger, order);
     noticeWithBalance({ db, ledger }, order, `underpaid:${order.id}`, (balance) =>
       text.underpaid(money(payment.amountCents, payment.currency), payment.boughtSeconds, order.missingSeconds, balance),
     );
+    return true;
+  });
+}
+
+/**
+ * awaiting_payment -> expired: money arrived in a currency the service has no price in, so it buys nothing
+ * until the operator settles it by hand. The order is closed (its checkout is used up), the held seconds
+ * go back and the user is told both. `paid` is the amount as the user reads it.
+ */
+export function closeUnpriced({ db, ledger }: CommandContext, order: Order, checkoutId: string, paid: string): boolean {
+  return transaction(db, () => {
+    if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'paid in a currency with no price' })) return false;
+    releaseHold(ledger, order);
+    noticeWithBalance({ db, ledger }, order, `payheld:${checkoutId}`, () => text.paymentHeldClosed(paid, order.heldSeconds));
     return true;
   });
 }
@@ -294,9 +308,10 @@ function noticeWithBalance({ db, ledger }: CommandContext, order: Order, key: st
   enqueueReply(db, order.replyTo, { key, orderId: order.id, kind: 'notice', text: sentence(balance), balanceSeconds: balance });
 }
 
-function refundHold(ledger: Ledger, order: Order): void {
+/** Gives back the seconds held against an order that closes unpaid. */
+function releaseHold(ledger: Ledger, order: Order): void {
   if (order.heldSeconds > 0) {
-    ledger.append({ userId: order.userId, kind: 'refund', seconds: order.heldSeconds, key: `refund:${order.id}`, orderId: order.id });
+    ledger.append({ userId: order.userId, kind: 'refund', seconds: order.heldSeconds, key: releaseKey(order.id), orderId: order.id });
   }
 }
 
@@ -307,7 +322,7 @@ function refundHold(ledger: Ledger, order: Order): void {
 export function expireOrder({ db, ledger }: CommandContext, order: Order, keepHours = 0): boolean {
   return transaction(db, () => {
     if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'checkout expired' })) return false;
-    refundHold(ledger, order);
+    releaseHold(ledger, order);
     noticeWithBalance({ db, ledger }, order, `expired:${order.id}`, () => text.expired(keepHours));
     return true;
   });
@@ -317,7 +332,7 @@ export function expireOrder({ db, ledger }: CommandContext, order: Order, keepHo
 export function failPayment({ db, ledger }: CommandContext, order: Order): boolean {
   return transaction(db, () => {
     if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'payment failed' })) return false;
-    refundHold(ledger, order);
+    releaseHold(ledger, order);
     noticeWithBalance({ db, ledger }, order, `payfail:${order.id}`, () => text.paymentFailed(order.heldSeconds));
     return true;
   });
@@ -373,7 +388,8 @@ export function requeueOrder(db: Db, order: Order): boolean {
 
 /**
  * running -> delivered, or -> failed when no file has a result. Files without a result are marked
- * failed and their seconds refunded; the transcript reply (built from the results at send time)
+ * failed and their seconds refunded (unless the whole order was refunded when an earlier try failed:
+ * an operator's retry); the transcript reply (built from the results at send time)
  * is queued with the closing status and, if some files failed, a notice naming them.
  * `failed` are the files of `inputs` whose result is missing or a failure.
  */
@@ -387,18 +403,20 @@ export function completeOrder(
   const { db, ledger } = context;
   const applied = transaction(db, () => {
     if (!moveOrder(db, order.id, 'running', 'delivered', { deliveredAt: Date.now() })) return false;
+    // An operator's retry of a failed order runs on seconds given back already: nothing of it is refunded twice.
+    const refundedAlready = ledger.has(failureRefundKey(order.id));
     for (const file of inputs) {
       const lost = failed.includes(file);
       db.update(files)
         .set({ state: lost ? 'failed' : 'done' })
         .where(eq(files.id, file.id))
         .run();
-      if (lost) {
+      if (lost && !refundedAlready) {
         ledger.append({
           userId: order.userId,
           kind: 'refund',
           seconds: billableSeconds(file.duration ?? 0),
-          key: `refund:${order.id}:${file.id}`,
+          key: fileRefundKey(order.id, file.id),
           orderId: order.id,
         });
       }
@@ -421,15 +439,13 @@ export function completeOrder(
       text: `${lines}\n\n${text.finished()}`,
     });
     if (failed.length > 0) {
+      const names = failed.map((f) => f.name);
       const refunded = failed.reduce((sum, f) => sum + billableSeconds(f.duration ?? 0), 0);
       enqueueReply(db, order.replyTo, {
         key: `partial:${order.id}`,
         orderId: order.id,
         kind: 'notice',
-        text: text.partlyFailed(
-          failed.map((f) => f.name),
-          refunded,
-        ),
+        text: refundedAlready ? text.partlyFailedOnRetry(names) : text.partlyFailed(names, refunded),
         balanceSeconds: balance,
       });
     }
@@ -451,7 +467,7 @@ export function failUnstarted(context: CommandContext, order: Order): boolean {
 function refundAndFail({ db, ledger }: CommandContext, order: Order, from: 'queued' | 'running', error: string, sentence: string): boolean {
   return transaction(db, () => {
     if (!moveOrder(db, order.id, from, 'failed', { error })) return false;
-    ledger.append({ userId: order.userId, kind: 'refund', seconds: order.seconds, key: `refund:${order.id}`, orderId: order.id });
+    ledger.append({ userId: order.userId, kind: 'refund', seconds: order.seconds, key: failureRefundKey(order.id), orderId: order.id });
     noticeWithBalance({ db, ledger }, order, `failed:${order.id}`, () => sentence);
     return true;
   });
@@ -461,7 +477,8 @@ function refundAndFail({ db, ledger }: CommandContext, order: Order, from: 'queu
  * failed -> queued: an operator retries a failed order (its audio still stored); counting the retry gives
  * it a new runner job (see the dispatcher). The seconds refunded
  * when it failed stay with the user, so this run costs them nothing; should it fail again, the refund
- * and the failure notice, keyed by the order, are not repeated.
+ * and the failure notice, keyed by the order, are not repeated, and files it delivers without are not
+ * refunded again either (`completeOrder`).
  */
 export function retryFailedOrder(db: Db, order: Order): boolean {
   return moveOrder(db, order.id, 'failed', 'queued', {

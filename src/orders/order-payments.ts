@@ -12,6 +12,7 @@ import type { Wakeups } from '../processors/wakeups';
 import { secondsFor, type PriceList } from '../pricing';
 import {
   closeUnderpaid,
+  closeUnpriced,
   creditPayment,
   expireOrder,
   failPayment,
@@ -44,7 +45,8 @@ const CASE_LINES: Record<PaymentCase, string> = {
   extra_credited: 'payment arrived for an order that was already settled; credited to the balance',
   amount_mismatch_transcribed: 'payment differs from the quote but covers the order; transcribed, the difference is balance',
   underpaid_credited: 'payment is less than the quote; credited to the balance, order closed',
-  unpriced_held: 'payment in a currency with no configured price; nothing credited, settle it by hand',
+  unpriced_held:
+    'payment in a currency with no configured price; nothing credited (an order awaiting it is closed, its held seconds returned), settle it by hand',
   unknown_order_held: 'payment for an order this service does not know; nothing credited, settle it by hand',
   async_pending: 'checkout completed with the money still on its way; waiting for the provider',
   async_failed: 'delayed payment failed; order closed and held seconds returned',
@@ -94,8 +96,17 @@ export class OrderPayments implements PaymentHandler {
       if (isCredited(ledger, order.id, notice.checkoutId)) return { outcome: 'duplicate' };
       const bought = this.secondsPaid(notice);
       if (bought === undefined) {
-        const reply = text.paymentHeld(money(notice.amountCents, notice.currency));
-        enqueueReply(db, order.replyTo, { key: `payheld:${notice.checkoutId}`, orderId: order.id, kind: 'notice', text: reply });
+        const paid = money(notice.amountCents, notice.currency);
+        // Nothing to spend it on until the operator settles it: the order must not keep the user's seconds waiting.
+        if (order.state === 'awaiting_payment' && closeUnpriced(this.deps, order, notice.checkoutId, paid)) {
+          return { outcome: 'held', case: 'unpriced_held' };
+        }
+        enqueueReply(db, order.replyTo, {
+          key: `payheld:${notice.checkoutId}`,
+          orderId: order.id,
+          kind: 'notice',
+          text: text.paymentHeld(paid),
+        });
         return { outcome: 'held', case: 'unpriced_held' };
       }
       const payment: Payment = {

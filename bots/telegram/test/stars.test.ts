@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { eq, like } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAdmin } from '../../../src/admin/cli';
+import { adminTools } from '../../../src/app/admin-tools';
 import { paymentMethodsFromConfig } from '../../../src/app/payments';
 import { loadConfig } from '../../../src/config';
 import { ledger } from '../../../src/db/schema';
@@ -221,5 +223,55 @@ describe('Telegram Stars payments', () => {
         .where(eq(ledger.key, `refund-charge:${chargeId}`))
         .all(),
     ).toHaveLength(1);
+  });
+
+  it("refuses the operator's refund of a Stars order that is queued or running, as for a card payment", async () => {
+    const { order, invoice } = await voiceAwaitingStars(505);
+    const { chargeId, update } = telegram.successfulPayment(invoice, { id: 505 });
+    telegram.pushUpdate(update);
+    await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 20_000);
+    const before = svc.balance('telegram', '505');
+
+    const refund = await runAdmin(['refund', order.id], { ...env, DATA_DIR: svc.dataDir }, adminTools);
+    const state = svc.orders().find((o) => o.id === order.id)!.state;
+    expect(['queued', 'running']).toContain(state);
+    expect(refund.code).toBe(1);
+    expect(refund.stderr).toMatch(new RegExp(`^admin: order ${order.id} is (queued|running); refund it once it is delivered or failed\n$`));
+    expect(telegram.refunds.has(chargeId)).toBe(false);
+    expect(telegram.callsOf('refundStarPayment').filter((c) => JSON.stringify(c).includes(chargeId))).toEqual([]);
+    expect(svc.balance('telegram', '505')).toBe(before);
+  });
+
+  it('credits, once, a Stars payment the core wrote down but could not credit, on the reconcile pass run at start and hourly', async () => {
+    const { order, invoice } = await voiceAwaitingStars(506);
+    await telegram.preCheckoutAnswer(telegram.preCheckout(invoice, { id: 506 }));
+    const { chargeId, update } = telegram.successfulPayment(invoice, { id: 506 });
+    const sqlite = svc.service.db.$client;
+    // The charge is written down, then crediting it fails (the disk, a lock): what the bot hands over after its last retry.
+    sqlite.exec(
+      `CREATE TRIGGER lost_credit BEFORE INSERT ON ledger WHEN NEW.kind = 'purchase' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`,
+    );
+    const payment = { chargeId, orderId: order.id, payerId: '506', amount: order.amountCents!, currency: 'XTR' };
+    await expect(svc.service.invoicePayments.received(payment)).rejects.toThrow('disk I/O error');
+    sqlite.exec('DROP TRIGGER lost_credit');
+    expect(purchases(order.id)).toHaveLength(0);
+    expect(svc.orders().find((o) => o.id === order.id)!.state).toBe('awaiting_payment');
+
+    expect(await svc.service.invoicePayments.reconcile()).toBe(1);
+    const bought = Math.ceil((order.amountCents! * 60) / STARS_PER_MINUTE);
+    expect(purchases(order.id)).toMatchObject([{ key: `purchase:${order.id}:${chargeId}`, seconds: bought }]);
+    await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 20_000);
+    expect(svc.balance('telegram', '506')).toBe(FREE + bought - order.seconds);
+    await telegram.waitFor(() => textsTo(506).some((t) => t.startsWith('Payment received')));
+    expect(logLines.some((l) => l.chargeId === chargeId && /reconcile pass applied it/.test(l.msg))).toBe(true);
+
+    // Once: a second pass, and Telegram's own update arriving after all, credit nothing more.
+    expect(await svc.service.invoicePayments.reconcile()).toBe(0);
+    telegram.pushUpdate(update);
+    await telegram.waitFor(() =>
+      logLines.some((l) => l.msg === 'stars payment received' && l.chargeId === chargeId && l.outcome === 'duplicate'),
+    );
+    expect(purchases(order.id)).toHaveLength(1);
+    expect(svc.balance('telegram', '506')).toBe(FREE + bought - order.seconds);
   });
 });
