@@ -49,7 +49,8 @@ export async function restoreBackup(
   const partial = join(dirname(database), `.restore-${randomUUID()}.db`);
   try {
     const input = await located.open();
-    const output = createWriteStream(partial);
+    // The live database holds users' addresses and balances: owner-only, as the backup was.
+    const output = createWriteStream(partial, { mode: 0o600 });
     await (gzipped ? pipeline(input, createGunzip(), output) : pipeline(input, output)).catch((error: Error) => {
       throw new RestoreError(`${from} could not be read: ${error.message}`);
     });

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -286,9 +286,13 @@ describe('npm run backup and npm run restore', () => {
         ),
       );
       await svc.stop();
+      // The whole database (users' addresses, balances) in a file: readable by the service's user alone.
+      const [written] = await readdir(backups);
+      expect((await stat(join(backups, written!))).mode & 0o777).toBe(0o600);
 
       const restore = run('restore', [backups], { DATA_DIR: target });
       expect(restore.status).toBe(0);
+      expect((await stat(join(target, 'service.db'))).mode & 0o777).toBe(0o600);
       expect(restore.stdout).toMatch(/^restored .+\.db\.gz to .+service\.db \(.+; integrity ok; 1 users, 0 orders, 1 ledger entries\)\n$/);
       const again = run('restore', [backups], { DATA_DIR: target });
       expect(again.status).toBe(1);
