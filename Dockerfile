@@ -29,7 +29,7 @@ RUN apt-get update \
 # The app user owns only /data; the code, dependencies, engine and model belong to root and are read-only
 # to it, so a compromised process cannot rewrite the service.
 RUN useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /usr/sbin/nologin app \
- && mkdir -p /data && chown app:app /data && chmod 700 /data
+ && mkdir -p /data /backups && chown app:app /data /backups && chmod 700 /data /backups
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/build/whisper.cpp/bin ./build/whisper.cpp/bin
