@@ -9,6 +9,7 @@ import { enqueueReply } from '../outbox/outbox';
 import type { InvoiceHandler, PayableAnswer, PaymentHandler, PaymentOutcome, ReceivedPayment } from '../ports/payments';
 import type { Wakeups } from '../processors/wakeups';
 import { purchaseKey } from './lifecycle';
+import { paymentsSucceeded, revenueCents } from './metrics';
 import type { PaymentMethods } from './payment-methods';
 
 export interface InvoicePaymentsDeps {
@@ -64,13 +65,19 @@ export class InvoicePayments implements InvoiceHandler {
       .values({ chargeId: payment.chargeId, orderId: payment.orderId, payerId: payment.payerId, amount: payment.amount, currency })
       .onConflictDoNothing()
       .run();
-    return payments.paid({
+    const outcome = await payments.paid({
       eventId: `charge:${payment.chargeId}`,
       orderId: payment.orderId,
       checkoutId: payment.chargeId,
       amountCents: payment.amount,
       currency,
     });
+    // As the Stripe webhook counts its payments: money credited, once per charge (a replay is `duplicate`).
+    if (outcome === 'applied' || outcome === 'credited') {
+      paymentsSucceeded.inc();
+      revenueCents.inc({ currency }, payment.amount);
+    }
+    return outcome;
   }
 
   /** The operator's refund of this order's charges; see `refundInvoiceCharges`. */

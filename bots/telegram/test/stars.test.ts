@@ -31,6 +31,20 @@ interface LogLine {
   chargeId?: string;
 }
 
+/** The Stars revenue and the count of payments, as GET /metrics shows them to Prometheus. */
+async function starsRevenue(): Promise<{ stars: number; payments: number }> {
+  const { registry } = await import('../../../src/metrics');
+  const value = async (name: string, labels: Record<string, string> = {}) => {
+    const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+    const values = (metric?.values ?? []) as { value: number; labels: Record<string, string | number> }[];
+    return values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value ?? 0;
+  };
+  return {
+    stars: await value('transcribe_payments_revenue_cents_total', { currency: 'xtr' }),
+    payments: await value('transcribe_payments_succeeded_total'),
+  };
+}
+
 describe('Telegram Stars payments', () => {
   let dir: string;
   let telegram: FakeTelegram;
@@ -118,6 +132,7 @@ describe('Telegram Stars payments', () => {
     expect(answer).toMatchObject({ ok: true });
     expect(answer.at - asked).toBeLessThan(10_000);
 
+    const revenueBefore = await starsRevenue();
     const { chargeId, update } = telegram.successfulPayment(invoice, { id: 501 });
     telegram.pushUpdate(update);
     const paid = await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 20_000);
@@ -137,6 +152,8 @@ describe('Telegram Stars payments', () => {
     );
     expect(svc.balance('telegram', '501')).toBe(balance);
     expect(purchases(order.id)).toHaveLength(1);
+    // The operator's revenue metric counts the Stars once, as Stars (no cents in XTR).
+    expect(await starsRevenue()).toEqual({ stars: revenueBefore.stars + stars, payments: revenueBefore.payments + 1 });
     expect(textsTo(501).filter((t) => t.startsWith('Payment received'))).toHaveLength(1);
 
     // The invoice cannot be paid a second time: its order is settled.
