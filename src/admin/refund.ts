@@ -38,6 +38,7 @@ export const paymentRefundKey = (purchaseKey: string): string => purchaseKey.rep
 export async function refundOrder(
   { db, ledger, refunds }: { db: Db; ledger: Ledger; refunds?: PaymentRefunds },
   order: Order,
+  actor?: string,
 ): Promise<RefundResult> {
   // Payments made inside a chat (Telegram Stars) are refunded through their own provider: see `refundInvoiceCharges`.
   const charges = new Set(
@@ -98,6 +99,7 @@ export async function refundOrder(
         amountCents: -refund.amountCents,
         currency: refund.currency,
         note: `refund ${refund.id} (${refund.status})`,
+        actor,
       });
       if (!written) return;
       const balance = ledger.balance(order.userId);

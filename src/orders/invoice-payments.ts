@@ -98,7 +98,7 @@ export type RefundDeps = Pick<InvoicePaymentsDeps, 'db' | 'ledger' | 'methods' |
  * provider that already refunded the charge (a crash after its call) is treated as done, and the mark and
  * the ledger key are written once. Returns the order's charges; empty when it has none.
  */
-export async function refundInvoiceCharges(deps: RefundDeps, orderId: string): Promise<ChargeRefund[]> {
+export async function refundInvoiceCharges(deps: RefundDeps, orderId: string, actor?: string): Promise<ChargeRefund[]> {
   const { db, methods, log } = deps;
   const rows = db.select().from(invoicePayments).where(eq(invoicePayments.orderId, orderId)).all();
   const done: ChargeRefund[] = [];
@@ -111,7 +111,7 @@ export async function refundInvoiceCharges(deps: RefundDeps, orderId: string): P
     const provider = methods.forCurrency(row.currency)?.payments;
     if (!provider?.refundPayment) throw new Error(`no configured payment method can refund ${row.currency.toUpperCase()}`);
     await provider.refundPayment({ ...row, orderId });
-    const takenBack = recordRefund(deps, row);
+    const takenBack = recordRefund(deps, row, actor);
     log.info({ orderId, chargeId: row.chargeId, amount: row.amount, currency: row.currency, takenBack }, 'payment refunded');
     done.push({ ...base, takenBackSeconds: takenBack ?? 0, already: takenBack === undefined });
   }
@@ -119,7 +119,7 @@ export async function refundInvoiceCharges(deps: RefundDeps, orderId: string): P
 }
 
 /** Marks one charge refunded with its ledger entry and reply; undefined when it was marked already. */
-function recordRefund({ db, ledger }: RefundDeps, row: typeof invoicePayments.$inferSelect): number | undefined {
+function recordRefund({ db, ledger }: RefundDeps, row: typeof invoicePayments.$inferSelect, actor?: string): number | undefined {
   return transaction(db, () => {
     const marked = db
       .update(invoicePayments)
@@ -145,6 +145,7 @@ function recordRefund({ db, ledger }: RefundDeps, row: typeof invoicePayments.$i
       orderId: order.id,
       amountCents: -row.amount,
       currency: row.currency,
+      actor,
     });
     const balance = ledger.balance(order.userId);
     enqueueReply(db, order.replyTo, {
