@@ -135,7 +135,7 @@ describe('Telegram Stars payments', () => {
     const revenueBefore = await starsRevenue();
     const { chargeId, update } = telegram.successfulPayment(invoice, { id: 501 });
     telegram.pushUpdate(update);
-    const paid = await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 20_000);
+    const paid = await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 60_000);
     expect(['queued', 'running']).toContain(paid.state);
     const bought = Math.ceil((stars * 60) / STARS_PER_MINUTE);
     const balance = FREE + bought - order.seconds;
@@ -175,7 +175,7 @@ describe('Telegram Stars payments', () => {
 
     // Two hours later the sweep finds the invoice past its expiry: the order expires and the held seconds go back.
     await svc.service.orderPayments.sweep(Date.now() + 2 * 60 * 60 * 1000);
-    const expired = await svc.waitForOrder((o) => o.id === order.id && o.state === 'expired', 10_000);
+    const expired = await svc.waitForOrder((o) => o.id === order.id && o.state === 'expired', 60_000);
     expect(expired.error).toBe('checkout expired');
     expect(svc.balance('telegram', '502')).toBe(FREE);
 
@@ -189,7 +189,7 @@ describe('Telegram Stars payments', () => {
     await telegram.preCheckoutAnswer(telegram.preCheckout(invoice, { id: 503 }));
     const { chargeId, update } = telegram.successfulPayment(invoice, { id: 503 });
     telegram.pushUpdate(update);
-    await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 20_000);
+    await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 60_000);
     const before = svc.balance('telegram', '503');
 
     const [refund] = await svc.service.invoicePayments.refund(order.id);
@@ -215,7 +215,7 @@ describe('Telegram Stars payments', () => {
     const { order, invoice } = await voiceAwaitingStars(504);
     const { chargeId, update } = telegram.successfulPayment(invoice, { id: 504 });
     telegram.pushUpdate(update);
-    await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 20_000);
+    await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 60_000);
 
     // The refund call reached Telegram, then the process died before writing it down.
     const response = await fetch(`${telegram.url}/bot${telegram.token}/refundStarPayment`, {
