@@ -37,7 +37,7 @@ RUN apt-get update \
 # The app user owns only /data; the code, dependencies, engine and model belong to root and are read-only
 # to it, so a compromised process cannot rewrite the service.
 RUN useradd --system --uid 10001 --user-group --home-dir /nonexistent --shell /usr/sbin/nologin app \
- && mkdir -p /data && chown app:app /data && chmod 700 /data
+ && mkdir -p /data /backups && chown app:app /data /backups && chmod 700 /data /backups
 WORKDIR /app
 # Only what runs: the bundles, the engine (programs and the CPU variants they load), the model. No TypeScript runner, no npm
 # packages used only at install (the ONNX weights the model is converted from, whisper.cpp's source).

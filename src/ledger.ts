@@ -48,6 +48,8 @@ export class Ledger {
     amountCents?: number;
     currency?: string;
     note?: string;
+    /** The operator whose command wrote it (`admin --by`). */
+    actor?: string;
   }): boolean {
     if (!Number.isInteger(entry.seconds)) throw new Error('ledger seconds must be whole');
     const sign = SIGN[entry.kind];

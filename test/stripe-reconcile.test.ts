@@ -102,8 +102,13 @@ const audioOf = (orderId: string): string[] => {
 };
 
 async function metric(outcome: string): Promise<number> {
+  return metricLine(`transcribe_payments_reconciled_total{outcome="${outcome}"}`);
+}
+
+/** The value of one line of GET /metrics, e.g. `transcribe_payments_revenue_cents_total{currency="usd"}`; 0 when absent. */
+async function metricLine(prefix: string): Promise<number> {
   const body = await (await fetch(`${svc!.url}/metrics`)).text();
-  const line = body.split('\n').find((l) => l.startsWith(`transcribe_payments_reconciled_total{outcome="${outcome}"}`));
+  const line = body.split('\n').find((l) => l.startsWith(`${prefix} `));
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
@@ -294,6 +299,7 @@ describe('the sweep asks Stripe before it expires an order', () => {
     fake.complete(session.id); // paid at Stripe; the webhook is lost
     pastCheckoutExpiry(order.id);
     const before = await metric('sweep_paid');
+    const revenueBefore = await metricLine('transcribe_payments_revenue_cents_total{currency="usd"}');
     await svc!.service.orderPayments.sweep();
     await svc!.service.orderPayments.sweep();
     await svc!.waitForOrder((o) => o.id === order.id && o.state === 'running');
@@ -305,6 +311,8 @@ describe('the sweep asks Stripe before it expires an order', () => {
     expect(chat.repliesTo('ida').filter((r) => r.text.startsWith('Payment received'))).toHaveLength(1);
     expect(await metric('sweep_paid')).toBe(before + 1);
     expect(errorLine(order.id, 'sweep_paid')).toBeDefined();
+    // Money the sweep found is revenue too, counted once (the late webhook was a duplicate).
+    expect(await metricLine('transcribe_payments_revenue_cents_total{currency="usd"}')).toBe(revenueBefore + session.amount_total);
   });
 
   it('closes a checkout still open at Stripe so it cannot be paid later, then expires the order', async () => {

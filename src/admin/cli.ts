@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config';
 import type { BlobStore } from '../ports/blob-store';
@@ -17,19 +18,21 @@ import { cents, fields, seconds, table, when } from './format';
 import { grantSeconds } from './grant';
 import { findOrder, findUser, openServiceDatabase } from './lookup';
 import { refundOrder } from './refund';
-import { listOrders, listUsers, orderReport, stats, userReport, type LedgerEntry, type OrderRow } from './reports';
+import { listOrders, listUsers, orderReport, stats, userReport, type LedgerEntry, type OrderReport, type OrderRow } from './reports';
 import { retryOrder } from './retry';
 
 const USAGE = `usage: npm run admin -- COMMAND [ARGS] [--json]
   users [--search TEXT] [--limit N]          users, newest first
   user USER                                  identity, balance, ledger, recent orders
-  grant USER SECONDS --reason TEXT [--key K] add seconds, or take them back with a negative number
+  grant USER SECONDS --reason TEXT [--key K] [--by NAME]
+                                             add seconds, or take them back with a negative number
   orders [--state STATE] [--since WHEN] [--user USER] [--limit N]
   order ORDER                                files, states, job, ledger entries, replies
-  retry ORDER                                queue a failed order again; resend its unsent replies
-  refund ORDER                               refund the order's card payment, once
+  retry ORDER [--by NAME]                    queue a failed order again; resend its unsent replies
+  refund ORDER [--by NAME]                   refund the order's card payment, once
   stats [--since WHEN]                       orders, audio hours, revenue, failures (default: 30 days)
 USER: a user id, CHANNEL:PLATFORM-ID (telegram:12345, email:ann@example.com) or a platform id.
+--by: who runs a grant, retry or refund, kept with it (default: the system user running admin).
 ORDER: an order id or a unique prefix of 6+ characters. WHEN: 2026-11-01, 2026-11-01T12:00 (UTC), or 7d / 12h ago.`;
 
 interface Options {
@@ -41,6 +44,7 @@ interface Options {
   state?: string;
   since?: string;
   user?: string;
+  by?: string;
   help?: boolean;
 }
 
@@ -110,7 +114,7 @@ const commands: Record<string, Command> = {
   },
   grant: {
     positionals: ['USER', 'SECONDS'],
-    options: ['reason', 'key'],
+    options: ['reason', 'key', 'by'],
     run({ db, ledger }, [ref, amount], options) {
       if (!/^-?\d{1,9}$/.test(amount!) || Number(amount) === 0)
         throw new UsageError(`SECONDS must be a whole number other than 0, got '${amount}'`);
@@ -120,7 +124,7 @@ const commands: Record<string, Command> = {
       if (options.key !== undefined && !/^[\w.:-]{1,100}$/.test(options.key))
         throw new UsageError('--key must be 1 to 100 of A-Z a-z 0-9 _ . : -');
       const user = findUser(db, ref!);
-      const result = grantSeconds({ db, ledger }, user, { seconds: Number(amount), reason, key: options.key });
+      const result = grantSeconds({ db, ledger }, user, { seconds: Number(amount), reason, key: options.key, actor: actorOf(options) });
       const who = `${user.channel}:${user.externalId}`;
       const verb =
         result.entry.seconds >= 0
@@ -194,16 +198,17 @@ const commands: Record<string, Command> = {
             ['key', 'kind', 'state', 'tries', 'created', 'sent', 'last error'],
             report.replies.map((r) => [r.key, r.kind, r.state, r.attempts, when(r.createdAt), when(r.sentAt), r.lastError]),
           ),
+          ...(report.retries.length === 0 ? [] : ['\nretries', retriesTable(report.retries)]),
         ].join('\n'),
       };
     },
   },
   retry: {
     positionals: ['ORDER'],
-    options: [],
-    async run({ db, config, tools }, [ref]) {
+    options: ['by'],
+    async run({ db, config, tools }, [ref], options) {
       const order = findOrder(db, ref!);
-      const result = await retryOrder({ db, store: tools.store(config) }, order);
+      const result = await retryOrder({ db, store: tools.store(config) }, order, actorOf(options));
       const parts = [];
       if (result.requeued) parts.push(`queued again (the ${seconds(order.seconds)} refunded when it failed stay with the user)`);
       if (result.replies > 0) parts.push(`${result.replies} ${result.replies === 1 ? 'reply' : 'replies'} will be sent again`);
@@ -212,14 +217,15 @@ const commands: Record<string, Command> = {
   },
   refund: {
     positionals: ['ORDER'],
-    options: [],
-    async run({ db, ledger, config, tools }, [ref]) {
+    options: ['by'],
+    async run({ db, ledger, config, tools }, [ref], options) {
       const order = findOrder(db, ref!);
+      const actor = actorOf(options);
       // Card payments through Stripe, and payments made inside a chat (Telegram Stars) through their provider.
-      const card = await refundOrder({ db, ledger, refunds: await tools.refunds(config) }, order);
+      const card = await refundOrder({ db, ledger, refunds: await tools.refunds(config) }, order, actor);
       const hasCharges = db.select().from(invoicePayments).where(eq(invoicePayments.orderId, order.id)).all().length > 0;
       const charges = hasCharges
-        ? await refundInvoiceCharges({ db, ledger, methods: await tools.paymentMethods(config), log: silentLogger }, order.id)
+        ? await refundInvoiceCharges({ db, ledger, methods: await tools.paymentMethods(config), log: silentLogger }, order.id, actor)
         : [];
       const lines = card.entries.map((entry) => {
         const amount = cents(-(entry.amountCents ?? 0), entry.currency);
@@ -285,9 +291,39 @@ const commands: Record<string, Command> = {
 
 function ledgerTable(entries: LedgerEntry[]): string {
   return table(
-    ['id', 'when', 'kind', 'seconds', 'money', 'order', 'key', 'note'],
-    entries.map((e) => [e.id, when(e.createdAt), e.kind, e.seconds, cents(e.amountCents, e.currency), e.orderId, e.key, e.note]),
+    ['id', 'when', 'kind', 'seconds', 'money', 'order', 'key', 'note', 'by'],
+    entries.map((e) => [e.id, when(e.createdAt), e.kind, e.seconds, cents(e.amountCents, e.currency), e.orderId, e.key, e.note, e.actor]),
   );
+}
+
+/** Each retry with what it reset: the order's error, and every unsent reply's tries and last error. */
+function retriesTable(retries: OrderReport['retries']): string {
+  return table(
+    ['when', 'by', 'order was', 'errors before the retry'],
+    retries.map((r) => [
+      when(r.createdAt),
+      r.actor,
+      r.orderState + (r.orderError ? ` (${r.orderError})` : ''),
+      r.replies
+        .map((reply) => `${reply.key}: ${reply.state} after ${reply.attempts} tries${reply.lastError ? ` (${reply.lastError})` : ''}`)
+        .join('; ') || null,
+    ]),
+  );
+}
+
+/** `--by`, or the system user running admin: who ran a grant, retry or refund. */
+function actorOf(options: Options): string {
+  if (options.by !== undefined) {
+    const by = options.by.trim();
+    if (!/^[^\p{Cc}]{1,100}$/u.test(by)) throw new UsageError('--by must be 1 to 100 characters, no control characters');
+    return by;
+  }
+  try {
+    return userInfo().username;
+  } catch {
+    // A uid without a passwd entry (some containers).
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
 }
 
 function ordersTable(rows: OrderRow[]): string {
@@ -361,6 +397,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, tools: AdminTools): P
         state: { type: 'string' },
         since: { type: 'string' },
         user: { type: 'string' },
+        by: { type: 'string' },
       },
     });
   } catch (error) {

@@ -23,12 +23,19 @@ export interface GrantResult {
 export function grantSeconds(
   { db, ledger }: { db: Db; ledger: Ledger },
   user: User,
-  request: { seconds: number; reason: string; key?: string },
+  request: { seconds: number; reason: string; key?: string; actor: string },
 ): GrantResult {
   const key = `adjustment:${request.key ?? randomUUID()}`;
   const applied = transaction(db, () => {
     try {
-      return ledger.append({ userId: user.id, kind: 'adjustment', seconds: request.seconds, key, note: request.reason });
+      return ledger.append({
+        userId: user.id,
+        kind: 'adjustment',
+        seconds: request.seconds,
+        key,
+        note: request.reason,
+        actor: request.actor,
+      });
     } catch (error) {
       if (!(error instanceof InsufficientBalanceError)) throw error;
       const balance = ledger.balance(user.id);

@@ -1,7 +1,10 @@
 import { and, eq, or, sql, type Column } from 'drizzle-orm';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { openDatabase, type Db } from '../db';
+import { schemaVersion } from '../db/schema-version';
+import { serviceIsRunning } from '../db/service-lock';
 import { orders, users } from '../db/schema';
 import type { Order } from '../orders/lifecycle';
 import type { User } from '../users';
@@ -15,7 +18,27 @@ import { AdminError } from './errors';
 export function openServiceDatabase(dataDir: string): Db {
   const path = join(dataDir, 'service.db');
   if (!existsSync(path)) throw new AdminError(`no database at ${path} (check DATA_DIR)`);
+  refuseMigratingUnderService(dataDir, path);
   return openDatabase(path);
+}
+
+/**
+ * Opening the database applies this code's pending migrations. Under a running service (an older version,
+ * say, with admin from a newer checkout) that would change the schema beneath code that does not know it:
+ * refused, naming the version needed. Without a service, admin migrates as the service would at start.
+ */
+function refuseMigratingUnderService(dataDir: string, path: string): void {
+  const sqlite = new Database(path, { readonly: true, fileMustExist: true });
+  let version;
+  try {
+    version = schemaVersion(sqlite);
+  } finally {
+    sqlite.close();
+  }
+  if (version.pending.length === 0 || !serviceIsRunning(dataDir)) return;
+  throw new AdminError(
+    `the database is at schema ${version.current ?? 'none'} and this admin needs ${version.needed}; the service is running on it, so admin will not migrate it: restart the service with this version (it migrates at start), then run admin again`,
+  );
 }
 
 /** Shortest id prefix accepted, so a typo does not quietly match some other order. */

@@ -49,6 +49,7 @@ export function assertRefundable(order: Pick<Order, 'id' | 'state'>): void {
 export async function refundOrder(
   { db, ledger, refunds }: { db: Db; ledger: Ledger; refunds?: PaymentRefunds },
   order: Order,
+  actor?: string,
 ): Promise<RefundResult> {
   assertRefundable(order);
   // Payments made inside a chat (Telegram Stars) are refunded through their own provider: see `refundInvoiceCharges`.
@@ -107,6 +108,7 @@ export async function refundOrder(
         amountCents: -refund.amountCents,
         currency: refund.currency,
         note: `refund ${refund.id} (${refund.status})`,
+        actor,
       });
       if (!written) return;
       const balance = ledger.balance(order.userId);

@@ -1,6 +1,6 @@
 import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db';
-import { files, ledger, outbox, users } from '../db/schema';
+import { files, ledger, operatorRetries, outbox, users } from '../db/schema';
 import type { Ledger } from '../ledger';
 import type { Order } from '../orders/lifecycle';
 import type { OrderState } from '../orders/states';
@@ -97,6 +97,8 @@ export interface OrderReport {
     createdAt: number;
     sentAt: number | null;
   }[];
+  /** Each `admin retry` of the order: who ran it, and the errors it reset. */
+  retries: (typeof operatorRetries.$inferSelect)[];
 }
 
 /** One order: its row (states, job, checkout), user, files, the ledger entries and replies about it. */
@@ -121,6 +123,7 @@ export function orderReport(db: Db, order: Order): OrderReport {
       createdAt: r.createdAt,
       sentAt: r.sentAt,
     })),
+    retries: db.select().from(operatorRetries).where(eq(operatorRetries.orderId, order.id)).orderBy(asc(operatorRetries.id)).all(),
   };
 }
 

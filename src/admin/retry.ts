@@ -1,6 +1,6 @@
 import { and, eq, isNotNull } from 'drizzle-orm';
 import type { Db } from '../db';
-import { invoicePayments, ledger, outbox } from '../db/schema';
+import { invoicePayments, ledger, operatorRetries, outbox } from '../db/schema';
 import { transaction } from '../db/tx';
 import { retryFailedOrder, type Order } from '../orders/lifecycle';
 import { orderFiles } from '../orders/summary';
@@ -35,13 +35,13 @@ function paymentRefunded(db: Db, orderId: string): boolean {
  * still be stored, and its payment not refunded), and its unsent replies (given up after repeated platform errors, or waiting for
  * their next try) are sent on the service's next pass. The running service picks both up within seconds.
  */
-export async function retryOrder({ db, store }: { db: Db; store: BlobStore }, order: Order): Promise<RetryResult> {
+export async function retryOrder({ db, store }: { db: Db; store: BlobStore }, order: Order, actor: string): Promise<RetryResult> {
   const gone = (what: string) =>
     new AdminError(
       `order ${order.id}: ${what} deleted by retention on ${new Date(order.purgedAt!).toISOString().slice(0, 10)}; nothing to retry with`,
     );
   const unsent = db
-    .select({ state: outbox.state, payload: outbox.payload })
+    .select({ key: outbox.key, state: outbox.state, payload: outbox.payload, attempts: outbox.attempts, lastError: outbox.lastError })
     .from(outbox)
     .where(eq(outbox.orderId, order.id))
     .all()
@@ -60,6 +60,16 @@ export async function retryOrder({ db, store }: { db: Db; store: BlobStore }, or
     throw gone('its results were');
   }
   return transaction(db, () => {
+    // What went wrong so far, kept before the retry resets the order's error and its replies' tries and errors.
+    db.insert(operatorRetries)
+      .values({
+        orderId: order.id,
+        actor,
+        orderState: order.state,
+        orderError: order.error,
+        replies: unsent.map(({ key, state, attempts, lastError }) => ({ key, state, attempts, lastError })),
+      })
+      .run();
     const requeued = order.state === 'failed' ? retryFailedOrder(db, order) : false;
     if (order.state === 'failed' && !requeued) throw new AdminError(`order ${order.id} changed meanwhile; look again`);
     return { requeued, replies: resendReplies(db, order.id) };

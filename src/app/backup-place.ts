@@ -6,7 +6,9 @@ import { S3BlobStore } from '../storage/s3-blob-store';
 /** Opens the place `BACKUP_TO` names: a folder, or a bucket and prefix with the S3 settings' endpoint, region and credentials. */
 export const openBackupPlace: OpenBackupPlace = (target) => {
   if (target.kind === 'folder') {
-    return { store: new LocalBlobStore(target.path), folder: '', label: target.path, locate: (key) => join(target.path, key) };
+    // A backup is the whole database: only the service's user may read it.
+    const store = new LocalBlobStore(target.path, { fileMode: 0o600 });
+    return { store, folder: '', label: target.path, locate: (key) => join(target.path, key) };
   }
   const { bucket, prefix, region, endpoint, forcePathStyle } = target;
   return {

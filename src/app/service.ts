@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { BACKUP_CHECK_MS, BackupSchedule } from '../backup/schedule';
 import type { Config } from '../config';
 import { openDatabase, type Db } from '../db';
+import { holdServiceLock, type ServiceLock } from '../db/service-lock';
 import { registerStateMetrics } from '../http/state-metrics';
 import { createHttpApp } from '../http/app';
 import { modelInfo } from '../domain/models';
@@ -69,12 +70,16 @@ export class Service {
   private readonly supervisor: ChannelSupervisor;
   private readonly http;
   private server?: Server;
+  private readonly lock: ServiceLock;
 
   constructor(
     readonly config: Config,
     parts: ServiceParts,
     private readonly log: Logger,
   ) {
+    // Held while the service runs: admin and restore ask for it before they change the database.
+    this.lock = holdServiceLock(config.dataDir);
+    if (!this.lock.held) log.warn({ dataDir: config.dataDir }, 'another service runs on this DATA_DIR');
     this.db = openDatabase(join(config.dataDir, 'service.db'));
     this.ledger = new Ledger(this.db);
     this.store = parts.store ?? blobStoreFromConfig(config);
@@ -203,6 +208,7 @@ export class Service {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections?.();
     this.db.$client.close();
+    this.lock.release();
     this.log.info('service stopped');
   }
 }

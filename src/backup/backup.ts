@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
@@ -55,6 +55,8 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
   const at = (options.now ?? (() => new Date()))();
   const copy = join(options.workDir, `.backup-${randomUUID()}.db`);
   try {
+    // Created empty with owner-only access first: SQLite keeps an existing file's mode when it copies into it.
+    await writeFile(copy, '', { mode: 0o600, flag: 'wx' });
     await sqlite.backup(copy, { progress: () => (options.oneStep ? 0x7fffffff : (options.pagesPerStep ?? PAGES_PER_STEP)) });
     const databaseBytes = (await stat(copy)).size;
     const key = place.folder ? `${place.folder}/${backupName(at)}` : backupName(at);

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { BackupTarget } from '../config';
+import { serviceIsRunning } from '../db/service-lock';
 import { listBackups, type OpenBackupPlace } from './target';
 
 /** The restore was refused or the backup is unusable; the message is the one line the operator sees. */
@@ -40,6 +41,8 @@ export async function restoreBackup(
   places: { open: OpenBackupPlace; s3: { region: string; endpoint?: string; forcePathStyle: boolean } },
 ): Promise<RestoreResult> {
   const database = join(resolve(dataDir), 'service.db');
+  // A running service would go on writing to the file it has open, not the restored one, or overwrite it.
+  if (serviceIsRunning(dataDir)) throw new RestoreError(`the service is running on ${resolve(dataDir)}: stop it first`);
   for (const path of [database, `${database}-wal`]) {
     if (existsSync(path)) throw new RestoreError(`${path} exists: restore only into a DATA_DIR without a database (move it away first)`);
   }
@@ -49,7 +52,8 @@ export async function restoreBackup(
   const partial = join(dirname(database), `.restore-${randomUUID()}.db`);
   try {
     const input = await located.open();
-    const output = createWriteStream(partial);
+    // The live database holds users' addresses and balances: owner-only, as the backup was.
+    const output = createWriteStream(partial, { mode: 0o600 });
     await (gzipped ? pipeline(input, createGunzip(), output) : pipeline(input, output)).catch((error: Error) => {
       throw new RestoreError(`${from} could not be read: ${error.message}`);
     });

@@ -48,9 +48,39 @@ export const ledger = sqliteTable(
     currency: text('currency'),
     /** Why an operator wrote the entry (a grant's reason, a refund's provider id). */
     note: text('note'),
+    /** The operator who ran the command that wrote it (`admin --by`); null for the service's own entries. */
+    actor: text('actor'),
     createdAt: integer('created_at').notNull().default(now),
   },
   (t) => [uniqueIndex('ledger_key').on(t.key), index('ledger_user').on(t.userId)],
+);
+
+/** What a reply had been through when an operator sent it again: the errors `admin retry` would otherwise erase. */
+export interface RetriedReply {
+  key: string;
+  state: 'pending' | 'sent' | 'dead';
+  attempts: number;
+  lastError: string | null;
+}
+
+/**
+ * Each `admin retry`: who ran it, when, and what had gone wrong before (the order's error, its replies'
+ * tries and last errors), since the retry resets those on the order and its replies. Append-only.
+ */
+export const operatorRetries = sqliteTable(
+  'operator_retries',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    orderId: text('order_id')
+      .notNull()
+      .references(() => orders.id),
+    actor: text('actor').notNull(),
+    orderState: text('order_state').notNull(),
+    orderError: text('order_error'),
+    replies: text('replies', { mode: 'json' }).$type<RetriedReply[]>().notNull(),
+    createdAt: integer('created_at').notNull().default(now),
+  },
+  (t) => [index('operator_retries_order').on(t.orderId)],
 );
 
 export const orders = sqliteTable(

@@ -9,6 +9,7 @@ import { enqueueReply } from '../outbox/outbox';
 import type { InvoiceHandler, PayableAnswer, PaymentHandler, PaymentOutcome, ReceivedPayment } from '../ports/payments';
 import type { Wakeups } from '../processors/wakeups';
 import { purchaseKey } from './lifecycle';
+import { paymentsSucceeded, revenueCents } from './metrics';
 import type { PaymentMethods } from './payment-methods';
 
 export interface InvoicePaymentsDeps {
@@ -97,14 +98,20 @@ export class InvoicePayments implements InvoiceHandler {
     return applied;
   }
 
-  private credit(charge: { chargeId: string; orderId: string; amount: number; currency: string }): Promise<PaymentOutcome> {
-    return this.deps.payments.paid({
+  private async credit(charge: { chargeId: string; orderId: string; amount: number; currency: string }): Promise<PaymentOutcome> {
+    const outcome = await this.deps.payments.paid({
       eventId: `charge:${charge.chargeId}`,
       orderId: charge.orderId,
       checkoutId: charge.chargeId,
       amountCents: charge.amount,
       currency: charge.currency,
     });
+    // As the Stripe webhook counts its payments: money credited, once per charge (a replay is `duplicate`).
+    if (outcome === 'applied' || outcome === 'credited') {
+      paymentsSucceeded.inc();
+      revenueCents.inc({ currency: charge.currency }, charge.amount);
+    }
+    return outcome;
   }
 
   /** The operator's refund of this order's charges; see `refundInvoiceCharges`. */
@@ -125,7 +132,7 @@ export type RefundDeps = Pick<InvoicePaymentsDeps, 'db' | 'ledger' | 'methods' |
  * provider that already refunded the charge (a crash after its call) is treated as done, and the mark and
  * the ledger key are written once. Returns the order's charges; empty when it has none.
  */
-export async function refundInvoiceCharges(deps: RefundDeps, orderId: string): Promise<ChargeRefund[]> {
+export async function refundInvoiceCharges(deps: RefundDeps, orderId: string, actor?: string): Promise<ChargeRefund[]> {
   const { db, methods, log } = deps;
   const rows = db.select().from(invoicePayments).where(eq(invoicePayments.orderId, orderId)).all();
   const done: ChargeRefund[] = [];
@@ -138,7 +145,7 @@ export async function refundInvoiceCharges(deps: RefundDeps, orderId: string): P
     const provider = methods.forCurrency(row.currency)?.payments;
     if (!provider?.refundPayment) throw new Error(`no configured payment method can refund ${row.currency.toUpperCase()}`);
     await provider.refundPayment({ ...row, orderId });
-    const takenBack = recordRefund(deps, row);
+    const takenBack = recordRefund(deps, row, actor);
     log.info({ orderId, chargeId: row.chargeId, amount: row.amount, currency: row.currency, takenBack }, 'payment refunded');
     done.push({ ...base, takenBackSeconds: takenBack ?? 0, already: takenBack === undefined });
   }
@@ -146,7 +153,7 @@ export async function refundInvoiceCharges(deps: RefundDeps, orderId: string): P
 }
 
 /** Marks one charge refunded with its ledger entry and reply; undefined when it was marked already. */
-function recordRefund({ db, ledger }: RefundDeps, row: typeof invoicePayments.$inferSelect): number | undefined {
+function recordRefund({ db, ledger }: RefundDeps, row: typeof invoicePayments.$inferSelect, actor?: string): number | undefined {
   return transaction(db, () => {
     const marked = db
       .update(invoicePayments)
@@ -172,6 +179,7 @@ function recordRefund({ db, ledger }: RefundDeps, row: typeof invoicePayments.$i
       orderId: order.id,
       amountCents: -row.amount,
       currency: row.currency,
+      actor,
     });
     const balance = ledger.balance(order.userId);
     enqueueReply(db, order.replyTo, {

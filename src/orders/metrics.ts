@@ -1,6 +1,21 @@
 import { Counter } from 'prom-client';
 import { registry } from '../metrics';
 
+/** Payments received and credited (transcribed or kept as balance; replays not counted), by any method. */
+export const paymentsSucceeded = new Counter({
+  name: 'transcribe_payments_succeeded_total',
+  help: 'Payments received and credited',
+  registers: [registry],
+});
+
+/** Money received, in the currency's smallest unit: cents, or whole Stars for Telegram Stars (`xtr`). */
+export const revenueCents = new Counter({
+  name: 'transcribe_payments_revenue_cents_total',
+  help: 'Revenue applied to orders, in the smallest currency unit (whole Stars for xtr)',
+  labelNames: ['currency'] as const,
+  registers: [registry],
+});
+
 export const orderMetrics = {
   retries: new Counter({
     name: 'transcribe_order_retries_total',

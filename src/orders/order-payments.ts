@@ -25,7 +25,7 @@ import {
   type Order,
   type Payment,
 } from './lifecycle';
-import { paymentCases, type PaymentCase } from './metrics';
+import { paymentCases, paymentsSucceeded, revenueCents, type PaymentCase } from './metrics';
 import { PaymentMethods } from './payment-methods';
 
 type Kind = 'paid' | 'pending' | 'failed' | 'expired';
@@ -251,6 +251,11 @@ export class OrderPayments implements PaymentHandler {
     };
     const outcome = await this[kind](notice);
     if (kind === 'paid' && outcome !== 'duplicate' && outcome !== 'ignored') this.report('sweep_paid', notice);
+    // The webhook that would have counted this money never came: count it here, as the webhook would have.
+    if (kind === 'paid' && (outcome === 'applied' || outcome === 'credited')) {
+      paymentsSucceeded.inc();
+      revenueCents.inc({ currency: notice.currency }, notice.amountCents);
+    }
     if (kind === 'expired' && outcome === 'applied') this.report('sweep_expired', notice);
     return outcome !== 'duplicate' && outcome !== 'ignored' && outcome !== 'pending';
   }

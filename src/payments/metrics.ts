@@ -8,12 +8,8 @@ export const checkoutsCreated = new Counter({
   registers: [registry],
 });
 
-/** Payments received through the webhook and credited (transcribed or kept as balance; replays not counted). */
-export const paymentsSucceeded = new Counter({
-  name: 'transcribe_payments_succeeded_total',
-  help: 'Payments received and credited',
-  registers: [registry],
-});
+// Counted for every payment method (Stripe here, in-chat invoices in the core): defined with the core's metrics.
+export { paymentsSucceeded, revenueCents } from '../orders/metrics';
 
 /** Asynchronous payments that failed (the order is closed and its held seconds returned). */
 export const paymentsFailed = new Counter({
@@ -26,14 +22,6 @@ export const paymentsFailed = new Counter({
 export const checkoutsExpired = new Counter({
   name: 'transcribe_payments_checkouts_expired_total',
   help: 'Checkouts that expired unpaid',
-  registers: [registry],
-});
-
-/** Money received, in the currency's smallest unit. */
-export const revenueCents = new Counter({
-  name: 'transcribe_payments_revenue_cents_total',
-  help: 'Revenue applied to orders, in the smallest currency unit',
-  labelNames: ['currency'] as const,
   registers: [registry],
 });
 

@@ -1,6 +1,6 @@
-import { and, eq, inArray, isNotNull, isNull, lt, or } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, isNull, lt, notExists, or, sql } from 'drizzle-orm';
 import type { Db } from '../db';
-import { orders } from '../db/schema';
+import { orders, outbox } from '../db/schema';
 import type { Logger } from '../log';
 import { markPurged } from '../orders/lifecycle';
 import type { BlobStore } from '../ports/blob-store';
@@ -47,9 +47,25 @@ export class Retention {
     return report;
   };
 
-  /** Deletes the blob folders of orders finished before `before`, then marks them purged. */
+  /**
+   * Deletes the blob folders of orders finished before `before`, then marks them purged. An order whose
+   * transcript reply is still pending (the platform refused it for weeks) keeps them: the sender renders
+   * the reply's files from the results when it finally goes out. Sent or given up (`dead`), they may go.
+   */
   private async purgeOrders(before: number): Promise<number> {
     const { db, store } = this.deps;
+    // The lane of an order's replies is its id (`replyLane`): the outbox_lane index answers this.
+    const transcriptStillPending = db
+      .select({ one: sql`1` })
+      .from(outbox)
+      .where(
+        and(
+          eq(outbox.lane, orders.id),
+          eq(outbox.state, 'pending'),
+          eq(outbox.orderId, orders.id),
+          sql`json_extract(${outbox.payload}, '$.kind') = 'transcript'`,
+        ),
+      );
     let purged = 0;
     for (;;) {
       const due = db
@@ -60,6 +76,7 @@ export class Retention {
             or(inArray(orders.state, [...FINISHED]), and(eq(orders.state, 'expired'), isNotNull(orders.audioDeletedAt))),
             isNull(orders.purgedAt),
             lt(orders.updatedAt, before),
+            notExists(transcriptStillPending),
           ),
         )
         .limit(100)

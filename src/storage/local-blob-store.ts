@@ -10,9 +10,12 @@ import { assertSafeKey } from './keys';
 /** A `BlobStore` in a local directory. Writes go to a temporary name and are renamed, so a crash never leaves half a file under a real key. */
 export class LocalBlobStore implements ListableBlobStore {
   readonly root: string;
+  private readonly fileMode: number | undefined;
 
-  constructor(root: string) {
+  /** `fileMode`: the permission bits of files written (before the umask); the default is the system's. */
+  constructor(root: string, options: { fileMode?: number } = {}) {
     this.root = resolve(root);
+    this.fileMode = options.fileMode;
   }
 
   localPath(key: string): string {
@@ -34,7 +37,7 @@ export class LocalBlobStore implements ListableBlobStore {
     });
     const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
     try {
-      await pipeline(source, counter, createWriteStream(temporary));
+      await pipeline(source, counter, createWriteStream(temporary, { mode: this.fileMode }));
       await rename(temporary, target);
     } catch (error) {
       await rm(temporary, { force: true });

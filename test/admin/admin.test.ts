@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAdmin } from '../../src/admin/cli';
@@ -133,7 +133,7 @@ describe('npm run admin', () => {
     expect(shown.stdout).toMatch(new RegExp(`transcript:${order.id} +transcript +sent +1`));
 
     // A grant is a new ledger entry carrying its reason; with --key, doing it twice grants once.
-    const granted = await admin(['grant', 'alice', '120', '--reason', 'support ticket 42', '--key', 'ticket-42']);
+    const granted = await admin(['grant', 'alice', '120', '--reason', 'support ticket 42', '--key', 'ticket-42', '--by', 'carol']);
     expect(granted.stdout).toMatch(/^granted 120 s \(2 min\) to test:alice; balance now 418 s \(6 min 58 s\) \(ledger entry \d+\)\n$/);
     const repeated = await admin(['grant', 'alice', '120', '--reason', 'support ticket 42', '--key', 'ticket-42']);
     expect(repeated.code).toBe(0);
@@ -148,11 +148,15 @@ describe('npm run admin', () => {
     const takeBack = await admin(['grant', 'alice', '-18', '--reason', 'double grant']);
     expect(takeBack.stdout).toMatch(/^took back 18 s from test:alice; balance now 400 s/);
     expect(svc.balance('test', 'alice')).toBe(400);
-    const entries = (await json<{ ledger: { kind: string; seconds: number; note: string | null }[] }>(['user', 'test:alice'])).ledger;
-    expect(entries.filter((e) => e.kind === 'adjustment').map((e) => [e.seconds, e.note])).toEqual([
-      [120, 'support ticket 42'],
-      [-18, 'double grant'],
+    const entries = (
+      await json<{ ledger: { kind: string; seconds: number; note: string | null; actor: string | null }[] }>(['user', 'test:alice'])
+    ).ledger;
+    // Who granted: --by, or else the system user who ran admin.
+    expect(entries.filter((e) => e.kind === 'adjustment').map((e) => [e.seconds, e.note, e.actor])).toEqual([
+      [120, 'support ticket 42', 'carol'],
+      [-18, 'double grant', userInfo().username],
     ]);
+    expect((await admin(['user', 'test:alice'])).stdout).toMatch(/adjustment +120 .*support ticket 42 +carol$/m);
 
     const delivered = await json<{ id: string }[]>(['orders', '--state', 'delivered', '--since', '1h']);
     expect(delivered.map((o) => o.id)).toEqual([order.id]);
@@ -186,7 +190,7 @@ describe('npm run admin', () => {
   it('refunds a paid order through Stripe once: the payment intent refunded in full, the seconds it bought taken back, the user told', async () => {
     const order = await paidOrder('bob', 'delivered');
     const session = fake.sessions.get(order.checkoutId!)!;
-    const refunded = await admin(['refund', order.id]);
+    const refunded = await admin(['refund', order.id, '--by', 'dave']);
     expect(refunded.stderr).toBe('');
     expect(refunded.stdout).toMatch(
       new RegExp(
@@ -214,6 +218,9 @@ describe('npm run admin', () => {
     expect(fake.refundsFor(session.id)).toHaveLength(1);
     expect(svc.balance('test', 'bob')).toBe(0);
     expect(chat.repliesTo('bob').filter((r) => r.text.startsWith('Your payment of'))).toHaveLength(1);
+    const refundEntries = (await json<{ ledger: { kind: string; actor: string | null }[] }>(['order', order.id])).ledger;
+    expect(refundEntries.filter((e) => e.kind === 'payment_refund').map((e) => e.actor)).toEqual(['dave']);
+    expect((await admin(['order', order.id])).stdout).toMatch(/payment_refund +-298 .* dave$/m);
 
     // alice's order too: her balance (400 s after the grants) loses the 300 s her payment bought.
     const alice = await admin(['refund', (await svc.waitForOrder((o) => o.senderId === 'alice')).id]);
@@ -289,7 +296,9 @@ describe('npm run admin', () => {
     await mkdir(dirname(audio), { recursive: true });
     await copyFile(saved, audio);
 
-    const retried = await admin(['retry', failed.id.slice(0, 10)]);
+    const failedError = orderOf(failed.id).error;
+    expect(failedError).toBeTruthy();
+    const retried = await admin(['retry', failed.id.slice(0, 10), '--by', 'erin']);
     expect(retried.stdout).toBe(`order ${failed.id}: queued again (the 2 s refunded when it failed stay with the user)\n`);
     await svc.waitForOrder((o) => o.id === failed.id && o.state === 'delivered');
     const transcript = await chat.waitForReply((r, to) => to.chatId === 'fred' && r.kind === 'transcript');
@@ -297,8 +306,16 @@ describe('npm run admin', () => {
       /front,? center/,
     );
     expect(svc.balance('test', 'fred')).toBe(300);
+    // The retry reset the order's error; the operator still sees it, and who retried.
+    const history = (await json<{ retries: { actor: string; orderState: string; orderError: string | null }[] }>(['order', failed.id]))
+      .retries;
+    expect(history).toEqual([expect.objectContaining({ actor: 'erin', orderState: 'failed', orderError: failedError })]);
+    expect((await admin(['order', failed.id])).stdout).toMatch(/^retries\n.*\n\S+ \S+ +erin +failed \(/m);
 
-    // Nothing left to retry: a clear refusal.
+    // Nothing left to retry (once every reply about it is recorded as sent): a clear refusal.
+    await expect
+      .poll(async () => (await json<{ replies: { state: string }[] }>(['order', failed.id])).replies.every((r) => r.state === 'sent'))
+      .toBe(true);
     const nothing = await admin(['retry', failed.id]);
     expect([nothing.code, nothing.stderr]).toEqual([
       1,
@@ -320,5 +337,17 @@ describe('npm run admin', () => {
     expect(resent.stdout).toBe(`order ${gina.id}: 1 reply will be sent again\n`);
     const quote = await chat.waitForReply((r, to) => to.chatId === 'gina' && r.kind === 'quote');
     expect(quote.action?.url).toBe(orderOf(gina.id).checkoutUrl);
+    // Sent now, and the error it was given up on is still on record, with who sent it again.
+    type Report = { replies: { state: string; lastError: string | null }[]; retries: unknown[] };
+    await expect.poll(async () => (await json<Report>(['order', gina.id])).replies).toEqual([expect.objectContaining({ state: 'sent' })]);
+    const report = await json<Report>(['order', gina.id]);
+    expect(report.retries).toEqual([
+      expect.objectContaining({
+        actor: userInfo().username,
+        orderState: 'awaiting_payment',
+        replies: [{ key: `quote:${gina.id}`, state: 'dead', attempts: 1, lastError: 'test outage' }],
+      }),
+    ]);
+    expect((await admin(['order', gina.id])).stdout).toContain(`quote:${gina.id}: dead after 1 tries (test outage)`);
   });
 });

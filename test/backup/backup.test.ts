@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -131,8 +131,10 @@ for (const { name, target: makeTarget } of targets) {
       place = backupPlace(made.target);
       if (s3) Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' });
       // 60 free seconds each: the first 30 orders of a user are spent from the balance, the rest wait for payment.
+      // Each user sends 25 messages as fast as the service takes them: the per-user flood limit (20 at once,
+      // then one every 3 s) would drop some depending on the machine's speed, so it is lifted here.
       svc = await startTestService({
-        env: { NEW_USER_FREE_SECONDS: '60' },
+        env: { NEW_USER_FREE_SECONDS: '60', USER_MESSAGES_PER_MINUTE: '1000' },
         channels: [chat],
         runner: new ScriptedRunner('pending'),
         payments: new RecordingPayments(),
@@ -284,9 +286,13 @@ describe('npm run backup and npm run restore', () => {
         ),
       );
       await svc.stop();
+      // The whole database (users' addresses, balances) in a file: readable by the service's user alone.
+      const [written] = await readdir(backups);
+      expect((await stat(join(backups, written!))).mode & 0o777).toBe(0o600);
 
       const restore = run('restore', [backups], { DATA_DIR: target });
       expect(restore.status).toBe(0);
+      expect((await stat(join(target, 'service.db'))).mode & 0o777).toBe(0o600);
       expect(restore.stdout).toMatch(/^restored .+\.db\.gz to .+service\.db \(.+; integrity ok; 1 users, 0 orders, 1 ledger entries\)\n$/);
       const again = run('restore', [backups], { DATA_DIR: target });
       expect(again.status).toBe(1);

@@ -53,8 +53,7 @@ describe('free path with the real worker', () => {
     const file = svc.service.store;
     const key = `orders/${order.id}/0`;
     await channel.waitForReply(() => true);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await file.exists(key)).toBe(false);
+    await expect.poll(() => file.exists(key), { timeout: 60_000 }).toBe(false);
     expect(await file.exists(resultKey(key))).toBe(true);
   });
 

@@ -50,7 +50,7 @@ describe('one reply lane per channel', () => {
 
     const command = telegram.message({ text: '/balance' }, { id: 4242 });
     telegram.pushUpdate({ message: command });
-    const answer = await telegram.waitFor(() => telegram.sent.find((m) => m.chat_id === '4242'), 15_000);
+    const answer = await telegram.waitFor(() => telegram.sent.find((m) => m.chat_id === '4242'), 60_000);
     expect(answer.text).toMatch(/balance|left|free/i);
     expect(smtp.mails).toHaveLength(0);
     expect(db.select().from(outbox).where(eq(outbox.key, 'notice:mail-1')).get()!.state).toBe('pending');

@@ -55,7 +55,7 @@ describe('replies waiting out a back-off', () => {
     });
 
     await channel.receive(channel.command('zed', 'balance'));
-    const answer = await channel.waitForReply((_, to) => to.chatId === 'zed', 10_000);
+    const answer = await channel.waitForReply((_, to) => to.chatId === 'zed', 60_000);
     expect(answer.kind).toBe('command');
     expect(channel.sent.filter((s) => s.to.chatId.startsWith('waiting-'))).toEqual([]);
   });
@@ -71,11 +71,11 @@ describe('a chat whose sends hang', () => {
       // Its reply is in flight and hangs; later replies to other chats still go out, one after another.
       for (const chat of ['amy', 'bo', 'cy']) {
         await channel.receive(channel.command(chat, 'balance'));
-        await channel.waitForReply((_, to) => to.chatId === chat, 10_000);
+        await channel.waitForReply((_, to) => to.chatId === chat, 60_000);
       }
       expect(channel.repliesTo('stuck')).toEqual([]);
       channel.release('stuck');
-      await channel.waitForReply((_, to) => to.chatId === 'stuck', 10_000);
+      await channel.waitForReply((_, to) => to.chatId === 'stuck', 60_000);
       expect(channel.sent.map((s) => s.to.chatId)).toEqual(['amy', 'bo', 'cy', 'stuck']);
       // A send that never ends does not hold up the service's stop either.
       channel.hold('forever');

@@ -31,7 +31,20 @@ describe('the AWS CloudFormation template', () => {
     const bucket = one('AWS::S3::Bucket');
     const rules = bucket.LifecycleConfiguration.Rules as Json[];
     expect(rules.some((r) => r.Status === 'Enabled' && r.AbortIncompleteMultipartUpload?.DaysAfterInitiation >= 1)).toBe(true);
-    expect(rules.some((r) => r.Status === 'Enabled' && r.ExpirationInDays)).toBe(true);
+    // Expiry reaches only the orders' folders (results and audio), never backups or anything else in the
+    // bucket, after the days the service's own retention uses: one setting, RESULT_RETENTION_DAYS.
+    const expiring = rules.filter((r) => r.ExpirationInDays);
+    expect(expiring).toEqual([
+      { Id: 'expire-order-blobs', Status: 'Enabled', Prefix: 'orders/', ExpirationInDays: { Ref: 'ResultRetentionDays' } },
+    ]);
+    expect(template.Parameters.ResultRetentionDays.Default).toBe(loadConfig({}).retention.resultDays);
+    expect(template.Outputs.ResultRetentionDays).toMatchObject({
+      Description: 'RESULT_RETENTION_DAYS',
+      Value: { Ref: 'ResultRetentionDays' },
+    });
+    const configurationDoc = readFileSync('docs/configuration.md', 'utf8');
+    const retentionRow = configurationDoc.split('\n').find((line) => line.startsWith('| `RESULT_RETENTION_DAYS`'));
+    expect(retentionRow).toContain('ResultRetentionDays');
     expect(Object.values(bucket.PublicAccessBlockConfiguration)).toEqual([true, true, true, true]);
 
     const environments = ofType('AWS::Batch::ComputeEnvironment').map(([name, r]) => ({ name, ...r.Properties.ComputeResources }));

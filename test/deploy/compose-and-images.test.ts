@@ -71,8 +71,45 @@ describe('docker-compose.yml', () => {
     );
   });
 
+  it("takes scheduled backups, into a volume other than the database's (or where BACKUP_TO says)", () => {
+    const app = compose.services.app;
+    expect(app.environment!.BACKUP_INTERVAL).toMatch(/^\$\{BACKUP_INTERVAL:-\d+[mhd]\}$/);
+    const backupTo = /^\$\{BACKUP_TO:-(\/[^}]+)\}$/.exec(app.environment!.BACKUP_TO ?? '')?.[1];
+    expect(backupTo).toBeDefined();
+    const mounts = (app.volumes ?? []).map((v) => ({ volume: v.split(':')[0], path: v.split(':')[1] }));
+    const data = mounts.find((m) => m.path === app.environment!.DATA_DIR)!;
+    const backups = mounts.find((m) => backupTo === m.path || backupTo!.startsWith(`${m.path}/`))!;
+    expect(backups).toBeDefined();
+    expect(backups.volume).not.toBe(data.volume);
+    // The image makes the folder the service's own, so a fresh named volume starts owned by it.
+    expect(readFileSync('Dockerfile', 'utf8')).toMatch(new RegExp(`chown app:app[^\\n]*${backups.path}`));
+  });
+
+  it('Grafana never starts with "admin" as its password', async () => {
+    const grafana = compose.services.grafana;
+    expect(grafana.environment!.GF_SECURITY_ADMIN_PASSWORD).toBe('${GRAFANA_ADMIN_PASSWORD:-}');
+    expect(grafana.entrypoint).toEqual(['/bin/sh', '/opt/require-password.sh']);
+    const script = grafana.volumes!.find((v) => v.endsWith(':/opt/require-password.sh:ro'))!.split(':')[0]!;
+    const start = (password: string) =>
+      run('sh', [script, 'echo', 'grafana started'], { env: { PATH: process.env.PATH, GF_SECURITY_ADMIN_PASSWORD: password } }).then(
+        ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+    for (const weak of ['', 'admin']) {
+      const refused = await start(weak);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toBe('Grafana not started: set GRAFANA_ADMIN_PASSWORD in .env (anything but "admin")\n');
+    }
+    expect(await start('a long passphrase')).toEqual({ code: 0, stdout: 'grafana started\n', stderr: '' });
+  });
+
   it('its shell scripts parse as POSIX sh (the containers have busybox or dash, not bash)', async () => {
-    for (const script of ['nginx/tls-when-ready.sh', 'deploy/certbot/certbot.sh', 'whisper-container/fetch-model.sh']) {
+    for (const script of [
+      'nginx/tls-when-ready.sh',
+      'deploy/certbot/certbot.sh',
+      'whisper-container/fetch-model.sh',
+      'deploy/monitoring/grafana/require-password.sh',
+    ]) {
       await run('dash', ['-n', script]);
     }
   });

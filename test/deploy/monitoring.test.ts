@@ -60,6 +60,10 @@ describe('monitoring', () => {
       }
     }
     const all = queries.join('\n');
+    // Money in cents is shown in currency units; Telegram Stars (XTR) have no cents and are shown as Stars.
+    const revenue = queries.filter((q) => q.includes('transcribe_payments_revenue_cents_total'));
+    for (const q of revenue.filter((q) => q.includes('/ 100'))) expect(q).toContain('{currency!="xtr"}');
+    expect(revenue.filter((q) => q.includes('{currency="xtr"}') && !q.includes('/ 100'))).toHaveLength(2);
     for (const needed of [
       'sum by (state) (transcribe_orders)',
       'transcribe_queue_depth_orders',

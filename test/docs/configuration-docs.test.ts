@@ -113,6 +113,8 @@ const inExample = new Set(example.map((entry) => entry.name));
 const readByCode = variablesReadByCode();
 // The worker reads its variables through a schema, as the service does.
 for (const name of Object.keys(workerEnvSchema.shape)) if (!readByCode.has(name)) readByCode.set(name, 'whisper-container/src/config.ts');
+/** Variables docker-compose.yml takes from `.env` (`${NAME}`, `${NAME:-default}`, `${NAME:?message}`). */
+const composeVariables = [...new Set([...read('docker-compose.yml').matchAll(/(?<!\$)\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]!))];
 
 const duplicates = (names: string[]) => names.filter((name, i) => names.indexOf(name) !== i);
 
@@ -123,6 +125,18 @@ describe('configuration reference', () => {
     expect(documented).toContain('PORT');
     expect(inExample).toContain('PORT');
     expect(readByCode.has('FFMPEG_PATH')).toBe(true);
+    expect(composeVariables).toContain('DOMAIN');
+  });
+
+  it('documents every variable docker-compose.yml reads, in docs/configuration.md and .env.example', () => {
+    expect(
+      composeVariables.filter((name) => !documented.has(name)),
+      'missing from the tables in docs/configuration.md',
+    ).toEqual([]);
+    expect(
+      composeVariables.filter((name) => !inExample.has(name)),
+      'missing from .env.example',
+    ).toEqual([]);
   });
 
   it('documents every variable of the configuration schema, in docs/configuration.md and .env.example', () => {
@@ -144,7 +158,7 @@ describe('configuration reference', () => {
   });
 
   it('documents no variable that nothing reads', () => {
-    const known = new Set([...schemaVariables, ...readByCode.keys(), ...namesQuotedInCode()]);
+    const known = new Set([...schemaVariables, ...readByCode.keys(), ...namesQuotedInCode(), ...composeVariables]);
     expect(
       docRows.map((row) => row.name).filter((name) => !known.has(name)),
       'documented in docs/configuration.md, read nowhere',

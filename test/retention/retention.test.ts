@@ -81,12 +81,13 @@ describe('retention', () => {
     age('stripe_events', 'received_at', 100);
     age('outbox', 'created_at', 100);
     db.update(outbox).set({ state: 'sent' }).where(eq(outbox.key, 'done:old-delivered')).run();
+    db.update(outbox).set({ state: 'sent' }).where(eq(outbox.key, 'transcript:old-delivered')).run();
     db.update(outbox).set({ state: 'dead' }).where(eq(outbox.key, 'failed:old-failed')).run();
     const ledgerBefore = db.select().from(ledgerTable).all();
 
     const retention = new Retention({ db, store, resultDays: 30, recordDays: 90, log: silentLogger });
     const report = await retention.sweep();
-    expect(report).toEqual({ ordersPurged: 2, inboundMessages: 1, outboxReplies: 2, paymentEvents: 1 });
+    expect(report).toEqual({ ordersPurged: 2, inboundMessages: 1, outboxReplies: 3, paymentEvents: 1 });
     expect([
       blobs(dataDir, 'old-delivered'),
       blobs(dataDir, 'old-failed'),
@@ -109,7 +110,7 @@ describe('retention', () => {
     ).toEqual(['new']);
     // Old replies still waiting to be sent stay; sent and given-up ones go.
     expect(db.select({ key: outbox.key }).from(outbox).where(eq(outbox.key, 'done:old-delivered')).all()).toEqual([]);
-    expect(db.select({ key: outbox.key }).from(outbox).where(eq(outbox.key, 'transcript:old-delivered')).all()).toHaveLength(1);
+    expect(db.select({ key: outbox.key }).from(outbox).where(eq(outbox.key, 'quote:old-running')).all()).toHaveLength(1);
     expect(db.select().from(ledgerTable).all()).toEqual(ledgerBefore);
 
     expect(await retention.sweep()).toEqual({ ordersPurged: 0, inboundMessages: 0, outboxReplies: 0, paymentEvents: 0 });
@@ -122,9 +123,39 @@ describe('retention', () => {
     db.$client.close();
   });
 
+  it("keeps an old order's results while its transcript is still to be sent; deletes them once it is sent or given up", async () => {
+    const ctx = await setup();
+    const { db, store, dataDir } = ctx;
+    // Delivered 40 days ago, but the platform has refused the transcript since (a long outage): still pending.
+    await order(ctx, 'waiting', 'delivered', 40);
+    await order(ctx, 'given-up', 'delivered', 40);
+    const transcriptState = (id: string) =>
+      db
+        .select({ state: outbox.state })
+        .from(outbox)
+        .where(eq(outbox.key, `transcript:${id}`))
+        .get()?.state;
+    expect(transcriptState('waiting')).toBe('pending');
+    db.update(outbox).set({ state: 'dead' }).where(eq(outbox.key, 'transcript:given-up')).run();
+    const retention = new Retention({ db, store, resultDays: 30, recordDays: 0, log: silentLogger });
+
+    expect((await retention.sweep()).ordersPurged).toBe(1);
+    expect([blobs(dataDir, 'waiting'), blobs(dataDir, 'given-up')]).toEqual([true, false]);
+    // The reply the sender will still try reads its results from the store: they are all there.
+    expect(await store.exists('orders/waiting/0_result.json')).toBe(true);
+    expect(db.select({ purgedAt: orders.purgedAt }).from(orders).where(eq(orders.id, 'waiting')).get()!.purgedAt).toBeNull();
+
+    db.update(outbox).set({ state: 'sent' }).where(eq(outbox.key, 'transcript:waiting')).run();
+    expect((await retention.sweep()).ordersPurged).toBe(1);
+    expect(blobs(dataDir, 'waiting')).toBe(false);
+    db.$client.close();
+  });
+
   it('the service sweeps at start and takes a backup when BACKUP_INTERVAL is set and none is recent', async () => {
     const ctx = await setup();
     await order(ctx, 'stale', 'delivered', 45);
+    // Its replies went out long ago.
+    ctx.db.update(outbox).set({ state: 'sent' }).run();
     ctx.db.$client.close();
     const backups = await mkdtemp(join(tmpdir(), 'retention-backups-'));
     dirs.push(backups);

@@ -238,7 +238,7 @@ export class FakeDiscord {
   }
 
   /** Resolves with the predicate's first truthy value, re-checked after every request. */
-  async waitFor<T>(predicate: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  async waitFor<T>(predicate: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = predicate();

@@ -186,7 +186,7 @@ export class FakeTelegram {
   }
 
   /** Resolves with the bot's answer to one pre-checkout query. */
-  async preCheckoutAnswer(id: string, timeoutMs = 10_000): Promise<{ id: string; ok: boolean; error_message?: string; at: number }> {
+  async preCheckoutAnswer(id: string, timeoutMs = 60_000): Promise<{ id: string; ok: boolean; error_message?: string; at: number }> {
     return this.waitFor(() => this.preCheckoutAnswers.find((a) => a.id === id), timeoutMs);
   }
 
@@ -231,7 +231,7 @@ export class FakeTelegram {
   }
 
   /** Resolves once `predicate` holds over the recorded calls (checked after each call). */
-  async waitFor<T>(predicate: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  async waitFor<T>(predicate: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = predicate();

@@ -148,7 +148,7 @@ export class MoneyDesk {
 
   /** `npm run admin -- retry ORDER`. */
   retry(orderId: string): ReturnType<typeof retryOrder> {
-    return retryOrder({ db: this.db, store: keptAudio }, this.order(orderId));
+    return retryOrder({ db: this.db, store: keptAudio }, this.order(orderId), 'operator');
   }
 
   /** `npm run admin -- refund ORDER`, card payments. */
@@ -158,7 +158,7 @@ export class MoneyDesk {
 
   /** `npm run admin -- grant USER SECONDS`. */
   grant(user: User, seconds: number): ReturnType<typeof grantSeconds> {
-    return grantSeconds(this, user, { seconds, reason: 'test' });
+    return grantSeconds(this, user, { seconds, reason: 'test', actor: 'operator' });
   }
 
   /** The texts sent (or queued) to the order's chat, oldest first. */

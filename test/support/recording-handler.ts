@@ -20,7 +20,7 @@ export class RecordingHandler {
   };
 
   /** Resolves once `count` messages were recorded. */
-  async waitFor(count: number, timeoutMs = 10_000): Promise<ChannelMessage[]> {
+  async waitFor(count: number, timeoutMs = 60_000): Promise<ChannelMessage[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.messages.length < count) {
       if (Date.now() > deadline) throw new Error(`expected ${count} messages, got ${this.messages.length}`);

@@ -44,7 +44,7 @@ describe('Discord bot end to end', () => {
     expect(status.content).toMatch(/• voice-message\.ogg \(0:0\d\)/);
     expect(status.components).toEqual([]);
     // The status message moves on once the transcript is out.
-    await discord.waitFor(() => current(status).includes('Done'), 10_000);
+    await discord.waitFor(() => current(status).includes('Done'), 60_000);
     expect(current(status)).not.toBe(status.content);
 
     expect(transcript.content.toLowerCase()).toContain('quarterly');

@@ -33,6 +33,20 @@ interface LogLine {
   chargeId?: string;
 }
 
+/** The Stars revenue and the count of payments, as GET /metrics shows them to Prometheus. */
+async function starsRevenue(): Promise<{ stars: number; payments: number }> {
+  const { registry } = await import('../../../src/metrics');
+  const value = async (name: string, labels: Record<string, string> = {}) => {
+    const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
+    const values = (metric?.values ?? []) as { value: number; labels: Record<string, string | number> }[];
+    return values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value ?? 0;
+  };
+  return {
+    stars: await value('transcribe_payments_revenue_cents_total', { currency: 'xtr' }),
+    payments: await value('transcribe_payments_succeeded_total'),
+  };
+}
+
 describe('Telegram Stars payments', () => {
   let dir: string;
   let telegram: FakeTelegram;
@@ -120,9 +134,10 @@ describe('Telegram Stars payments', () => {
     expect(answer).toMatchObject({ ok: true });
     expect(answer.at - asked).toBeLessThan(10_000);
 
+    const revenueBefore = await starsRevenue();
     const { chargeId, update } = telegram.successfulPayment(invoice, { id: 501 });
     telegram.pushUpdate(update);
-    const paid = await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 20_000);
+    const paid = await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 60_000);
     expect(['queued', 'running']).toContain(paid.state);
     const bought = Math.ceil((stars * 60) / STARS_PER_MINUTE);
     const balance = FREE + bought - order.seconds;
@@ -139,6 +154,8 @@ describe('Telegram Stars payments', () => {
     );
     expect(svc.balance('telegram', '501')).toBe(balance);
     expect(purchases(order.id)).toHaveLength(1);
+    // The operator's revenue metric counts the Stars once, as Stars (no cents in XTR).
+    expect(await starsRevenue()).toEqual({ stars: revenueBefore.stars + stars, payments: revenueBefore.payments + 1 });
     expect(textsTo(501).filter((t) => t.startsWith('Payment received'))).toHaveLength(1);
 
     // The invoice cannot be paid a second time: its order is settled.
@@ -160,7 +177,7 @@ describe('Telegram Stars payments', () => {
 
     // Two hours later the sweep finds the invoice past its expiry: the order expires and the held seconds go back.
     await svc.service.orderPayments.sweep(Date.now() + 2 * 60 * 60 * 1000);
-    const expired = await svc.waitForOrder((o) => o.id === order.id && o.state === 'expired', 10_000);
+    const expired = await svc.waitForOrder((o) => o.id === order.id && o.state === 'expired', 60_000);
     expect(expired.error).toBe('checkout expired');
     expect(svc.balance('telegram', '502')).toBe(FREE);
 
@@ -174,7 +191,7 @@ describe('Telegram Stars payments', () => {
     await telegram.preCheckoutAnswer(telegram.preCheckout(invoice, { id: 503 }));
     const { chargeId, update } = telegram.successfulPayment(invoice, { id: 503 });
     telegram.pushUpdate(update);
-    await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 20_000);
+    await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 60_000);
     const before = svc.balance('telegram', '503');
 
     const [refund] = await svc.service.invoicePayments.refund(order.id);
@@ -200,7 +217,7 @@ describe('Telegram Stars payments', () => {
     const { order, invoice } = await voiceAwaitingStars(504);
     const { chargeId, update } = telegram.successfulPayment(invoice, { id: 504 });
     telegram.pushUpdate(update);
-    await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 20_000);
+    await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 60_000);
 
     // The refund call reached Telegram, then the process died before writing it down.
     const response = await fetch(`${telegram.url}/bot${telegram.token}/refundStarPayment`, {
