@@ -43,6 +43,8 @@ export const configSchema = z.object({
   USER_MESSAGES_PER_MINUTE: int(1, 10_000).default(20),
   HELP_REPLIES_PER_HOUR: int(1, 1000).default(3),
   MAX_CONCURRENT_INTAKE: int(1, 1000).default(16),
+  MAX_CONCURRENT_PROBES: optional(int(1, 1000)),
+  PROBE_SECONDS_PER_MESSAGE: int(1, 86_400).default(600),
   MAX_FILES_PER_MESSAGE: int(1, 1000).default(20),
   TELEGRAM_BOT_TOKEN: optional(z.string().regex(/^\d+:[\w-]+$/, 'a BotFather token like 123456:ABC...')),
   TELEGRAM_API_ROOT: optional(url),
@@ -123,6 +125,9 @@ export interface Config {
     userMessagesPerMinute: number;
     helpRepliesPerHour: number;
     maxConcurrentIntake: number;
+    /** Files measured at once; unset, the number of cores. */
+    maxConcurrentProbes?: number;
+    probeSecondsPerMessage: number;
   };
   telegram?: {
     token: string;
@@ -241,6 +246,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       userMessagesPerMinute: e.USER_MESSAGES_PER_MINUTE,
       helpRepliesPerHour: e.HELP_REPLIES_PER_HOUR,
       maxConcurrentIntake: e.MAX_CONCURRENT_INTAKE,
+      maxConcurrentProbes: e.MAX_CONCURRENT_PROBES,
+      probeSecondsPerMessage: e.PROBE_SECONDS_PER_MESSAGE,
     },
     telegram: e.TELEGRAM_BOT_TOKEN
       ? {
