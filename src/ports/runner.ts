@@ -16,6 +16,17 @@ export interface JobManifest {
   };
 }
 
+/**
+ * The runner could not be asked at all (its API down, throttled, unreachable): no verdict on the job. The order
+ * waits for the runner to come back, however long that takes, instead of using up its tries and being refunded.
+ */
+export class RunnerUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'RunnerUnavailableError';
+  }
+}
+
 /** What became of one order's submission: the runner's job id, or why it was refused. */
 export type SubmitOutcome = { runnerJobId: string } | { error: unknown };
 

@@ -7,7 +7,7 @@ import {
   type JobSummary,
 } from '@aws-sdk/client-batch';
 import type { Logger } from '../log';
-import type { JobManifest, JobStatus, Runner, SubmitOutcome } from '../ports/runner';
+import { RunnerUnavailableError, type JobManifest, type JobStatus, type Runner, type SubmitOutcome } from '../ports/runner';
 
 export interface BatchRunnerOptions {
   jobQueue: string;
@@ -170,7 +170,7 @@ export class BatchRunner implements Runner {
     try {
       await this.findEarlierGroups(since);
     } catch (error) {
-      return manifests.map(() => ({ error }));
+      return manifests.map(() => ({ error: submitError(error) }));
     }
     const grouped: number[] = [];
     for (const [i, manifest] of manifests.entries()) {
@@ -199,7 +199,7 @@ export class BatchRunner implements Runner {
       try {
         outcomes[i] = { runnerJobId: await this.submit(manifests[i]!) };
       } catch (error) {
-        outcomes[i] = { error };
+        outcomes[i] = { error: submitError(error) };
       }
     }
     return outcomes;
@@ -317,6 +317,40 @@ export class BatchRunner implements Runner {
     } while (nextToken);
     return found.sort((a, b) => (b.createdAt ?? 0) - (a.createdAt ?? 0))[0];
   }
+}
+
+/** AWS error names that say "not now" rather than "not this job". */
+const THROTTLED = new Set([
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'ProvisionedThroughputExceededException',
+]);
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+/**
+ * Batch's answer as the port reads it: a server fault (5xx), throttling or no answer at all (connection refused,
+ * timed out) is `RunnerUnavailableError`, which the dispatcher waits out; a client fault (400 ClientException: a
+ * bad job definition, overrides refused) stays a refusal of this job.
+ */
+export function submitError(error: unknown): unknown {
+  const e = error as { name?: string; code?: string; $fault?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  const status = e?.$metadata?.httpStatusCode;
+  // No HTTP answer at all: the SDK's errors carry `$metadata` without a status, Node's sockets an errno code.
+  const unanswered = status === undefined && (e?.$metadata !== undefined || NETWORK_CODES.has(e?.code ?? '') || e?.name === 'TimeoutError');
+  const unavailable = e?.$fault === 'server' || THROTTLED.has(e?.name ?? '') || status === 429 || (status ?? 0) >= 500 || unanswered;
+  if (!unavailable || error instanceof RunnerUnavailableError) return error;
+  return new RunnerUnavailableError(`AWS Batch unavailable: ${(error as Error)?.message ?? String(error)}`, { cause: error });
 }
 
 /** The order ids a job's `JOB_MANIFEST` lists (one manifest or a group of them); none when it cannot be read. */
