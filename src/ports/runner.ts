@@ -47,6 +47,12 @@ export interface Runner {
   /** `unknown` means the runner has no record of it (a local job lost in a restart): resubmit. */
   status(runnerJobId: string): Promise<JobStatus>;
   /**
+   * The status of many jobs in as few calls as the runner can (Batch: one DescribeJobs per 100 jobs). A job left
+   * out of the answer was not asked about this time (its runner's own poll interval has not passed): the tracker
+   * looks again at its next pass. Rejects when the runner cannot be asked.
+   */
+  statusMany?(runnerJobIds: string[]): Promise<Map<string, JobStatus>>;
+  /**
    * Starts the jobs of several orders at once; a runner may run them as fewer jobs (one Batch job for many
    * orders). One outcome per manifest, in order. `since` is the oldest of these orders' queue times: no job
    * holding one of them is older, which bounds the search for jobs a killed service had already started.

@@ -59,8 +59,8 @@ export const BATCH_GROUP_MAX = 20;
 export const BATCH_GATHER_QUIET_MS = 2000;
 export const BATCH_GATHER_MAX_MS = 10_000;
 
-/** Jobs of many orders are described once per this long, however many of their orders the tracker asks about. */
-const GROUP_STATUS_TTL_MS = 1000;
+/** DescribeJobs takes at most this many job ids. */
+const DESCRIBE_JOBS_MAX = 100;
 
 /** Batch states still on their way to a result; a job in one of them must not be started twice. */
 const PENDING = new Set(['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING']);
@@ -106,7 +106,6 @@ export class BatchRunner implements Runner {
   private readonly alone = new Set<string>();
   /** Jobs created from this time on are known (this process's own, or found by `findEarlierGroups`). */
   private scannedFrom = Date.now();
-  private readonly groupStatus = new Map<string, { at: number; status: Promise<JobStatus> }>();
 
   constructor(private readonly options: BatchRunnerOptions) {
     this.client = options.client ?? new BatchClient({ region: options.region, endpoint: options.endpoint });
@@ -206,23 +205,27 @@ export class BatchRunner implements Runner {
   }
 
   async status(runnerJobId: string): Promise<JobStatus> {
-    if (!this.members.has(runnerJobId)) return this.describe(runnerJobId);
-    // Every order of a group asks about the same job in one tracker pass: one DescribeJobs answers them all.
-    const cached = this.groupStatus.get(runnerJobId);
-    if (cached && Date.now() - cached.at < GROUP_STATUS_TTL_MS) return cached.status;
-    const status = this.describe(runnerJobId);
-    this.groupStatus.set(runnerJobId, { at: Date.now(), status });
-    status.catch(() => this.groupStatus.delete(runnerJobId));
-    return status;
+    return (await this.statusMany([runnerJobId])).get(runnerJobId)!;
   }
 
-  private async describe(runnerJobId: string): Promise<JobStatus> {
-    const response = await this.client.send(new DescribeJobsCommand({ jobs: [runnerJobId] }));
-    const job = response.jobs?.find((j) => j.jobId === runnerJobId);
-    if (!job) return { state: 'unknown' };
-    const status = jobStatus(job);
-    if (status.state === 'failed') this.groupFailed(runnerJobId, manifestOrders(job));
-    return status;
+  /**
+   * Every job's status from one DescribeJobs per `DESCRIBE_JOBS_MAX` distinct jobs: the orders of a grouped job ask
+   * about the same job, and a tracker pass over a hundred running orders costs one call, not a hundred.
+   */
+  async statusMany(runnerJobIds: string[]): Promise<Map<string, JobStatus>> {
+    const ids = [...new Set(runnerJobIds)];
+    const statuses = new Map<string, JobStatus>();
+    for (let start = 0; start < ids.length; start += DESCRIBE_JOBS_MAX) {
+      const batch = ids.slice(start, start + DESCRIBE_JOBS_MAX);
+      const response = await this.client.send(new DescribeJobsCommand({ jobs: batch }));
+      for (const id of batch) {
+        const job = response.jobs?.find((j) => j.jobId === id);
+        const status = job ? jobStatus(job) : { state: 'unknown' as const };
+        if (job && status.state === 'failed') this.groupFailed(id, manifestOrders(job));
+        statuses.set(id, status);
+      }
+    }
+    return statuses;
   }
 
   /** A grouped job failed: its orders are no longer in it, and each is retried on its own. */
@@ -234,7 +237,6 @@ export class BatchRunner implements Runner {
       this.alone.add(orderId);
     }
     this.members.delete(jobId);
-    this.groupStatus.delete(jobId);
   }
 
   private async submitGroup(group: JobManifest[]): Promise<string> {
