@@ -3,7 +3,8 @@ import type { Logger } from '../src/log';
 /** How the mail channel reaches its mailbox and its outgoing server (docs/configuration.md: IMAP_*, SMTP_*, MAIL_*). */
 export interface MailOptions {
   imap: { host: string; port: number; secure: boolean; user: string; password: string; mailbox: string };
-  smtp: { host: string; port: number; secure: boolean; user?: string; password?: string };
+  /** `timeoutMs`: how long connecting, the greeting and each command may go unanswered (default 30 s). */
+  smtp: { host: string; port: number; secure: boolean; user?: string; password?: string; timeoutMs?: number };
   /** The service's own address: replies come from it, and mail from it is never answered. */
   from: string;
   /** `dmarc`: act only on mail our receiving server marked `dmarc=pass`; `none`: trust `From`. */

@@ -12,6 +12,8 @@ export interface SmtpRepliesOptions {
   from: string;
   tls?: { rejectUnauthorized?: boolean };
   log: Logger;
+  /** How long connecting, the greeting and each command may go unanswered; 30 s when absent. */
+  timeoutMs?: number;
 }
 
 /**
@@ -45,6 +47,11 @@ export class SmtpReplies {
       pool: true,
       maxConnections: SMTP_MAX_CONNECTIONS,
       maxMessages: 100,
+      // nodemailer waits up to 10 minutes on a silent socket; a server that stops answering fails the send instead,
+      // and the outbox tries it again later.
+      connectionTimeout: options.timeoutMs ?? 30_000,
+      greetingTimeout: options.timeoutMs ?? 30_000,
+      socketTimeout: options.timeoutMs ?? 30_000,
     });
   }
 

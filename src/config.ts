@@ -47,6 +47,8 @@ export const configSchema = z.object({
   USER_MESSAGES_PER_MINUTE: int(1, 10_000).default(20),
   HELP_REPLIES_PER_HOUR: int(1, 1000).default(3),
   MAX_CONCURRENT_INTAKE: int(1, 1000).default(16),
+  MAX_CONCURRENT_PROBES: optional(int(1, 1000)),
+  PROBE_SECONDS_PER_MESSAGE: int(1, 86_400).default(600),
   MAX_FILES_PER_MESSAGE: int(1, 1000).default(20),
   TELEGRAM_BOT_TOKEN: optional(z.string().regex(/^\d+:[\w-]+$/, 'a BotFather token like 123456:ABC...')),
   TELEGRAM_API_ROOT: optional(url),
@@ -57,6 +59,7 @@ export const configSchema = z.object({
   TELEGRAM_PAYMENTS: z.enum(['stars', 'stripe']).default('stars'),
   STARS_PER_MINUTE: int(1, 10_000).default(5),
   STARS_MINIMUM: int(1, 100_000).default(25),
+  PLATFORM_CALL_TIMEOUT_SECONDS: int(1, 3600).default(30),
   DISCORD_BOT_TOKEN: optional(z.string().min(1)),
   DISCORD_API_ROOT: optional(url),
   IMAP_HOST: optional(z.string().min(1)),
@@ -131,6 +134,9 @@ export interface Config {
     userMessagesPerMinute: number;
     helpRepliesPerHour: number;
     maxConcurrentIntake: number;
+    /** Files measured at once; unset, the number of cores. */
+    maxConcurrentProbes?: number;
+    probeSecondsPerMessage: number;
   };
   telegram?: {
     token: string;
@@ -141,11 +147,13 @@ export interface Config {
     webhook?: { url: string; secretToken: string; port: number; host: string };
     /** Telegram Stars prices when the bot sells for Stars (TELEGRAM_PAYMENTS=stars); absent when it sends Stripe links. */
     stars?: { perMinute: number; minimum: number };
+    /** How long one Bot API call may go unanswered (PLATFORM_CALL_TIMEOUT_SECONDS). */
+    callTimeoutMs: number;
   };
-  discord?: { token: string; apiRoot?: string };
+  discord?: { token: string; apiRoot?: string; callTimeoutMs: number };
   mail?: {
     imap: { host: string; port: number; secure: boolean; user: string; password: string; mailbox: string };
-    smtp: { host: string; port: number; secure: boolean; user?: string; password?: string };
+    smtp: { host: string; port: number; secure: boolean; user?: string; password?: string; timeoutMs: number };
     from: string;
     senderAuth: 'dmarc' | 'none';
     authservId?: string;
@@ -218,7 +226,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         password: e.IMAP_PASSWORD!,
         mailbox: e.IMAP_MAILBOX,
       },
-      smtp: { host: e.SMTP_HOST!, port: e.SMTP_PORT, secure: e.SMTP_SECURE, user: e.SMTP_USER, password: e.SMTP_PASSWORD },
+      smtp: {
+        host: e.SMTP_HOST!,
+        port: e.SMTP_PORT,
+        secure: e.SMTP_SECURE,
+        user: e.SMTP_USER,
+        password: e.SMTP_PASSWORD,
+        timeoutMs: e.PLATFORM_CALL_TIMEOUT_SECONDS * 1000,
+      },
       from: e.MAIL_FROM ?? e.IMAP_USER!,
       senderAuth: e.MAIL_SENDER_AUTH,
       authservId: e.MAIL_AUTHSERV_ID,
@@ -253,6 +268,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       userMessagesPerMinute: e.USER_MESSAGES_PER_MINUTE,
       helpRepliesPerHour: e.HELP_REPLIES_PER_HOUR,
       maxConcurrentIntake: e.MAX_CONCURRENT_INTAKE,
+      maxConcurrentProbes: e.MAX_CONCURRENT_PROBES,
+      probeSecondsPerMessage: e.PROBE_SECONDS_PER_MESSAGE,
     },
     telegram: e.TELEGRAM_BOT_TOKEN
       ? {
@@ -263,9 +280,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             ? { url: e.TELEGRAM_WEBHOOK_URL, secretToken: e.TELEGRAM_WEBHOOK_SECRET!, port: e.TELEGRAM_WEBHOOK_PORT, host: e.HOST }
             : undefined,
           stars: e.TELEGRAM_PAYMENTS === 'stars' ? { perMinute: e.STARS_PER_MINUTE, minimum: e.STARS_MINIMUM } : undefined,
+          callTimeoutMs: e.PLATFORM_CALL_TIMEOUT_SECONDS * 1000,
         }
       : undefined,
-    discord: e.DISCORD_BOT_TOKEN ? { token: e.DISCORD_BOT_TOKEN, apiRoot: e.DISCORD_API_ROOT } : undefined,
+    discord: e.DISCORD_BOT_TOKEN
+      ? { token: e.DISCORD_BOT_TOKEN, apiRoot: e.DISCORD_API_ROOT, callTimeoutMs: e.PLATFORM_CALL_TIMEOUT_SECONDS * 1000 }
+      : undefined,
     mail,
     stripe:
       e.STRIPE_SECRET_KEY && e.STRIPE_WEBHOOK_SECRET

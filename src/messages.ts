@@ -102,6 +102,8 @@ export const text = {
     tooLong: (limit: number) => `longer than the ${clock(limit)} limit, so I skipped it`,
     unavailable: 'the platform would not let me download it, so I skipped it',
     tooMany: (limit: number) => `over the limit of ${limit} files in one message, so I skipped it`,
+    notMeasured: (budget: number) =>
+      `could not be measured within the ${clock(budget)} the files of one message get together, so I skipped it; send it in a message of its own`,
   },
   nothingToDo: 'Nothing was charged.',
   transcribing: (balance: number) => `Transcribing now. ${minutes(balance)} left after this.`,

@@ -50,6 +50,8 @@ export class DiscordChannel implements Channel {
       rest: {
         ...(options.apiRoot ? { api: options.apiRoot.replace(/\/+$/, '') } : {}),
         retries: options.restRetries ?? 3,
+        // Every request is abandoned after this: a send that never answers must not hold the replies behind it.
+        timeout: options.callTimeoutMs ?? 30_000,
         rejectOnRateLimit: (limit) => limit.retryAfter > LONGEST_RATE_LIMIT_WAIT_MS,
       },
       // Messages are handled as they arrive and never looked up again: caching them only costs memory.

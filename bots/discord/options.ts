@@ -18,4 +18,6 @@ export interface DiscordOptions {
   download?: Partial<DownloadPolicy>;
   /** Attempts after a 5xx or a dropped connection, per REST call. Default 3. */
   restRetries?: number;
+  /** How long one REST request may go unanswered before it is abandoned (and retried as a failure). Default 30 s. */
+  callTimeoutMs?: number;
 }

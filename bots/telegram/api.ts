@@ -32,6 +32,17 @@ export interface RetryPolicy {
   maxRetryAfterSeconds: number;
 }
 
+/** Bot API calls answer in well under a second; an upload of a transcript's files in a few. */
+export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+
+/** A Bot API call that got no answer in time. Not retried in place: the caller's own back-off tries again later. */
+export class TelegramTimeout extends Error {
+  constructor(method: string, limitMs: number, options?: ErrorOptions) {
+    super(`telegram ${method} got no answer within ${limitMs / 1000} s`, options);
+    this.name = 'TelegramTimeout';
+  }
+}
+
 /** Five attempts over about 7.5 s for server errors; 429 waits are honoured up to a minute. */
 export const defaultRetryPolicy: RetryPolicy = { maxAttempts: 5, baseDelayMs: 500, maxDelayMs: 8_000, maxRetryAfterSeconds: 60 };
 
@@ -49,11 +60,17 @@ export class BotApi {
     private readonly policy: RetryPolicy = defaultRetryPolicy,
     /** Shared by every call of this bot, so all its sends are paced together. */
     readonly pacer = new SendPacer(),
+    /** How long one call may go unanswered; a long poll gets its own wait on top. */
+    private readonly timeoutMs = DEFAULT_CALL_TIMEOUT_MS,
   ) {
     this.telegram = new Telegram(token, { apiRoot });
   }
 
-  /** One call, no retries: for long polls and best-effort calls such as chat actions. */
+  /**
+   * One call, no retries: for long polls and best-effort calls such as chat actions. A call unanswered after
+   * `timeoutMs` (a long poll: after its own wait and `timeoutMs`) is abandoned with `TelegramTimeout`: a server that
+   * never answers would otherwise hold that chat's sends, and the order's later replies, until a restart.
+   */
   async once<T>(method: string, payload: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
     // The typed wrappers lag behind the Bot API (reply_to_message_id on uploads), so calls go by name.
     const callApi = this.telegram.callApi.bind(this.telegram) as unknown as (
@@ -61,7 +78,14 @@ export class BotApi {
       p: Record<string, unknown>,
       o: { signal?: AbortSignal },
     ) => Promise<T>;
-    return callApi(method, payload, { signal });
+    const limitMs = this.timeoutMs + (method === 'getUpdates' ? Number(payload.timeout ?? 0) * 1000 : 0);
+    const timeout = AbortSignal.timeout(limitMs);
+    try {
+      return await callApi(method, payload, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+    } catch (error) {
+      if (timeout.aborted && !signal?.aborted) throw new TelegramTimeout(method, limitMs, { cause: error });
+      throw error;
+    }
   }
 
   /**

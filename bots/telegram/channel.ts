@@ -37,7 +37,14 @@ export class TelegramChannel implements Channel {
   constructor(private readonly options: TelegramOptions) {
     const apiRoot = options.apiRoot ?? TELEGRAM_API_ROOT;
     const log = options.log.child({ channel: 'telegram' });
-    this.api = new BotApi(options.token, apiRoot, log, { ...defaultRetryPolicy, ...options.retry }, new SendPacer(options.sendLimits));
+    this.api = new BotApi(
+      options.token,
+      apiRoot,
+      log,
+      { ...defaultRetryPolicy, ...options.retry },
+      new SendPacer(options.sendLimits),
+      options.callTimeoutMs,
+    );
     this.presenter = new ReplyPresenter(this.api, log, { ...defaultTypingOptions, ...options.typing });
     const ownServer = new URL(apiRoot).hostname === new URL(TELEGRAM_API_ROOT).hostname;
     this.files = {

@@ -108,6 +108,8 @@ export class Service {
       flood: { burst: abuse.userMessagesPerMinute, perMinute: abuse.userMessagesPerMinute },
       helpPerHour: abuse.helpRepliesPerHour,
       maxConcurrent: abuse.maxConcurrentIntake,
+      maxConcurrentProbes: abuse.maxConcurrentProbes,
+      probeSecondsPerMessage: abuse.probeSecondsPerMessage,
       maxFilesPerMessage: config.limits.maxFilesPerMessage,
       model: modelInfo(config.whisper.model ?? locateModel(undefined, config.dataDir)),
     });

@@ -20,6 +20,9 @@ import { defaultFloodPolicy, FloodLimiter, type FloodPolicy } from './flood';
 import { applyChoice, handleCommand, type ChoiceAnswer, type CommandContext } from './commands';
 import { displayName } from './file-names';
 import { storeAttachment } from './store-attachment';
+import { DEFAULT_PROBE_BUDGET_MS, ProbeBudget } from './probe-budget';
+import { OneAtATime, Slots } from './slots';
+import { availableParallelism } from 'node:os';
 import { intakeMetrics } from './metrics';
 
 export interface IntakeOptions {
@@ -41,6 +44,10 @@ export interface IntakeOptions {
   helpPerHour?: number;
   /** Messages handled at once, all channels together; the rest wait their turn. */
   maxConcurrent?: number;
+  /** Files measured (decoded by ffmpeg) at once, all messages together; default the number of cores. */
+  maxConcurrentProbes?: number;
+  /** Measuring time the files of one message get together, in seconds (default 600). */
+  probeSecondsPerMessage?: number;
   /** The model recordings go through; English-only ones refuse other languages and translation. */
   model: ModelInfo;
 }
@@ -61,9 +68,11 @@ export class Intake {
   private readonly grants: GrantPolicy;
   private readonly flood: FloodLimiter;
   private readonly help: FloodLimiter;
-  private readonly maxConcurrent: number;
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly admission: Slots;
+  /** A user's messages with recordings, one at a time: a second waits without taking an intake slot. */
+  private readonly perUser = new OneAtATime();
+  private readonly probeSlots: Slots;
+  private readonly probeBudgetMs: number;
 
   constructor(private readonly options: IntakeOptions) {
     this.maxFiles = options.maxFilesPerMessage ?? 20;
@@ -76,7 +85,9 @@ export class Intake {
     this.flood = new FloodLimiter(options.flood ?? defaultFloodPolicy);
     const helpPerHour = options.helpPerHour ?? 3;
     this.help = new FloodLimiter({ burst: helpPerHour, perMinute: helpPerHour / 60 });
-    this.maxConcurrent = options.maxConcurrent ?? 16;
+    this.admission = new Slots(options.maxConcurrent ?? 16);
+    this.probeSlots = new Slots(options.maxConcurrentProbes ?? availableParallelism());
+    this.probeBudgetMs = options.probeSecondsPerMessage === undefined ? DEFAULT_PROBE_BUDGET_MS : options.probeSecondsPerMessage * 1000;
   }
 
   /** The `MessageHandler` channels call. */
@@ -84,7 +95,11 @@ export class Intake {
     const flightKey = `${message.channel}\u0000${message.id}`;
     const running = this.inFlight.get(flightKey);
     if (running) return running;
-    const handling = this.admitted(() => this.handleOnce(message)).finally(() => this.inFlight.delete(flightKey));
+    const admitted = () => this.admission.run(() => this.handleOnce(message));
+    // Only messages that download and measure files are lined up per user; commands and help cost no slot for long.
+    const handling = (message.attachments.length > 0 ? this.perUser.run(senderKey(message), admitted) : admitted()).finally(() =>
+      this.inFlight.delete(flightKey),
+    );
     this.inFlight.set(flightKey, handling);
     return handling;
   };
@@ -96,26 +111,12 @@ export class Intake {
       return;
     }
     intakeMetrics.messages.inc({ channel: message.channel });
-    const who = `${message.channel}\u0000${message.sender.id}`;
+    const who = senderKey(message);
     if (!this.flood.take(who)) return this.dropFlood(message, who);
     if (message.command) return this.answerCommand(message);
     if (message.attachments.length === 0 && message.choices?.length) return this.answerChoices(message);
     if (message.attachments.length === 0) return this.answerWithHelp(message, who);
     await this.takeOrder(message, orderIdFor(message));
-  }
-
-  /** Runs `work` once fewer than `maxConcurrent` messages are in hand: a burst queues instead of opening every download at once. */
-  private async admitted<T>(work: () => Promise<T>): Promise<T> {
-    if (this.active < this.maxConcurrent) this.active += 1;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    try {
-      return await work();
-    } finally {
-      // The slot passes straight to the next in line, so a newcomer cannot overtake the queue.
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active -= 1;
-    }
   }
 
   /**
@@ -244,9 +245,11 @@ export class Intake {
     const { db, ledger, store, quoting, log, limits } = this.options;
     const accepted = message.attachments.slice(0, this.maxFiles);
     const stored: NewFile[] = [];
+    const budget = new ProbeBudget(this.probeBudgetMs);
     for (const [position, attachment] of accepted.entries()) {
       const name = displayName(attachment.name, position);
-      stored.push(await storeAttachment({ store, attachment, name, position, key: `orders/${orderId}/${position}`, limits }));
+      const key = `orders/${orderId}/${position}`;
+      stored.push(await storeAttachment({ store, attachment, name, position, key, limits, probeSlots: this.probeSlots, budget }));
     }
     // Files past the limit are recorded as refused, never opened: their lines then stay in every status the order shows.
     for (const [i, attachment] of message.attachments.slice(this.maxFiles).entries()) {
@@ -301,6 +304,11 @@ export class Intake {
     if (outcome.state === 'queued') this.options.wakeups.emit('queued');
     this.options.wakeups.emit('outbox');
   }
+}
+
+/** Who sent a message, as the per-user limits count: one identity on one channel. */
+function senderKey(message: IncomingMessage): string {
+  return `${message.channel}\u0000${message.sender.id}`;
 }
 
 /** The order id of a message: derived from its platform id, so handling it again after a crash reuses it. */

@@ -6,7 +6,11 @@ import { pipeline } from 'node:stream/promises';
 import { text } from '../messages';
 import type { NewFile } from '../orders/lifecycle';
 import { isMediaFile } from '../media/media-types';
-import { probeFile, type Probe } from '../media/probe';
+import { probeFile, type Probe, type ProbeOptions } from '../media/probe';
+import { DEFAULT_PROBE_BUDGET_MS, ProbeBudget } from './probe-budget';
+import { Slots } from './slots';
+
+const unboundedProbes = new Slots(Number.POSITIVE_INFINITY);
 import { BlobTooLargeError, type BlobStore } from '../ports/blob-store';
 import { AttachmentRefusal, type IncomingAttachment } from '../ports/channel';
 
@@ -23,8 +27,13 @@ export async function storeAttachment(input: {
   position: number;
   key: string;
   limits: { maxFileBytes: number; maxFileSeconds: number };
+  /** Probes running at once, over all messages: each is an ffmpeg decode taking a core. Unbounded when absent. */
+  probeSlots?: Slots;
+  /** This message's measuring time, shared by its files; one probe's limit when absent. */
+  budget?: ProbeBudget;
 }): Promise<NewFile> {
   const { store, attachment, name, position, key, limits } = input;
+  const { probeSlots = unboundedProbes, budget = new ProbeBudget(DEFAULT_PROBE_BUDGET_MS) } = input;
   const base = { position, name, key, bytes: 0, duration: null };
   // A file that says it is something else (an image, a PDF, text) is named and refused unread: no download, no decoder.
   if (!isMediaFile(attachment.mimeType, attachment.name)) return { ...base, refusal: text.refusals.notAudio };
@@ -42,7 +51,10 @@ export async function storeAttachment(input: {
     throw error;
   }
   // The decoded length, never a header's or the platform's figure: it is what gets charged and transcribed.
-  const { duration, tooLong, noSound } = await probeStored(store, key, limits.maxFileSeconds);
+  const { duration, tooLong, noSound, timedOut } = await probeSlots.run(() =>
+    budget.measure((timeoutMs) => probeStored(store, key, { maxSeconds: limits.maxFileSeconds, timeoutMs })),
+  );
+  if (timedOut) return { ...base, bytes, refusal: text.refusals.notMeasured(budget.totalMs / 1000) };
   if (noSound) return { ...base, bytes, refusal: text.refusals.noSound };
   if (duration === null) return { ...base, bytes, refusal: text.refusals.notAudio };
   if (tooLong || duration > limits.maxFileSeconds)
@@ -51,13 +63,13 @@ export async function storeAttachment(input: {
 }
 
 /** Probes in place for a local store; otherwise through a temporary local copy (S3). */
-async function probeStored(store: BlobStore, key: string, maxSeconds: number): Promise<Probe> {
-  if (store.localPath) return probeFile(store.localPath(key), { maxSeconds });
+async function probeStored(store: BlobStore, key: string, options: ProbeOptions): Promise<Probe> {
+  if (store.localPath) return probeFile(store.localPath(key), options);
   const dir = await mkdtemp(join(tmpdir(), 'probe-'));
   try {
     const path = join(dir, 'media');
     await pipeline(await store.get(key), createWriteStream(path));
-    return await probeFile(path, { maxSeconds });
+    return await probeFile(path, options);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

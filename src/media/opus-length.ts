@@ -1,9 +1,12 @@
+/** Channels the worker decodes in process (`whisper-container/src/opus-pcm.ts`); more go through ffmpeg. */
+const MAX_COUNTED_CHANNELS = 2;
+
 /**
  * The length of an Ogg/Opus recording (every voice note Telegram and Discord send) counted from its packets, in
  * process: each Opus packet's first byte (RFC 6716, section 3.1) says how many samples the decoder will make of
  * it, so the count is what decoding yields, whatever the granule positions claim, at a fraction of an ffmpeg run.
- * Returns undefined for anything but one plain Opus stream (several streams, chained files, bad pages, odd
- * packets), which then goes to the full decode.
+ * Returns undefined for anything but one plain mono or stereo Opus stream (several streams, more channels, chained
+ * files, bad pages, odd packets), which then goes to the full decode.
  */
 export function oggOpusSeconds(data: Buffer): number | undefined {
   let serial: number | undefined;
@@ -35,6 +38,9 @@ export function oggOpusSeconds(data: Buffer): number | undefined {
       if (packets === 1) {
         if (bytes.length < 19 || bytes.toString('latin1', 0, 8) !== 'OpusHead') return undefined;
         preSkip = bytes.readUInt16LE(10);
+        // More channels than a voice note has: the worker decodes such a file through ffmpeg's downmix, so it is
+        // measured the same way (a header may declare 255 channels fed by one tiny stream).
+        if (bytes[9]! > MAX_COUNTED_CHANNELS) return undefined;
       } else if (packets === 2) {
         if (bytes.toString('latin1', 0, 8) !== 'OpusTags') return undefined;
       } else {

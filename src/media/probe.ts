@@ -12,6 +12,8 @@ export interface Probe {
   tooLong?: boolean;
   /** A video that decodes but has no audio stream at all (a screen recording without sound); `duration` is null. */
   noSound?: boolean;
+  /** The decode ran out of time (`timeoutMs`) before it finished; `duration` is null. */
+  timedOut?: boolean;
 }
 
 export interface ProbeOptions {
@@ -73,6 +75,8 @@ export function decodeProbe(path: string, options: ProbeOptions): Promise<Probe>
     '-nostats',
     '-',
   ];
+  const timeoutMs = options.timeoutMs ?? PROBE_TIMEOUT_MS;
+  const started = Date.now();
   return new Promise((resolve) => {
     const child = spawnFfmpeg(options.ffmpeg ?? ffmpegPath(), args, {
       memoryBytes: DEFAULT_FFMPEG_MEMORY,
@@ -98,6 +102,8 @@ export function decodeProbe(path: string, options: ProbeOptions): Promise<Probe>
         void decodesVideo(path, options).then((video) => resolve(video ? { duration: null, noSound: true } : { duration: null }));
         return;
       }
+      // Killed at the wall-clock limit: the file may be fine, only its measuring ran out of time.
+      if (code !== 0 && Date.now() - started >= timeoutMs) return resolve({ duration: null, timedOut: true });
       if (code !== 0 || !/progress=end/.test(progress) || seconds === null || seconds <= 0) return resolve({ duration: null });
       if (seconds > options.maxSeconds) return resolve({ duration: seconds, tooLong: true });
       resolve({ duration: seconds });

@@ -519,6 +519,19 @@ export function deferOrder(db: Db, order: Pick<Order, 'id'>, state: 'queued' | '
   return changed.changes === 1;
 }
 
+/**
+ * Not a state change: the order in `state` is looked at again after `delayMs`, its tries untouched (the runner was
+ * down: that says nothing about this order).
+ */
+export function postponeOrder(db: Db, order: Pick<Order, 'id'>, state: 'queued' | 'running', delayMs: number): boolean {
+  const changed = db
+    .update(orders)
+    .set({ nextAttemptAt: Date.now() + delayMs, updatedAt: Date.now() })
+    .where(and(eq(orders.id, order.id), eq(orders.state, state)))
+    .run();
+  return changed.changes === 1;
+}
+
 /** Not a state change: the step that was failing went through; an order in `state` is no longer waiting out a back-off. */
 export function clearRetries(db: Db, orderId: string, state: 'queued' | 'running'): void {
   db.update(orders)

@@ -29,6 +29,13 @@ export const orderMetrics = {
     labelNames: ['outcome'],
     registers: [registry],
   }),
+  /** Alert on `reason="unavailable"` rising for a while: the runner's API is down and queued orders are waiting. */
+  submitFailures: new Counter({
+    name: 'transcribe_runner_submit_failures_total',
+    help: 'Orders the runner did not take, by reason: unavailable (its API down or throttled; the order waits), refused (this job refused; counts against its tries)',
+    labelNames: ['reason'],
+    registers: [registry],
+  }),
 };
 
 /** Every way a payment can leave the ordinary path (paid as quoted, or expired unpaid), for the operator. */

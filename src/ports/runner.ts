@@ -16,6 +16,17 @@ export interface JobManifest {
   };
 }
 
+/**
+ * The runner could not be asked at all (its API down, throttled, unreachable): no verdict on the job. The order
+ * waits for the runner to come back, however long that takes, instead of using up its tries and being refunded.
+ */
+export class RunnerUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'RunnerUnavailableError';
+  }
+}
+
 /** What became of one order's submission: the runner's job id, or why it was refused. */
 export type SubmitOutcome = { runnerJobId: string } | { error: unknown };
 
@@ -35,6 +46,12 @@ export interface Runner {
   submit(manifest: JobManifest): Promise<string>;
   /** `unknown` means the runner has no record of it (a local job lost in a restart): resubmit. */
   status(runnerJobId: string): Promise<JobStatus>;
+  /**
+   * The status of many jobs in as few calls as the runner can (Batch: one DescribeJobs per 100 jobs). A job left
+   * out of the answer was not asked about this time (its runner's own poll interval has not passed): the tracker
+   * looks again at its next pass. Rejects when the runner cannot be asked.
+   */
+  statusMany?(runnerJobIds: string[]): Promise<Map<string, JobStatus>>;
   /**
    * Starts the jobs of several orders at once; a runner may run them as fewer jobs (one Batch job for many
    * orders). One outcome per manifest, in order. `since` is the oldest of these orders' queue times: no job

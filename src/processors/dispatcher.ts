@@ -4,10 +4,10 @@ import { orders } from '../db/schema';
 import { crashPoint } from '../faults';
 import type { Ledger } from '../ledger';
 import type { Logger } from '../log';
-import { deferOrder, failUnstarted, startJobs, type Order } from '../orders/lifecycle';
+import { deferOrder, failUnstarted, postponeOrder, startJobs, type Order } from '../orders/lifecycle';
 import { orderMetrics } from '../orders/metrics';
 import { orderFiles } from '../orders/summary';
-import { submitEach, type JobManifest, type Runner } from '../ports/runner';
+import { RunnerUnavailableError, submitEach, type JobManifest, type Runner } from '../ports/runner';
 import { billableSeconds } from '../pricing';
 import { backoff } from '../retry/backoff';
 import type { Wakeups } from './wakeups';
@@ -30,6 +30,8 @@ export const defaultSubmitRetries: SubmitRetries = { tries: 10, baseMs: 5000, ma
  */
 export class Dispatcher {
   private readonly retries: SubmitRetries;
+  /** Passes in a row in which the runner could not be reached: the wait before the next try grows with them. */
+  private outagePasses = 0;
 
   constructor(private readonly deps: { db: Db; ledger: Ledger; runner: Runner; wakeups: Wakeups; log: Logger; retries?: SubmitRetries }) {
     this.retries = deps.retries ?? defaultSubmitRetries;
@@ -53,6 +55,7 @@ export class Dispatcher {
     if (queued.length === 0) return;
     const submitted: { order: Order; runnerJobId: string }[] = [];
     let refused = 0;
+    const unavailable: { order: Order; error: RunnerUnavailableError }[] = [];
     const files = queued.map((order) => orderFiles(db, order.id));
     const manifests = queued.map((order, i): JobManifest => ({
       version: 1,
@@ -83,11 +86,16 @@ export class Dispatcher {
       const order = queued[i]!;
       const outcome = outcomes[n]!;
       if ('runnerJobId' in outcome) submitted.push({ order, runnerJobId: outcome.runnerJobId });
+      else if (outcome.error instanceof RunnerUnavailableError) unavailable.push({ order, error: outcome.error });
       else {
         refused += 1;
         this.refused(order, outcome.error);
       }
     }
+    // A pass in which the runner took something ends the outage; one in which it could not be reached lengthens it.
+    if (unavailable.length > 0) this.outagePasses = submitted.length > 0 ? 1 : this.outagePasses + 1;
+    else if (submitted.length > 0) this.outagePasses = 0;
+    for (const { order, error } of unavailable) this.unavailable(order, error);
     if (submitted.length === 0) return;
     crashPoint('submitted');
     startJobs(db, submitted);
@@ -96,10 +104,22 @@ export class Dispatcher {
     wakeups.emit('outbox');
   };
 
+  /**
+   * The runner could not be reached: the order stays queued, its tries untouched, and is tried again after a wait
+   * that grows with the outage (as a refusal's does, up to its longest), for as long as the outage lasts.
+   */
+  private unavailable(order: Order, error: RunnerUnavailableError): void {
+    const delayMs = backoff(this.outagePasses, this.retries.baseMs, this.retries.maxMs);
+    this.deps.log.warn({ orderId: order.id, retryInMs: delayMs, err: error }, 'runner unavailable; order stays queued');
+    orderMetrics.submitFailures.inc({ reason: 'unavailable' });
+    postponeOrder(this.deps.db, order, 'queued', delayMs);
+  }
+
   /** The runner refused the order's job: try again after a back-off, or fail and refund it once the tries are used up. */
   private refused(order: Order, error: unknown): void {
     const { db, ledger, wakeups, log } = this.deps;
     const failures = order.retries + 1;
+    orderMetrics.submitFailures.inc({ reason: 'refused' });
     if (failures >= this.retries.tries) {
       log.error({ orderId: order.id, tries: failures, err: error }, 'runner kept refusing the job; order refunded');
       if (failUnstarted({ db, ledger }, order)) orderMetrics.finished.inc({ outcome: 'failed' });

@@ -9,7 +9,7 @@ import { clearRetries, completeOrder, deferOrder, failOrder, requeueOrder, type 
 import { orderMetrics } from '../orders/metrics';
 import { orderFiles, type FileRow } from '../orders/summary';
 import { BlobNotFoundError, type BlobStore } from '../ports/blob-store';
-import { resultKey, type Runner } from '../ports/runner';
+import { resultKey, type JobStatus, type Runner } from '../ports/runner';
 import { backoff } from '../retry/backoff';
 import type { Wakeups } from './wakeups';
 
@@ -44,18 +44,35 @@ export class Tracker {
       .from(orders)
       .where(and(eq(orders.state, 'running'), due))
       .all();
+    let statuses: Map<string, JobStatus> | undefined;
+    try {
+      statuses = await this.statusesOf(running);
+    } catch (error) {
+      for (const job of running) this.unreachable(job, error);
+      return;
+    }
     for (const job of running) {
+      // Not asked about this pass (its runner's poll interval has not passed): looked at next time.
+      if (statuses && job.runnerJobId && !statuses.has(job.runnerJobId)) continue;
       try {
-        await this.check(job);
+        await this.check(job, statuses?.get(job.runnerJobId ?? ''));
       } catch (error) {
         this.unreachable(job, error);
       }
     }
   };
 
-  private async check(job: { id: string; runnerJobId: string | null; retries: number }): Promise<void> {
+  /** Every running job's status in as few runner calls as the runner allows; undefined when it asks one at a time. */
+  private async statusesOf(running: { runnerJobId: string | null }[]): Promise<Map<string, JobStatus> | undefined> {
+    const { runner } = this.deps;
+    const ids = running.flatMap((job) => (job.runnerJobId ? [job.runnerJobId] : []));
+    if (!runner.statusMany || ids.length === 0) return undefined;
+    return runner.statusMany(ids);
+  }
+
+  private async check(job: { id: string; runnerJobId: string | null; retries: number }, known?: JobStatus): Promise<void> {
     const { db, runner, wakeups, log } = this.deps;
-    const status = job.runnerJobId ? await runner.status(job.runnerJobId) : { state: 'unknown' as const };
+    const status = known ?? (job.runnerJobId ? await runner.status(job.runnerJobId) : { state: 'unknown' as const });
     // The runner answered again: a back-off from earlier failures no longer applies.
     if (job.retries > 0 && status.state !== 'succeeded') clearRetries(db, job.id, 'running');
     if (status.state === 'pending' || status.state === 'running') return;

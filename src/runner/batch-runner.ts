@@ -7,7 +7,7 @@ import {
   type JobSummary,
 } from '@aws-sdk/client-batch';
 import type { Logger } from '../log';
-import type { JobManifest, JobStatus, Runner, SubmitOutcome } from '../ports/runner';
+import { RunnerUnavailableError, type JobManifest, type JobStatus, type Runner, type SubmitOutcome } from '../ports/runner';
 
 export interface BatchRunnerOptions {
   jobQueue: string;
@@ -59,8 +59,8 @@ export const BATCH_GROUP_MAX = 20;
 export const BATCH_GATHER_QUIET_MS = 2000;
 export const BATCH_GATHER_MAX_MS = 10_000;
 
-/** Jobs of many orders are described once per this long, however many of their orders the tracker asks about. */
-const GROUP_STATUS_TTL_MS = 1000;
+/** DescribeJobs takes at most this many job ids. */
+const DESCRIBE_JOBS_MAX = 100;
 
 /** Batch states still on their way to a result; a job in one of them must not be started twice. */
 const PENDING = new Set(['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING']);
@@ -106,7 +106,6 @@ export class BatchRunner implements Runner {
   private readonly alone = new Set<string>();
   /** Jobs created from this time on are known (this process's own, or found by `findEarlierGroups`). */
   private scannedFrom = Date.now();
-  private readonly groupStatus = new Map<string, { at: number; status: Promise<JobStatus> }>();
 
   constructor(private readonly options: BatchRunnerOptions) {
     this.client = options.client ?? new BatchClient({ region: options.region, endpoint: options.endpoint });
@@ -170,7 +169,7 @@ export class BatchRunner implements Runner {
     try {
       await this.findEarlierGroups(since);
     } catch (error) {
-      return manifests.map(() => ({ error }));
+      return manifests.map(() => ({ error: submitError(error) }));
     }
     const grouped: number[] = [];
     for (const [i, manifest] of manifests.entries()) {
@@ -199,30 +198,34 @@ export class BatchRunner implements Runner {
       try {
         outcomes[i] = { runnerJobId: await this.submit(manifests[i]!) };
       } catch (error) {
-        outcomes[i] = { error };
+        outcomes[i] = { error: submitError(error) };
       }
     }
     return outcomes;
   }
 
   async status(runnerJobId: string): Promise<JobStatus> {
-    if (!this.members.has(runnerJobId)) return this.describe(runnerJobId);
-    // Every order of a group asks about the same job in one tracker pass: one DescribeJobs answers them all.
-    const cached = this.groupStatus.get(runnerJobId);
-    if (cached && Date.now() - cached.at < GROUP_STATUS_TTL_MS) return cached.status;
-    const status = this.describe(runnerJobId);
-    this.groupStatus.set(runnerJobId, { at: Date.now(), status });
-    status.catch(() => this.groupStatus.delete(runnerJobId));
-    return status;
+    return (await this.statusMany([runnerJobId])).get(runnerJobId)!;
   }
 
-  private async describe(runnerJobId: string): Promise<JobStatus> {
-    const response = await this.client.send(new DescribeJobsCommand({ jobs: [runnerJobId] }));
-    const job = response.jobs?.find((j) => j.jobId === runnerJobId);
-    if (!job) return { state: 'unknown' };
-    const status = jobStatus(job);
-    if (status.state === 'failed') this.groupFailed(runnerJobId, manifestOrders(job));
-    return status;
+  /**
+   * Every job's status from one DescribeJobs per `DESCRIBE_JOBS_MAX` distinct jobs: the orders of a grouped job ask
+   * about the same job, and a tracker pass over a hundred running orders costs one call, not a hundred.
+   */
+  async statusMany(runnerJobIds: string[]): Promise<Map<string, JobStatus>> {
+    const ids = [...new Set(runnerJobIds)];
+    const statuses = new Map<string, JobStatus>();
+    for (let start = 0; start < ids.length; start += DESCRIBE_JOBS_MAX) {
+      const batch = ids.slice(start, start + DESCRIBE_JOBS_MAX);
+      const response = await this.client.send(new DescribeJobsCommand({ jobs: batch }));
+      for (const id of batch) {
+        const job = response.jobs?.find((j) => j.jobId === id);
+        const status = job ? jobStatus(job) : { state: 'unknown' as const };
+        if (job && status.state === 'failed') this.groupFailed(id, manifestOrders(job));
+        statuses.set(id, status);
+      }
+    }
+    return statuses;
   }
 
   /** A grouped job failed: its orders are no longer in it, and each is retried on its own. */
@@ -234,7 +237,6 @@ export class BatchRunner implements Runner {
       this.alone.add(orderId);
     }
     this.members.delete(jobId);
-    this.groupStatus.delete(jobId);
   }
 
   private async submitGroup(group: JobManifest[]): Promise<string> {
@@ -317,6 +319,40 @@ export class BatchRunner implements Runner {
     } while (nextToken);
     return found.sort((a, b) => (b.createdAt ?? 0) - (a.createdAt ?? 0))[0];
   }
+}
+
+/** AWS error names that say "not now" rather than "not this job". */
+const THROTTLED = new Set([
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'ProvisionedThroughputExceededException',
+]);
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+/**
+ * Batch's answer as the port reads it: a server fault (5xx), throttling or no answer at all (connection refused,
+ * timed out) is `RunnerUnavailableError`, which the dispatcher waits out; a client fault (400 ClientException: a
+ * bad job definition, overrides refused) stays a refusal of this job.
+ */
+export function submitError(error: unknown): unknown {
+  const e = error as { name?: string; code?: string; $fault?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  const status = e?.$metadata?.httpStatusCode;
+  // No HTTP answer at all: the SDK's errors carry `$metadata` without a status, Node's sockets an errno code.
+  const unanswered = status === undefined && (e?.$metadata !== undefined || NETWORK_CODES.has(e?.code ?? '') || e?.name === 'TimeoutError');
+  const unavailable = e?.$fault === 'server' || THROTTLED.has(e?.name ?? '') || status === 429 || (status ?? 0) >= 500 || unanswered;
+  if (!unavailable || error instanceof RunnerUnavailableError) return error;
+  return new RunnerUnavailableError(`AWS Batch unavailable: ${(error as Error)?.message ?? String(error)}`, { cause: error });
 }
 
 /** The order ids a job's `JOB_MANIFEST` lists (one manifest or a group of them); none when it cannot be read. */

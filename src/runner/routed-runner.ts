@@ -16,6 +16,9 @@ export class RoutedRunner implements Runner {
     private readonly maxLocalSeconds: number,
   ) {}
 
+  /** When the remote runner's jobs may be asked about again. */
+  private remoteDueAt = 0;
+
   /** Local jobs are cheap to ask about and end in seconds; the remote runner rate-limits its own calls. */
   get pollIntervalMs(): number | undefined {
     return this.local.pollIntervalMs;
@@ -49,6 +52,24 @@ export class RoutedRunner implements Runner {
       const outcome = localOutcomes[local.indexOf(manifest)]!;
       return 'runnerJobId' in outcome ? { runnerJobId: LOCAL + outcome.runnerJobId } : outcome;
     });
+  }
+
+  /**
+   * Local jobs every time; remote ones at most once per the remote runner's own poll interval, all in one call
+   * (`statusMany`), however often the tracker passes for the local jobs. Remote jobs left out are asked next time.
+   */
+  async statusMany(runnerJobIds: string[]): Promise<Map<string, JobStatus>> {
+    const statuses = new Map<string, JobStatus>();
+    const local = runnerJobIds.filter((id) => id.startsWith(LOCAL));
+    for (const id of local) statuses.set(id, await this.local.status(id.slice(LOCAL.length)));
+    const remote = runnerJobIds.filter((id) => !id.startsWith(LOCAL));
+    if (remote.length === 0 || Date.now() < this.remoteDueAt) return statuses;
+    this.remoteDueAt = Date.now() + (this.remote.pollIntervalMs ?? 0);
+    const answers = this.remote.statusMany
+      ? await this.remote.statusMany(remote)
+      : new Map(await Promise.all(remote.map(async (id) => [id, await this.remote.status(id)] as const)));
+    for (const [id, status] of answers) statuses.set(id, status);
+    return statuses;
   }
 
   async status(runnerJobId: string): Promise<JobStatus> {

@@ -11,6 +11,8 @@ import { resultKey } from '../../src/ports/runner';
 import { BatchRunner, batchJobName, compactManifest, SPOT_RETRY_STRATEGY } from '../../src/runner/batch-runner';
 import { spokenFile } from '../support/audio';
 import { FakeBatch } from '../support/fake-batch';
+import { ScriptedRunner } from '../support/runners';
+import { RoutedRunner } from '../../src/runner/routed-runner';
 import { BATCH_DEFINITION, BATCH_QUEUE, batchServiceEnv, startS3WithCredentials, workerImageEnv } from '../support/aws';
 import type { TestS3 } from '../support/s3rver';
 import { startTestService, type TestService } from '../support/service';
@@ -146,6 +148,31 @@ describe('BatchRunner against a Batch-compatible endpoint', () => {
     expect(JSON.parse(job.environment.JOB_MANIFEST).map((m: JobManifest) => m.jobId)).toEqual(['order-9', 'order-10']);
     expect(job.timeout).toEqual({ attemptDurationSeconds: 3600 });
     expect(job.retryStrategy).toEqual(SPOT_RETRY_STRATEGY);
+  });
+
+  it('answers a tracker pass over 120 Batch jobs with one DescribeJobs per 100, and beside local jobs asks Batch only at its own interval', async () => {
+    const batchRunner = runner();
+    const local = new ScriptedRunner('running');
+    const routed = new RoutedRunner(local, batchRunner, 60);
+    const batchIds: string[] = [];
+    for (let i = 0; i < 120; i++) batchIds.push(await batchRunner.submit(manifest(`many-${i}`)));
+    const localId = await routed.submit({ ...manifest('short'), inputs: [{ key: 'orders/short/0', name: 'note.ogg', chargedSeconds: 5 }] });
+    const describes = () => batch.calls.filter((call) => call === 'describejobs').length;
+
+    const before = describes();
+    const first = await routed.statusMany([...batchIds, localId]);
+    expect(describes() - before).toBe(2);
+    expect(first.size).toBe(121);
+    expect([...first.values()].filter((s) => s.state === 'pending')).toHaveLength(120);
+    expect(first.get(localId)).toEqual({ state: 'running' });
+
+    // The tracker passes again and again for the local job (every 500 ms): Batch is not asked before its 10 s are up.
+    for (let pass = 0; pass < 10; pass++) {
+      const again = await routed.statusMany([...batchIds, localId]);
+      expect([...again.keys()]).toEqual([localId]);
+    }
+    expect(describes() - before).toBe(2);
+    expect(batchRunner.pollIntervalMs).toBe(10_000);
   });
 
   it('keeps the manifest within the container override limit, shortening only display names', () => {

@@ -12,6 +12,7 @@ import { queueOrder, receiveOrder } from '../../src/orders/lifecycle';
 import { Dispatcher } from '../../src/processors/dispatcher';
 import { Wakeups } from '../../src/processors/wakeups';
 import { BatchRunner, batchJobName, SPOT_RETRY_STRATEGY } from '../../src/runner/batch-runner';
+import { registry } from '../../src/metrics';
 import { findOrCreateUser } from '../../src/users';
 import { spokenFile } from '../support/audio';
 import { FakeBatch } from '../support/fake-batch';
@@ -140,5 +141,70 @@ describe('Batch refusing SubmitJob for one order', () => {
       'Sorry, I could not start transcribing this: the transcription servers kept refusing the job. I gave back the 42 s it cost.',
     );
     db.$client.close();
+  });
+
+  it('keeps an order queued through a Batch outage longer than all its tries, counts it for the alert, and submits it once Batch is back', async () => {
+    batch.refuseSubmit(() => true, { status: 503, type: 'ServerException', message: 'Service unavailable' });
+    const failures = async () =>
+      (await registry.getSingleMetric('transcribe_runner_submit_failures_total')!.get()).values.find(
+        (v) => v.labels.reason === 'unavailable',
+      )?.value ?? 0;
+    const alertBefore = await failures();
+    const db = openDatabase(':memory:');
+    const ledger = new Ledger(db);
+    const user = transaction(db, () => findOrCreateUser(db, ledger, 'test', 'erin', 600));
+    const replyTo = { channel: 'test' as const, chatId: 'erin', messageId: 'm1' };
+    receiveOrder(db, { id: 'o-outage', userId: user.id, channel: 'test', replyTo, language: null }, [
+      { position: 0, name: 'voice.ogg', key: 'orders/o-outage/0', bytes: 10, duration: 42 },
+    ]);
+    queueOrder({ db, ledger }, db.select().from(orders).where(eq(orders.id, 'o-outage')).get()!, [], 42);
+    const runner = new BatchRunner({
+      jobQueue: BATCH_QUEUE,
+      jobDefinition: BATCH_DEFINITION,
+      region: 'us-east-1',
+      endpoint,
+      workerEnv: {},
+      attemptTimeoutSeconds: 900,
+      log: silentLogger,
+    });
+    const dispatcher = new Dispatcher({
+      db,
+      ledger,
+      runner,
+      wakeups: new Wakeups(),
+      log: silentLogger,
+      retries: { tries: 3, baseMs: 50, maxMs: 100 },
+    });
+    const order = () => db.select().from(orders).where(eq(orders.id, 'o-outage')).get()!;
+    const asked = () => batch.calls.filter((call) => call === 'submitjob').length;
+    /** Dispatcher passes until one asks Batch to submit (a fresh order is first held back a moment to gather a group). */
+    const pass = async () => {
+      const before = asked();
+      while (asked() === before) {
+        await vi.waitFor(() => expect(order().nextAttemptAt ?? 0).toBeLessThanOrEqual(Date.now()), { timeout: 30_000, interval: 20 });
+        await dispatcher.tick();
+        if (asked() === before) await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    try {
+      // Twice as many passes as a refused job gets tries before it is refunded: the order waits through them all.
+      for (let n = 0; n < 6; n++) await pass();
+      expect(batch.refusals.filter((name) => name === batchJobName('o-outage')).length).toBeGreaterThanOrEqual(6);
+      expect(order().state).toBe('queued');
+      expect(order().retries).toBe(0);
+      expect(ledger.balance(user.id)).toBe(558);
+      expect(db.select().from(outbox).where(eq(outbox.key, 'failed:o-outage')).get()).toBeUndefined();
+      expect((await failures()) - alertBefore).toBe(6);
+
+      // Batch is back: the order is submitted on the next pass, with the seconds it was charged.
+      batch.refuseSubmit(undefined);
+      await pass();
+      expect(order().state).toBe('running');
+      expect(batch.submissions.filter((j) => j.jobName === batchJobName('o-outage'))).toHaveLength(1);
+      expect(ledger.balance(user.id)).toBe(558);
+    } finally {
+      await runner.close();
+      db.$client.close();
+    }
   });
 });

@@ -99,6 +99,8 @@ export class FakeDiscord {
   private nextId = 1_100_000_000_000_000_000n;
   private files = new Map<string, Buffer>();
   private failures: FakeFailure[] = [];
+  private hangs: { method: string; path: RegExp; times: number }[] = [];
+  private readonly hung = new Set<ServerResponse>();
   private interactions = new Map<string, OpenInteraction>();
   private waiters = new Set<() => void>();
 
@@ -129,6 +131,7 @@ export class FakeDiscord {
   }
 
   async stop(): Promise<void> {
+    for (const res of this.hung) res.destroy();
     for (const ws of this.sockets) ws.terminate();
     this.wss?.close();
     this.server?.closeAllConnections();
@@ -138,6 +141,11 @@ export class FakeDiscord {
   /** A fresh snowflake. */
   id(): string {
     return String(this.nextId++);
+  }
+
+  /** Makes the next `times` requests matching `method` and `path` get no answer at all, as a server that stopped answering. */
+  hang(method: string, path: RegExp, times = 1): void {
+    this.hangs.push({ method, path, times });
   }
 
   /** Makes the next `times` requests matching `method` and `path` fail with `status` (and a Discord error code). */
@@ -405,6 +413,12 @@ export class FakeDiscord {
     if (!path.startsWith('/api/v10/')) return json(res, 404, { message: '404: Not Found', code: 0 });
     const route = decodeURIComponent(path.slice('/api/v10'.length));
 
+    const hang = this.hangs.find((h) => h.method === method && h.path.test(route));
+    if (hang) {
+      if (--hang.times <= 0) this.hangs.splice(this.hangs.indexOf(hang), 1);
+      this.hung.add(res);
+      return;
+    }
     const failure = this.failures.find((f) => f.method === method && f.path.test(route));
     if (failure) {
       if (--failure.times <= 0) this.failures.splice(this.failures.indexOf(failure), 1);

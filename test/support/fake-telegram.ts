@@ -75,6 +75,8 @@ export class FakeTelegram {
   private nextMessageId = 1;
   private files = new Map<string, StoredFile>();
   private failures = new Map<string, FakeFailure[]>();
+  private hangs = new Map<string, number>();
+  private readonly hung = new Set<ServerResponse>();
   private pollers = new Set<() => void>();
   private callWaiters = new Set<() => void>();
   /** Bytes served by file downloads, to check nothing was fetched. */
@@ -127,6 +129,7 @@ export class FakeTelegram {
   /** Stops the server, ending pending long polls. */
   async stop(): Promise<void> {
     for (const wake of this.pollers) wake();
+    for (const res of this.hung) res.destroy();
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
@@ -225,6 +228,11 @@ export class FakeTelegram {
     this.failures.set(method, queue);
   }
 
+  /** Makes the next `count` calls of `method` get no answer at all, as a server that stopped answering. */
+  hangNext(method: string, count = 1): void {
+    this.hangs.set(method, (this.hangs.get(method) ?? 0) + count);
+  }
+
   /** The recorded calls of one method. */
   callsOf(method: string): RecordedCall[] {
     return this.calls.filter((c) => c.method === method);
@@ -270,6 +278,12 @@ export class FakeTelegram {
     for (const wake of [...this.callWaiters]) wake();
     this.callWaiters.clear();
 
+    const hangs = this.hangs.get(method) ?? 0;
+    if (hangs > 0) {
+      this.hangs.set(method, hangs - 1);
+      this.hung.add(res);
+      return;
+    }
     const failure = this.failures.get(method)?.shift();
     if (failure) {
       if (failure.html !== undefined) {

@@ -100,3 +100,32 @@ export async function forgedWav(dir: string, wav: string): Promise<ForgedFile> {
   await writeFile(path, data);
   return { name: 'forged.wav', path, mimeType: 'audio/wav', claims: 1 };
 }
+
+/**
+ * An Ogg/Opus file whose header declares `channels` output channels (mapping family 255), every one of them fed by
+ * the one mono stream the packets hold: a few dozen KB that a decoder turns into `channels` times the samples.
+ * Made from a mono Opus encoding of `wav` by rewriting its first page.
+ */
+export async function manyChannelOgg(dir: string, wav: string, channels: number): Promise<string> {
+  const mono = join(dir, `mono-${channels}.ogg`);
+  await ffmpeg(['-i', wav, '-ac', '1', '-c:a', 'libopus', '-b:a', '16k', mono]);
+  const data = await readFile(mono);
+  const segments = data[26]!;
+  let firstPageEnd = 27 + segments;
+  for (let i = 0; i < segments; i++) firstPageEnd += data[27 + i]!;
+  const oldHead = data.subarray(27 + segments, firstPageEnd);
+  // OpusHead: magic, version, channels, pre-skip, rate, gain, then family 255 with 1 stream, 0 coupled, all mapped to it.
+  const head = Buffer.concat([oldHead.subarray(0, 18), Buffer.from([255, 1, 0]), Buffer.alloc(channels, 0)]);
+  head[9] = channels;
+  const lacing: number[] = [];
+  for (let left = head.length; ; left -= 255) {
+    lacing.push(Math.min(255, left));
+    if (left < 255) break;
+  }
+  const page = Buffer.concat([data.subarray(0, 26), Buffer.from([lacing.length, ...lacing]), head]);
+  page.writeUInt32LE(0, 22);
+  page.writeUInt32LE(oggCrc(page), 22);
+  const path = join(dir, `channels-${channels}.ogg`);
+  await writeFile(path, Buffer.concat([page, data.subarray(firstPageEnd)]));
+  return path;
+}

@@ -90,7 +90,7 @@ async function decodeVoiceNote(path: string, maxSamples: number): Promise<Buffer
   } finally {
     await handle.close();
   }
-  return isOggOpus(data) ? decodeOggOpus(data, maxSamples) : undefined;
+  return isOggOpus(data) ? (await decodeOggOpus(data, maxSamples))?.pcm : undefined;
 }
 
 /** Whole PCM handed on in one-second pieces, as ffmpeg's pipe would. */

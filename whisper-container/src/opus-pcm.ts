@@ -1,4 +1,4 @@
-import { OggOpusDecoder } from 'ogg-opus-decoder';
+import { OggOpusDecoder, type OggOpusDecodedAudio } from 'ogg-opus-decoder';
 
 /**
  * Ogg/Opus files (Telegram and Discord voice notes) decoded in this process: libopus compiled to WebAssembly, then
@@ -27,16 +27,51 @@ export function isOggOpus(data: Buffer): boolean {
 }
 
 /**
- * 16 kHz mono s16le samples of an Ogg/Opus file, at most `maxSamples` of them; undefined when the decoder reports
- * an error (a damaged or unusual stream), so that the caller falls back to ffmpeg and its error messages.
+ * Output channels decoded here at most. An Opus header may declare up to 255 channels all fed from one small stream
+ * (mapping family 255), so a few KB would decode to 255 times the samples; such files go to ffmpeg, which mixes
+ * them down as it decodes (or refuses past its mixer's 64 channels).
  */
-export async function decodeOggOpus(data: Buffer, maxSamples = Infinity): Promise<Buffer | undefined> {
+export const IN_PROCESS_MAX_CHANNELS = 2;
+
+/** Bytes of the file handed to the decoder at a time: the decode stops within one piece of the samples wanted. */
+const DECODE_PIECE_BYTES = 4096;
+
+/** What `decodeOggOpus` made: the samples, and how many 48 kHz samples per channel it decoded to make them. */
+export interface DecodedOpus {
+  pcm: Buffer;
+  decodedSamples: number;
+}
+
+/**
+ * 16 kHz mono s16le samples of an Ogg/Opus file, at most `maxSamples` of them; the decode stops once it has those,
+ * so a file that runs on past them costs no more than they do. Undefined when the header declares more than
+ * `IN_PROCESS_MAX_CHANNELS` channels (nothing is decoded) or the decoder reports an error (a damaged or unusual
+ * stream), so that the caller falls back to ffmpeg and its error messages.
+ */
+export async function decodeOggOpus(data: Buffer, maxSamples = Infinity): Promise<DecodedOpus | undefined> {
+  if (!isOggOpus(data) || data[37]! > IN_PROCESS_MAX_CHANNELS) return undefined;
+  // The filter reaches `taps` input samples past the last output sample it makes.
+  const wanted = maxSamples * RATIO + TAPS.length;
   const decoder = new OggOpusDecoder();
+  const pieces: Float32Array[] = [];
+  let decodedSamples = 0;
+  const take = (decoded: OggOpusDecodedAudio): boolean => {
+    if (decoded.errors.length > 0) return false;
+    if (decoded.samplesDecoded > 0) pieces.push(mono(decoded.channelData, decoded.samplesDecoded));
+    decodedSamples += decoded.samplesDecoded;
+    return true;
+  };
   try {
     await decoder.ready;
-    const decoded = await decoder.decodeFile(new Uint8Array(data.buffer, data.byteOffset, data.length));
-    if (decoded.errors.length > 0 || decoded.samplesDecoded === 0) return undefined;
-    return toPcm16k(mono(decoded.channelData, decoded.samplesDecoded), maxSamples);
+    for (let at = 0; at < data.length && decodedSamples < wanted; at += DECODE_PIECE_BYTES) {
+      const piece = data.subarray(at, Math.min(data.length, at + DECODE_PIECE_BYTES));
+      // Typed as returning the audio, but the decoder's `decode` is async.
+      const decoded = await Promise.resolve(decoder.decode(new Uint8Array(piece.buffer, piece.byteOffset, piece.length)));
+      if (!take(decoded)) return undefined;
+    }
+    if (decodedSamples < wanted && !take(await decoder.flush())) return undefined;
+    if (decodedSamples === 0) return undefined;
+    return { pcm: toPcm16k(concat(pieces, decodedSamples), maxSamples), decodedSamples };
   } catch {
     return undefined;
   } finally {
@@ -49,6 +84,17 @@ function mono(channels: Float32Array[], length: number): Float32Array {
   if (channels.length === 1) return channels[0]!.subarray(0, length);
   const out = new Float32Array(length);
   for (const channel of channels) for (let i = 0; i < length; i++) out[i]! += channel[i]! / channels.length;
+  return out;
+}
+
+function concat(pieces: Float32Array[], length: number): Float32Array {
+  if (pieces.length === 1) return pieces[0]!;
+  const out = new Float32Array(length);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
   return out;
 }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ffmpegPath } from '../../src/media/ffmpeg';
+import { manyChannelOgg } from '../../test/support/forged-audio';
 import { ffmpeg, speak } from '../../test/support/speech';
 import { decodePcm } from '../src/decode';
 import { decodeOggOpus, isOggOpus } from '../src/opus-pcm';
@@ -55,6 +56,11 @@ describe('Ogg/Opus decoded in process', () => {
     await ffmpeg(['-i', wav, '-c:a', 'libopus', '-b:a', '24k', files.note]);
     await ffmpeg(['-i', wav, '-ac', '2', '-c:a', 'libopus', files.stereo]);
     await ffmpeg(['-i', wav, '-c:a', 'libvorbis', files.vorbis]);
+    // Ten seconds of speech, mono, to decode only part of.
+    files.long = join(dir, 'long.ogg');
+    await ffmpeg(['-i', wav, '-i', wav, '-i', wav, '-filter_complex', 'concat=n=3:v=0:a=1', '-c:a', 'libopus', '-b:a', '24k', files.long]);
+    files.hostile = await manyChannelOgg(dir, wav, 255);
+    files.surround = await manyChannelOgg(dir, wav, 6);
   }, 60_000);
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -62,7 +68,7 @@ describe('Ogg/Opus decoded in process', () => {
 
   it('gives the reference decoder’s samples, mono and stereo alike, with the same length', async () => {
     for (const name of ['note', 'stereo']) {
-      const ours = samples((await decodeOggOpus(await readFile(files[name]!)))!);
+      const ours = samples((await decodeOggOpus(await readFile(files[name]!)))!.pcm);
       const theirs = await reference(files[name]!);
       expect(ours.length, name).toBe(theirs.length);
       expect(snr(theirs, ours), name).toBeGreaterThan(50);
@@ -71,7 +77,7 @@ describe('Ogg/Opus decoded in process', () => {
 
   it('stops at the samples asked for, and leaves other Ogg streams and damaged ones to ffmpeg', async () => {
     const note = await readFile(files.note!);
-    expect((await decodeOggOpus(note, 16_000))!.length).toBe(32_000);
+    expect((await decodeOggOpus(note, 16_000))!.pcm.length).toBe(32_000);
     const vorbis = await readFile(files.vorbis!);
     expect(isOggOpus(vorbis)).toBe(false);
     // The headers of a voice note followed by garbage: the decoder reports errors, and ffmpeg gets the file.
@@ -91,5 +97,33 @@ describe('Ogg/Opus decoded in process', () => {
     const whole = await collect(decodePcm(files.note!, { container: 'ogg', maxSeconds: 60 }));
     expect(whole.length).toBe((await reference(files.note!)).length * 2);
     await expect(collect(decodePcm(files.note!, { container: 'ogg', maxSeconds: 2 }))).rejects.toMatchObject({ code: 'too_long' });
+  });
+
+  it('decodes no further than the samples asked for: a long note asked for one second decodes about one second', async () => {
+    const note = await readFile(files.long!);
+    const whole = (await decodeOggOpus(note))!;
+    expect(whole.decodedSamples).toBeGreaterThan(8 * 48_000);
+    const part = (await decodeOggOpus(note, 16_000))!;
+    expect(part.pcm.length).toBe(32_000);
+    // One piece of the file (4 KB, about 1.4 s at 24 kb/s) past the second asked for, at most.
+    expect(part.decodedSamples).toBeLessThan(3 * 48_000);
+  });
+
+  it('refuses a header declaring 255 channels before decoding, and the worker’s ffmpeg refuses it too', async () => {
+    const hostile = await readFile(files.hostile!);
+    // A few KB, whose in-process decode took 255 channels of 48 kHz floats (0.8 CPU s, 440 MB for 3 s).
+    expect(hostile.length).toBeLessThan(16 * 1024);
+    expect(await decodeOggOpus(hostile)).toBeUndefined();
+    // ffmpeg's mixer takes no more than 64 channels.
+    await expect(collect(decodePcm(files.hostile!, { container: 'ogg', chargedSeconds: 3 }))).rejects.toMatchObject({ code: 'corrupt' });
+  });
+
+  it('mixes a six-channel note down through ffmpeg, measured there and cut at the charged seconds', async () => {
+    const surround = await readFile(files.surround!);
+    expect(await decodeOggOpus(surround)).toBeUndefined();
+    let cutAt: number | undefined;
+    const pcm = await collect(decodePcm(files.surround!, { container: 'ogg', chargedSeconds: 1, onCut: (s) => (cutAt = s) }));
+    expect(pcm.length).toBe(16_000 * 2);
+    expect(cutAt).toBe(1);
   });
 });

@@ -379,6 +379,22 @@ describe('discord channel: replies', () => {
     expect((error as DeliveryError).permanent).toBe(false);
   });
 
+  it('gives up on a send the server never answers after the configured timeout, so later replies go, and the retry is delivered', async () => {
+    const { fake, channel, handler } = await setup({ callTimeoutMs: 2_000, restRetries: 1 });
+    const to = await dmAddress(fake, handler);
+    // The first try and the REST client's own retry get no answer.
+    fake.hang('POST', /^\/channels\/\d+\/messages$/, 2);
+    const hanging = channel.send(to, { key: 'o1:done', kind: 'notice', orderId: 'o1', text: 'first order' }).catch((e: unknown) => e);
+    // Another order's reply into the same channel: the REST client queues it behind the first on the same route.
+    const next = channel.send(to, { key: 'o2:done', kind: 'notice', orderId: 'o2', text: 'second order' });
+    const error = await hanging;
+    expect(error).toBeInstanceOf(DeliveryError);
+    expect((error as DeliveryError).permanent).toBe(false);
+    await next;
+    await channel.send(to, { key: 'o1:done', kind: 'notice', orderId: 'o1', text: 'first order' });
+    expect(fake.repliesTo(to.messageId).map((m) => m.content)).toEqual(['second order', 'first order']);
+  });
+
   it('reports a user who closed their DMs and a deleted channel as permanent failures', async () => {
     const { fake, channel, handler } = await setup();
     const to = await dmAddress(fake, handler);

@@ -347,6 +347,24 @@ describe('telegram channel: replies', () => {
     expect(fake.callsOf('sendMessage')).toHaveLength(3 + 5);
   });
 
+  it('gives up on a send the server never answers after the configured timeout, so the chat’s later replies go, and the retry is delivered', async () => {
+    const { fake, channel } = await setup({ callTimeoutMs: 2_000 });
+    fake.hangNext('sendMessage');
+    // Two orders' replies into one chat: the second waits for the first's turn in the chat's lane.
+    const hanging = channel
+      .send(to(1), { key: 'order-1:done', kind: 'notice', orderId: 'o1', text: 'First order' })
+      .catch((e: unknown) => e);
+    const next = channel.send(to(2), { key: 'order-2:done', kind: 'notice', orderId: 'o2', text: 'Second order' });
+    const error = await hanging;
+    expect(error).toBeInstanceOf(DeliveryError);
+    expect((error as DeliveryError).permanent).toBe(false);
+    expect((error as DeliveryError).message).toMatch(/no answer within 2 s/);
+    await next;
+    // The core retries the first reply (it was not permanent); the server answers again.
+    await channel.send(to(1), { key: 'order-1:done', kind: 'notice', orderId: 'o1', text: 'First order' });
+    expect(fake.sent.map((m) => m.text)).toEqual(['Second order', 'First order']);
+  });
+
   it('ends a delivery to a user who blocked the bot at once, as permanent', async () => {
     const { fake, channel } = await setup();
     fake.failNext('sendDocument', { status: 403 }, 10);
