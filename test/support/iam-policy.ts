@@ -13,9 +13,14 @@ interface Statement {
   Condition?: unknown;
 }
 
+/** A policy document, as IAM and STS take it. */
+export interface PolicyDocument {
+  Statement: Statement | Statement[];
+}
+
 /** Whether `policy` (JSON text or parsed) allows `action` (e.g. `s3:GetObject`) on `resource` (an ARN). */
-export function allows(policy: string | { Statement: Statement | Statement[] }, action: string, resource: string): boolean {
-  const document = typeof policy === 'string' ? (JSON.parse(policy) as { Statement: Statement | Statement[] }) : policy;
+export function allows(policy: string | PolicyDocument, action: string, resource: string): boolean {
+  const document = typeof policy === 'string' ? (JSON.parse(policy) as PolicyDocument) : policy;
   const statements = list(document.Statement);
   const applies = (s: Statement) => {
     if (s.Condition !== undefined) throw new Error('conditions are not evaluated here');
