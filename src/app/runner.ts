@@ -75,7 +75,7 @@ function jobCredentials(config: Config, runner: Extract<Config['runner'], { kind
   if (config.storage.kind !== 's3') return undefined;
   if (!runner.jobRoleArn) {
     log.warn(
-      'BATCH_JOB_ROLE_ARN is unset: Batch jobs use their job definition role, and any job can read every order and write every result that role reaches (the deploy/aws template gives that role none)',
+      "BATCH_JOB_ROLE_ARN is unset: Batch jobs use their job definition's role, so each job reaches every order that role reaches (with the deploy/aws template that role has no S3 rights and every job fails)",
     );
     return undefined;
   }

@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runnerFromConfig } from '../../src/app/runner';
+import { blobStoreFromConfig } from '../../src/app/storage';
+import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/log';
 import type { JobManifest } from '../../src/ports/runner';
 import { BatchRunner } from '../../src/runner/batch-runner';
@@ -286,5 +289,33 @@ describe('the service with BATCH_JOB_ROLE_ARN', () => {
     expect(allows(call.policy!, 's3:PutObject', object(`${input!.key}_result.json`, s3.bucket))).toBe(true);
     expect(capture.text.join('\n')).toContain('scoped to its own orders');
     expect(capture.text.join('\n')).not.toContain(call.issued!.sessionToken);
+  });
+});
+
+describe('BATCH_JOB_ROLE_ARN at start', () => {
+  const batchEnv = (extra: Record<string, string>) => ({
+    STORAGE: 's3',
+    S3_BUCKET: BUCKET,
+    RUNNER: 'batch',
+    BATCH_JOB_QUEUE: BATCH_QUEUE,
+    BATCH_JOB_DEFINITION: BATCH_DEFINITION,
+    ...extra,
+  });
+
+  it('refuses a value that is not a role ARN, naming the variable', () => {
+    expect(() => loadConfig(batchEnv({ BATCH_JOB_ROLE_ARN: 'JobScopeRole' }))).toThrow(/BATCH_JOB_ROLE_ARN/);
+  });
+
+  it('says once at start whether jobs are confined to their orders', async () => {
+    for (const [extra, expected] of [
+      [{}, /BATCH_JOB_ROLE_ARN is unset.*every order/],
+      [{ BATCH_JOB_ROLE_ARN: ROLE }, /scoped to its own orders/],
+    ] as const) {
+      const capture = logCapture();
+      const config = loadConfig(batchEnv(extra));
+      const runner = runnerFromConfig(config, capture.log, blobStoreFromConfig(config));
+      await runner.close();
+      expect(capture.lines.filter((l) => expected.test(l.msg))).toHaveLength(1);
+    }
   });
 });
