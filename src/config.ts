@@ -91,6 +91,10 @@ export const configSchema = z.object({
   BATCH_JOB_DEFINITION: optional(z.string().min(1)),
   BATCH_ENDPOINT: optional(url),
   BATCH_JOB_TIMEOUT_SECONDS: optional(int(60)),
+  BATCH_JOB_ROLE_ARN: optional(
+    z.string().regex(/^arn:[\w-]+:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'an IAM role ARN (arn:aws:iam::<account>:role/<name>)'),
+  ),
+  STS_ENDPOINT: optional(url),
   WHISPER_MODEL: optional(z.string().min(1)),
   WHISPER_THREADS: int(1, 256).default(Math.max(1, cpus().length)),
   WORKER_CONCURRENCY: int(1, 64).default(1),
@@ -171,6 +175,9 @@ export interface Config {
         endpoint?: string;
         region: string;
         attemptTimeoutSeconds?: number;
+        /** Each job gets a session of this role scoped to its own orders; unset, jobs use the job definition's role. */
+        jobRoleArn?: string;
+        stsEndpoint?: string;
         localMaxSeconds: number;
         concurrency: number;
       };
@@ -305,6 +312,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             endpoint: e.BATCH_ENDPOINT,
             region: e.AWS_REGION,
             attemptTimeoutSeconds: e.BATCH_JOB_TIMEOUT_SECONDS,
+            jobRoleArn: e.BATCH_JOB_ROLE_ARN,
+            stsEndpoint: e.STS_ENDPOINT,
             localMaxSeconds: e.LOCAL_MAX_SECONDS,
             concurrency: e.WORKER_CONCURRENCY,
           }

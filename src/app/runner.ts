@@ -4,13 +4,14 @@ import type { Logger } from '../log';
 import type { BlobStore } from '../ports/blob-store';
 import type { Runner } from '../ports/runner';
 import { BatchRunner } from '../runner/batch-runner';
+import { JobCredentials } from '../runner/job-credentials';
 import { RoutedRunner } from '../runner/routed-runner';
 import { WarmRunner } from '../runner/warm-runner';
 import { installedEngine, locateModel, missingEngineParts } from '../../whisper-container/src/config';
 
 /**
  * AWS credential variables a local worker needs to reach S3 as the service does. Only the local runner
- * hands them on (to its own child process); Batch containers get theirs from the job's IAM role.
+ * hands them on (to its own child process); Batch jobs get a session scoped to their orders (`jobCredentials`).
  */
 const AWS_CREDENTIAL_VARIABLES = [
   'AWS_ACCESS_KEY_ID',
@@ -55,6 +56,7 @@ export function runnerFromConfig(config: Config, log: Logger, store: BlobStore):
     'transcription runs as AWS Batch jobs',
   );
   const batch = new BatchRunner({
+    jobCredentials: jobCredentials(config, runner, log),
     jobQueue: runner.jobQueue,
     jobDefinition: runner.jobDefinition,
     endpoint: runner.endpoint,
@@ -66,6 +68,25 @@ export function runnerFromConfig(config: Config, log: Logger, store: BlobStore):
   });
   if (runner.localMaxSeconds === 0) return batch;
   return new RoutedRunner(warmRunner(config, log, runner.concurrency), batch, runner.localMaxSeconds);
+}
+
+/** Per-job sessions of `BATCH_JOB_ROLE_ARN`; unset, jobs fall back to the job definition's role, and the log says so once. */
+function jobCredentials(config: Config, runner: Extract<Config['runner'], { kind: 'batch' }>, log: Logger): JobCredentials | undefined {
+  if (config.storage.kind !== 's3') return undefined;
+  if (!runner.jobRoleArn) {
+    log.warn(
+      "BATCH_JOB_ROLE_ARN is unset: Batch jobs use their job definition's role, so each job reaches every order that role reaches (with the deploy/aws template that role has no S3 rights and every job fails)",
+    );
+    return undefined;
+  }
+  log.info({ jobRoleArn: runner.jobRoleArn }, 'each Batch job gets credentials scoped to its own orders');
+  return new JobCredentials({
+    roleArn: runner.jobRoleArn,
+    bucket: config.storage.bucket,
+    region: runner.region,
+    endpoint: runner.stsEndpoint,
+    log,
+  });
 }
 
 /** Warm worker processes on this machine, reading and writing the service's own store. */

@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-batch';
 import type { Logger } from '../log';
 import { RunnerUnavailableError, type JobManifest, type JobStatus, type Runner, type SubmitOutcome } from '../ports/runner';
+import { CREDENTIALS_OVERRIDE_BYTES, jobCredentialSeconds, type JobCredentials } from './job-credentials';
 
 export interface BatchRunnerOptions {
   jobQueue: string;
@@ -17,9 +18,11 @@ export interface BatchRunnerOptions {
   endpoint?: string;
   /**
    * Environment for the worker in the container besides `JOB_MANIFEST`: STORAGE=s3 and the S3_* settings,
-   * so it reads and writes the very bucket the service uses. Credentials come from the job's IAM role.
+   * so it reads and writes the very bucket the service uses. Credentials come from `jobCredentials`, or else the job's IAM role.
    */
   workerEnv: Record<string, string>;
+  /** Each job's own session, scoped to its orders (`BATCH_JOB_ROLE_ARN`); without it jobs use the job definition's role. */
+  jobCredentials?: JobCredentials;
   /** Batch stops an attempt that runs longer (`timeout.attemptDurationSeconds`, at least 60); `BATCH_JOB_TIMEOUT_SECONDS` when absent. */
   attemptTimeoutSeconds?: number;
   log: Logger;
@@ -107,8 +110,12 @@ export class BatchRunner implements Runner {
   /** Jobs created from this time on are known (this process's own, or found by `findEarlierGroups`). */
   private scannedFrom = Date.now();
 
+  /** The manifest's share of the container overrides: less when the job's credentials travel there too. */
+  private readonly manifestBudget: number;
+
   constructor(private readonly options: BatchRunnerOptions) {
     this.client = options.client ?? new BatchClient({ region: options.region, endpoint: options.endpoint });
+    this.manifestBudget = MANIFEST_BUDGET - (options.jobCredentials ? CREDENTIALS_OVERRIDE_BYTES : 0);
   }
 
   async submit(manifest: JobManifest): Promise<string> {
@@ -119,7 +126,7 @@ export class BatchRunner implements Runner {
       log.info({ jobId: manifest.jobId, batchJobId: existing.jobId, status: existing.status }, 'batch job already submitted');
       return existing.jobId!;
     }
-    const batchJobId = await this.submitJob(jobName, compactManifest(manifest));
+    const batchJobId = await this.submitJob(jobName, compactManifest(manifest, this.manifestBudget), [manifest]);
     this.submitted.set(jobName, batchJobId);
     log.info({ jobId: manifest.jobId, batchJobId, files: manifest.inputs.length }, 'batch job submitted');
     return batchJobId;
@@ -127,18 +134,29 @@ export class BatchRunner implements Runner {
 
   /**
    * One SubmitJob: the manifest JSON (one order's, or a group's array) in `JOB_MANIFEST` beside the worker's
-   * environment, and the GPU count, time limit and Spot retries that every job carries whatever its definition says.
+   * environment and, when jobs are scoped, a session of the job role limited to `manifests`' order folders;
+   * and the GPU count, time limit and Spot retries that every job carries whatever its definition says.
+   * The command holds credentials: it is never logged.
    */
-  private async submitJob(jobName: string, manifestJson: string): Promise<string> {
-    const { jobQueue, jobDefinition, workerEnv, attemptTimeoutSeconds } = this.options;
-    const environment = Object.entries({ ...workerEnv, JOB_MANIFEST: manifestJson }).map(([name, value]) => ({ name, value }));
+  private async submitJob(jobName: string, manifestJson: string, manifests: JobManifest[]): Promise<string> {
+    const { jobQueue, jobDefinition, workerEnv, jobCredentials } = this.options;
+    const attemptDurationSeconds = this.options.attemptTimeoutSeconds ?? BATCH_JOB_TIMEOUT_SECONDS;
+    const credentials = await jobCredentials?.forJob(
+      jobName,
+      manifests.flatMap((m) => m.inputs.map((input) => input.key)),
+      jobCredentialSeconds(attemptDurationSeconds, SPOT_RETRY_STRATEGY.attempts),
+    );
+    const environment = Object.entries({ ...workerEnv, ...credentials, JOB_MANIFEST: manifestJson }).map(([name, value]) => ({
+      name,
+      value,
+    }));
     const response = await this.client.send(
       new SubmitJobCommand({
         jobName,
         jobQueue,
         jobDefinition,
         containerOverrides: { environment, resourceRequirements: [{ type: 'GPU', value: String(BATCH_JOB_GPUS) }] },
-        timeout: { attemptDurationSeconds: attemptTimeoutSeconds ?? BATCH_JOB_TIMEOUT_SECONDS },
+        timeout: { attemptDurationSeconds },
         retryStrategy: SPOT_RETRY_STRATEGY,
       }),
     );
@@ -178,7 +196,11 @@ export class BatchRunner implements Runner {
       else if (!this.alone.has(manifest.jobId)) grouped.push(i);
     }
     const singles = manifests.flatMap((manifest, i) => (this.alone.has(manifest.jobId) && !this.groupOf.has(manifest.jobId) ? [i] : []));
-    for (const group of groupsOf(grouped.map((i) => manifests[i]!))) {
+    for (const group of groupsOf(
+      grouped.map((i) => manifests[i]!),
+      this.manifestBudget,
+      this.options.jobCredentials,
+    )) {
       const indices = group.map((m) => manifests.indexOf(m));
       if (group.length === 1) {
         singles.push(indices[0]!);
@@ -240,7 +262,7 @@ export class BatchRunner implements Runner {
   }
 
   private async submitGroup(group: JobManifest[]): Promise<string> {
-    const batchJobId = await this.submitJob(batchJobName(`${group[0]!.jobId}-and-${group.length - 1}`), JSON.stringify(group));
+    const batchJobId = await this.submitJob(batchJobName(`${group[0]!.jobId}-and-${group.length - 1}`), JSON.stringify(group), group);
     this.remember(
       batchJobId,
       group.map((m) => m.jobId),
@@ -294,6 +316,7 @@ export class BatchRunner implements Runner {
   async close(): Promise<void> {
     // Batch jobs run on without us; the tracker picks them up again after a restart.
     this.client.destroy();
+    this.options.jobCredentials?.close();
   }
 
   /**
@@ -367,16 +390,19 @@ function manifestOrders(job: JobDetail): string[] {
 }
 
 /**
- * Splits manifests into groups of up to `BATCH_GROUP_MAX` whose JSON array fits the override budget; a manifest
- * too large to share (many long names) forms a group of its own, which goes as a single job.
+ * Splits manifests into groups of up to `BATCH_GROUP_MAX` whose JSON array fits the override budget and, when jobs
+ * are scoped, whose order folders fit one session policy; a manifest too large to share (many long names) forms a
+ * group of its own, which goes as a single job.
  */
-function groupsOf(manifests: JobManifest[]): JobManifest[][] {
+function groupsOf(manifests: JobManifest[], budget: number, scope?: Pick<JobCredentials, 'fits'>): JobManifest[][] {
   const groups: JobManifest[][] = [];
   let current: JobManifest[] = [];
   let bytes = 2;
+  const keys = (group: JobManifest[]) => group.flatMap((m) => m.inputs.map((input) => input.key));
   for (const manifest of manifests) {
     const size = Buffer.byteLength(JSON.stringify(manifest)) + 1;
-    if (current.length > 0 && (current.length >= BATCH_GROUP_MAX || bytes + size > MANIFEST_BUDGET)) {
+    const full = current.length >= BATCH_GROUP_MAX || bytes + size > budget || (scope && !scope.fits(keys([...current, manifest])));
+    if (current.length > 0 && full) {
       groups.push(current);
       current = [];
       bytes = 2;
@@ -412,12 +438,12 @@ export function jobStatus(job: JobDetail): JobStatus {
  * The manifest as JSON for the container environment. Display names are the only free-form part; when an
  * order's many long names would not fit, they are shortened (keeping the extension), never the keys.
  */
-export function compactManifest(manifest: JobManifest): string {
+export function compactManifest(manifest: JobManifest, budget = MANIFEST_BUDGET): string {
   let json = JSON.stringify(manifest);
-  for (let limit = 120; Buffer.byteLength(json) > MANIFEST_BUDGET && limit >= 8; limit = Math.floor(limit / 2)) {
+  for (let limit = 120; Buffer.byteLength(json) > budget && limit >= 8; limit = Math.floor(limit / 2)) {
     json = JSON.stringify({ ...manifest, inputs: manifest.inputs.map((input) => ({ ...input, name: shorten(input.name, limit) })) });
   }
-  if (Buffer.byteLength(json) > MANIFEST_BUDGET)
+  if (Buffer.byteLength(json) > budget)
     throw new Error(`job ${manifest.jobId} has too many files for one Batch job (${manifest.inputs.length})`);
   return json;
 }

@@ -4,9 +4,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/log';
 import { BATCH_JOB_GPUS, BATCH_JOB_TIMEOUT_SECONDS, BatchRunner } from '../../src/runner/batch-runner';
+import { JOB_CREDENTIAL_MAX_SECONDS, jobSessionPolicy } from '../../src/runner/job-credentials';
 import { runnerFromConfig } from '../../src/app/runner';
 import { blobStoreFromConfig } from '../../src/app/storage';
 import { FakeBatch } from '../support/fake-batch';
+import { allows as policyAllows, type PolicyDocument } from '../support/iam-policy';
 
 /**
  * The CloudFormation template for the AWS side (deploy/aws/transcribe.cfn.json), checked offline: the resources
@@ -66,14 +68,14 @@ describe('the AWS CloudFormation template', () => {
     expect(resources.ServicePolicy.Type).toBe('AWS::IAM::ManagedPolicy');
     // What the operator copies into .env.
     expect(Object.keys(template.Outputs)).toEqual(
-      expect.arrayContaining(['BucketName', 'JobQueueName', 'JobDefinitionName', 'ServicePolicyArn']),
+      expect.arrayContaining(['BucketName', 'JobQueueName', 'JobDefinitionName', 'JobScopeRoleArn', 'ServicePolicyArn']),
     );
     expect(template.Outputs.JobQueueName.Value).toEqual(queue.JobQueueName);
     expect(template.Outputs.JobDefinitionName.Value).toEqual(resources.JobDefinition.Properties.JobDefinitionName);
   });
 
   it('keeps a Batch job to order audio and its results: no backups, nothing else in the bucket, no audio overwritten', () => {
-    const worker = statements(resources.WorkerRole.Properties.Policies[0].PolicyDocument);
+    const worker = statements(resources.JobScopeRole.Properties.Policies[0].PolicyDocument);
     const bucket = 'arn:aws:s3:::transcribe-bucket';
     const allows = (action: string, key: string) =>
       worker.some(
@@ -109,8 +111,8 @@ describe('the AWS CloudFormation template', () => {
       }
     }
 
-    const worker = statements(resources.WorkerRole.Properties.Policies[0].PolicyDocument);
-    expect(worker.flatMap((s) => list(s.Action)).sort()).toEqual(['s3:GetObject', 's3:ListBucket', 's3:PutObject']);
+    const scope = statements(resources.JobScopeRole.Properties.Policies[0].PolicyDocument);
+    expect(scope.flatMap((s) => list(s.Action)).sort()).toEqual(['s3:GetObject', 's3:PutObject']);
     expect(resources.WorkerRole.Properties.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({ Service: 'ecs-tasks.amazonaws.com' });
 
     const service = statements(resources.ServicePolicy.Properties.PolicyDocument);
@@ -121,6 +123,50 @@ describe('the AWS CloudFormation template', () => {
     ]);
     expect(resources.JobDefinition.Properties.JobDefinitionName).toEqual({ 'Fn::Sub': '${AWS::StackName}-whisper' });
     expect(service.flatMap((s) => list(s.Action))).not.toContain('iam:PassRole');
+  });
+
+  it("gives each job a session of JobScopeRole, taken by the service, and the job's own role nothing", () => {
+    // A job could fetch its task role's credentials itself: that role must reach nothing, or scoping is moot.
+    const worker = resources.WorkerRole.Properties as Json;
+    expect(worker.Policies).toBeUndefined();
+    expect(worker.ManagedPolicyArns).toBeUndefined();
+
+    const scope = resources.JobScopeRole.Properties as Json;
+    expect(resources.JobScopeRole.Type).toBe('AWS::IAM::Role');
+    // The longest session the runner asks for; a shorter maximum would make STS refuse it.
+    expect(scope.MaxSessionDuration).toBe(JOB_CREDENTIAL_MAX_SECONDS);
+    expect(statements(scope.AssumeRolePolicyDocument)).toEqual([
+      {
+        Sid: 'ServiceOfThisAccount',
+        Effect: 'Allow',
+        Principal: { AWS: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:root' } },
+        Action: 'sts:AssumeRole',
+      },
+    ]);
+    // Only the service's policy lets a principal of the account take it.
+    const service = statements(resources.ServicePolicy.Properties.PolicyDocument);
+    const assume = service.filter((s) => list(s.Action).includes('sts:AssumeRole'));
+    expect(assume.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': ['JobScopeRole', 'Arn'] }]);
+    expect(template.Outputs.JobScopeRoleArn.Value).toEqual({ 'Fn::GetAtt': ['JobScopeRole', 'Arn'] });
+
+    // What a job can do is what the role and the runner's session policy both allow.
+    const bucket = 'transcribe-bucket-1a2b3c';
+    const role = JSON.parse(
+      JSON.stringify(scope.Policies[0].PolicyDocument)
+        .replaceAll('${Bucket.Arn}', `arn:aws:s3:::${bucket}`)
+        .replace(/\{"Fn::Sub":("[^"]*")\}/g, '$1'),
+    ) as PolicyDocument;
+    const own = 'orders/0123456789abcdef0123456789abcdef';
+    const other = 'orders/fedcba9876543210fedcba9876543210';
+    const session = jobSessionPolicy({ roleArn: 'arn:aws:iam::123456789012:role/transcribe-JobScopeRole-X', bucket }, [`${own}/0`]);
+    const can = (action: string, key: string) =>
+      policyAllows(role, action, `arn:aws:s3:::${bucket}/${key}`) && policyAllows(session, action, `arn:aws:s3:::${bucket}/${key}`);
+    expect(can('s3:GetObject', `${own}/0`)).toBe(true);
+    expect(can('s3:PutObject', `${own}/0_result.json`)).toBe(true);
+    expect(can('s3:PutObject', `${own}/0`)).toBe(false);
+    expect(can('s3:GetObject', `${other}/0`)).toBe(false);
+    expect(can('s3:PutObject', `${other}/0_result.json`)).toBe(false);
+    expect(can('s3:GetObject', 'backups/service-20260101T000000Z.db.gz')).toBe(false);
   });
 
   describe('agrees with what the Batch runner submits', () => {
