@@ -40,7 +40,8 @@ export function replyMessageId(key: string, from: string): string {
 
 /** Turns one core reply into a threaded email: text and HTML parts, pay link, balance, files. */
 export function composeReply(to: ReplyAddress, reply: Reply, from: string): Mail.Options {
-  const balance = reply.balanceSeconds === undefined ? undefined : text.balanceLine(reply.balanceSeconds);
+  const owed = reply.owedSeconds ? ` ${text.owed(reply.owedSeconds)}` : '';
+  const balance = reply.balanceSeconds === undefined ? undefined : text.balanceLine(reply.balanceSeconds) + owed;
   const textParts = [reply.text.trim()];
   const htmlParts = [paragraphs(reply.text.trim())];
   if (reply.action) {

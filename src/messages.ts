@@ -121,6 +121,13 @@ export const text = {
   },
   refunded: (paid: string, takenBack: number, balance: number) =>
     `Your payment of ${paid} was refunded.${takenBack > 0 ? ` I took the ${minutes(takenBack)} it bought off your balance.` : ''} You now have ${minutes(balance)}.`,
+  /** A refund or dispute of `paid` took seconds back; `owed` is what the balance no longer held. */
+  reversed: (how: 'refunded' | 'disputed', paid: string, taken: number, owed: number, balance: number) =>
+    `Your payment of ${paid} was ${how === 'refunded' ? 'refunded' : 'disputed with your bank'}, so I took back the ${minutes(taken + owed)} it bought.${owed > 0 ? ` Your balance held only ${minutes(taken)} of them: you owe ${minutes(owed)}, which your next payment pays first.` : ''} You now have ${minutes(balance)}.`,
+  disputeWon: (paid: string, back: number, balance: number) =>
+    `The dispute of your payment of ${paid} was closed and the payment stands, so what it had taken back is yours again: ${minutes(back)} added to your balance. You now have ${minutes(balance)}.`,
+  /** Said beside the balance while a debt is owed. */
+  owed: (owed: number) => `You owe ${minutes(owed)} from a refunded or disputed payment; your next payment pays that first.`,
   paymentsOff: (missing: number) =>
     `Your balance is ${minutes(missing)} short for this, and payments are not set up on this service, so I can't transcribe it. Nothing was charged.`,
   paid: (balance: number) => `Payment received, thank you. Transcribing now. ${minutes(balance)} left after this.`,

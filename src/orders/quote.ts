@@ -8,6 +8,7 @@ import { minutes } from '../messages';
 import type { Payments } from '../ports/payments';
 import type { Wakeups } from '../processors/wakeups';
 import { billableSeconds, priceFor, type PriceList } from '../pricing';
+import { owedSeconds } from './debts';
 import { PaymentMethods } from './payment-methods';
 import { awaitPayment, queueOrder, recordCheckout, rejectEmptyOrder, rejectUnpayableOrder } from './lifecycle';
 import { fileLines, orderFiles } from './summary';
@@ -67,7 +68,8 @@ export class Quoting {
       seconds,
       held: Math.max(0, balance),
       missing,
-      amountCents: priceFor(missing, method.prices),
+      // A debt from a refunded or disputed payment is paid first from this payment, so it is charged too.
+      amountCents: priceFor(missing + owedSeconds(db, order.userId), method.prices),
       currency: method.prices.currency,
     });
     return { state: 'awaiting_payment' };

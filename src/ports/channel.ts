@@ -72,6 +72,8 @@ export interface Reply {
   orderId?: string;
   /** The user's balance after this reply's event, in seconds. Email states it in every reply. */
   balanceSeconds?: number;
+  /** Seconds the user owes from a refunded or disputed payment, when any; stated beside the balance. */
+  owedSeconds?: number;
   /** A progress update (transcribing...): chat adapters show it by editing the order's status message; mail drops it. */
   transient?: boolean;
   /** The order is being transcribed from this reply on: chats show "typing…" until its final reply. */
