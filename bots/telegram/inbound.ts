@@ -19,6 +19,7 @@ export interface TgUpdate {
 export interface StarsUpdates {
   preCheckout(query: TgPreCheckoutQuery): Promise<void>;
   successfulPayment(message: TgMessage, signal: AbortSignal): Promise<boolean>;
+  refundedPayment(message: TgMessage): Promise<boolean>;
 }
 
 /** What the inbound pipeline needs from the channel. */
@@ -98,6 +99,11 @@ export class Inbound {
         { chargeId: message.successful_payment.telegram_payment_charge_id },
         'stars payment while Stars are off; settle it by hand',
       );
+      return true;
+    }
+    if (message.refunded_payment) {
+      if (stars) return stars.refundedPayment(message);
+      log.error({ chargeId: message.refunded_payment.telegram_payment_charge_id }, 'stars refund while Stars are off; settle it by hand');
       return true;
     }
     if (message.media_group_id) return this.joinGroup(message);

@@ -32,6 +32,8 @@ export interface TgMessage {
   video_note?: TgFile;
   document?: TgFile;
   successful_payment?: TgSuccessfulPayment;
+  /** A Stars payment was refunded (Bot API 7.10); a service message, never a request. */
+  refunded_payment?: TgSuccessfulPayment;
 }
 
 /** A media file of a message, before it is opened. */

@@ -81,6 +81,8 @@ export interface InvoiceHandler {
   payable(orderId: string, amount: number, currency: string): PayableAnswer;
   /** The payer was charged: record it and credit it exactly once (by its charge id), as any payment. */
   received(payment: ReceivedPayment): Promise<PaymentOutcome>;
+  /** The provider reports the charge refunded (Telegram's `refunded_payment`): record it once, as the operator's refund does. */
+  refunded?(chargeId: string): Promise<PaymentOutcome>;
 }
 
 /** A verified notice from the payment provider about one checkout (a Stripe event), in the core's terms. */
