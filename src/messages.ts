@@ -128,6 +128,10 @@ export const text = {
     `The dispute of your payment of ${paid} was closed and the payment stands, so what it had taken back is yours again: ${minutes(back)} added to your balance. You now have ${minutes(balance)}.`,
   /** Said beside the balance while a debt is owed. */
   owed: (owed: number) => `You owe ${minutes(owed)} from a refunded or disputed payment; your next payment pays that first.`,
+  unfetched: () =>
+    'I could not download the file you sent, even after several tries, so I did not transcribe it and nothing was charged. Please send it again.',
+  checkoutUnavailable: (held: number) =>
+    `I could not create the payment link just now; I keep trying and will send it as soon as it works.${held > 0 ? ` The ${minutes(held)} of your balance held for this recording go back if no link comes within about a day.` : ''}`,
   paymentsOff: (missing: number) =>
     `Your balance is ${minutes(missing)} short for this, and payments are not set up on this service, so I can't transcribe it. Nothing was charged.`,
   paid: (balance: number) => `Payment received, thank you. Transcribing now. ${minutes(balance)} left after this.`,

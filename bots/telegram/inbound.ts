@@ -148,6 +148,11 @@ export class Inbound {
       log,
       platform: 'telegram',
     });
+    if (outcome === 'dropped') {
+      await this.options.onMessage.gaveUp?.(message).catch((error: unknown) => {
+        log.error({ messageId: message.id, err: error }, 'telegram sender of a dropped message could not be told');
+      });
+    }
     // A dropped message is finished with too: confirming it keeps one bad update from blocking the rest.
     return outcome !== 'stopped';
   }

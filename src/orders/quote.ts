@@ -4,7 +4,8 @@ import { orders } from '../db/schema';
 import { crashPoint } from '../faults';
 import type { Ledger } from '../ledger';
 import type { Logger } from '../log';
-import { minutes } from '../messages';
+import { minutes, text } from '../messages';
+import { enqueueReply } from '../outbox/outbox';
 import type { Payments } from '../ports/payments';
 import type { Wakeups } from '../processors/wakeups';
 import { billableSeconds, priceFor, type PriceList } from '../pricing';
@@ -99,6 +100,14 @@ export class Quoting {
       });
     } catch (error) {
       log.warn({ orderId, err: (error as Error).message }, 'checkout could not be created; will retry');
+      // Keyed by the order: told once, however often the recovery loop tries again (and across restarts).
+      enqueueReply(db, order.replyTo, {
+        key: `checkout-failed:${orderId}`,
+        orderId,
+        kind: 'notice',
+        text: text.checkoutUnavailable(order.heldSeconds),
+      });
+      wakeups.emit('outbox');
       return;
     }
     crashPoint('checkout-created');
