@@ -128,6 +128,10 @@ export const text = {
     `The dispute of your payment of ${paid} was closed and the payment stands, so what it had taken back is yours again: ${minutes(back)} added to your balance. You now have ${minutes(balance)}.`,
   /** Said beside the balance while a debt is owed. */
   owed: (owed: number) => `You owe ${minutes(owed)} from a refunded or disputed payment; your next payment pays that first.`,
+  /** Email: a reply whose files went over the mail size limit comes in `mails` mails; `cut` are the files sent in parts. */
+  mailParts: (mails: number, cut: string[]) =>
+    `The files are too large for one mail, so they come in ${mails} mails in this thread.${cut.length ? ` ${cut.join(', ')} ${cut.length === 1 ? 'comes' : 'come'} in parts (NAME.part1of3.EXT, ...): join the parts in order to get the whole file.` : ''}`,
+  mailPart: (n: number, mails: number) => `Transcript files, mail ${n} of ${mails}.`,
   unfetched: () =>
     'I could not download the file you sent, even after several tries, so I did not transcribe it and nothing was charged. Please send it again.',
   checkoutUnavailable: (held: number) =>
