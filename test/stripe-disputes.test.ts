@@ -37,12 +37,12 @@ afterEach(async () => {
   svc = undefined;
 });
 
-async function start(): Promise<TestService> {
+async function start(jobs: 'pending' | 'failed' = 'pending'): Promise<TestService> {
   chat = new TestChannel();
   svc = await startTestService({
     env: { ...PRICES, STRIPE_SECRET_KEY: fake.secretKey, STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_API_BASE: fake.url },
     channels: [chat],
-    runner: new ScriptedRunner('pending'),
+    runner: new ScriptedRunner(jobs),
   });
   webhook = `${svc.url}/webhooks/stripe`;
   return svc;
@@ -57,7 +57,7 @@ async function paidOrder(sender: string, id: string): Promise<{ order: OrderRow;
     secret: WEBHOOK_SECRET,
   });
   expect(paid.status).toBe(200);
-  const order = await svc!.waitForOrder((o) => o.id === quoted.id && o.state === 'running');
+  const order = await svc!.waitForOrder((o) => o.id === quoted.id && o.state !== 'awaiting_payment' && o.state !== 'queued');
   return { order, session };
 }
 
@@ -138,6 +138,45 @@ describe('a refund made in Stripe', () => {
     expect(svc!.balance('test', 'bob')).toBe(28);
     expect(entries(order.id, 'payment_refund').map((e) => e.amountCents)).toEqual([-1500, -1500]);
     expect((await adminUser('test:bob')).owedSeconds).toBe(0);
+  });
+});
+
+describe("the operator's refund and Stripe's event about it", () => {
+  it('take the seconds back once, whichever comes first', async () => {
+    await start('failed');
+    const { order, session } = await paidOrder('eve', 'eve-1');
+    // The transcription failed, so its 2 s came back: all 60 s bought are on the balance.
+    await svc!.waitForOrder((o) => o.id === order.id && o.state === 'failed');
+    expect(svc!.balance('test', 'eve')).toBe(60);
+
+    const env = {
+      DATA_DIR: svc!.dataDir,
+      STRIPE_SECRET_KEY: fake.secretKey,
+      STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      STRIPE_API_BASE: fake.url,
+    };
+    const refunded = await runAdmin(['refund', order.id], env, adminTools);
+    expect(refunded.stderr).toBe('');
+    expect(svc!.balance('test', 'eve')).toBe(0);
+    // Stripe then reports the refund the command made: nothing more is taken, nothing owed, one notice.
+    expect(await deliverTwice('charge.refunded', fake.chargeFor(session.id))).toEqual(['ignored', 'duplicate']);
+    expect(svc!.balance('test', 'eve')).toBe(0);
+    expect((await adminUser('test:eve')).owedSeconds).toBe(0);
+    expect(entries(order.id, 'payment_refund')).toHaveLength(1);
+    await chat.waitForReply((r, to) => to.chatId === 'eve' && r.text.includes('was refunded'));
+    expect(chat.repliesTo('eve').filter((r) => r.text.includes('was refunded'))).toHaveLength(1);
+
+    // The other way round: refunded in Stripe's dashboard and reported first; the command then refunds nothing more.
+    const second = await paidOrder('fin', 'fin-1');
+    await svc!.waitForOrder((o) => o.id === second.order.id && o.state === 'failed');
+    fake.refundInDashboard(second.session.id);
+    expect(await deliverTwice('charge.refunded', fake.chargeFor(second.session.id))).toEqual(['applied', 'duplicate']);
+    expect(svc!.balance('test', 'fin')).toBe(0);
+    const again = await runAdmin(['refund', second.order.id], env, adminTools);
+    expect(again.stderr).toBe('');
+    expect(fake.refundsFor(second.session.id)).toHaveLength(1);
+    expect(entries(second.order.id, 'payment_refund')).toHaveLength(1);
+    expect(svc!.balance('test', 'fin')).toBe(0);
   });
 });
 
