@@ -117,8 +117,10 @@ describe('a refund made in Stripe', () => {
     expect(report).toMatchObject({ balanceSeconds: 0, owedSeconds: 2 });
     expect(report.text).toMatch(/owed:\s+2 s/);
 
-    // The next recording is quoted and paid; the payment pays the 2 s owed first, then the 2 s of the order.
+    // The next recording is quoted with the debt, and paid; the payment pays the 2 s owed first, then the 2 s of the order.
     const next = await paidOrder('ann', 'ann-2');
+    const quote = await chat.waitForReply((r) => r.kind === 'quote' && r.orderId === next.order.id && r.action !== undefined);
+    expect(quote.text).toContain('You owe 2 s');
     expect(svc!.balance('test', 'ann')).toBe(56);
     expect((await adminUser('test:ann')).owedSeconds).toBe(0);
     expect(entries(next.order.id, 'spend').map((e) => e.seconds)).toEqual([-2]);

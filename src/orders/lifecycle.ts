@@ -8,7 +8,7 @@ import { enqueueReply } from '../outbox/outbox';
 import type { ChannelName, ReplyAddress } from '../ports/channel';
 import type { Checkout } from '../ports/payments';
 import { billableSeconds } from '../pricing';
-import { payDebt } from './debts';
+import { owedSeconds, payDebt } from './debts';
 import { moveOrder } from './states';
 import { fileLines, orderFiles, type FileRow } from './summary';
 
@@ -176,7 +176,10 @@ export function recordCheckout({ db, ledger }: CommandContext, order: Order, che
       quoteReply(db, order, lines, text.needsInvoicePayment(order.missingSeconds, price), ledger.balance(order.userId));
       return true;
     }
-    quoteReply(db, order, lines, text.needsPayment(order.missingSeconds, price), ledger.balance(order.userId), {
+    // The price includes a debt from a refunded or disputed payment (see `Quoting.quote`): say so.
+    const owed = owedSeconds(db, order.userId);
+    const body = text.needsPayment(order.missingSeconds, price) + (owed > 0 ? ` ${text.owed(owed)}` : '');
+    quoteReply(db, order, lines, body, ledger.balance(order.userId), {
       label: text.payButton(price),
       url: checkout.url,
     });
