@@ -182,6 +182,27 @@ describe("the operator's refund and Stripe's event about it", () => {
   });
 });
 
+describe('a refund reported before the payment it refunds', () => {
+  it('is refused until the payment is recorded, so Stripe delivers it again and it then takes the seconds back', async () => {
+    await start();
+    await chat.receive(chat.message('gil', [SPEECH], 'gil-1'));
+    const quoted = await svc!.waitForOrder((o) => o.senderId === 'gil' && o.state === 'awaiting_payment' && o.checkoutId !== null);
+    const session = fake.complete(quoted.checkoutId!);
+    fake.refundInDashboard(session.id);
+    const refund = stripeEvent('charge.refunded', fake.chargeFor(session.id));
+    expect((await deliverWebhook(webhook, refund, { secret: WEBHOOK_SECRET })).status).toBe(500);
+
+    expect((await deliverWebhook(webhook, stripeEvent('checkout.session.completed', session), { secret: WEBHOOK_SECRET })).status).toBe(
+      200,
+    );
+    expect(svc!.balance('test', 'gil')).toBe(58);
+    const again = await deliverWebhook(webhook, refund, { secret: WEBHOOK_SECRET });
+    expect(JSON.parse(again.body)).toMatchObject({ outcome: 'applied' });
+    expect(svc!.balance('test', 'gil')).toBe(0);
+    expect((await adminUser('test:gil')).owedSeconds).toBe(2);
+  });
+});
+
 describe('a dispute', () => {
   it('takes back what the payment bought while open, and gives it all back when won', async () => {
     await start();

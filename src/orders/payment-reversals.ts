@@ -1,4 +1,4 @@
-import { and, eq, like, or } from 'drizzle-orm';
+import { and, eq, or, sql, type Column } from 'drizzle-orm';
 import type { Db } from '../db';
 import { ledger as ledgerTable } from '../db/schema';
 import type { Ledger } from '../ledger';
@@ -11,6 +11,9 @@ import { purchaseKey, type Order } from './lifecycle';
 import type { PaymentCase } from './metrics';
 
 type Context = { db: Db; ledger: Ledger };
+
+/** `column` starts with `prefix`, compared as text (`%` and `_` in keys mean nothing special). */
+const startsWith = (column: Column, prefix: string) => sql`substr(${column}, 1, ${prefix.length}) = ${prefix}`;
 type Result = { outcome: PaymentOutcome; case?: PaymentCase };
 
 /**
@@ -22,6 +25,8 @@ export function reversePayment(context: Context, order: Order | undefined, notic
   const { db } = context;
   const key = purchaseKey(notice.orderId, notice.checkoutId);
   const purchase = db.select().from(ledgerTable).where(eq(ledgerTable.key, key)).get();
+  // Events can arrive out of order: a refund before the payment's own event. Failing makes the provider deliver it again.
+  if (order?.state === 'awaiting_payment' && !purchase) throw new Error('refund or dispute of a payment not recorded yet');
   if (!order || !purchase || notice.chargedCents <= 0) return { outcome: 'held', case: 'reversal_unmatched' };
   /** Seconds bought by `cents` of the charge, rounded to whole seconds. */
   const share = (cents: number): number => Math.round((purchase.seconds * Math.min(cents, notice.chargedCents)) / notice.chargedCents);
@@ -33,7 +38,7 @@ export function reversePayment(context: Context, order: Order | undefined, notic
       const earlier = db
         .select({ cents: ledgerTable.amountCents })
         .from(ledgerTable)
-        .where(and(eq(ledgerTable.kind, 'payment_refund'), or(eq(ledgerTable.key, base), like(ledgerTable.key, `${base}:%`))))
+        .where(and(eq(ledgerTable.kind, 'payment_refund'), or(eq(ledgerTable.key, base), startsWith(ledgerTable.key, `${base}:`))))
         .all();
       const recorded = earlier.reduce((sum, e) => sum + -(e.cents ?? 0), 0);
       const cents = notice.amountCents - recorded;
