@@ -18,7 +18,13 @@ export class MailChannel implements Channel {
     const own = [options.from, options.imap.user].map((a) => a.replace(/^.*<|>.*$/g, '').trim()).filter((a) => a.includes('@'));
     this.policy = new SenderPolicy({ senderAuth: options.senderAuth, authservId: options.authservId, ownAddresses: own });
     this.mailbox = new MailboxWatcher({ ...options.imap, tls: options.tls, log: options.log, reconnect: options.reconnect });
-    this.replies = new SmtpReplies({ ...options.smtp, from: options.from, tls: options.tls, log: options.log });
+    this.replies = new SmtpReplies({
+      ...options.smtp,
+      from: options.from,
+      maxMessageBytes: options.maxMessageBytes,
+      tls: options.tls,
+      log: options.log,
+    });
     this.mailbox.on('connected', () => (this.online = true));
     this.mailbox.on('disconnected', () => (this.online = false));
   }

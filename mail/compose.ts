@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type Mail from 'nodemailer/lib/mailer';
 import type { Reply, ReplyAddress } from '../src/ports/channel';
 import { text } from '../src/messages';
+import { groupFiles } from './split';
 
 /** Longest References chain sent: the first id (the thread root) and the most recent ones. */
 const MAX_REFERENCES = 20;
@@ -40,7 +41,8 @@ export function replyMessageId(key: string, from: string): string {
 
 /** Turns one core reply into a threaded email: text and HTML parts, pay link, balance, files. */
 export function composeReply(to: ReplyAddress, reply: Reply, from: string): Mail.Options {
-  const balance = reply.balanceSeconds === undefined ? undefined : text.balanceLine(reply.balanceSeconds);
+  const owed = reply.owedSeconds ? ` ${text.owed(reply.owedSeconds)}` : '';
+  const balance = reply.balanceSeconds === undefined ? undefined : text.balanceLine(reply.balanceSeconds) + owed;
   const textParts = [reply.text.trim()];
   const htmlParts = [paragraphs(reply.text.trim())];
   if (reply.action) {
@@ -65,4 +67,31 @@ export function composeReply(to: ReplyAddress, reply: Reply, from: string): Mail
     html: `<!doctype html>\n<html><body>\n${htmlParts.join('\n')}\n</body></html>\n`,
     attachments: (reply.files ?? []).map((f) => ({ filename: f.name, content: f.content, contentType: f.contentType })),
   };
+}
+
+/**
+ * The mails one reply becomes: one, unless its files go over `maxBytes`; then the first carries the text
+ * (saying how many mails follow) and the files that fit, and the rest of the files follow in the same thread,
+ * each mail under `maxBytes`, a file too large for any mail in parts (`groupFiles`). Each mail's key (for its
+ * Message-ID and for not sending it twice) is the reply's, with `#N` after the first.
+ */
+export function composeReplies(to: ReplyAddress, reply: Reply, from: string, maxBytes: number): { key: string; mail: Mail.Options }[] {
+  const files = reply.files ?? [];
+  const textBytes = Buffer.byteLength(reply.text) + Buffer.byteLength(reply.action?.url ?? '') + 200;
+  const groups = groupFiles(files, textBytes, maxBytes);
+  if (groups.length === 1) return [{ key: reply.key, mail: composeReply(to, reply, from) }];
+  const cut = files.filter((f) => !groups.some((g) => g.some((piece) => piece.name === f.name))).map((f) => f.name);
+  const first = { ...reply, text: `${reply.text.trim()}\n\n${text.mailParts(groups.length, cut)}`, files: groups[0] };
+  return groups.map((group, i) => {
+    if (i === 0) return { key: reply.key, mail: composeReply(to, first, from) };
+    const key = `${reply.key}#${i + 1}`;
+    return {
+      key,
+      mail: composeReply(
+        to,
+        { key, kind: reply.kind, orderId: reply.orderId, text: text.mailPart(i + 1, groups.length), files: group },
+        from,
+      ),
+    };
+  });
 }

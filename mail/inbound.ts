@@ -90,7 +90,8 @@ export class Inbound {
       this.bodyFailures.set(mail.uid, attempts);
       if (attempts < MAX_BODY_ATTEMPTS) throw err;
       this.bodyFailures.delete(mail.uid);
-      log.error({ uid: mail.uid, attempts, err: (err as Error).message }, 'mail body unreadable; left unanswered');
+      log.error({ uid: mail.uid, attempts, err: (err as Error).message }, 'mail body unreadable; sender told');
+      await this.tellUnreadable(mail, { ...headers, from: headers.from! });
       return 'seen';
     }
     try {
@@ -102,5 +103,13 @@ export class Inbound {
     } finally {
       await body.cleanup();
     }
+  }
+
+  /** Tells the sender of a mail whose body could not be fetched, through the core (once per mail, however often it is given up on). */
+  private async tellUnreadable(mail: FetchedMail, headers: Parameters<typeof toIncoming>[0]): Promise<void> {
+    const { id, replyTo } = toIncoming(headers, { rawHash: `uid-${mail.uid}`, text: '', attachments: [], cleanup: async () => {} });
+    await this.options.onMessage.gaveUp?.({ channel: 'email', id, replyTo }).catch((error: unknown) => {
+      this.options.log.error({ uid: mail.uid, err: (error as Error).message }, 'sender of an unreadable mail could not be told');
+    });
   }
 }

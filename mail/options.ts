@@ -11,6 +11,8 @@ export interface MailOptions {
   senderAuth: 'dmarc' | 'none';
   /** The receiving server's authserv-id; required with `dmarc`. */
   authservId?: string;
+  /** Largest reply mail (`MAIL_MAX_BYTES`); a reply with more files is split across mails. Default 10 MiB. */
+  maxMessageBytes?: number;
   /** Larger attachments are handed on as refusals, not stored. */
   maxFileBytes: number;
   log: Logger;

@@ -1,7 +1,7 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Logger } from '../src/log';
 import { DeliveryError, type Reply, type ReplyAddress } from '../src/ports/channel';
-import { composeReply } from './compose';
+import { composeReplies } from './compose';
 
 export interface SmtpRepliesOptions {
   host: string;
@@ -10,11 +10,16 @@ export interface SmtpRepliesOptions {
   user?: string;
   password?: string;
   from: string;
+  /** Largest mail sent (`MAIL_MAX_BYTES`); larger replies are split across mails. */
+  maxMessageBytes?: number;
   tls?: { rejectUnauthorized?: boolean };
   log: Logger;
   /** How long connecting, the greeting and each command may go unanswered; 30 s when absent. */
   timeoutMs?: number;
 }
+
+/** Default of `MAIL_MAX_BYTES`: under what common providers take (Gmail and Outlook: 25 MB, some 10 MB) once encoded. */
+export const DEFAULT_MAIL_MAX_BYTES = 10 * 1024 * 1024;
 
 /**
  * Connections the pool opens at most: mail providers refuse more than a few at once per client (421), and two
@@ -55,20 +60,27 @@ export class SmtpReplies {
     });
   }
 
-  /** Mails one reply; throws `DeliveryError`, permanent when the recipient is refused. */
+  /**
+   * Mails one reply, as several mails in its thread when its files go over the size limit (`composeReplies`);
+   * a mail sent before is not sent again when the core retries the reply. Throws `DeliveryError`, permanent
+   * when the recipient is refused.
+   */
   async send(to: ReplyAddress, reply: Reply): Promise<void> {
-    if (this.recent.has(reply.key)) return;
-    try {
-      const info = await this.transport.sendMail(composeReply(to, reply, this.options.from));
-      this.options.log.info({ key: reply.key, kind: reply.kind, orderId: reply.orderId, messageId: info.messageId }, 'mail reply sent');
-    } catch (err) {
-      const e = err as SmtpError;
-      // A refused recipient will be refused again; anything else (server down, auth, 4xx) may pass later.
-      const permanent = e.code === 'EENVELOPE' || (e.command === 'RCPT TO' && (e.responseCode ?? 0) >= 500);
-      throw new DeliveryError(`mail reply failed: ${e.code ?? ''} ${e.responseCode ?? ''}`.trim(), permanent, { cause: err });
+    const maxBytes = this.options.maxMessageBytes ?? DEFAULT_MAIL_MAX_BYTES;
+    for (const { key, mail } of composeReplies(to, reply, this.options.from, maxBytes)) {
+      if (this.recent.has(key)) continue;
+      try {
+        const info = await this.transport.sendMail(mail);
+        this.options.log.info({ key, kind: reply.kind, orderId: reply.orderId, messageId: info.messageId }, 'mail reply sent');
+      } catch (err) {
+        const e = err as SmtpError;
+        // A refused recipient will be refused again; anything else (server down, auth, 4xx) may pass later.
+        const permanent = e.code === 'EENVELOPE' || (e.command === 'RCPT TO' && (e.responseCode ?? 0) >= 500);
+        throw new DeliveryError(`mail reply failed: ${e.code ?? ''} ${e.responseCode ?? ''}`.trim(), permanent, { cause: err });
+      }
+      this.recent.add(key);
+      if (this.recent.size > RECENT_KEYS) this.recent.delete(this.recent.values().next().value as string);
     }
-    this.recent.add(reply.key);
-    if (this.recent.size > RECENT_KEYS) this.recent.delete(this.recent.values().next().value as string);
   }
 
   /** Closes pooled connections. */

@@ -77,6 +77,7 @@ export const configSchema = z.object({
   MAIL_SENDER_AUTH: z.enum(['dmarc', 'none']).default('dmarc'),
   // The first word of the receiving server's Authentication-Results: a token, nothing a field could never start with.
   MAIL_AUTHSERV_ID: optional(z.string().regex(/^[^\s()";=\\]+$/, 'one word: the authserv-id alone, without ";" or the rest of the header')),
+  MAIL_MAX_BYTES: int(65_536).default(10_485_760),
   STRIPE_SECRET_KEY: optional(z.string().regex(/^(sk|rk)_/, 'a Stripe secret key (sk_... or rk_...)')),
   STRIPE_WEBHOOK_SECRET: optional(z.string().regex(/^whsec_/, 'a webhook signing secret (whsec_...)')),
   STRIPE_API_BASE: optional(url),
@@ -161,6 +162,8 @@ export interface Config {
     from: string;
     senderAuth: 'dmarc' | 'none';
     authservId?: string;
+    /** Largest reply mail, encoded; a reply with more files is split across mails. */
+    maxMessageBytes: number;
   };
   stripe?: { secretKey: string; webhookSecret: string; apiBase?: string };
   /** Hours an expired order's audio is kept, so a payment still on its way transcribes it; 0 deletes it at once. */
@@ -244,6 +247,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       from: e.MAIL_FROM ?? e.IMAP_USER!,
       senderAuth: e.MAIL_SENDER_AUTH,
       authservId: e.MAIL_AUTHSERV_ID,
+      maxMessageBytes: e.MAIL_MAX_BYTES,
     };
   }
   if (e.TELEGRAM_WEBHOOK_URL) need(['TELEGRAM_WEBHOOK_SECRET'], 'Telegram webhook mode (TELEGRAM_WEBHOOK_URL is set)');

@@ -3,7 +3,17 @@ import type { Db } from './db';
 import { ledger, type LedgerKind } from './db/schema';
 
 /** The sign each kind of entry may carry: +1 adds, -1 subtracts, 0 either (an operator's adjustment). */
-const SIGN: Record<LedgerKind, 1 | -1 | 0> = { grant: 1, purchase: 1, refund: 1, spend: -1, payment_refund: -1, adjustment: 0 };
+const SIGN: Record<LedgerKind, 1 | -1 | 0> = {
+  grant: 1,
+  purchase: 1,
+  refund: 1,
+  spend: -1,
+  payment_refund: -1,
+  adjustment: 0,
+  chargeback: -1,
+  chargeback_reversal: 1,
+  debt_payment: -1,
+};
 
 /**
  * The only way seconds move. Every entry has a unique key naming why it exists

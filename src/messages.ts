@@ -123,6 +123,21 @@ export const text = {
   },
   refunded: (paid: string, takenBack: number, balance: number) =>
     `Your payment of ${paid} was refunded.${takenBack > 0 ? ` I took the ${minutes(takenBack)} it bought off your balance.` : ''} You now have ${minutes(balance)}.`,
+  /** A refund or dispute of `paid` took seconds back; `owed` is what the balance no longer held. */
+  reversed: (how: 'refunded' | 'disputed', paid: string, taken: number, owed: number, balance: number) =>
+    `Your payment of ${paid} was ${how === 'refunded' ? 'refunded' : 'disputed with your bank'}, so I took back the ${minutes(taken + owed)} it bought.${owed > 0 ? ` Your balance held only ${minutes(taken)} of them: you owe ${minutes(owed)}, which your next payment pays first.` : ''} You now have ${minutes(balance)}.`,
+  disputeWon: (paid: string, back: number, balance: number) =>
+    `The dispute of your payment of ${paid} was closed and the payment stands, so what it had taken back is yours again: ${minutes(back)} added to your balance. You now have ${minutes(balance)}.`,
+  /** Said beside the balance while a debt is owed. */
+  owed: (owed: number) => `You owe ${minutes(owed)} from a refunded or disputed payment; your next payment pays that first.`,
+  /** Email: a reply whose files went over the mail size limit comes in `mails` mails; `cut` are the files sent in parts. */
+  mailParts: (mails: number, cut: string[]) =>
+    `The files are too large for one mail, so they come in ${mails} mails in this thread.${cut.length ? ` ${cut.join(', ')} ${cut.length === 1 ? 'comes' : 'come'} in parts (NAME.part1of3.EXT, ...): join the parts in order to get the whole file.` : ''}`,
+  mailPart: (n: number, mails: number) => `Transcript files, mail ${n} of ${mails}.`,
+  unfetched: () =>
+    'I could not download the file you sent, even after several tries, so I did not transcribe it and nothing was charged. Please send it again.',
+  checkoutUnavailable: (held: number) =>
+    `I could not create the payment link just now; I keep trying and will send it as soon as it works.${held > 0 ? ` The ${minutes(held)} of your balance held for this recording go back if no link comes within about a day.` : ''}`,
   paymentsOff: (missing: number) =>
     `Your balance is ${minutes(missing)} short for this, and payments are not set up on this service, so I can't transcribe it. Nothing was charged.`,
   paid: (balance: number) => `Payment received, thank you. Transcribing now. ${minutes(balance)} left after this.`,

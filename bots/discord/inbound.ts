@@ -102,6 +102,14 @@ export class Inbound {
       log: this.options.log,
       platform: 'discord',
     });
-    if (outcome === 'dropped') await this.options.giveUp(message).catch(() => undefined);
+    if (outcome !== 'dropped') return;
+    // The core's reply is keyed by the message, so it is sent once; when the core cannot take even that, the channel says it is busy.
+    const told = this.options.onMessage.gaveUp
+      ? await this.options.onMessage.gaveUp(message).then(
+          () => true,
+          () => false,
+        )
+      : false;
+    if (!told) await this.options.giveUp(message).catch(() => undefined);
   }
 }

@@ -19,6 +19,7 @@ export interface TgUpdate {
 export interface StarsUpdates {
   preCheckout(query: TgPreCheckoutQuery): Promise<void>;
   successfulPayment(message: TgMessage, signal: AbortSignal): Promise<boolean>;
+  refundedPayment(message: TgMessage): Promise<boolean>;
 }
 
 /** What the inbound pipeline needs from the channel. */
@@ -100,6 +101,11 @@ export class Inbound {
       );
       return true;
     }
+    if (message.refunded_payment) {
+      if (stars) return stars.refundedPayment(message);
+      log.error({ chargeId: message.refunded_payment.telegram_payment_charge_id }, 'stars refund while Stars are off; settle it by hand');
+      return true;
+    }
     if (message.media_group_id) return this.joinGroup(message);
     return this.dispatch([message]);
   }
@@ -142,6 +148,11 @@ export class Inbound {
       log,
       platform: 'telegram',
     });
+    if (outcome === 'dropped') {
+      await this.options.onMessage.gaveUp?.(message).catch((error: unknown) => {
+        log.error({ messageId: message.id, err: error }, 'telegram sender of a dropped message could not be told');
+      });
+    }
     // A dropped message is finished with too: confirming it keeps one bad update from blocking the rest.
     return outcome !== 'stopped';
   }

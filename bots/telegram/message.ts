@@ -34,6 +34,8 @@ export interface TgMessage {
   successful_payment?: TgSuccessfulPayment;
   /** The message this one answers (a group member replying to the bot). */
   reply_to_message?: { from?: { is_bot: boolean; username?: string } };
+  /** A Stars payment was refunded (Bot API 7.10); a service message, never a request. */
+  refunded_payment?: TgSuccessfulPayment;
 }
 
 /** A media file of a message, before it is opened. */

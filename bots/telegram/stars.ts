@@ -123,6 +123,21 @@ export class TelegramStars implements Payments {
   }
 
   /**
+   * Hands a `refunded_payment` to the core, which takes back what the charge bought once (whoever refunded
+   * it). Always true: a failure is logged for the operator, who can record it with the refund command.
+   */
+  async refundedPayment(message: TgMessage): Promise<boolean> {
+    const chargeId = message.refunded_payment!.telegram_payment_charge_id;
+    try {
+      const outcome = this.handler?.refunded ? await this.handler.refunded(chargeId) : 'ignored';
+      this.log.info({ chargeId, outcome }, 'stars refund reported');
+    } catch (error) {
+      this.log.error({ chargeId, err: error }, 'stars refund not recorded; record it with the refund command');
+    }
+    return true;
+  }
+
+  /**
    * Hands a `successful_payment` to the core until it is recorded (the core may be briefly busy); the core
    * credits each charge once, so a replayed update credits nothing. False when stopping cut it short, so
    * the update is confirmed to Telegram only once recorded.

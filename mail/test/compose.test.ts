@@ -20,6 +20,12 @@ describe('reply composition', () => {
     expect(balanceLine(0)).toBe('Balance: 0 s');
   });
 
+  it('states a debt beside the balance', () => {
+    const to = { channel: 'email', chatId: 'ann@ann.test', messageId: '<m@ann.test>' } as const;
+    const mail = composeReply(to, { key: 'owed', kind: 'notice', text: 'x', balanceSeconds: 0, owedSeconds: 75 }, 'service@example.test');
+    expect(mail.text).toContain('Balance: 0 s You owe 1 min 15 s from a refunded or disputed payment; your next payment pays that first.');
+  });
+
   it('escapes the text in HTML and links the action', () => {
     const mail = composeReply(
       { channel: 'email', chatId: 'ann@ann.test', messageId: '<m1@ann.test>', subject: 'x', references: ['<m0@ann.test>'] },

@@ -103,6 +103,7 @@ const commands: Record<string, Command> = {
             ['language', user.language ?? 'auto'],
             ['created', when(user.createdAt)],
             ['balance', seconds(report.balanceSeconds)],
+            ['owed', seconds(report.owedSeconds)],
           ]),
           `\nledger (${report.ledger.length} entries)`,
           ledgerTable(report.ledger),

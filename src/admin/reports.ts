@@ -2,6 +2,7 @@ import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db';
 import { files, ledger, operatorRetries, outbox, users } from '../db/schema';
 import type { Ledger } from '../ledger';
+import { owedSeconds } from '../orders/debts';
 import type { Order } from '../orders/lifecycle';
 import type { OrderState } from '../orders/states';
 import type { User } from '../users';
@@ -42,6 +43,8 @@ export type LedgerEntry = typeof ledger.$inferSelect;
 export interface UserReport {
   user: User;
   balanceSeconds: number;
+  /** Seconds owed from refunded or disputed payments (the balance never goes below zero); later purchases pay it first. */
+  owedSeconds: number;
   ledger: LedgerEntry[];
   recentOrders: OrderRow[];
 }
@@ -51,6 +54,7 @@ export function userReport(db: Db, ledgerApi: Ledger, user: User, recent = 10): 
   return {
     user,
     balanceSeconds: ledgerApi.balance(user.id),
+    owedSeconds: owedSeconds(db, user.id),
     ledger: db.select().from(ledger).where(eq(ledger.userId, user.id)).orderBy(asc(ledger.id)).all(),
     recentOrders: listOrders(db, { userId: user.id, limit: recent }),
   };

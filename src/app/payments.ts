@@ -30,10 +30,13 @@ export async function paymentsFromConfig(config: Config, log: Logger): Promise<P
   const { secretKey, webhookSecret, apiBase } = config.stripe;
   const { StripePayments } = await import('../payments/stripe-payments');
   const { stripeWebhook } = await import('../payments/stripe-webhook');
+  const { checkoutOfPayment } = await import('../payments/stripe-charges');
+  const findCheckout = checkoutOfPayment({ secretKey, apiBase });
   return {
     ...parts,
     payments: new StripePayments({ secretKey, apiBase, publicUrl: config.publicUrl, log: log.child({ part: 'stripe' }) }),
-    stripeWebhook: (handler) => stripeWebhook({ webhookSecret, handler, log: log.child({ part: 'stripe-webhook' }) }),
+    stripeWebhook: (handler) =>
+      stripeWebhook({ webhookSecret, handler, checkoutOfPayment: findCheckout, log: log.child({ part: 'stripe-webhook' }) }),
   };
 }
 

@@ -26,8 +26,11 @@ export const users = sqliteTable(
 /**
  * `grant`, `purchase` and `refund` (seconds given back) add; `spend` and `payment_refund` (money returned
  * to the payer, taking back what it bought) subtract; `adjustment` is an operator's correction either way.
+ * `chargeback` takes back what a disputed payment bought, `chargeback_reversal` gives it back when the
+ * dispute is won, and `debt_payment` is the part of a later purchase that pays off a debt (see `debts`).
  */
-export type LedgerKind = 'grant' | 'purchase' | 'spend' | 'refund' | 'adjustment' | 'payment_refund';
+export type LedgerKind =
+  'grant' | 'purchase' | 'spend' | 'refund' | 'adjustment' | 'payment_refund' | 'chargeback' | 'chargeback_reversal' | 'debt_payment';
 
 /**
  * Append-only: the balance is the sum of `seconds`. `key` is unique, so an entry written twice
@@ -81,6 +84,26 @@ export const operatorRetries = sqliteTable(
     createdAt: integer('created_at').notNull().default(now),
   },
   (t) => [index('operator_retries_order').on(t.orderId)],
+);
+
+/**
+ * Seconds a user owes: what a refund or dispute took back beyond the balance (which never goes below
+ * zero). Append-only like the ledger: a positive row is owed, a negative one paid off by a later purchase
+ * (beside its `debt_payment` ledger entry, same key) or forgiven when a dispute is won. The debt is the sum.
+ */
+export const debts = sqliteTable(
+  'debts',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    seconds: integer('seconds').notNull(),
+    key: text('key').notNull(),
+    orderId: text('order_id'),
+    createdAt: integer('created_at').notNull().default(now),
+  },
+  (t) => [uniqueIndex('debts_key').on(t.key), index('debts_user').on(t.userId)],
 );
 
 export const orders = sqliteTable(

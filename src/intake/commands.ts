@@ -4,6 +4,7 @@ import type { ModelInfo } from '../domain/models';
 import { isTranscriptFormat, type TranscriptFormat } from '../formats';
 import type { Ledger } from '../ledger';
 import { text } from '../messages';
+import { owedSeconds } from '../orders/debts';
 import type { ChannelName, ChatCommand } from '../ports/channel';
 import { defaultFormats, setUserFormats, setUserLanguage, setUserTranslate, storedFormats, type User } from '../users';
 
@@ -29,8 +30,10 @@ export function handleCommand(db: Db, ledger: Ledger, user: User, command: ChatC
       return text.start(ledger.balance(user.id), freeSeconds, channel, model);
     case 'help':
       return text.help(freeSeconds, channel, model);
-    case 'balance':
-      return text.balance(ledger.balance(user.id));
+    case 'balance': {
+      const owed = owedSeconds(db, user.id);
+      return owed > 0 ? `${text.balance(ledger.balance(user.id))} ${text.owed(owed)}` : text.balance(ledger.balance(user.id));
+    }
     default:
       return applyChoice(db, user, command, context)?.text ?? text.unknownCommand(command.name.slice(0, 32));
   }

@@ -13,7 +13,7 @@ import { receiveOrder, type NewFile } from '../orders/lifecycle';
 import type { Quoting } from '../orders/quote';
 import type { BlobStore } from '../ports/blob-store';
 import type { ModelInfo } from '../domain/models';
-import type { IncomingMessage } from '../ports/channel';
+import type { IncomingMessage, MessageHandler } from '../ports/channel';
 import type { Wakeups } from '../processors/wakeups';
 import { findOrCreateUser, grantKey, type GrantPolicy, type User } from '../users';
 import { defaultFloodPolicy, FloodLimiter, type FloodPolicy } from './flood';
@@ -91,18 +91,29 @@ export class Intake {
   }
 
   /** The `MessageHandler` channels call. */
-  readonly handle = async (message: IncomingMessage): Promise<void> => {
-    const flightKey = `${message.channel}\u0000${message.id}`;
-    const running = this.inFlight.get(flightKey);
-    if (running) return running;
-    const admitted = () => this.admission.run(() => this.handleOnce(message));
-    // Only messages that download and measure files are lined up per user; commands and help cost no slot for long.
-    const handling = (message.attachments.length > 0 ? this.perUser.run(senderKey(message), admitted) : admitted()).finally(() =>
-      this.inFlight.delete(flightKey),
-    );
-    this.inFlight.set(flightKey, handling);
-    return handling;
-  };
+  readonly handle: MessageHandler = Object.assign(
+    async (message: IncomingMessage): Promise<void> => {
+      const flightKey = `${message.channel}\u0000${message.id}`;
+      const running = this.inFlight.get(flightKey);
+      if (running) return running;
+      const admitted = () => this.admission.run(() => this.handleOnce(message));
+      // Only messages that download and measure files are lined up per user; commands and help cost no slot for long.
+      const handling = (message.attachments.length > 0 ? this.perUser.run(senderKey(message), admitted) : admitted()).finally(() =>
+        this.inFlight.delete(flightKey),
+      );
+      this.inFlight.set(flightKey, handling);
+      return handling;
+    },
+    { gaveUp: (message: Pick<IncomingMessage, 'channel' | 'id' | 'replyTo'>) => this.gaveUp(message) },
+  );
+
+  /** The adapter gave up on a message (its files could not be fetched): the sender is told, once per message id. */
+  private async gaveUp(message: Pick<IncomingMessage, 'channel' | 'id' | 'replyTo'>): Promise<void> {
+    const key = `unfetched:${message.channel}:${message.id}`;
+    enqueueReply(this.options.db, message.replyTo, { key, kind: 'notice', text: text.unfetched() });
+    this.options.log.warn({ channel: message.channel, messageId: message.id }, 'message given up by its channel; sender told');
+    this.options.wakeups.emit('outbox');
+  }
 
   private async handleOnce(message: IncomingMessage): Promise<void> {
     if (this.seen(message)) {

@@ -114,6 +114,23 @@ export class InvoicePayments implements InvoiceHandler {
     return outcome;
   }
 
+  /**
+   * A charge the provider reports refunded (by the operator's refund, whose record this completes after a
+   * crash, or by the provider itself): marked refunded with its ledger entry and reply, once.
+   */
+  async refunded(chargeId: string): Promise<PaymentOutcome> {
+    const row = this.deps.db.select().from(invoicePayments).where(eq(invoicePayments.chargeId, chargeId)).get();
+    if (!row) {
+      this.deps.log.error({ chargeId }, 'refund of a charge this service never recorded; settle it by hand');
+      return 'ignored';
+    }
+    const takenBack = recordRefund(this.deps, row);
+    if (takenBack === undefined) return 'duplicate';
+    this.deps.log.info({ orderId: row.orderId, chargeId, takenBack }, 'payment refunded by the provider');
+    this.deps.wakeups.emit('outbox');
+    return 'applied';
+  }
+
   /** The operator's refund of this order's charges; see `refundInvoiceCharges`. */
   async refund(orderId: string): Promise<ChargeRefund[]> {
     const refunds = await refundInvoiceCharges(this.deps, orderId);

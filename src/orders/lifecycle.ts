@@ -8,6 +8,7 @@ import { enqueueReply } from '../outbox/outbox';
 import type { ChannelName, ReplyAddress } from '../ports/channel';
 import type { Checkout } from '../ports/payments';
 import { billableSeconds } from '../pricing';
+import { owedSeconds, payDebt } from './debts';
 import { failureRefundKey, fileRefundKey, holdKey, purchaseKey, releaseKey, spendKey } from './ledger-keys';
 import { moveOrder } from './states';
 import { fileLines, orderFiles, type FileRow } from './summary';
@@ -176,7 +177,10 @@ export function recordCheckout({ db, ledger }: CommandContext, order: Order, che
       quoteReply(db, order, lines, text.needsInvoicePayment(order.missingSeconds, price), ledger.balance(order.userId));
       return true;
     }
-    quoteReply(db, order, lines, text.needsPayment(order.missingSeconds, price), ledger.balance(order.userId), {
+    // The price includes a debt from a refunded or disputed payment (see `Quoting.quote`): say so.
+    const owed = owedSeconds(db, order.userId);
+    const body = text.needsPayment(order.missingSeconds, price) + (owed > 0 ? ` ${text.owed(owed)}` : '');
+    quoteReply(db, order, lines, body, ledger.balance(order.userId), {
       label: text.payButton(price),
       url: checkout.url,
     });
@@ -199,16 +203,19 @@ export function isCredited(ledger: Ledger, orderId: string, checkoutId: string):
   return ledger.has(purchaseKey(orderId, checkoutId));
 }
 
-function creditPurchase(ledger: Ledger, order: Order, payment: Payment): void {
+function creditPurchase({ db, ledger }: CommandContext, order: Order, payment: Payment): void {
+  const key = purchaseKey(order.id, payment.checkoutId);
   ledger.append({
     userId: order.userId,
     kind: 'purchase',
     seconds: payment.boughtSeconds,
-    key: purchaseKey(order.id, payment.checkoutId),
+    key,
     orderId: order.id,
     amountCents: payment.amountCents,
     currency: payment.currency,
   });
+  // A debt from a refunded or disputed payment is paid first (the caller counted it: `usableSeconds`).
+  payDebt({ db, ledger }, order.userId, key, payment.boughtSeconds);
 }
 
 /**
@@ -239,7 +246,7 @@ export function markPaidLate({ db, ledger }: CommandContext, order: Order, payme
 
 /** Credits the payment, spends `seconds` for the order and tells the user it is paid: the shared half of a payment that queues an order. */
 function spendPayment({ db, ledger }: CommandContext, order: Order, payment: Payment, seconds: number): void {
-  creditPurchase(ledger, order, payment);
+  creditPurchase({ db, ledger }, order, payment);
   ledger.append({ userId: order.userId, kind: 'spend', seconds: -seconds, key: spendKey(order.id), orderId: order.id });
   const balance = ledger.balance(order.userId);
   enqueueReply(db, order.replyTo, {
@@ -260,7 +267,7 @@ function spendPayment({ db, ledger }: CommandContext, order: Order, payment: Pay
 export function closeUnderpaid({ db, ledger }: CommandContext, order: Order, payment: Payment): boolean {
   return transaction(db, () => {
     if (!moveOrder(db, order.id, 'awaiting_payment', 'expired', { error: 'paid less than the quote' })) return false;
-    creditPurchase(ledger, order, payment);
+    creditPurchase({ db, ledger }, order, payment);
     releaseHold(ledger, order);
     noticeWithBalance({ db, ledger }, order, `underpaid:${order.id}`, (balance) =>
       text.underpaid(money(payment.amountCents, payment.currency), payment.boughtSeconds, order.missingSeconds, balance),
@@ -291,7 +298,7 @@ export function closeUnpriced({ db, ledger }: CommandContext, order: Order, chec
 export function creditPayment({ db, ledger }: CommandContext, order: Order, payment: Payment): boolean {
   return transaction(db, () => {
     if (isCredited(ledger, order.id, payment.checkoutId)) return false;
-    creditPurchase(ledger, order, payment);
+    creditPurchase({ db, ledger }, order, payment);
     noticeWithBalance({ db, ledger }, order, `credited:${payment.checkoutId}`, (balance) =>
       text.credited(money(payment.amountCents, payment.currency), payment.boughtSeconds, balance),
     );

@@ -52,6 +52,8 @@ export const paymentCaseNames = [
   'sweep_paid',
   'sweep_expired',
   'sweep_closed',
+  'reversal_unmatched',
+  'debt_recorded',
 ] as const;
 
 export type PaymentCase = (typeof paymentCaseNames)[number];

@@ -7,7 +7,7 @@ import type { Logger } from '../log';
 import { money, text } from '../messages';
 import { enqueueReply } from '../outbox/outbox';
 import type { BlobStore } from '../ports/blob-store';
-import type { CheckoutStatus, PaymentHandler, PaymentNotice, PaymentOutcome, Payments } from '../ports/payments';
+import type { CheckoutStatus, PaymentHandler, PaymentNotice, PaymentOutcome, Payments, ReversalNotice } from '../ports/payments';
 import type { Wakeups } from '../processors/wakeups';
 import { secondsFor, type PriceList } from '../pricing';
 import {
@@ -25,10 +25,12 @@ import {
   type Order,
   type Payment,
 } from './lifecycle';
+import { owedSeconds } from './debts';
 import { paymentCases, paymentsSucceeded, revenueCents, type PaymentCase } from './metrics';
 import { PaymentMethods } from './payment-methods';
+import { reversePayment } from './payment-reversals';
 
-type Kind = 'paid' | 'pending' | 'failed' | 'expired';
+type Kind = 'paid' | 'pending' | 'failed' | 'expired' | 'reversed';
 
 /** Longer than Stripe lets a checkout live (24 h): an order with no checkout to ask about is expired after this. */
 const STALE_AFTER_MS = 25 * 60 * 60 * 1000;
@@ -53,6 +55,8 @@ const CASE_LINES: Record<PaymentCase, string> = {
   sweep_paid: 'the sweep found a payment whose notice never arrived',
   sweep_expired: 'the sweep expired an order whose expiry notice never arrived',
   sweep_closed: 'the sweep closed a checkout still open after its expiry, so it cannot be paid later',
+  reversal_unmatched: 'refund or dispute of a payment this service never credited; nothing taken back, settle it by hand',
+  debt_recorded: 'refund or dispute took back more than the balance held; the rest is owed and paid first by the next purchase',
 };
 
 export interface OrderPaymentsDeps {
@@ -115,8 +119,10 @@ export class OrderPayments implements PaymentHandler {
         currency: notice.currency,
         boughtSeconds: bought,
       };
+      // A debt from a refunded or disputed payment takes its part of the purchase first (`payDebt`).
+      const usable = bought - Math.min(owedSeconds(db, order.userId), bought);
       if (order.state === 'awaiting_payment') {
-        if (bought < order.missingSeconds) {
+        if (usable < order.missingSeconds) {
           closeUnderpaid(this.deps, order, payment);
           return { outcome: 'credited', case: 'underpaid_credited' };
         }
@@ -124,7 +130,7 @@ export class OrderPayments implements PaymentHandler {
         const quoted = notice.amountCents === order.amountCents && notice.currency === order.currency;
         return { outcome: 'applied', case: quoted ? undefined : 'amount_mismatch_transcribed' };
       }
-      if (order.state === 'expired' && order.audioDeletedAt === null && ledger.balance(order.userId) + bought >= order.seconds) {
+      if (order.state === 'expired' && order.audioDeletedAt === null && ledger.balance(order.userId) + usable >= order.seconds) {
         markPaidLate(this.deps, order, payment);
         return { outcome: 'applied', case: 'late_transcribed' };
       }
@@ -161,6 +167,13 @@ export class OrderPayments implements PaymentHandler {
       return { outcome: 'applied' };
     });
     if (outcome === 'applied') await this.afterExpiry(notice.orderId);
+    return outcome;
+  }
+
+  /** A refund or dispute of a checkout's payment; see `reversePayment`. */
+  async reversed(notice: ReversalNotice): Promise<PaymentOutcome> {
+    const { outcome } = this.once(notice, 'reversed', (order) => reversePayment(this.deps, order, notice));
+    if (outcome === 'applied') this.deps.wakeups.emit('outbox');
     return outcome;
   }
 
@@ -241,7 +254,7 @@ export class OrderPayments implements PaymentHandler {
   }
 
   /** Applies what the sweep learnt as a notice of its own (one per checkout and kind, so a later webhook finds it done). */
-  private async sweepNotice(kind: Kind, order: Order, checkoutId: string, status: CheckoutStatus): Promise<boolean> {
+  private async sweepNotice(kind: Exclude<Kind, 'reversed'>, order: Order, checkoutId: string, status: CheckoutStatus): Promise<boolean> {
     const notice: PaymentNotice = {
       eventId: `sweep:${order.id}:${checkoutId}:${kind}`,
       orderId: order.id,
@@ -318,7 +331,7 @@ export class OrderPayments implements PaymentHandler {
    * one transaction; reports the case the effect names. A notice seen before does nothing.
    */
   private once(
-    notice: PaymentNotice,
+    notice: Pick<PaymentNotice, 'eventId' | 'orderId'> & { checkoutId?: string },
     kind: Kind,
     effect: (order: Order | undefined) => { outcome: PaymentOutcome; case?: PaymentCase },
   ): { outcome: PaymentOutcome } {

@@ -4,10 +4,12 @@ import { orders } from '../db/schema';
 import { crashPoint } from '../faults';
 import type { Ledger } from '../ledger';
 import type { Logger } from '../log';
-import { minutes } from '../messages';
+import { minutes, text } from '../messages';
+import { enqueueReply } from '../outbox/outbox';
 import type { Payments } from '../ports/payments';
 import type { Wakeups } from '../processors/wakeups';
 import { billableSeconds, priceFor, type PriceList } from '../pricing';
+import { owedSeconds } from './debts';
 import { PaymentMethods } from './payment-methods';
 import { awaitPayment, queueOrder, recordCheckout, rejectEmptyOrder, rejectUnpayableOrder } from './lifecycle';
 import { fileLines, orderFiles } from './summary';
@@ -67,7 +69,8 @@ export class Quoting {
       seconds,
       held: Math.max(0, balance),
       missing,
-      amountCents: priceFor(missing, method.prices),
+      // A debt from a refunded or disputed payment is paid first from this payment, so it is charged too.
+      amountCents: priceFor(missing + owedSeconds(db, order.userId), method.prices),
       currency: method.prices.currency,
     });
     return { state: 'awaiting_payment' };
@@ -97,6 +100,14 @@ export class Quoting {
       });
     } catch (error) {
       log.warn({ orderId, err: (error as Error).message }, 'checkout could not be created; will retry');
+      // Keyed by the order: told once, however often the recovery loop tries again (and across restarts).
+      enqueueReply(db, order.replyTo, {
+        key: `checkout-failed:${orderId}`,
+        orderId,
+        kind: 'notice',
+        text: text.checkoutUnavailable(order.heldSeconds),
+      });
+      wakeups.emit('outbox');
       return;
     }
     crashPoint('checkout-created');

@@ -8,6 +8,7 @@ import { outboxMetrics } from './metrics';
 import type { BlobStore } from '../ports/blob-store';
 import { DeliveryError, type Channel, type ChannelName, type Reply } from '../ports/channel';
 import { backoff } from '../retry/backoff';
+import { orderOwedSeconds } from '../orders/debts';
 import { scrubbedMessage } from '../secrets';
 import { AudioCleanup } from './audio-cleanup';
 import { buildTranscriptReply } from './transcript-reply';
@@ -156,6 +157,10 @@ export class OutboxSender {
     const channel = this.channels.get(row.channel as ChannelName)!;
     try {
       const reply: Reply = { key: row.key, orderId: row.orderId ?? undefined, ...row.payload };
+      if (reply.balanceSeconds !== undefined && row.orderId) {
+        const owed = orderOwedSeconds(db, row.orderId);
+        if (owed > 0) reply.owedSeconds = owed;
+      }
       if (row.payload.kind === 'transcript' && row.orderId) {
         Object.assign(reply, await buildTranscriptReply(db, store, row.orderId, channel.textLimit));
       }

@@ -5,6 +5,8 @@ import type { PaymentHandler, PaymentNotice, PaymentOutcome } from '../ports/pay
 import { checkoutsExpired, paymentsFailed, paymentsSucceeded, revenueCents, webhookEvents } from './metrics';
 import { BodyTooLargeError, readRawBody } from './raw-body';
 import { sessionAmount } from './session-amount';
+import { REVERSAL_TYPES, handleReversal } from './stripe-reversals';
+import type { CheckoutOfPayment } from './stripe-charges';
 
 /** Stripe's events are a few kilobytes; anything near this is not from Stripe. */
 export const DEFAULT_WEBHOOK_MAX_BYTES = 1024 * 1024;
@@ -18,6 +20,8 @@ export interface StripeWebhookOptions {
   /** Oldest signature timestamp accepted, in seconds; Stripe's default (300) when absent. */
   toleranceSeconds?: number;
   maxBytes?: number;
+  /** Finds the order a refunded or disputed charge paid for; without it such events are ignored. */
+  checkoutOfPayment?: CheckoutOfPayment;
 }
 
 type Handler = 'paid' | 'pending' | 'failed' | 'expired';
@@ -69,6 +73,7 @@ export function stripeWebhook(options: StripeWebhookOptions): Koa.Middleware {
       return reply(ctx, 400, { error: 'invalid signature' });
     }
 
+    if (REVERSAL_TYPES.has(event.type)) return handleReversal(ctx, event, options);
     const typeLabel = HANDLED_TYPES.has(event.type) ? event.type : 'other';
     const call = routeEvent(event);
     if (!call.handler) {

@@ -72,6 +72,8 @@ export interface Reply {
   orderId?: string;
   /** The user's balance after this reply's event, in seconds. Email states it in every reply. */
   balanceSeconds?: number;
+  /** Seconds the user owes from a refunded or disputed payment, when any; stated beside the balance. */
+  owedSeconds?: number;
   /** A progress update (transcribing...): chat adapters show it by editing the order's status message; mail drops it. */
   transient?: boolean;
   /** The order is being transcribed from this reply on: chats show "typing…" until its final reply. */
@@ -79,7 +81,13 @@ export interface Reply {
 }
 
 /** Called by an adapter for every message. Resolves once the message is durably recorded. */
-export type MessageHandler = (message: IncomingMessage) => Promise<void>;
+export type MessageHandler = ((message: IncomingMessage) => Promise<void>) & {
+  /**
+   * Called by an adapter that gave up on a message after its retries (its files could not be fetched):
+   * the core tells the sender, once per message id, however often it is called (a retry, a restart).
+   */
+  gaveUp?: (message: Pick<IncomingMessage, 'channel' | 'id' | 'replyTo'>) => Promise<void>;
+};
 
 /** A chat platform or mailbox. Adapters know their platform; nothing else does. */
 export interface Channel {

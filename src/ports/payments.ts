@@ -81,6 +81,8 @@ export interface InvoiceHandler {
   payable(orderId: string, amount: number, currency: string): PayableAnswer;
   /** The payer was charged: record it and credit it exactly once (by its charge id), as any payment. */
   received(payment: ReceivedPayment): Promise<PaymentOutcome>;
+  /** The provider reports the charge refunded (Telegram's `refunded_payment`): record it once, as the operator's refund does. */
+  refunded?(chargeId: string): Promise<PaymentOutcome>;
 }
 
 /** A verified notice from the payment provider about one checkout (a Stripe event), in the core's terms. */
@@ -115,6 +117,32 @@ export interface PaymentHandler {
   failed(notice: PaymentNotice): Promise<PaymentOutcome>;
   /** The checkout expired unpaid: expire the order, give the held seconds back, tell the user. */
   expired(notice: PaymentNotice): Promise<PaymentOutcome>;
+  /**
+   * Money paid for a checkout went back (refund) or was disputed: take back the seconds it bought (what the
+   * balance lacks becomes a debt), or give them back when a dispute is won; tell the user. Optional: a
+   * handler without it leaves such notices to the operator.
+   */
+  reversed?(notice: ReversalNotice): Promise<PaymentOutcome>;
+}
+
+/**
+ * A verified notice that a checkout's payment was refunded or disputed (Stripe's `charge.refunded`,
+ * `charge.dispute.created` and `charge.dispute.closed`). Amounts are in the charge's currency; the share of
+ * the purchase they stand for is `amountCents / chargedCents`.
+ */
+export interface ReversalNotice {
+  eventId: string;
+  orderId: string;
+  checkoutId: string;
+  /** `refund`: refunded so far (cumulative); `dispute_opened`: funds withdrawn; `dispute_won`/`dispute_lost`: closed. */
+  kind: 'refund' | 'dispute_opened' | 'dispute_won' | 'dispute_lost';
+  /** Refund: everything refunded of the charge so far; dispute: the disputed amount. */
+  amountCents: number;
+  /** What the charge collected. */
+  chargedCents: number;
+  currency: string;
+  /** The provider's id of the dispute (`dp_...`), or of the charge for a refund. */
+  reference: string;
 }
 
 /** Money sent back to whoever paid an order's checkout. */

@@ -118,7 +118,9 @@ describe('paying path', () => {
     payments.failNext = 1;
     const { channel, svc } = await start({ NEW_USER_FREE_SECONDS: '0' }, { payments });
     await channel.receive(channel.message('gus', [voice]));
-    expect(channel.sent).toHaveLength(0);
+    // No link yet, but not silence: the user learns it is being retried.
+    await channel.waitForReply((r) => r.kind === 'notice' && r.text.includes('could not create the payment link'));
+    expect(channel.repliesTo('gus', 'quote')).toHaveLength(0);
     (svc.service as unknown as { loops: { name: string; wake(): void }[] }).loops.find((l) => l.name === 'checkouts')!.wake();
     const quote = await channel.waitForReply((r) => r.kind === 'quote');
     expect(quote.action?.url).toContain(svc.orders()[0].id);

@@ -104,6 +104,10 @@ export interface FakeStripe {
   expire(sessionId: string): FakeSession;
   /** Someone refunded the session's payment in Stripe's dashboard (not through the API the service calls). */
   refundInDashboard(sessionId: string): FakeRefund;
+  /** The charge that paid `sessionId`, as a `charge.refunded` event carries it (`amount_refunded` from the refunds made). */
+  chargeFor(sessionId: string): object;
+  /** A dispute of the charge that paid `sessionId`, as `charge.dispute.*` events carry it. */
+  disputeFor(sessionId: string, options: { id: string; status: string; amount?: number }): object;
   /** The next `count` answers are lost after the work is done (socket destroyed), as on a network cut. */
   dropResponses(count: number): void;
   close(): Promise<void>;
@@ -444,6 +448,8 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     const after = str(query, 'starting_after');
     let all = [...sessions.values()].reverse();
     if (status) all = all.filter((s) => s.status === status);
+    const intent = str(query, 'payment_intent');
+    if (intent) all = all.filter((s) => s.payment_intent === intent);
     if (gte !== undefined) all = all.filter((s) => s.created >= gte);
     if (after) all = all.slice(all.findIndex((s) => s.id === after) + 1);
     const page = all.slice(0, limit);
@@ -515,6 +521,44 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
       session.status = 'expired';
       session.url = null;
       return session;
+    },
+    chargeFor(sessionId) {
+      const intent = intentOf(get(sessionId).payment_intent ?? '', 'payment_intent');
+      const amountRefunded = refunded(intent.id);
+      return {
+        id: intent.latest_charge,
+        object: 'charge',
+        amount: intent.amount_received,
+        amount_captured: intent.amount_received,
+        amount_refunded: amountRefunded,
+        captured: true,
+        created: intent.created,
+        currency: intent.currency,
+        disputed: false,
+        livemode: false,
+        metadata: {},
+        paid: true,
+        payment_intent: intent.id,
+        refunded: amountRefunded >= intent.amount_received,
+        status: 'succeeded',
+      };
+    },
+    disputeFor(sessionId, { id, status, amount }) {
+      const intent = intentOf(get(sessionId).payment_intent ?? '', 'payment_intent');
+      return {
+        id,
+        object: 'dispute',
+        amount: amount ?? intent.amount_received,
+        charge: intent.latest_charge,
+        created: Math.floor(Date.now() / 1000),
+        currency: intent.currency,
+        is_charge_refundable: false,
+        livemode: false,
+        metadata: {},
+        payment_intent: intent.id,
+        reason: 'fraudulent',
+        status,
+      };
     },
     dropResponses(count) {
       toDrop = count;

@@ -221,6 +221,27 @@ export class FakeTelegram {
     return { chargeId, update };
   }
 
+  /**
+   * The service message Telegram sends into the chat once a Stars payment was refunded (Bot API
+   * `refunded_payment`), by the bot's own `refundStarPayment` or by Telegram.
+   */
+  refundedPayment(invoice: SentMessage, chargeId: string, from = { id: 42 }): Record<string, unknown> {
+    return {
+      message: this.message(
+        {
+          refunded_payment: {
+            currency: invoice.invoice!.currency,
+            total_amount: invoice.invoice!.prices.reduce((sum, p) => sum + p.amount, 0),
+            invoice_payload: invoice.invoice!.payload,
+            telegram_payment_charge_id: chargeId,
+          },
+        },
+        from,
+        Number(invoice.chat_id),
+      ),
+    };
+  }
+
   /** Makes the next `count` calls of `method` fail. */
   failNext(method: string, failure: FakeFailure, count = 1): void {
     const queue = this.failures.get(method) ?? [];

@@ -9,6 +9,14 @@ export class RecordingHandler {
   delayMs = 0;
   calls = 0;
 
+  /** Ids of the messages the channel gave up on (`MessageHandler.gaveUp`), when the handler takes them. */
+  readonly givenUp: string[] = [];
+
+  /** `gaveUp`: the handler takes the channel's word that it gave up on a message, as the core does. */
+  constructor(options: { gaveUp?: boolean } = {}) {
+    if (options.gaveUp) this.handle.gaveUp = async (message) => void this.givenUp.push(message.id);
+  }
+
   readonly handle: MessageHandler = async (message) => {
     this.calls++;
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));

@@ -30,9 +30,9 @@ export interface SmtpSink {
 
 /**
  * Starts nodemailer's smtp-server without TLS or auth; recipients in `refuse` get a 550. `maxClients` makes it
- * refuse connections beyond that many with a 421, as mail providers do.
+ * refuse connections beyond that many with a 421, as mail providers do; `maxMessageBytes` refuses larger mails with a 552.
  */
-export async function startSmtpSink(options: { refuse?: string[]; maxClients?: number } = {}): Promise<SmtpSink> {
+export async function startSmtpSink(options: { refuse?: string[]; maxClients?: number; maxMessageBytes?: number } = {}): Promise<SmtpSink> {
   const mails: SunkMail[] = [];
   let open = 0;
   let peak = 0;
@@ -65,6 +65,9 @@ export async function startSmtpSink(options: { refuse?: string[]; maxClients?: n
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
         const raw = Buffer.concat(chunks);
+        // As mail servers do past their SIZE limit: a permanent refusal of this mail.
+        if (options.maxMessageBytes !== undefined && raw.length > options.maxMessageBytes)
+          return callback(Object.assign(new Error('message exceeds fixed maximum message size'), { responseCode: 552 }));
         const envelope = {
           from: conn.envelope.mailFrom ? conn.envelope.mailFrom.address : '',
           to: conn.envelope.rcptTo.map((r) => r.address),

@@ -69,6 +69,12 @@ export class TestChannel implements Channel {
     await this.handler(message);
   }
 
+  /** Gives up on a message as a platform adapter does after its retries (`MessageHandler.gaveUp`). */
+  async giveUp(message: IncomingMessage): Promise<void> {
+    if (!this.handler?.gaveUp) throw new Error('the handler takes no word of messages given up on');
+    await this.handler.gaveUp(message);
+  }
+
   /** A message from `sender` carrying the given files (paths on disk) or in-memory bytes. */
   message(
     sender: string,

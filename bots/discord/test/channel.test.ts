@@ -188,6 +188,20 @@ describe('discord channel: incoming', () => {
     expect(busy.content).toMatch(/send it again/);
   });
 
+  it('hands a message it gives up on to the core, which tells the user once, rather than answering itself', async () => {
+    const handler = new RecordingHandler({ gaveUp: true });
+    handler.failures = 1000;
+    const { fake } = await setup({}, handler);
+    const message = fake.dm(ada, { content: 'hello' });
+    await new Promise<void>((resolve) => {
+      const check = () => (handler.givenUp.length > 0 ? resolve() : setTimeout(check, 20));
+      check();
+    });
+    expect(handler.calls).toBe(4);
+    expect(handler.givenUp).toHaveLength(1);
+    expect(fake.repliesTo(message)).toEqual([]);
+  });
+
   it('refuses a download that runs past the size Discord announced, and a file the CDN no longer has', async () => {
     const { fake, handler } = await setup();
     const bigger = fake.addAttachment(Buffer.alloc(5000, 1), 'long.ogg', 'audio/ogg', 1000);

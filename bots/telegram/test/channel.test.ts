@@ -183,6 +183,16 @@ describe('telegram channel: incoming', () => {
     expect(confirmedEarly).toBe(false);
   });
 
+  it('hands a message it could not record after its retries to the core to tell the sender, and confirms it', async () => {
+    const { fake, handler } = await setup({}, new RecordingHandler({ gaveUp: true }));
+    handler.failures = 1000; // the file cannot be fetched however often it is tried
+    const message = fake.message({ text: 'hi' }, user);
+    const updateId = fake.pushUpdate({ message });
+    await fake.waitFor(() => fake.callsOf('getUpdates').some((c) => Number(c.params.offset) > updateId));
+    expect(handler.calls).toBe(5);
+    expect(handler.givenUp).toEqual([`tg:42:${String(message.message_id)}`]);
+  });
+
   it('refuses a file above the download limit before downloading it', async () => {
     const { fake, handler } = await setup({ maxDownloadBytes: 1000 });
     const big = fake.addFile(Buffer.alloc(5000, 1));

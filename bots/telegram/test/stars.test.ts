@@ -213,6 +213,37 @@ describe('Telegram Stars payments', () => {
     expect(entries).toMatchObject([{ kind: 'spend', seconds: -before, amountCents: -order.amountCents!, currency: 'xtr' }]);
   });
 
+  it('takes a refund Telegram reports with refunded_payment into the ledger once, and answers it with no help text', async () => {
+    const { order, invoice } = await voiceAwaitingStars(505);
+    const { chargeId, update } = telegram.successfulPayment(invoice, { id: 505 });
+    telegram.pushUpdate(update);
+    await svc.waitForOrder((o) => o.id === order.id && o.state !== 'awaiting_payment', 20_000);
+    await telegram.waitFor(() => textsTo(505).some((t) => t.startsWith('Payment received')));
+
+    // Refunded outside this service's refund command (Telegram's support, or a refund whose record was lost).
+    await fetch(`${telegram.url}/bot${telegram.token}/refundStarPayment`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user_id: 505, telegram_payment_charge_id: chargeId }),
+    });
+    const refunded = telegram.refundedPayment(invoice, chargeId, { id: 505 });
+    telegram.pushUpdate(refunded);
+    const last = telegram.pushUpdate(refunded);
+    // Both updates were handled once the bot confirms past them.
+    await telegram.waitFor(() => telegram.callsOf('getUpdates').some((c) => Number(c.params.offset) > last), 20_000);
+    await telegram.waitFor(() => textsTo(505).some((t) => t.startsWith(`Your payment of ${order.amountCents} Stars was refunded`)));
+    expect(svc.balance('telegram', '505')).toBe(0);
+    expect(
+      svc.service.db
+        .select()
+        .from(ledger)
+        .where(eq(ledger.key, `refund-charge:${chargeId}`))
+        .all(),
+    ).toHaveLength(1);
+    expect(textsTo(505).filter((t) => t.includes('was refunded'))).toHaveLength(1);
+    expect(textsTo(505).some((t) => t.includes(text.help(FREE, 'telegram').slice(0, 40)))).toBe(false);
+  });
+
   it('records a refund Telegram made before a crash (CHARGE_ALREADY_REFUNDED) once, without failing', async () => {
     const { order, invoice } = await voiceAwaitingStars(504);
     const { chargeId, update } = telegram.successfulPayment(invoice, { id: 504 });
