@@ -48,6 +48,8 @@ if [ -d "$payload/a" ]; then
   xz -dc "$payload/a/model.xz" > "$work/ggml-tiny.en.bin"
   echo "$(cat "$payload/a/model.sha256")  $work/ggml-tiny.en.bin" | sha256sum -c --quiet -
   rm -rf "$work/src" && mkdir -p "$work/src" && tar -xJf "$payload/a/whisper.cpp.tar.xz" -C "$work/src"
+  # pack.ts leaves the bindings out, but CMakeLists.txt configures this one file from them.
+  mkdir -p "$work/src/whisper.cpp/bindings/javascript" && echo '{}' > "$work/src/whisper.cpp/bindings/javascript/package-tmpl.json"
   echo "model and source unpacked in $(took "$t")"
   if [ -z "${PREBUILT:-}" ]; then
     t=$(now)
@@ -92,7 +94,7 @@ if [ -d "$payload/b" ]; then
     mkdir -p "$work/mps"
     if timeout 20 nvidia-cuda-mps-control -d; then
       echo "under CUDA MPS:"
-      GPU_SETS=none GPU_TURBO_ENGINES="${GPU_MPS_ENGINES:-4 8}" GPU_CLI_PARALLEL=4 timeout 240 \
+      GPU_SETS=none GPU_TURBO_ENGINES="${GPU_MPS_ENGINES:-4 8}" GPU_CLI_PARALLEL=4 timeout 150 \
         "$work/node" "$payload/b/measure.mjs" "$payload/b" "$work" "$bin" "$work/ggml-tiny.en.bin" "${turbo[@]}" || echo "MPS run failed"
       echo quit | timeout 20 nvidia-cuda-mps-control || true
     fi
