@@ -17,7 +17,7 @@
 #
 # Environment: CUDA_ARCH (90), GPU_ENGINES (1), GPU_THREADS (8), WORK (/tmp/gpu-run), JOBS (all cores), TURBO (1; 0
 # skips the large-v3-turbo shapes; `tiny` writes tiny's shapes instead, to try the steps on a CPU), GPU_MPS (1: the
-# turbo sweep again under CUDA MPS where nvidia-cuda-mps-control is found), and measure.ts's GPU_SETS,
+# turbo sweep again under CUDA MPS where nvidia-cuda-mps-control is found, with GPU_MPS_ENGINES: `4 8`), and measure.ts's GPU_SETS,
 # GPU_TURBO_ENGINES and GPU_CLI_PARALLEL.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
