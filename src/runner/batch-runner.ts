@@ -34,7 +34,7 @@ export interface BatchRunnerOptions {
 const MANIFEST_BUDGET = 6000;
 
 /**
- * One GPU per job: the worker runs one engine holding the model on it (the image sets WHISPER_ENGINES=1).
+ * One GPU per job: the worker runs two engines sharing it (the image sets WHISPER_ENGINES=2).
  * Submitted with every job, so it holds whatever the job definition says; the CloudFormation template in
  * deploy/aws/ declares the same (a test compares them).
  */

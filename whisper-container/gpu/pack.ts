@@ -1,8 +1,9 @@
 /**
  * Prepares what the GPU run carries, in two parts because together they exceed the 64 MiB one call carries:
  *   payload/a  the tiny.en model and whisper.cpp's source (xz): the build step          (about 34 MiB)
- *   payload/b  node, ffmpeg (xz), the worker and the measurement bundled into one file each, the audio sets and
- *              the words said in them, and the CPU figures of the same worker on the same files here   (about 45 MiB)
+ *   payload/b  node, ffmpeg (xz), the worker, the measurement and the large-v3-turbo-shaped model's generator
+ *              bundled into one file each, the audio sets and the words said in them, and the CPU figures of the
+ *              same worker on the same files here                                                  (about 45 MiB)
  *
  *   npx tsx whisper-container/gpu/pack.ts   (GPU_PACK_CPU=0 skips the CPU measurement; GPU_PACK_XZ=-1 packs fast
  *                                           but too big to carry, for trying the run on a CPU)
@@ -14,7 +15,7 @@ import { hostname, loadavg } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ffmpegPath } from '../../src/media/ffmpeg';
+import { bundledFfmpeg } from '../../src/media/ffmpeg';
 import { engine, repoRoot } from '../../test/support/engine';
 import { ffmpeg } from '../../test/support/speech';
 import { longSet, noteSet } from '../../test/support/speech-sets';
@@ -121,8 +122,10 @@ async function main(): Promise<void> {
 
   await bundle(join(repoRoot, 'whisper-container', 'src', 'main.ts'), join(partB, 'worker.mjs'));
   await bundle(join(here, 'measure.ts'), join(partB, 'measure.mjs'));
+  await bundle(join(here, 'turbo-shapes.ts'), join(partB, 'turbo-shapes.mjs'));
   await xz(process.execPath, join(partB, 'node.xz'));
-  await xz(ffmpegPath(), join(partB, 'ffmpeg.xz'));
+  // The npm static build: a distribution's ffmpeg links about 200 libraries the GPU machine does not have.
+  await xz(bundledFfmpeg(), join(partB, 'ffmpeg.xz'));
   await xz(engine.model, join(partA, 'model.xz'));
   // The engine's source as npm ships it, minus what a CUDA build of whisper-cli and whisper-server never reads.
   const source = join(repoRoot, 'node_modules', 'nodejs-whisper', 'cpp');
