@@ -1,12 +1,13 @@
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spokenFile } from '../support/audio';
 import { PREPARED_MODEL } from '../support/service';
+import { spoolMessage } from '../support/spool-channel';
 
 interface Sent {
   reply: { kind: string; key: string; text: string; files?: { name: string; content: string }[] };
@@ -92,7 +93,7 @@ describe('SIGKILL at each step, then restart: every order finishes exactly once'
       const marker = join(dataDir, 'crashed');
       const first = startApp(dataDir, { CRASH_AT: point, CRASH_MARKER: marker });
       await until(() => existsSync(join(dataDir, 'spool', 'in')), 30_000, 'spool');
-      await writeFile(join(dataDir, 'spool', 'in', 'm1.json'), JSON.stringify({ id: 'm1', sender: 'pat', files: [voice] }));
+      await spoolMessage(join(dataDir, 'spool'), { id: 'm1', sender: 'pat', files: [voice] });
       const death = await exited(first, 120_000);
       expect(death.signal).toBe('SIGKILL');
       expect(readFileSync(marker, 'utf8').trim()).toBe(point);
@@ -138,7 +139,7 @@ describe('SIGKILL at each step, then restart: every order finishes exactly once'
     const dataDir = await mkdtemp(join(tmpdir(), 'crash-term-'));
     const first = startApp(dataDir);
     await until(() => existsSync(join(dataDir, 'spool', 'in')), 30_000, 'spool');
-    await writeFile(join(dataDir, 'spool', 'in', 'm1.json'), JSON.stringify({ id: 'm1', sender: 'quinn', files: [voice] }));
+    await spoolMessage(join(dataDir, 'spool'), { id: 'm1', sender: 'quinn', files: [voice] });
     await until(() => sent(dataDir).some((s) => s.reply.kind === 'quote'), 60_000, 'the first reply');
     first.kill('SIGTERM');
     expect((await exited(first, 60_000)).code).toBe(0);

@@ -239,7 +239,7 @@ describe('the AWS CloudFormation template', () => {
       expect(container.Command).toBeUndefined();
       expect(container.JobRoleArn).toEqual({ 'Fn::GetAtt': ['WorkerRole', 'Arn'] });
       const dockerfile = readFileSync('whisper-container/Dockerfile', 'utf8');
-      expect(dockerfile).toMatch(/^ENTRYPOINT \[.*"whisper-container\/src\/main\.ts"\]$/m);
+      expect(dockerfile).toMatch(/^ENTRYPOINT \[.*"dist\/whisper-container\/main\.mjs"\]$/m);
     });
   });
 });

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -17,6 +17,7 @@ import { BATCH_DEFINITION, BATCH_QUEUE, batchServiceEnv, startS3WithCredentials,
 import type { TestS3 } from '../support/s3rver';
 import { startTestService, type TestService } from '../support/service';
 import { TestChannel } from '../support/test-channel';
+import { spoolMessage } from '../support/spool-channel';
 
 const log = createLogger('silent');
 const SENTENCE = 'Please send the quarterly report to the finance team before Friday.';
@@ -262,7 +263,7 @@ describe('the service on S3 and AWS Batch, the worker run as the container runs 
     const env = { ...serviceEnv(), AWS_ACCESS_KEY_ID: s3.env.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: s3.env.AWS_SECRET_ACCESS_KEY };
     const first = startApp(dataDir, { ...env, CRASH_AT: 'submitted', CRASH_MARKER: marker });
     await until(() => existsSync(join(dataDir, 'spool', 'in')), 30_000, 'the spool');
-    await writeFile(join(dataDir, 'spool', 'in', 'm1.json'), JSON.stringify({ id: 'm1', sender: 'pat', files: [voice] }));
+    await spoolMessage(join(dataDir, 'spool'), { id: 'm1', sender: 'pat', files: [voice] });
     expect((await exited(first)).signal).toBe('SIGKILL');
 
     // Killed after SubmitJob, before the job id was recorded: the order is still queued, the job exists.

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encode, ffmpeg, speak } from './speech';
@@ -15,12 +16,16 @@ export interface ForgedFile {
   claims: number;
 }
 
-/** The speech as a WAV, and its true length. */
+/**
+ * The speech as a WAV, and its true length. The files are named after the text, so calls running side by side in
+ * one folder (the corpus makes several at once) never write over each other's half-written file.
+ */
 export async function speechWav(dir: string, text: string): Promise<{ wav: string; seconds: number }> {
-  const source = join(dir, 'speech.source.wav');
+  const name = `speech-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
+  const source = join(dir, `${name}.source.wav`);
   await speak(text, source);
   // 16 kHz mono: the length is then simply bytes / 32000 after the 44-byte header.
-  const wav = join(dir, 'speech.wav');
+  const wav = join(dir, `${name}.wav`);
   await ffmpeg(['-i', source, '-ac', '1', '-ar', '16000', '-c:a', 'pcm_s16le', wav]);
   const bytes = (await readFile(wav)).length - 44;
   return { wav, seconds: bytes / 32000 };

@@ -1,5 +1,6 @@
 import { appendFileSync, createReadStream, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { rename, writeFile } from 'node:fs/promises';
 import type { Channel, IncomingMessage, MessageHandler, Reply, ReplyAddress } from '../../src/ports/channel';
 
 /** What a test drops into `<dir>/in/*.json`: a message whose attachments are file paths. */
@@ -62,4 +63,14 @@ function toIncoming(m: SpooledMessage): IncomingMessage {
     replyTo: { channel: 'test', chatId: m.sender, messageId: m.id },
     attachments: m.files.map((path) => ({ name: basename(path), size: statSync(path).size, open: async () => createReadStream(path) })),
   };
+}
+
+/**
+ * Puts a message in the spool the way a mail drop does: written under another name, then renamed, so the
+ * channel's poll never reads a half-written file (it polls every 100 ms, and a loaded machine writes slowly).
+ */
+export async function spoolMessage(spoolDir: string, message: SpooledMessage): Promise<void> {
+  const path = join(spoolDir, 'in', `${message.id}.json`);
+  await writeFile(`${path}.part`, JSON.stringify(message));
+  await rename(`${path}.part`, path);
 }
