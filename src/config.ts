@@ -92,6 +92,7 @@ export const configSchema = z.object({
   BATCH_JOB_DEFINITION: optional(z.string().min(1)),
   BATCH_ENDPOINT: optional(url),
   BATCH_JOB_TIMEOUT_SECONDS: optional(int(60)),
+  BATCH_POLL_SECONDS: z.coerce.number().min(0.1).max(600).default(10),
   BATCH_JOB_ROLE_ARN: optional(
     z.string().regex(/^arn:[\w-]+:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'an IAM role ARN (arn:aws:iam::<account>:role/<name>)'),
   ),
@@ -178,6 +179,8 @@ export interface Config {
         endpoint?: string;
         region: string;
         attemptTimeoutSeconds?: number;
+        /** How often running jobs are described (one DescribeJobs per 100 of them). */
+        pollIntervalMs: number;
         /** Each job gets a session of this role scoped to its own orders; unset, jobs use the job definition's role. */
         jobRoleArn?: string;
         stsEndpoint?: string;
@@ -316,6 +319,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             endpoint: e.BATCH_ENDPOINT,
             region: e.AWS_REGION,
             attemptTimeoutSeconds: e.BATCH_JOB_TIMEOUT_SECONDS,
+            pollIntervalMs: Math.round(e.BATCH_POLL_SECONDS * 1000),
             jobRoleArn: e.BATCH_JOB_ROLE_ARN,
             stsEndpoint: e.STS_ENDPOINT,
             localMaxSeconds: e.LOCAL_MAX_SECONDS,

@@ -62,6 +62,7 @@ export function runnerFromConfig(config: Config, log: Logger, store: BlobStore):
     endpoint: runner.endpoint,
     region: runner.region,
     attemptTimeoutSeconds: runner.attemptTimeoutSeconds,
+    pollIntervalMs: runner.pollIntervalMs,
     log,
     // The image carries its model, engine and thread count; only where the data lives is per deployment.
     workerEnv: { ...workerStorageEnv(config), LOG_LEVEL: config.logLevel },

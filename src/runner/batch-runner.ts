@@ -25,6 +25,8 @@ export interface BatchRunnerOptions {
   jobCredentials?: JobCredentials;
   /** Batch stops an attempt that runs longer (`timeout.attemptDurationSeconds`, at least 60); `BATCH_JOB_TIMEOUT_SECONDS` when absent. */
   attemptTimeoutSeconds?: number;
+  /** How often running jobs are described (`BATCH_POLL_SECONDS`); 10 s when absent. */
+  pollIntervalMs?: number;
   log: Logger;
   /** A ready client (tests); built from the options and the SDK's default credential chain otherwise. */
   client?: BatchClient;
@@ -95,8 +97,8 @@ const PARTLY_FAILED_EXIT = 2;
  * service that crashed after SubmitJob and before recording the job id does not pay for a second GPU run.
  */
 export class BatchRunner implements Runner {
-  /** DescribeJobs per running job: every 10 s keeps well inside Batch's API rate limits, and GPU jobs take minutes. */
-  readonly pollIntervalMs = 10_000;
+  /** How often the tracker asks about running jobs: every 10 s by default keeps well inside Batch's API rate limits, and GPU jobs take minutes. */
+  readonly pollIntervalMs: number;
 
   readonly client: BatchClient;
   /** Jobs this process submitted, by order id: Batch's listing may lag a fresh submission by a moment. */
@@ -116,6 +118,7 @@ export class BatchRunner implements Runner {
   constructor(private readonly options: BatchRunnerOptions) {
     this.client = options.client ?? new BatchClient({ region: options.region, endpoint: options.endpoint });
     this.manifestBudget = MANIFEST_BUDGET - (options.jobCredentials ? CREDENTIALS_OVERRIDE_BYTES : 0);
+    this.pollIntervalMs = options.pollIntervalMs ?? 10_000;
   }
 
   async submit(manifest: JobManifest): Promise<string> {
