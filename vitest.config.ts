@@ -9,6 +9,8 @@ export default defineConfig({
     testTimeout: 180_000,
     hookTimeout: 180_000,
     pool: 'forks',
-    maxWorkers: 2,
+    // Three files at once on two cores: many tests spend their time waiting on servers and timers, not computing.
+    // Measured beside two busy loops: the suite in 335 s with three, 450 s with two; none waits on a deadline.
+    maxWorkers: 3,
   },
 });
