@@ -24,6 +24,8 @@ async function setup(options: Partial<TelegramOptions> = {}, handler = new Recor
     retry: { baseDelayMs: 20, maxDelayMs: 100 },
     handlerRetry: { baseDelayMs: 50, maxDelayMs: 200, maxAttempts: 5 },
     typing: { everyMs: 200 },
+    // Pacing has its own tests (pacing.test.ts); here a second between sends to one chat is only waiting.
+    sendLimits: { perSecond: 1000, chatIntervalMs: 10, groupIntervalMs: 10 },
     ...options,
   });
   await channel.start(handler.handle);
