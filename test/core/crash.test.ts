@@ -75,6 +75,18 @@ function sent(dataDir: string): Sent[] {
     : [];
 }
 
+/** The order is delivered and no reply waits to go: nothing left that could send a duplicate. */
+function settled(dataDir: string): boolean {
+  const db = new Database(join(dataDir, 'service.db'), { readonly: true });
+  try {
+    const pending = db.prepare("select count(*) as n from outbox where state = 'pending'").get() as { n: number };
+    const open = db.prepare("select count(*) as n from orders where state != 'delivered'").get() as { n: number };
+    return pending.n === 0 && open.n === 0;
+  } finally {
+    db.close();
+  }
+}
+
 async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -103,7 +115,7 @@ describe('SIGKILL at each step, then restart: every order finishes exactly once'
       const second = startApp(dataDir);
       try {
         await until(() => sent(dataDir).some((s) => s.reply.kind === 'transcript'), 120_000, 'the transcript');
-        await new Promise((r) => setTimeout(r, 2500)); // room for a duplicate to show up, if there were one
+        await until(() => settled(dataDir), 60_000, 'the outbox to drain');
       } finally {
         second.kill('SIGTERM');
         await exited(second, 30_000);
@@ -147,7 +159,7 @@ describe('SIGKILL at each step, then restart: every order finishes exactly once'
     const second = startApp(dataDir);
     try {
       await until(() => sent(dataDir).some((s) => s.reply.kind === 'transcript'), 120_000, 'the transcript');
-      await new Promise((r) => setTimeout(r, 2000));
+      await until(() => settled(dataDir), 60_000, 'the outbox to drain');
     } finally {
       second.kill('SIGTERM');
       await exited(second, 30_000);
