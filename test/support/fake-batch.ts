@@ -71,9 +71,24 @@ export class FakeBatch {
   readonly refusals: string[] = [];
   private server?: Server;
   private readonly running = new Set<Promise<void>>();
+  /** While set, `run` jobs wait in STARTING until it resolves: a GPU that has not come up yet. */
+  private gpuReady?: Promise<void>;
   private refuse?: { match: (job: { jobName: string; environment: Record<string, string> }) => boolean; answer: SubmitRefusal };
 
   constructor(readonly options: FakeBatchOptions) {}
+
+  /**
+   * Holds every `run` job in STARTING, as a GPU instance that takes its time to come up, until the returned
+   * function is called: tests see what happens meanwhile without guessing how long a wait is long enough.
+   */
+  holdStarts(): () => void {
+    let release!: () => void;
+    this.gpuReady = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.gpuReady = undefined;
+      release();
+    };
+  }
 
   /** Listens on a free loopback port; resolves with the endpoint URL for `BATCH_ENDPOINT`. */
   async start(): Promise<string> {
@@ -252,6 +267,7 @@ export class FakeBatch {
     for (const status of ['RUNNABLE', 'STARTING', 'RUNNING'] as const) {
       await new Promise((r) => setTimeout(r, status === 'STARTING' ? (this.options.startDelayMs ?? 50) : 50));
       this.setStatus(job.jobId, status);
+      if (status === 'STARTING') await this.gpuReady;
     }
     const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...this.options.containerEnv, ...job.environment };
     const code = await new Promise<number>((done) => {
