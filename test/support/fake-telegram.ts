@@ -43,6 +43,12 @@ interface StoredFile {
 }
 
 /** Options for the fake server. */
+/**
+ * Send limits for tests that are not about pacing: Telegram's second between sends to one chat (three in a
+ * group) is only waiting there. Pacing has its own tests (bots/telegram/test/pacing.test.ts, burst.test.ts).
+ */
+export const UNPACED = { perSecond: 1000, chatIntervalMs: 10, groupIntervalMs: 10 };
+
 export interface FakeTelegramOptions {
   token?: string;
   botId?: number;

@@ -5,7 +5,7 @@ import { buffer as readAll } from 'node:stream/consumers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/log';
 import { AttachmentRefusal, DeliveryError, type Channel, type ReplyAddress } from '../../../src/ports/channel';
-import { FakeTelegram } from '../../../test/support/fake-telegram';
+import { FakeTelegram, UNPACED } from '../../../test/support/fake-telegram';
 import { freePort } from '../../../test/support/ports';
 import { RecordingHandler } from '../../../test/support/recording-handler';
 import { createTelegramChannel, type TelegramOptions } from '../index';
@@ -24,8 +24,7 @@ async function setup(options: Partial<TelegramOptions> = {}, handler = new Recor
     retry: { baseDelayMs: 20, maxDelayMs: 100 },
     handlerRetry: { baseDelayMs: 50, maxDelayMs: 200, maxAttempts: 5 },
     typing: { everyMs: 200 },
-    // Pacing has its own tests (pacing.test.ts); here a second between sends to one chat is only waiting.
-    sendLimits: { perSecond: 1000, chatIntervalMs: 10, groupIntervalMs: 10 },
+    sendLimits: UNPACED,
     ...options,
   });
   await channel.start(handler.handle);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TranscriptResult } from '../../../src/domain/transcript';
 import { silentLogger } from '../../../src/log';
 import { generatedVoiceNote, spokenFile } from '../../../test/support/audio';
-import { FakeTelegram, type SentMessage } from '../../../test/support/fake-telegram';
+import { FakeTelegram, UNPACED, type SentMessage } from '../../../test/support/fake-telegram';
 import { deliverWebhook, startFakeStripe, stripeEvent, type FakeStripe } from '../../../test/support/fake-stripe';
 import { startTestService, type TestService } from '../../../test/support/service';
 import { createTelegramChannel } from '../index';
@@ -37,6 +37,7 @@ describe('Telegram bot end to end', () => {
       // Telegram's own 20 MB limit, scaled down so the test need not move 20 MB.
       maxDownloadBytes: 200_000,
       polling: { timeoutSeconds: 5 },
+      sendLimits: UNPACED,
     });
     svc = await startTestService({
       channels: [channel],

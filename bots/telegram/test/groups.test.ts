@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/log';
 import { generatedVoiceNote } from '../../../test/support/audio';
-import { FakeTelegram } from '../../../test/support/fake-telegram';
+import { FakeTelegram, UNPACED } from '../../../test/support/fake-telegram';
 import { ScriptedRunner } from '../../../test/support/runners';
 import { startTestService, type TestService } from '../../../test/support/service';
 import { createTelegramChannel } from '../index';
@@ -32,6 +32,7 @@ describe('Telegram groups: only recordings addressed to the bot', () => {
       apiRoot: telegram.url,
       log: silentLogger,
       polling: { timeoutSeconds: 5 },
+      sendLimits: UNPACED,
     });
     svc = await startTestService({ channels: [channel], runner: new ScriptedRunner('pending') });
   });
