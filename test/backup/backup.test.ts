@@ -93,12 +93,15 @@ function expectConsistentSnapshot(restoredPath: string, source: Database.Databas
   }
 }
 
-const targets: { name: string; target: () => Promise<{ target: BackupTarget; s3?: TestS3; restoreFrom: (key: string) => string }> }[] = [
+const targets: {
+  name: string;
+  target: () => Promise<{ target: BackupTarget; s3?: TestS3; folder?: string; restoreFrom: (key: string) => string }>;
+}[] = [
   {
     name: 'a folder',
     target: async () => {
       const path = await mkdtemp(join(tmpdir(), 'backups-'));
-      return { target: { kind: 'folder', path }, restoreFrom: (key) => join(path, key) };
+      return { target: { kind: 'folder', path }, folder: path, restoreFrom: (key) => join(path, key) };
     },
   },
   {
@@ -127,6 +130,7 @@ for (const { name, target: makeTarget } of targets) {
     beforeAll(async () => {
       const made = await makeTarget();
       s3 = made.s3;
+      if (made.folder) scratch.push(made.folder);
       restoreFrom = made.restoreFrom;
       place = backupPlace(made.target);
       if (s3) Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' });
