@@ -1,4 +1,4 @@
-import { readFile, mkdtemp } from 'node:fs/promises';
+import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,10 +24,14 @@ describe('email end to end with the real service and worker', () => {
 
   beforeAll(async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mail-e2e-'));
-    [memo, second] = await Promise.all([
-      spokenFile(dir, 'memo.ogg', SENTENCE).then((p) => readFile(p)),
-      spokenFile(dir, 'weather.mp3', SECOND, 'mp3').then((p) => readFile(p)),
-    ]);
+    try {
+      [memo, second] = await Promise.all([
+        spokenFile(dir, 'memo.ogg', SENTENCE).then((p) => readFile(p)),
+        spokenFile(dir, 'weather.mp3', SECOND, 'mp3').then((p) => readFile(p)),
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     [dovecot, sink] = await Promise.all([startDovecot({ user: SERVICE }), startSmtpSink()]);
     svc = await startTestService({
       env: {

@@ -1,10 +1,10 @@
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spokenFile } from '../support/audio';
 import { PREPARED_MODEL } from '../support/service';
 import { spoolMessage } from '../support/spool-channel';
@@ -13,13 +13,15 @@ interface Sent {
   reply: { kind: string; key: string; text: string; files?: { name: string; content: string }[] };
 }
 
+/** Holds the voice note and every test's DATA_DIR. */
+let dir: string;
 let voice: string;
 beforeAll(async () => {
-  voice = await spokenFile(
-    await mkdtemp(join(tmpdir(), 'crash-audio-')),
-    'note.ogg',
-    'Please send the quarterly report to the finance team before Friday.',
-  );
+  dir = await mkdtemp(join(tmpdir(), 'crash-'));
+  voice = await spokenFile(dir, 'note.ogg', 'Please send the quarterly report to the finance team before Friday.');
+});
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 function startApp(dataDir: string, env: Record<string, string> = {}): ChildProcess {
@@ -101,7 +103,7 @@ const POINTS = ['received', 'submitted', 'running', 'results-read', 'delivered',
 describe('SIGKILL at each step, then restart: every order finishes exactly once', () => {
   for (const point of POINTS) {
     it(`killed at "${point}"`, async () => {
-      const dataDir = await mkdtemp(join(tmpdir(), `crash-${point}-`));
+      const dataDir = await mkdtemp(join(dir, `${point}-`));
       const marker = join(dataDir, 'crashed');
       const first = startApp(dataDir, { CRASH_AT: point, CRASH_MARKER: marker });
       await until(() => existsSync(join(dataDir, 'spool', 'in')), 30_000, 'spool');
@@ -148,7 +150,7 @@ describe('SIGKILL at each step, then restart: every order finishes exactly once'
   }
 
   it('SIGTERM while transcribing exits 0, and the next start finishes the order once', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'crash-term-'));
+    const dataDir = await mkdtemp(join(dir, 'term-'));
     const first = startApp(dataDir);
     await until(() => existsSync(join(dataDir, 'spool', 'in')), 30_000, 'spool');
     await spoolMessage(join(dataDir, 'spool'), { id: 'm1', sender: 'quinn', files: [voice] });

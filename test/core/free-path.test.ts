@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +23,10 @@ describe('free path with the real worker', () => {
     channel = new TestChannel();
     svc = await startTestService({ channels: [channel] });
   });
-  afterAll(async () => svc?.stop());
+  afterAll(async () => {
+    await svc?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
 
   it('answers with the duration, transcribes, sends the text and both files, and charges the seconds', async () => {
     await channel.receive(channel.message('alice', [voice]));

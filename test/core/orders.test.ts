@@ -1,8 +1,8 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ledger } from '../../src/db/schema';
 import { eq } from 'drizzle-orm';
 import { spokenFile } from '../support/audio';
@@ -22,6 +22,9 @@ beforeAll(async () => {
 afterEach(async () => {
   await svc?.stop();
   svc = undefined;
+});
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 const start = async (env: Record<string, string>, extra: { payments?: RecordingPayments; runner?: ScriptedRunner } = {}) => {

@@ -88,7 +88,7 @@ function processesOf(dataDir: string): string[] {
 
 describe('WarmRunner', () => {
   it('runs orders submitted together in one warm worker, each file with its own result', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'warm-data-'));
+    const dataDir = await mkdtemp(join(dir, 'data-'));
     const runner = runnerFor(dataDir);
     const busyBefore = await metric(runnerMetrics.engineBusy);
     try {
@@ -130,7 +130,7 @@ describe('WarmRunner', () => {
   });
 
   it('a killed worker fails only the jobs it was on; the waiting ones run in its replacement', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'warm-kill-'));
+    const dataDir = await mkdtemp(join(dir, 'kill-'));
     const runner = runnerFor(dataDir);
     let settledCount = 0;
     runner.onSettled(() => settledCount++);
@@ -166,7 +166,7 @@ describe('WarmRunner', () => {
   });
 
   it('a worker that cannot start fails its jobs with the reason, and tries again for the next job', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'warm-nomodel-'));
+    const dataDir = await mkdtemp(join(dir, 'nomodel-'));
     const runner = runnerFor(dataDir, { WHISPER_MODEL: join(dataDir, 'missing.bin') });
     try {
       const [manifest] = await ordersIn(dataDir, 1);
