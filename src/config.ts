@@ -143,6 +143,8 @@ export interface Config {
     /** Files measured at once; unset, the number of cores. */
     maxConcurrentProbes?: number;
     probeSecondsPerMessage: number;
+    /** How long a file's download may send nothing before it is given up (PLATFORM_CALL_TIMEOUT_SECONDS). */
+    downloadIdleMs: number;
   };
   telegram?: {
     token: string;
@@ -284,6 +286,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConcurrentIntake: e.MAX_CONCURRENT_INTAKE,
       maxConcurrentProbes: e.MAX_CONCURRENT_PROBES,
       probeSecondsPerMessage: e.PROBE_SECONDS_PER_MESSAGE,
+      downloadIdleMs: e.PLATFORM_CALL_TIMEOUT_SECONDS * 1000,
     },
     telegram: e.TELEGRAM_BOT_TOKEN
       ? {

@@ -101,6 +101,7 @@ export const text = {
     tooLarge: (limit: number) => `larger than the ${formatBytes(limit)} limit, so I skipped it`,
     tooLong: (limit: number) => `longer than the ${clock(limit)} limit, so I skipped it`,
     unavailable: 'the platform would not let me download it, so I skipped it',
+    stalled: (seconds: number) => `the download stopped for ${minutes(seconds)}, so I skipped it; please send it again`,
     tooMany: (limit: number) => `over the limit of ${limit} files in one message, so I skipped it`,
     notMeasured: (budget: number) =>
       `could not be measured within the ${clock(budget)} the files of one message get together, so I skipped it; send it in a message of its own`,

@@ -110,6 +110,7 @@ export class Service {
       maxConcurrent: abuse.maxConcurrentIntake,
       maxConcurrentProbes: abuse.maxConcurrentProbes,
       probeSecondsPerMessage: abuse.probeSecondsPerMessage,
+      downloadIdleMs: abuse.downloadIdleMs,
       maxFilesPerMessage: config.limits.maxFilesPerMessage,
       model: modelInfo(config.whisper.model ?? locateModel(undefined, config.dataDir)),
     });

@@ -48,6 +48,8 @@ export interface IntakeOptions {
   maxConcurrentProbes?: number;
   /** Measuring time the files of one message get together, in seconds (default 600). */
   probeSecondsPerMessage?: number;
+  /** How long a file's download may send nothing before it is refused as stalled; 30 s when absent. */
+  downloadIdleMs?: number;
   /** The model recordings go through; English-only ones refuse other languages and translation. */
   model: ModelInfo;
 }
@@ -260,7 +262,9 @@ export class Intake {
     for (const [position, attachment] of accepted.entries()) {
       const name = displayName(attachment.name, position);
       const key = `orders/${orderId}/${position}`;
-      stored.push(await storeAttachment({ store, attachment, name, position, key, limits, probeSlots: this.probeSlots, budget }));
+      const { probeSlots } = this;
+      const { downloadIdleMs } = this.options;
+      stored.push(await storeAttachment({ store, attachment, name, position, key, limits, probeSlots, budget, downloadIdleMs }));
     }
     // Files past the limit are recorded as refused, never opened: their lines then stay in every status the order shows.
     for (const [i, attachment] of message.attachments.slice(this.maxFiles).entries()) {

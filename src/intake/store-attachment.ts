@@ -8,9 +8,12 @@ import type { NewFile } from '../orders/lifecycle';
 import { isMediaFile } from '../media/media-types';
 import { probeFile, type Probe, type ProbeOptions } from '../media/probe';
 import { DEFAULT_PROBE_BUDGET_MS, ProbeBudget } from './probe-budget';
+import { DownloadStalled, openGuarded, type StallGuard } from './stall-guard';
 import { Slots } from './slots';
 
 const unboundedProbes = new Slots(Number.POSITIVE_INFINITY);
+/** PLATFORM_CALL_TIMEOUT_SECONDS' default: a platform call that gets no answer for this long is abandoned. */
+const DEFAULT_DOWNLOAD_IDLE_MS = 30_000;
 import { BlobTooLargeError, type BlobStore } from '../ports/blob-store';
 import { AttachmentRefusal, type IncomingAttachment } from '../ports/channel';
 
@@ -31,9 +34,15 @@ export async function storeAttachment(input: {
   probeSlots?: Slots;
   /** This message's measuring time, shared by its files; one probe's limit when absent. */
   budget?: ProbeBudget;
+  /** How long the download may send nothing (PLATFORM_CALL_TIMEOUT_SECONDS); 30 s when absent. */
+  downloadIdleMs?: number;
 }): Promise<NewFile> {
   const { store, attachment, name, position, key, limits } = input;
-  const { probeSlots = unboundedProbes, budget = new ProbeBudget(DEFAULT_PROBE_BUDGET_MS) } = input;
+  const {
+    probeSlots = unboundedProbes,
+    budget = new ProbeBudget(DEFAULT_PROBE_BUDGET_MS),
+    downloadIdleMs = DEFAULT_DOWNLOAD_IDLE_MS,
+  } = input;
   const base = { position, name, key, bytes: 0, duration: null };
   // A file that says it is something else (an image, a PDF, text) is named and refused unread: no download, no decoder.
   if (!isMediaFile(attachment.mimeType, attachment.name)) return { ...base, refusal: text.refusals.notAudio };
@@ -41,10 +50,15 @@ export async function storeAttachment(input: {
     return { ...base, refusal: text.refusals.tooLarge(limits.maxFileBytes) };
   }
   let bytes: number;
+  let body: StallGuard | undefined;
   try {
-    const body = await attachment.open();
+    body = await openGuarded(() => attachment.open(), downloadIdleMs);
     ({ bytes } = await store.put(key, body, { maxBytes: limits.maxFileBytes, contentType: attachment.mimeType }));
   } catch (error) {
+    // Whatever went wrong, the connection is closed here rather than left to the platform's own timeout.
+    body?.destroy();
+    // The store may wrap the stream's error (an S3 upload does): the guard itself knows whether it gave up.
+    if (error instanceof DownloadStalled || body?.stalled) return { ...base, refusal: text.refusals.stalled(downloadIdleMs / 1000) };
     if (error instanceof BlobTooLargeError) return { ...base, refusal: text.refusals.tooLarge(limits.maxFileBytes) };
     // The adapter knows its platform's limit and phrases the clause itself.
     if (error instanceof AttachmentRefusal) return { ...base, refusal: error.message || text.refusals.unavailable };

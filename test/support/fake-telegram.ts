@@ -83,6 +83,8 @@ export class FakeTelegram {
   private failures = new Map<string, FakeFailure[]>();
   private hangs = new Map<string, number>();
   private readonly hung = new Set<ServerResponse>();
+  /** Files whose downloads stop, by path: after this many body bytes, or before the headers (undefined). */
+  private readonly stalls = new Map<string, number | undefined>();
   private pollers = new Set<() => void>();
   private callWaiters = new Set<() => void>();
   /** Bytes served by file downloads, to check nothing was fetched. */
@@ -255,6 +257,14 @@ export class FakeTelegram {
     this.failures.set(method, queue);
   }
 
+  /**
+   * The file's download stops: after `afterBytes` of its body (the headers sent), or before any answer at all when
+   * absent. The connection stays open, as a server that stopped sending.
+   */
+  stallDownload(filePath: string, afterBytes?: number): void {
+    this.stalls.set(filePath, afterBytes);
+  }
+
   /** Makes the next `count` calls of `method` get no answer at all, as a server that stopped answering. */
   hangNext(method: string, count = 1): void {
     this.hangs.set(method, (this.hangs.get(method) ?? 0) + count);
@@ -292,6 +302,15 @@ export class FakeTelegram {
       if (!file) return this.reply(res, 404, { ok: false, error_code: 404, description: 'Not Found' });
       this.downloads += file.content.length;
       this.downloaded.push(file.file_path);
+      if (this.stalls.has(path)) {
+        const afterBytes = this.stalls.get(path);
+        if (afterBytes !== undefined) {
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': file.content.length });
+          res.write(file.content.subarray(0, afterBytes));
+        }
+        this.hung.add(res);
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': file.content.length });
       res.end(file.content);
       return;
