@@ -5,23 +5,31 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as schema from './schema';
+import { cacheStatements } from './statement-cache';
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 
 export const migrationsFolder = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+export interface DatabaseOptions {
+  /** Statements kept compiled for reuse (256); 0 compiles every query anew, as a baseline to measure against. */
+  statementCache?: number;
+}
 
 /**
  * Opens (creating if needed) the SQLite database and applies pending migrations.
  * WAL lets HTTP reads go on while a loop writes; synchronous=NORMAL in WAL mode survives a killed
  * process (only a power cut can lose the last commits), which is the failure this service plans for.
  */
-export function openDatabase(path: string): Db {
+export function openDatabase(path: string, options: DatabaseOptions = {}): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Database(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  const { statementCache = 256 } = options;
+  if (statementCache > 0) cacheStatements(sqlite, statementCache);
   const db = drizzle(sqlite, { schema }) as Db;
   migrate(db, { migrationsFolder });
   return db;

@@ -2,7 +2,7 @@ import { eq, sql } from 'drizzle-orm';
 import { grantSeconds } from '../../src/admin/grant';
 import { refundOrder } from '../../src/admin/refund';
 import { retryOrder } from '../../src/admin/retry';
-import { openDatabase, type Db } from '../../src/db';
+import { openDatabase, type DatabaseOptions, type Db } from '../../src/db';
 import { orders, outbox } from '../../src/db/schema';
 import { transaction } from '../../src/db/tx';
 import { Ledger } from '../../src/ledger';
@@ -58,8 +58,8 @@ export class MoneyDesk {
   private readonly orderById;
   private next = 0;
 
-  constructor(file = ':memory:', log: Logger = silentLogger) {
-    this.db = openDatabase(file);
+  constructor(file = ':memory:', log: Logger = silentLogger, options?: DatabaseOptions) {
+    this.db = openDatabase(file, options);
     this.ledger = new Ledger(this.db);
     const methods = new PaymentMethods({ payments: new RecordingPayments(), prices: DESK_PRICES });
     const deps = { db: this.db, ledger: this.ledger, prices: DESK_PRICES, methods, wakeups: new Wakeups(), log };
