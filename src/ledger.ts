@@ -25,6 +25,7 @@ export class Ledger {
   // Prepared once: these run several times for every order.
   private readonly balanceQuery;
   private readonly keyQuery;
+  private readonly insert;
 
   constructor(private readonly db: Db) {
     this.balanceQuery = db
@@ -36,6 +37,22 @@ export class Ledger {
       .select({ id: ledger.id })
       .from(ledger)
       .where(eq(ledger.key, sql.placeholder('key')))
+      .prepare();
+    const column = (name: string) => sql.placeholder(name);
+    this.insert = db
+      .insert(ledger)
+      .values({
+        userId: column('userId'),
+        kind: column('kind'),
+        seconds: column('seconds'),
+        key: column('key'),
+        orderId: column('orderId'),
+        amountCents: column('amountCents'),
+        currency: column('currency'),
+        note: column('note'),
+        actor: column('actor'),
+      })
+      .onConflictDoNothing({ target: ledger.key })
       .prepare();
   }
 
@@ -70,7 +87,8 @@ export class Ledger {
     if (entry.seconds < 0 && this.balance(entry.userId) + entry.seconds < 0) {
       throw new InsufficientBalanceError(entry.userId);
     }
-    const result = this.db.insert(ledger).values(entry).onConflictDoNothing({ target: ledger.key }).run();
+    const { orderId = null, amountCents = null, currency = null, note = null, actor = null } = entry;
+    const result = this.insert.run({ ...entry, orderId, amountCents, currency, note, actor });
     return result.changes === 1;
   }
 

@@ -1,6 +1,6 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db';
-import { invoicePayments, ledger as ledgerTable, orders, paymentNotices } from '../db/schema';
+import { invoicePayments, ledger as ledgerTable, paymentNotices } from '../db/schema';
 import { transaction } from '../db/tx';
 import type { Ledger } from '../ledger';
 import type { Logger } from '../log';
@@ -11,6 +11,7 @@ import type { Wakeups } from '../processors/wakeups';
 import { purchaseKey } from './lifecycle';
 import { paymentsSucceeded, revenueCents } from './metrics';
 import type { PaymentMethods } from './payment-methods';
+import { findOrder } from './states';
 
 export interface InvoicePaymentsDeps {
   db: Db;
@@ -47,7 +48,7 @@ export class InvoicePayments implements InvoiceHandler {
    * Telegram's 10 s pre-checkout deadline.
    */
   payable(orderId: string, amount: number, currency: string, now = Date.now()): PayableAnswer {
-    const order = this.deps.db.select().from(orders).where(eq(orders.id, orderId)).get();
+    const order = findOrder(this.deps.db, orderId);
     if (!order) return { ok: false, reason: text.invoice.unknown };
     if (order.state === 'expired') return { ok: false, reason: text.invoice.expired };
     if (order.state !== 'awaiting_payment') return { ok: false, reason: text.invoice.settled };
@@ -178,7 +179,7 @@ function recordRefund({ db, ledger }: RefundDeps, row: typeof invoicePayments.$i
       .where(and(eq(invoicePayments.chargeId, row.chargeId), isNull(invoicePayments.refundedAt)))
       .run();
     if (marked.changes !== 1) return undefined;
-    const order = db.select().from(orders).where(eq(orders.id, row.orderId)).get();
+    const order = findOrder(db, row.orderId);
     if (!order) return 0;
     const bought =
       db

@@ -1,5 +1,6 @@
-import { and, eq, isNotNull, isNull, lt, or } from 'drizzle-orm';
+import { and, eq, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Db } from '../db';
+import { prepared } from '../db/prepared';
 import { orders, paymentNotices } from '../db/schema';
 import { transaction } from '../db/tx';
 import type { Ledger } from '../ledger';
@@ -29,6 +30,7 @@ import { owedSeconds } from './debts';
 import { paymentCases, paymentsSucceeded, revenueCents, type PaymentCase } from './metrics';
 import { PaymentMethods } from './payment-methods';
 import { reversePayment } from './payment-reversals';
+import { findOrder } from './states';
 
 type Kind = 'paid' | 'pending' | 'failed' | 'expired' | 'reversed';
 
@@ -337,9 +339,15 @@ export class OrderPayments implements PaymentHandler {
   ): { outcome: PaymentOutcome } {
     const { db } = this.deps;
     const result = transaction(db, () => {
-      const seen = db.select({ id: paymentNotices.eventId }).from(paymentNotices).where(eq(paymentNotices.eventId, notice.eventId)).get();
+      const seen = prepared(db, 'paymentNoticeSeen', (d) =>
+        d
+          .select({ id: paymentNotices.eventId })
+          .from(paymentNotices)
+          .where(eq(paymentNotices.eventId, sql.placeholder('eventId')))
+          .prepare(),
+      ).get({ eventId: notice.eventId });
       if (seen) return { outcome: 'duplicate' as const };
-      const order = db.select().from(orders).where(eq(orders.id, notice.orderId)).get();
+      const order = findOrder(db, notice.orderId);
       const applied = effect(order);
       db.insert(paymentNotices).values({ eventId: notice.eventId, type: kind, orderId: notice.orderId, outcome: applied.outcome }).run();
       return applied;

@@ -13,6 +13,7 @@ import { owedSeconds } from './debts';
 import { PaymentMethods } from './payment-methods';
 import { awaitPayment, queueOrder, recordCheckout, rejectEmptyOrder, rejectUnpayableOrder } from './lifecycle';
 import { fileLines, orderFiles } from './summary';
+import { findOrder } from './states';
 
 export type QuoteState = 'queued' | 'awaiting_payment' | 'rejected';
 
@@ -42,7 +43,7 @@ export class Quoting {
   /** Quotes an order in state `received`. Call inside the transaction that recorded it. */
   quote(orderId: string): { state: QuoteState } {
     const { db, ledger } = this.deps;
-    const order = db.select().from(orders).where(eq(orders.id, orderId)).get();
+    const order = findOrder(db, orderId);
     if (!order) throw new Error(`order ${orderId} missing`);
     const method = this.methods.forChannel(order.channel);
     if (order.state !== 'received') return { state: order.state as QuoteState };
@@ -84,7 +85,7 @@ export class Quoting {
    */
   async openCheckout(orderId: string): Promise<void> {
     const { db, log, wakeups } = this.deps;
-    const order = db.select().from(orders).where(eq(orders.id, orderId)).get();
+    const order = findOrder(db, orderId);
     const payments = this.methods.forCurrency(order?.currency)?.payments;
     if (!payments || !order || order.state !== 'awaiting_payment' || order.checkoutId) return;
     let checkout;

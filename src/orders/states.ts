@@ -1,6 +1,7 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db';
 import type { SQLiteUpdateSetSource } from 'drizzle-orm/sqlite-core';
+import { prepared } from '../db/prepared';
 import { orders } from '../db/schema';
 
 /**
@@ -70,4 +71,15 @@ export function moveOrder(
     .where(and(eq(orders.id, orderId), eq(orders.state, from)))
     .run();
   return result.changes === 1;
+}
+
+/** The order's row, or undefined; read through one prepared statement, as nearly every command starts here. */
+export function findOrder(db: Db, orderId: string): typeof orders.$inferSelect | undefined {
+  return prepared(db, 'orderById', (d) =>
+    d
+      .select()
+      .from(orders)
+      .where(eq(orders.id, sql.placeholder('id')))
+      .prepare(),
+  ).get({ id: orderId });
 }

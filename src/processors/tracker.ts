@@ -12,6 +12,7 @@ import { BlobNotFoundError, type BlobStore } from '../ports/blob-store';
 import { resultKey, type JobStatus, type Runner } from '../ports/runner';
 import { backoff } from '../retry/backoff';
 import type { Wakeups } from './wakeups';
+import { findOrder } from '../orders/states';
 
 /** A job that failed as a whole is tried this many times before the order fails and is refunded. */
 const MAX_ATTEMPTS = 2;
@@ -76,7 +77,7 @@ export class Tracker {
     // The runner answered again: a back-off from earlier failures no longer applies.
     if (job.retries > 0 && status.state !== 'succeeded') clearRetries(db, job.id, 'running');
     if (status.state === 'pending' || status.state === 'running') return;
-    const order = db.select().from(orders).where(eq(orders.id, job.id)).get();
+    const order = findOrder(db, job.id);
     if (!order || order.state !== 'running') return;
     if (status.state === 'succeeded') {
       await this.complete(order);
