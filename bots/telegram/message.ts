@@ -131,7 +131,10 @@ export function toIncoming(parts: TgMessage[], botUsername: string, openFile: Fi
     id: messageId(chat.id, first.message_id),
     sender: { id: String(from.id), name: senderName, languageCode: from.language_code },
     replyTo: { channel: 'telegram', chatId: String(chat.id), messageId: String(first.message_id) },
-    ...(command ? { command } : {}),
+    // A recording always wins: a command in its caption is applied first as a choice (`/language de`), never
+    // answered instead of it.
+    ...(command && attachments.length === 0 ? { command } : {}),
+    ...(command && attachments.length > 0 ? { choices: [command] } : {}),
     attachments,
     ...(text !== undefined ? { text } : {}),
   };

@@ -72,7 +72,7 @@ export class S3BlobStore implements ListableBlobStore {
     pipeline(source, counter, () => undefined);
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key: key, Body: counter, ContentType: options.contentType },
+      params: { Bucket: this.bucket, Key: key, Body: counter, ContentType: storableType(options.contentType) },
       partSize: this.partSize,
       queueSize: this.queueSize,
     });
@@ -176,4 +176,13 @@ export function s3ClientConfig(options: Pick<S3BlobStoreOptions, 'region' | 'end
 function isNotFound(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
+
+/**
+ * The sender's declared type when it is a plain `type/subtype` (parameters dropped), else none: it comes from
+ * the sender's client, and a character a header may not carry made the SDK throw and fail the whole message.
+ */
+export function storableType(declared: string | undefined): string | undefined {
+  const type = declared?.split(';')[0]?.trim();
+  return type && /^[\w.+-]+\/[\w.+-]+$/.test(type) ? type.toLowerCase() : undefined;
 }

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BlobNotFoundError, BlobTooLargeError } from '../../src/ports/blob-store';
 import { S3BlobStore } from '../../src/storage/s3-blob-store';
@@ -58,6 +58,19 @@ describe('S3BlobStore on an S3-compatible server', () => {
     await store.delete('orders/o1/f1'); // absent is fine
     await expect(store.get('orders/o1/f1')).rejects.toBeInstanceOf(BlobNotFoundError);
     await expect(store.getBuffer('orders/o1/f1')).rejects.toBeInstanceOf(BlobNotFoundError);
+  });
+
+  it("stores a file whatever type its sender's client declared: one no header may carry is left off, not thrown", async () => {
+    const head = (key: string) => store.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }));
+    for (const [i, declared] of ['audio/ogg; x=\u20ac', 'audio/ogg\r\nX-Injected: 1', '\u00e9\u00e9/\u00e9', ''].entries()) {
+      const put = await store.put(`orders/o-type/f${i}`, Buffer.from('voice'), { contentType: declared });
+      expect(put.bytes).toBe(5);
+      const { ContentType, Metadata } = await head(`orders/o-type/f${i}`);
+      expect(ContentType === undefined || /^[\w.+-]+\/[\w.+-]+$/.test(ContentType)).toBe(true);
+      expect(Metadata ?? {}).not.toHaveProperty('x-injected');
+    }
+    expect((await head('orders/o-type/f0')).ContentType).toBe('audio/ogg');
+    await store.deletePrefix('orders/o-type');
   });
 
   it('stores buffers, and streams larger than one part as a multipart upload', async () => {
