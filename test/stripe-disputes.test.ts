@@ -241,3 +241,96 @@ describe('a dispute', () => {
     expect((await adminUser('test:dan')).owedSeconds).toBe(2);
   });
 });
+
+describe('refunds in part, by the operator and in Stripe, crossing', () => {
+  const adminEnv = () => ({
+    DATA_DIR: svc!.dataDir,
+    STRIPE_SECRET_KEY: fake.secretKey,
+    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    STRIPE_API_BASE: fake.url,
+  });
+  const refundedCents = (orderId: string) => -entries(orderId, 'payment_refund').reduce((sum, e) => sum + (e.amountCents ?? 0), 0);
+
+  it("the operator's refund after a partial one in Stripe's dashboard refunds the rest, and the seconds go once", async () => {
+    await start('failed');
+    const { order, session } = await paidOrder('hal', 'hal-1');
+    await svc!.waitForOrder((o) => o.id === order.id && o.state === 'failed');
+    const stripe = stripeClient({ secretKey: fake.secretKey, apiBase: fake.url });
+    await stripe.refunds.create({ payment_intent: session.payment_intent!, amount: 1500 });
+    expect(await deliverTwice('charge.refunded', fake.chargeFor(session.id))).toEqual(['applied', 'duplicate']);
+    expect(svc!.balance('test', 'hal')).toBe(45);
+
+    const refunded = await runAdmin(['refund', order.id], adminEnv(), adminTools);
+    expect(refunded.stderr).toBe('');
+    expect(refunded.stdout).not.toMatch(/nothing done/);
+    expect(fake.refundsFor(session.id).reduce((sum, r) => sum + r.amount, 0)).toBe(6000);
+    expect(svc!.balance('test', 'hal')).toBe(0);
+    // Stripe then reports the charge refunded in full: all of it is recorded already.
+    expect(await deliverTwice('charge.refunded', fake.chargeFor(session.id))).toEqual(['ignored', 'duplicate']);
+    expect(refundedCents(order.id)).toBe(6000);
+    expect((await adminUser('test:hal')).owedSeconds).toBe(0);
+    expect(svc!.balance('test', 'hal')).toBe(0);
+  });
+
+  it("a dashboard refund whose event comes only after the operator's refund is not taken twice", async () => {
+    await start('failed');
+    const { order, session } = await paidOrder('ida', 'ida-1');
+    await svc!.waitForOrder((o) => o.id === order.id && o.state === 'failed');
+    const stripe = stripeClient({ secretKey: fake.secretKey, apiBase: fake.url });
+    await stripe.refunds.create({ payment_intent: session.payment_intent!, amount: 1500 });
+    const late = stripeEvent('charge.refunded', fake.chargeFor(session.id)); // says 1500 refunded, delivered later
+
+    const refunded = await runAdmin(['refund', order.id], adminEnv(), adminTools);
+    expect(refunded.stderr).toBe('');
+    // The command refunded the 4500 left: three quarters of the 60 s.
+    expect(svc!.balance('test', 'ida')).toBe(15);
+
+    expect(JSON.parse((await deliverWebhook(webhook, late, { secret: WEBHOOK_SECRET })).body)).toMatchObject({ outcome: 'ignored' });
+    expect(await deliverTwice('charge.refunded', fake.chargeFor(session.id))).toEqual(['applied', 'duplicate']);
+    expect(refundedCents(order.id)).toBe(6000);
+    expect(svc!.balance('test', 'ida')).toBe(0);
+    expect((await adminUser('test:ida')).owedSeconds).toBe(0);
+  });
+});
+
+describe('a dispute and the operator', () => {
+  it('a failed order whose payment is disputed is not retried for free; once the dispute is won it may be', async () => {
+    await start('failed');
+    const { order, session } = await paidOrder('jon', 'jon-1');
+    await svc!.waitForOrder((o) => o.id === order.id && o.state === 'failed');
+    await deliverTwice('charge.dispute.created', fake.disputeFor(session.id, { id: 'dp_jon', status: 'needs_response' }));
+    const refused = await runAdmin(['retry', order.id], { DATA_DIR: svc!.dataDir }, adminTools);
+    expect(refused.stderr).toMatch(/refunded or disputed, so a retry would transcribe it for free; nothing done/);
+    expect(svc!.orders().find((o) => o.id === order.id)!.state).toBe('failed');
+
+    await deliverTwice('charge.dispute.closed', fake.disputeFor(session.id, { id: 'dp_jon', status: 'won' }));
+    const retried = await runAdmin(['retry', order.id], { DATA_DIR: svc!.dataDir }, adminTools);
+    expect(retried.stderr).toBe('');
+  });
+
+  it('an inquiry that becomes a chargeback takes the seconds back once, when the funds are withdrawn or at the latest when lost', async () => {
+    await start();
+    const { session } = await paidOrder('kim', 'kim-1');
+    expect(
+      await deliverTwice('charge.dispute.created', fake.disputeFor(session.id, { id: 'dp_kim', status: 'warning_needs_response' })),
+    ).toEqual(['ignored', 'ignored']);
+    expect(
+      await deliverTwice('charge.dispute.funds_withdrawn', fake.disputeFor(session.id, { id: 'dp_kim', status: 'needs_response' })),
+    ).toEqual(['applied', 'duplicate']);
+    expect(svc!.balance('test', 'kim')).toBe(0);
+    expect(await deliverTwice('charge.dispute.closed', fake.disputeFor(session.id, { id: 'dp_kim', status: 'lost' }))).toEqual([
+      'ignored',
+      'duplicate',
+    ]);
+    expect((await adminUser('test:kim')).owedSeconds).toBe(2);
+
+    // Its withdrawal never delivered: the loss takes it.
+    const other = await paidOrder('lou', 'lou-1');
+    expect(await deliverTwice('charge.dispute.closed', fake.disputeFor(other.session.id, { id: 'dp_lou', status: 'lost' }))).toEqual([
+      'applied',
+      'duplicate',
+    ]);
+    expect(svc!.balance('test', 'lou')).toBe(0);
+    expect((await adminUser('test:lou')).owedSeconds).toBe(2);
+  });
+});

@@ -6,6 +6,7 @@ import { crashPoint } from '../faults';
 import type { Ledger } from '../ledger';
 import { money, text } from '../messages';
 import type { Order } from '../orders/lifecycle';
+import { refundEntries, refundedCents, refundKey } from '../orders/payment-reversals';
 import { enqueueReply } from '../outbox/outbox';
 import type { PaymentRefund, PaymentRefunds } from '../ports/payments';
 import { AdminError } from './errors';
@@ -22,12 +23,6 @@ export interface RefundResult {
 }
 
 /**
- * The ledger key of the refund of one payment: the payment's own key (`purchase:<order>:<checkout>`)
- * with `payment_refund` in front, so each payment is refunded once, ever.
- */
-export const paymentRefundKey = (purchaseKey: string): string => purchaseKey.replace(/^purchase:/, 'payment_refund:');
-
-/**
  * The rule for every payment method (card or Stars): an order being transcribed (queued or running) is
  * spending what its payments bought, so its money is given back only once it is delivered or failed.
  * Checked before any provider is asked.
@@ -39,12 +34,13 @@ export function assertRefundable(order: Pick<Order, 'id' | 'state'>): void {
 }
 
 /**
- * Gives an order's card payments back, exactly once each. The ledger entry keyed by the payment is the
- * record that it happened: with it there, nothing is done again. Without it the provider is asked, and
- * it returns the refund already made for this order if there is one (a crash after the refund and
- * before the entry), so a second run completes the first instead of refunding twice. The entry takes
- * back the seconds the payment bought, as far as the balance still has them (never below zero), and the
- * user is told. Refused while the order is queued or running (`assertRefundable`), also when it was paid in a chat.
+ * Gives back what is left of an order's card payments, once. The ledger entries keyed by each payment
+ * (`paymentRefundKey`, then by refunded total) are the record of what went back: a payment refunded in full
+ * is left alone; one refunded in part in Stripe's dashboard gets the rest. The provider returns the refund
+ * already made for this order if there is one (a crash after the refund and before the entry), so a second
+ * run completes the first instead of refunding twice. Each entry takes back the share of the seconds its
+ * part of the payment bought, as far as the balance still has them (never below zero), and the user is
+ * told. Refused while the order is queued or running (`assertRefundable`), also when it was paid in a chat.
  */
 export async function refundOrder(
   { db, ledger, refunds }: { db: Db; ledger: Ledger; refunds?: PaymentRefunds },
@@ -72,16 +68,12 @@ export async function refundOrder(
     if (charges.size > 0) return { applied: false, entries: [], refunds: [], balanceSeconds: ledger.balance(order.userId) };
     throw new AdminError(`order ${order.id} was not paid (no purchase in the ledger); nothing to refund`);
   }
-  const entryFor = (purchase: LedgerEntry) =>
-    db
-      .select()
-      .from(ledgerTable)
-      .where(eq(ledgerTable.key, paymentRefundKey(purchase.key)))
-      .get();
-  const due = purchases.filter((p) => !entryFor(p));
+  /** What the payment charged, when its entry says (older entries may not): then a partial refund leaves the rest due. */
+  const charged = (purchase: LedgerEntry) => Math.max(0, purchase.amountCents ?? 0);
+  const due = purchases.filter((p) => (charged(p) > 0 ? refundedCents(db, p.key) < charged(p) : refundEntries(db, p.key).length === 0));
   const result = (applied: boolean, made: PaymentRefund[]): RefundResult => ({
     applied,
-    entries: purchases.map(entryFor).filter((e): e is LedgerEntry => e !== undefined),
+    entries: purchases.flatMap((p) => refundEntries(db, p.key)),
     refunds: made,
     balanceSeconds: ledger.balance(order.userId),
   });
@@ -94,18 +86,30 @@ export async function refundOrder(
     const checkoutId = purchase.key.split(':')[2] ?? order.checkoutId;
     if (!checkoutId)
       throw new AdminError(`order ${order.id}: the payment in ledger entry ${purchase.id} names no checkout; refund it in Stripe`);
+    const before = refundedCents(db, purchase.key);
+    // The provider refunds what is left of the charge (or reports the refunds that already left nothing).
     const refund = await refunds.refundCheckout({ orderId: order.id, checkoutId });
     made.push(refund);
     crashPoint('refund-made');
+    const whole = charged(purchase);
+    const total = whole > 0 ? Math.min(whole, before + refund.amountCents) : refund.amountCents;
+    /** Seconds bought by the first `cents` of the charge: a part of the money takes back the same part of the seconds. */
+    const share = (cents: number) => (whole > 0 ? Math.round((purchase.seconds * Math.min(cents, whole)) / whole) : purchase.seconds);
     transaction(db, () => {
-      const takenBack = Math.min(purchase.seconds, Math.max(0, ledger.balance(order.userId)));
+      // The provider's event for this refund may have been recorded while the provider was asked.
+      const earlier = refundEntries(db, purchase.key);
+      const recorded = earlier.reduce((sum, e) => sum - (e.amountCents ?? 0), 0);
+      if (whole > 0 ? recorded >= total : earlier.length > 0) return;
+      const first = earlier.length === 0;
+      const cents = total - recorded;
+      const takenBack = Math.min(share(total) - share(recorded), Math.max(0, ledger.balance(order.userId)));
       const written = ledger.append({
         userId: order.userId,
         kind: 'payment_refund',
         seconds: -takenBack,
-        key: paymentRefundKey(purchase.key),
+        key: refundKey(purchase.key, first, total),
         orderId: order.id,
-        amountCents: -refund.amountCents,
+        amountCents: -cents,
         currency: refund.currency,
         note: `refund ${refund.id} (${refund.status})`,
         actor,
@@ -113,10 +117,10 @@ export async function refundOrder(
       if (!written) return;
       const balance = ledger.balance(order.userId);
       enqueueReply(db, order.replyTo, {
-        key: `refunded:${order.id}:${checkoutId}`,
+        key: `refunded:${order.id}:${checkoutId}${first ? '' : `:${total}`}`,
         orderId: order.id,
         kind: 'notice',
-        text: text.refunded(money(refund.amountCents, refund.currency), takenBack, balance),
+        text: text.refunded(money(cents, refund.currency), takenBack, balance),
         balanceSeconds: balance,
       });
     });

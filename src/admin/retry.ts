@@ -15,19 +15,28 @@ export interface RetryResult {
   replies: number;
 }
 
-/** Whether the operator gave any of the order's money back (card or chat payment). */
+/** Whether any of the order's money went back (a card or chat refund, or a dispute not won). */
 function paymentRefunded(db: Db, orderId: string): boolean {
   const card = db
     .select({ id: ledger.id })
     .from(ledger)
     .where(and(eq(ledger.orderId, orderId), eq(ledger.kind, 'payment_refund')))
     .get();
+  const entries = (kind: 'chargeback' | 'chargeback_reversal', prefix: string) =>
+    db
+      .select({ key: ledger.key })
+      .from(ledger)
+      .where(and(eq(ledger.orderId, orderId), eq(ledger.kind, kind)))
+      .all()
+      .map((e) => e.key.slice(prefix.length));
+  const won = new Set(entries('chargeback_reversal', 'chargeback_reversal:'));
+  const disputed = entries('chargeback', 'chargeback:').some((dispute) => !won.has(dispute));
   const chat = db
     .select({ id: invoicePayments.chargeId })
     .from(invoicePayments)
     .where(and(eq(invoicePayments.orderId, orderId), isNotNull(invoicePayments.refundedAt)))
     .get();
-  return card !== undefined || chat !== undefined;
+  return card !== undefined || chat !== undefined || disputed;
 }
 
 /**
@@ -49,7 +58,9 @@ export async function retryOrder({ db, store }: { db: Db; store: BlobStore }, or
   if (order.state === 'failed') {
     if (order.purgedAt) throw gone('its audio was');
     if (paymentRefunded(db, order.id))
-      throw new AdminError(`order ${order.id}: its payment was refunded, so a retry would transcribe it for free; nothing done`);
+      throw new AdminError(
+        `order ${order.id}: its payment was refunded or disputed, so a retry would transcribe it for free; nothing done`,
+      );
     for (const file of orderFiles(db, order.id).filter((f) => f.state === 'stored')) {
       if (!(await store.exists(file.blobKey)))
         throw new AdminError(`order ${order.id}: the audio of ${file.name} is no longer stored; cannot retry`);

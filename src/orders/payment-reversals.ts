@@ -1,11 +1,10 @@
-import { and, eq, or, sql, type Column } from 'drizzle-orm';
+import { and, asc, eq, or, sql, type Column } from 'drizzle-orm';
 import type { Db } from '../db';
 import { ledger as ledgerTable } from '../db/schema';
 import type { Ledger } from '../ledger';
 import { money, text } from '../messages';
 import { enqueueReply } from '../outbox/outbox';
 import type { PaymentOutcome, ReversalNotice } from '../ports/payments';
-import { paymentRefundKey } from '../admin/refund';
 import { giveBack, takeBack } from './debts';
 import { purchaseKey, type Order } from './lifecycle';
 import type { PaymentCase } from './metrics';
@@ -15,6 +14,32 @@ type Context = { db: Db; ledger: Ledger };
 /** `column` starts with `prefix`, compared as text (`%` and `_` in keys mean nothing special). */
 const startsWith = (column: Column, prefix: string) => sql`substr(${column}, 1, ${prefix.length}) = ${prefix}`;
 type Result = { outcome: PaymentOutcome; case?: PaymentCase };
+
+/**
+ * The ledger key of the first refund of one payment: the payment's own key (`purchase:<order>:<checkout>`)
+ * with `payment_refund` in front. Later partial refunds add the total refunded by then (`...:<cents>`), so
+ * whoever records a refund first (the operator's command or the provider's event) records it once.
+ */
+export const paymentRefundKey = (purchaseKey: string): string => purchaseKey.replace(/^purchase:/, 'payment_refund:');
+
+/** The refunds recorded against one payment, oldest first. */
+export function refundEntries(db: Db, purchaseKey: string): (typeof ledgerTable.$inferSelect)[] {
+  const base = paymentRefundKey(purchaseKey);
+  return db
+    .select()
+    .from(ledgerTable)
+    .where(and(eq(ledgerTable.kind, 'payment_refund'), or(eq(ledgerTable.key, base), startsWith(ledgerTable.key, `${base}:`))))
+    .orderBy(asc(ledgerTable.id))
+    .all();
+}
+
+/** Cents given back of one payment so far, by every refund recorded against it. */
+export const refundedCents = (db: Db, purchaseKey: string): number =>
+  refundEntries(db, purchaseKey).reduce((sum, e) => sum - (e.amountCents ?? 0), 0);
+
+/** The key of a refund that brings the payment's refunded total to `totalCents`: the first gets the base key. */
+export const refundKey = (purchaseKey: string, first: boolean, totalCents: number): string =>
+  first ? paymentRefundKey(purchaseKey) : `${paymentRefundKey(purchaseKey)}:${totalCents}`;
 
 /**
  * Applies a refund or dispute of a checkout's payment to the ledger, inside the caller's transaction (which
@@ -33,14 +58,10 @@ export function reversePayment(context: Context, order: Order | undefined, notic
 
   switch (notice.kind) {
     case 'refund': {
-      // Refunds recorded before (the operator's `refund` command, earlier partial refunds) are not taken twice.
-      const base = paymentRefundKey(key);
-      const earlier = db
-        .select({ cents: ledgerTable.amountCents })
-        .from(ledgerTable)
-        .where(and(eq(ledgerTable.kind, 'payment_refund'), or(eq(ledgerTable.key, base), startsWith(ledgerTable.key, `${base}:`))))
-        .all();
-      const recorded = earlier.reduce((sum, e) => sum + -(e.cents ?? 0), 0);
+      // Refunds recorded before (the operator's `refund` command, earlier partial refunds) are not taken twice:
+      // the event carries the charge's refunded total, and only what goes past the recorded total is new.
+      const earlier = refundEntries(db, key);
+      const recorded = earlier.reduce((sum, e) => sum - (e.amountCents ?? 0), 0);
       const cents = notice.amountCents - recorded;
       if (cents <= 0) return { outcome: 'ignored' };
       const first = earlier.length === 0;
@@ -48,8 +69,7 @@ export function reversePayment(context: Context, order: Order | undefined, notic
         userId: order.userId,
         kind: 'payment_refund',
         seconds: share(notice.amountCents) - share(recorded),
-        // The first refund uses the operator's key, so a refund the operator is making as this arrives is recorded once.
-        key: first ? base : `${base}:${notice.amountCents}`,
+        key: refundKey(key, first, notice.amountCents),
         orderId: order.id,
         amountCents: -cents,
         currency: notice.currency,
@@ -62,6 +82,9 @@ export function reversePayment(context: Context, order: Order | undefined, notic
       );
       return { outcome: 'applied', case: taken.owedSeconds > 0 ? 'debt_recorded' : undefined };
     }
+    // A lost dispute takes what an opened one would have, when no opening was recorded (an inquiry that became a
+    // chargeback, an opening event never delivered); once taken, the key makes this nothing.
+    case 'dispute_lost':
     case 'dispute_opened': {
       const taken = takeBack(context, {
         userId: order.userId,
@@ -87,9 +110,6 @@ export function reversePayment(context: Context, order: Order | undefined, notic
       );
       return { outcome: 'applied' };
     }
-    case 'dispute_lost':
-      // What it bought was taken back when the dispute opened; losing it changes nothing more.
-      return { outcome: 'ignored' };
   }
 }
 

@@ -4,8 +4,16 @@ import type { PaymentOutcome, ReversalNotice } from '../ports/payments';
 import { webhookEvents } from './metrics';
 import type { StripeWebhookOptions } from './stripe-webhook';
 
-/** Events that give a paid checkout's money back: a refund, or a dispute opened or closed. */
-export const REVERSAL_TYPES = new Set(['charge.refunded', 'charge.dispute.created', 'charge.dispute.closed']);
+/**
+ * Events that give a paid checkout's money back: a refund, a dispute opened, its funds withdrawn (how an inquiry
+ * that became a chargeback shows), or a dispute closed.
+ */
+export const REVERSAL_TYPES = new Set([
+  'charge.refunded',
+  'charge.dispute.created',
+  'charge.dispute.funds_withdrawn',
+  'charge.dispute.closed',
+]);
 
 type Reversal = Omit<ReversalNotice, 'eventId' | 'orderId' | 'checkoutId' | 'chargedCents'> & {
   paymentIntent: string;
@@ -65,14 +73,17 @@ function reversalOf(event: Stripe.Event): Reversal | undefined {
       reference: charge.id,
     };
   }
-  if (event.type !== 'charge.dispute.created' && event.type !== 'charge.dispute.closed') return undefined;
+  if (event.type !== 'charge.dispute.created' && event.type !== 'charge.dispute.funds_withdrawn' && event.type !== 'charge.dispute.closed')
+    return undefined;
   const dispute = event.data.object;
   const paymentIntent = idOf(dispute.payment_intent);
   if (!paymentIntent) return undefined;
   const base = { paymentIntent, amountCents: dispute.amount, currency: dispute.currency, reference: dispute.id };
   // An inquiry (`warning_*`) withdraws no funds, and closing one gives nothing back.
   if (dispute.status.startsWith('warning_')) return undefined;
-  if (event.type === 'charge.dispute.created') return { ...base, kind: 'dispute_opened' };
+  // Both say the money left; the dispute's id keys what is taken, so the second changes nothing.
+  if (event.type === 'charge.dispute.created' || event.type === 'charge.dispute.funds_withdrawn')
+    return { ...base, kind: 'dispute_opened' };
   if (dispute.status === 'won') return { ...base, kind: 'dispute_won' };
   if (dispute.status === 'lost') return { ...base, kind: 'dispute_lost' };
   return undefined;

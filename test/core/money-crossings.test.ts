@@ -112,7 +112,7 @@ describe("the operator's refund of an order that failed", () => {
     );
 
     await expect(desk.retry(order.id)).rejects.toThrow(
-      `order ${order.id}: its payment was refunded, so a retry would transcribe it for free; nothing done`,
+      `order ${order.id}: its payment was refunded or disputed, so a retry would transcribe it for free; nothing done`,
     );
     expect(desk.order(order.id).state).toBe('failed');
     expect(desk.balance(user)).toBe(0);

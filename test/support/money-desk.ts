@@ -110,7 +110,8 @@ export class MoneyDesk {
 
   /** The provider reports `amountCents` paid on `checkoutId` for the order (a new event each call unless `eventId`). */
   pay(orderId: string, checkoutId: string, amountCents: number, currency = 'usd', eventId?: string): Promise<PaymentOutcome> {
-    this.paidCents.set(checkoutId, amountCents);
+    // A checkout charges once: a report of it again (a replay, the sweep) does not change what was paid.
+    if (!this.paidCents.has(checkoutId)) this.paidCents.set(checkoutId, amountCents);
     return this.payments.paid(this.notice(orderId, checkoutId, amountCents, currency, eventId));
   }
 
