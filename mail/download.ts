@@ -9,6 +9,8 @@ import { MailParser, type AttachmentStream, type MessageText } from 'mailparser'
 import { AttachmentRefusal, type IncomingAttachment } from '../src/ports/channel';
 import { isMediaFile } from '../src/media/media-types';
 import { text as wording } from '../src/messages';
+import { htmlToPlain } from './html-text';
+import { TextBudget } from './text-budget';
 
 /** Text beyond this is cut: the core only needs the gist of a mail body. */
 const TEXT_LIMIT = 10_000;
@@ -50,10 +52,10 @@ const SIGNATURE_TYPES = new Set([
  * body shows (a logo in a signature: a part with a Content-ID, inline or inside multipart/related) and a signature
  * part are not; everything else is, so a PDF or a photo is named in the answer instead of vanishing.
  */
-function isSenderFile(part: AttachmentStream, name: string): boolean {
-  if (isMediaFile(part.contentType, name)) return true;
+function isSenderFile(part: AttachmentStream, mimeType: string, name: string): boolean {
+  if (isMediaFile(mimeType, name)) return true;
   if (part.related || (part.contentId && part.contentDisposition !== 'attachment')) return false;
-  return !SIGNATURE_TYPES.has(part.contentType.split(';')[0].trim().toLowerCase());
+  return !SIGNATURE_TYPES.has(mimeType.split(';')[0].trim().toLowerCase());
 }
 
 /** Drops everything written to it. */
@@ -64,20 +66,30 @@ const sink = (): Writable => new Writable({ write: (_c, _e, done) => done() });
  * each; larger ones become lazy refusals), for intake to take or refuse by name; inline images and signatures are
  * drained unread. Memory stays bounded by mailparser's chunking and the text parts.
  */
-export async function parseBody(raw: Readable, options: { maxFileBytes: number; tmpDir?: string }): Promise<ParsedBody> {
+export async function parseBody(
+  raw: Readable,
+  options: {
+    maxFileBytes: number;
+    tmpDir?: string;
+    /** Text parts past this (4 MiB) fail the parse with `MailTextTooLarge`. */ maxTextBytes?: number;
+  },
+): Promise<ParsedBody> {
   const dir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'mail-'));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   const hash = createHash('sha256');
   const attachments: IncomingAttachment[] = [];
   let text: string | undefined;
-  const parser = new MailParser({ skipHtmlToText: false, skipTextToHtml: true, skipImageLinks: true });
+  // mailparser's own HTML-to-text builds a DOM of the whole body: seconds of blocked process for a list-heavy one, a
+  // stack overflow for a deeply nested one. An HTML-only mail's text is read by `htmlToPlain` instead.
+  const parser = new MailParser({ skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
   const pending: Promise<void>[] = [];
 
   const save = async (part: AttachmentStream): Promise<void> => {
     const index = attachments.length + 1;
     const name = part.filename?.trim() || `attachment-${index}`;
-    const mimeType = part.contentType;
-    if (!isSenderFile(part, name)) {
+    // A part whose Content-Type names no type has none here (mailparser gives `false`).
+    const mimeType = typeof part.contentType === 'string' && part.contentType ? part.contentType : 'application/octet-stream';
+    if (!isSenderFile(part, mimeType, name)) {
       await pipeline(part.content as Readable, sink());
       return;
     }
@@ -103,7 +115,8 @@ export async function parseBody(raw: Readable, options: { maxFileBytes: number; 
 
   parser.on('data', (data: AttachmentStream | MessageText) => {
     if (data.type === 'text') {
-      text = data.text?.trim().slice(0, TEXT_LIMIT) || undefined;
+      const written = data.text?.trim() || (typeof data.html === 'string' ? htmlToPlain(data.html).trim() : '');
+      text = written.slice(0, TEXT_LIMIT) || undefined;
       return;
     }
     // mailparser waits for release() before it moves on, which keeps one attachment in flight at a time.
@@ -124,7 +137,7 @@ export async function parseBody(raw: Readable, options: { maxFileBytes: number; 
       parser.on('error', reject);
     });
     ended.catch(() => undefined);
-    await pipeline(raw, tap, parser);
+    await pipeline(raw, tap, new TextBudget(options.maxTextBytes ?? 4 * 1024 * 1024), parser);
     await ended;
     await Promise.all(pending);
   } catch (err) {

@@ -2,6 +2,7 @@ import type { MessageStructureObject } from 'imapflow';
 import type { Logger } from '../src/log';
 import type { MessageHandler } from '../src/ports/channel';
 import { parseBody } from './download';
+import { MailTextTooLarge } from './text-budget';
 import type { FetchedMail, MailOutcome } from './mailbox';
 import { parseAuthResults } from './auth-results';
 import { headerValues, parseHeaders, toIncoming, type MailHeaders } from './message';
@@ -13,7 +14,11 @@ const MAX_TEXT_BYTES = 4 * 1024 * 1024;
 /** A body that failed to parse this often is given up on, so one malformed mail cannot be fetched forever. */
 const MAX_BODY_ATTEMPTS = 5;
 
-/** Bytes of the text parts that are not attachments, as the server's BODYSTRUCTURE declares them. */
+/**
+ * Bytes of the text parts that are not attachments, as the server's BODYSTRUCTURE declares them: a first check
+ * before anything is downloaded. The server and mailparser may read a crafted structure differently, so the
+ * parse counts again as it goes (`TextBudget`).
+ */
 function inlineTextBytes(node: MessageStructureObject | undefined): number {
   if (!node) return 0;
   if (node.childNodes?.length) return node.childNodes.reduce((sum, child) => sum + inlineTextBytes(child), 0);
@@ -82,9 +87,16 @@ export class Inbound {
     }
     let body;
     try {
-      body = await parseBody(await mail.source(), { maxFileBytes: this.options.maxFileBytes, tmpDir: this.options.tmpDir });
+      const { maxFileBytes, tmpDir } = this.options;
+      body = await parseBody(await mail.source(), { maxFileBytes, tmpDir, maxTextBytes: MAX_TEXT_BYTES });
       this.bodyFailures.delete(mail.uid);
     } catch (err) {
+      // The same every time: the server's structure hid text parts that mailparser would hold.
+      if (err instanceof MailTextTooLarge) {
+        this.bodyFailures.delete(mail.uid);
+        log.warn({ uid: mail.uid, limit: MAX_TEXT_BYTES }, 'mail text too large; left unanswered');
+        return 'seen';
+      }
       // Usually a dropped connection (retry helps); a mail that keeps failing is malformed.
       const attempts = (this.bodyFailures.get(mail.uid) ?? 0) + 1;
       this.bodyFailures.set(mail.uid, attempts);
