@@ -1,3 +1,4 @@
+import { domainToASCII, domainToUnicode } from 'node:url';
 import { getDomain } from 'tldts';
 
 /** How a large free provider treats the local part: which spellings reach one mailbox. */
@@ -45,9 +46,23 @@ export const FREE_MAIL_PROVIDERS: Readonly<Record<string, Provider>> = {
   'zoho.com': { plusTags: false },
 };
 
-/** The domain of an address: after its last `@` (a quoted local part may hold one), lower-cased. */
+/**
+ * A domain as DNS compares it, in A-labels: lower-cased, no root dot, mapped as UTS-46 maps it (full-width
+ * letters, `xn--` or Unicode spellings of one name). As written when it is no domain at all.
+ */
+function asciiDomain(domain: string): string {
+  const plain = domain.trim().replace(/\.+$/, '').toLowerCase();
+  return domainToASCII(plain) || plain;
+}
+
+/**
+ * The domain of an address: after its last `@` (a quoted local part may hold one), one spelling per name, in
+ * Unicode as people write it, so `gmail.com.`, `ＧＭＡＩＬ.com` and `gmail.com` are one domain and addresses
+ * already known keep their identity.
+ */
 function domainOf(address: string): string {
-  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+  const ascii = asciiDomain(address.slice(address.lastIndexOf('@') + 1));
+  return domainToUnicode(ascii) || ascii;
 }
 
 /**
@@ -57,7 +72,7 @@ function domainOf(address: string): string {
  * a suffix is its own budget.
  */
 export function emailBudgetDomain(address: string): string {
-  const domain = domainOf(address);
+  const domain = asciiDomain(address.slice(address.lastIndexOf('@') + 1));
   return getDomain(domain, { allowPrivateDomains: false }) ?? domain;
 }
 
@@ -71,17 +86,20 @@ export function isFreeMailProvider(domain: string): boolean {
  * (and Gmail's dots) reach the same mailbox, so they are the same person and must be one user with one grant;
  * otherwise `ann+1@gmail.com`, `ann+2@gmail.com`, ... would each take free seconds and drain the provider's budget.
  * Elsewhere `ann+1@` may well be another mailbox (the delimiter is the server's choice), and merging two people
- * would let one spend the other's balance, so the address stays as written. Replies still go to the address
+ * would let one spend the other's balance, so the address stays as written (its domain in one spelling). Replies still go to the address
  * that wrote.
  */
 export function mailboxIdentity(address: string): string {
   const at = address.lastIndexOf('@');
-  const provider = FREE_MAIL_PROVIDERS[domainOf(address)];
+  if (at < 1) return address;
+  const domain = domainOf(address);
   const local = address.slice(0, at);
+  const asWritten = `${local}@${domain}`;
+  const provider = FREE_MAIL_PROVIDERS[domain];
   // A quoted local part is unusual enough at these providers to be left exactly as written.
-  if (at < 1 || !provider || local.startsWith('"')) return address;
+  if (!provider || local.startsWith('"')) return asWritten;
   let mailbox = provider.plusTags ? local.split('+')[0] : local;
   if (provider.ignoresDots) mailbox = mailbox.replaceAll('.', '');
-  if (!mailbox) return address;
-  return `${mailbox}@${provider.sameAs ?? domainOf(address)}`;
+  if (!mailbox) return asWritten;
+  return `${mailbox}@${provider.sameAs ?? domain}`;
 }

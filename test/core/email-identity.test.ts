@@ -39,6 +39,17 @@ describe('email identity and free-seconds budget', () => {
     expect(mailboxIdentity('"ann+1"@gmail.com')).toBe('"ann+1"@gmail.com');
     expect(mailboxIdentity('+x@gmail.com')).toBe('+x@gmail.com');
   });
+
+  it('reads one domain however it is spelled: a root dot, full-width letters, A-labels or Unicode', () => {
+    // A sender policy that compares domains as DNS does passes all of these as gmail.com: so must the identity.
+    expect(mailboxIdentity('a.nn+2@gmail.com.')).toBe('ann@gmail.com');
+    expect(mailboxIdentity('ann+3@\uff47mail.com')).toBe('ann@gmail.com');
+    expect(emailBudgetDomain('ann@\uff47mail.com..')).toBe('gmail.com');
+    expect(emailBudgetDomain('x@mail.\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25.com.')).toBe('example.com');
+    expect(mailboxIdentity('ann+1@xn--bcher-kva.example')).toBe('ann+1@b\u00fccher.example');
+    expect(mailboxIdentity('ann+1@b\u00fccher.example.')).toBe('ann+1@b\u00fccher.example');
+    expect(mailboxIdentity('ann@cheap.test')).toBe('ann@cheap.test');
+  });
 });
 
 describe('the documented list of large free mail providers', () => {
