@@ -6,9 +6,11 @@ import {
   InteractionResponseType,
   InteractionType,
   MessageFlags,
+  MessageReferenceType,
   Options,
   Partials,
   Routes,
+  type Attachment,
   type Interaction,
   type Message,
 } from 'discord.js';
@@ -92,7 +94,7 @@ export class DiscordChannel implements Channel {
     });
     this.inbound = inbound;
     // Listening before login: discord.js replays events queued during start-up right after "ready".
-    client.on(Events.MessageCreate, (message) => void inbound.handleMessage(plainMessage(message)));
+    client.on(Events.MessageCreate, (message) => void inbound.handleMessage(plainMessage(message, client.user!.id)));
     client.on(Events.InteractionCreate, (interaction) => {
       const command = plainCommand(interaction);
       if (command) void inbound.handleInteraction(command);
@@ -137,6 +139,7 @@ export class DiscordChannel implements Channel {
   }
 
   private async defer(interaction: DcCommandInteraction, ephemeral: boolean): Promise<void> {
+    if (ephemeral) this.presenter.answerPrivately(interaction.id, interaction.user.id);
     await this.client.rest.post(Routes.interactionCallback(interaction.id, interaction.token), {
       body: { type: InteractionResponseType.DeferredChannelMessageWithSource, data: ephemeral ? { flags: MessageFlags.Ephemeral } : {} },
       auth: false,
@@ -149,8 +152,17 @@ export class DiscordChannel implements Channel {
   }
 }
 
-/** The plain fields of a discord.js message that the channel reads. */
-function plainMessage(message: Message): DcMessage {
+/**
+ * The plain fields of a discord.js message that the channel reads. A forward carries its files in its snapshot,
+ * not as its own attachments; the bot's managed role, which Discord offers beside the bot in the @ list, counts
+ * as mentioning the bot.
+ */
+function plainMessage(message: Message, botId: string): DcMessage {
+  const forwarded: Attachment[] =
+    message.reference?.type === MessageReferenceType.Forward
+      ? [...message.messageSnapshots.values()].flatMap((snapshot) => [...(snapshot.attachments?.values() ?? [])])
+      : [];
+  const botRole = message.mentions.roles.find((role) => role.tags?.botId === botId);
   return {
     id: message.id,
     channelId: message.channelId,
@@ -158,15 +170,16 @@ function plainMessage(message: Message): DcMessage {
     author: { id: message.author.id, bot: message.author.bot, username: message.author.username, globalName: message.author.globalName },
     webhookId: message.webhookId,
     system: message.system,
-    content: message.content,
-    attachments: [...message.attachments.values()].map((a) => ({
+    // The role's mention reads as the bot's own, so "@Bot /help" through the role is still "/help".
+    content: botRole ? message.content.replaceAll(`<@&${botRole.id}>`, `<@${botId}>`) : message.content,
+    attachments: [...message.attachments.values(), ...forwarded].map((a) => ({
       id: a.id,
       name: a.name,
       size: a.size,
       url: a.url,
       contentType: a.contentType,
     })),
-    mentions: [...message.mentions.users.keys()],
+    mentions: [...message.mentions.users.keys(), ...(botRole ? [botId] : [])],
   };
 }
 

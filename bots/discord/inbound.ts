@@ -60,7 +60,7 @@ export class Inbound {
       try {
         await this.options.defer(interaction, ephemeral);
       } catch (error) {
-        // Too late or refused: the core's answer then goes to the channel as a plain message.
+        // Too late or refused: the core's answer then goes as a plain message (to the asker's DMs when it was private).
         this.options.log.warn({ interactionId: interaction.id, ...describeError(error) }, 'discord interaction could not be deferred');
       }
       await this.dispatch({

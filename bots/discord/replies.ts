@@ -6,7 +6,7 @@ import { deliverReply } from '../shared/deliver';
 import { RecentMap } from '../shared/recent';
 import { SentParts } from '../shared/sent-parts';
 import { isStatusReply, StatusMessages } from '../shared/status';
-import { splitText } from '../shared/text';
+import { fitText, splitText } from '../shared/text';
 import type { TypingOptions } from '../shared/typing';
 
 /** Discord's limit on one message's text. */
@@ -59,6 +59,8 @@ export class ReplyPresenter {
   private readonly parts = new SentParts();
   private readonly status: StatusMessages<StatusMessage>;
   private interactions = new RecentMap<string, OpenInteraction>(10_000);
+  /** Server slash commands by id, with who asked: their answers are for that user alone, never for the channel. */
+  private privateAnswers = new RecentMap<string, string>(10_000);
 
   constructor(
     private readonly rest: REST,
@@ -66,6 +68,14 @@ export class ReplyPresenter {
     typingOptions: TypingOptions = defaultTypingOptions,
   ) {
     this.status = new StatusMessages(typingOptions, this.parts);
+  }
+
+  /**
+   * Marks a server slash command's answer as the asker's alone: if its interaction cannot carry the answer (never
+   * deferred, or its token gone), it goes to the user's DMs, not to the channel where everyone reads it.
+   */
+  answerPrivately(interactionId: string, userId: string): void {
+    this.privateAnswers.set(interactionId, userId);
   }
 
   /** Remembers a deferred slash command, so the core's answer to it (addressed to its id) edits the placeholder. */
@@ -92,7 +102,7 @@ export class ReplyPresenter {
   private async present(to: ReplyAddress, reply: Reply): Promise<void> {
     const row = reply.action ? linkRow(reply.action.label, reply.action.url) : undefined;
     if (isStatusReply(reply)) {
-      const part = { text: reply.text.slice(0, DISCORD_TEXT_LIMIT), row, files: [] };
+      const part = { text: fitText(reply.text, DISCORD_TEXT_LIMIT), row, files: [] };
       return this.status.show(reply, {
         edit: (status) => this.edit(status, reply.text, row),
         post: async () => ({ channelId: to.chatId, messageId: await this.postToChannel(to, part) }),
@@ -117,8 +127,14 @@ export class ReplyPresenter {
         // The token is gone (expired, or Discord lost the interaction): the channel still reaches the user.
         if (!hasCode(error, 10015, 50027, 10062)) throw error;
         this.interactions.delete(to.messageId);
-        this.log.info({ ...describeError(error) }, 'discord interaction closed; answering in the channel');
+        this.log.info({ ...describeError(error) }, 'discord interaction closed; answering in the channel or DMs');
       }
+    }
+    const asker = this.privateAnswers.get(to.messageId);
+    if (asker) {
+      // A failure here (the user's DMs closed) is permanent: the answer is not for the channel.
+      const dm = (await this.rest.post(Routes.userChannels(), { body: { recipient_id: asker } })) as { id: string };
+      return this.postToChannel({ ...to, chatId: dm.id }, part);
     }
     return this.postToChannel(to, part);
   }
@@ -154,7 +170,8 @@ export class ReplyPresenter {
       if (!part.row || !hasCode(error, 50035)) throw error;
       const button = part.row.components[0];
       this.log.warn('discord refused the pay button; sending the link in the text');
-      const text = `${part.text}\n\n${button.label}: ${button.url}`.slice(0, DISCORD_TEXT_LIMIT);
+      const link = `\n\n${button.label}: ${button.url}`;
+      const text = `${fitText(part.text, DISCORD_TEXT_LIMIT - link.length)}${link}`;
       const sent = (await this.rest.post(Routes.channelMessages(to.chatId), {
         body: { ...content({ ...part, text, row: undefined }), message_reference: body.message_reference },
         files: uploads(part.files),
@@ -168,7 +185,7 @@ export class ReplyPresenter {
     try {
       await this.rest.patch(Routes.channelMessage(status.channelId, status.messageId), {
         // No row removes the pay button once it has served.
-        body: { content: text.slice(0, DISCORD_TEXT_LIMIT), components: row ? [row] : [] },
+        body: { content: fitText(text, DISCORD_TEXT_LIMIT), components: row ? [row] : [] },
       });
       return true;
     } catch (error) {

@@ -23,3 +23,16 @@ export function uniqueName(name: string, taken: Set<string>): string {
   taken.add(candidate.toLowerCase());
   return candidate;
 }
+
+/**
+ * Text cut to `limit` for a platform that takes one message only (a status that is edited in place). Its last
+ * paragraph survives whole: in a quote that is the price and what to do, which a plain cut would lose first; the
+ * lines before it are shortened, marked with "…".
+ */
+export function fitText(text: string, limit: number): string {
+  if (text.length <= limit) return text;
+  const at = text.lastIndexOf('\n\n');
+  const tail = at >= 0 ? text.slice(at) : '';
+  if (!tail || tail.length > limit / 2) return `${text.slice(0, limit - 1)}…`;
+  return `${text.slice(0, limit - tail.length - 1)}…${tail}`;
+}

@@ -69,8 +69,11 @@ interface OpenInteraction {
 export class FakeDiscord {
   readonly token = 'ODk5.fake-discord.bot-token';
   readonly bot: FakeUser = { id: '900000000000000001', username: 'transcriber', bot: true };
+  /** Users the bot opened a DM channel with (`POST /users/@me/channels`), in order. */
+  readonly dmChannelsOpened: string[] = [];
   readonly applicationId = '900000000000000002';
-  readonly guild = { id: '910000000000000001', channelId: '910000000000000002', name: 'Test server' };
+  /** The test server; `botRoleId` is the role Discord makes for the bot when it joins (managed, tagged with its id). */
+  readonly guild = { id: '910000000000000001', channelId: '910000000000000002', name: 'Test server', botRoleId: '910000000000000077' };
   readonly sent: SentMessage[] = [];
   readonly typing: string[] = [];
   readonly callbacks: { interactionId: string; type: number; flags: number }[] = [];
@@ -166,6 +169,24 @@ export class FakeDiscord {
     };
   }
 
+  /**
+   * Dispatches a direct message from `user` that forwards another message with these files: Discord sends a
+   * forward with no files of its own, a reference of type 1 (forward) and the files in its snapshot.
+   */
+  forwardDm(user: FakeUser, attachments: FakeAttachment[]): string {
+    const id = this.id();
+    const payload = this.messagePayload(id, `8${user.id.slice(1)}`, user, '', []);
+    const snapshot = { ...this.messagePayload(this.id(), '777000000000000001', user, '', attachments), flags: 8192 };
+    this.dispatch('MESSAGE_CREATE', {
+      ...payload,
+      channel_type: 1,
+      flags: 16384,
+      message_reference: { type: 1, message_id: snapshot.id, channel_id: snapshot.channel_id },
+      message_snapshots: [{ message: snapshot }],
+    });
+    return id;
+  }
+
   /** Dispatches a direct message from `user`; returns its id. */
   dm(user: FakeUser, options: { content?: string; attachments?: FakeAttachment[]; channelId?: string; id?: string } = {}): string {
     const id = options.id ?? this.id();
@@ -180,20 +201,25 @@ export class FakeDiscord {
     return id;
   }
 
-  /** Dispatches a message in the test server's channel; `mention` puts the bot in its mentions and text. */
-  guildMessage(user: FakeUser, options: { content?: string; attachments?: FakeAttachment[]; mention?: boolean } = {}): string {
+  /**
+   * Dispatches a message in the test server's channel; `mention` puts the bot in its mentions and text, `'role'` the
+   * bot's managed role instead (Discord's @ list offers both under the bot's name).
+   */
+  guildMessage(user: FakeUser, options: { content?: string; attachments?: FakeAttachment[]; mention?: boolean | 'role' } = {}): string {
     const id = this.id();
-    const content = options.mention ? `<@${this.bot.id}> ${options.content ?? ''}`.trim() : (options.content ?? '');
+    const tag = options.mention === 'role' ? `<@&${this.guild.botRoleId}>` : `<@${this.bot.id}>`;
+    const content = options.mention ? `${tag} ${options.content ?? ''}`.trim() : (options.content ?? '');
     const payload = this.messagePayload(
       id,
       this.guild.channelId,
       user,
       content,
       options.attachments ?? [],
-      options.mention ? [this.bot] : [],
+      options.mention === true ? [this.bot] : [],
     );
     this.dispatch('MESSAGE_CREATE', {
       ...payload,
+      ...(options.mention === 'role' ? { mention_roles: [this.guild.botRoleId] } : {}),
       channel_type: 0,
       guild_id: this.guild.id,
       member: { roles: [], joined_at: new Date(0).toISOString(), deaf: false, mute: false, flags: 0 },
@@ -373,6 +399,18 @@ export class FakeDiscord {
       features: [],
       roles: [
         { id, name: '@everyone', permissions: '68608', position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 },
+        {
+          id: this.guild.botRoleId,
+          name: this.bot.username,
+          permissions: '68608',
+          position: 1,
+          color: 0,
+          hoist: false,
+          managed: true,
+          mentionable: true,
+          flags: 0,
+          tags: { bot_id: this.bot.id },
+        },
       ],
       emojis: [],
       stickers: [],
@@ -440,6 +478,16 @@ export class FakeDiscord {
       });
     }
     if (method === 'GET' && route === '/users/@me') return json(res, 200, this.userPayload(this.bot));
+    if (method === 'POST' && route === '/users/@me/channels') {
+      // The DM channel with a user: the same id the user's own DMs come from.
+      const recipient = (payload.json as { recipient_id: string }).recipient_id;
+      this.dmChannelsOpened.push(recipient);
+      return json(res, 200, {
+        id: `8${recipient.slice(1)}`,
+        type: 1,
+        recipients: [{ id: recipient, username: 'user', discriminator: '0' }],
+      });
+    }
     if ((match = /^\/applications\/(\d+)\/commands$/.exec(route)) && method === 'PUT') {
       if (match[1] !== this.applicationId) return json(res, 404, { message: 'Unknown Application', code: 10002 });
       this.commands = payload.json as { name: string }[];

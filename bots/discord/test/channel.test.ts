@@ -143,6 +143,28 @@ describe('discord channel: incoming', () => {
     expect(message.attachments.map((a) => a.name)).toEqual(['talk.mp3']);
   });
 
+  it('takes a server message that mentions the bot through the role Discord made for it', async () => {
+    const { fake, handler } = await setup();
+    const id = fake.guildMessage(bob, {
+      content: 'transcribe this please',
+      mention: 'role',
+      attachments: [fake.addAttachment(Buffer.from('y'), 'talk.mp3', 'audio/mpeg')],
+    });
+    const [message] = await handler.waitFor(1);
+    expect(message).toMatchObject({ id: `dc:${id}`, sender: { id: bob.id }, text: 'transcribe this please' });
+    expect(message.attachments.map((a) => a.name)).toEqual(['talk.mp3']);
+  });
+
+  it('takes the recording of a forwarded message, which Discord sends in the forward’s snapshot', async () => {
+    const { fake, handler } = await setup();
+    const audio = Buffer.from('OggS forwarded voice '.repeat(50));
+    const id = fake.forwardDm(ada, [fake.addAttachment(audio, 'voice-message.ogg', 'audio/ogg')]);
+    const [message] = await handler.waitFor(1);
+    expect(message.id).toBe(`dc:${id}`);
+    expect(message.attachments.map((a) => [a.name, a.mimeType, a.size])).toEqual([['voice-message.ogg', 'audio/ogg', audio.length]]);
+    expect(await readAll(await message.attachments[0]!.open())).toEqual(audio);
+  });
+
   it('ignores messages from bots, itself included', async () => {
     const { fake, handler } = await setup();
     fake.dm(otherBot, { attachments: [fake.addAttachment(Buffer.from('x'), 'a.ogg', 'audio/ogg')] });
@@ -260,6 +282,19 @@ describe('discord channel: slash commands', () => {
       expect.objectContaining({ via: 'channel', channelId: message.replyTo.chatId, content: 'Send me a voice message.' }),
     ]);
   });
+
+  it('answers a server command whose interaction is gone in the asker’s DMs, never in the channel', async () => {
+    const { fake, channel, handler } = await setup();
+    fake.fail('POST', /^\/interactions\//, 404, { code: 10062, message: 'Unknown interaction' });
+    fake.slashCommand(bob, 'balance', [], true);
+    const [message] = await handler.waitFor(1);
+    await channel.send(message.replyTo, { key: 'b', kind: 'command', text: 'You have 10 min of transcription left.' });
+    expect(fake.dmChannelsOpened).toEqual([bob.id]);
+    expect(fake.sent).toEqual([
+      expect.objectContaining({ via: 'channel', channelId: `8${bob.id.slice(1)}`, content: 'You have 10 min of transcription left.' }),
+    ]);
+    expect(fake.sent.filter((m) => m.channelId === fake.guild.channelId)).toEqual([]);
+  });
 });
 
 describe('discord channel: replies', () => {
@@ -269,6 +304,27 @@ describe('discord channel: replies', () => {
     const [message] = await handler.waitFor(1);
     return message.replyTo;
   }
+
+  it('keeps a long quote’s price and pay link whole, also when Discord refuses the button', async () => {
+    const { fake, channel, handler } = await setup();
+    const to = await dmAddress(fake, handler);
+    const skipped = 'could not be measured within the 10:00 the files of one message get together, so I skipped it';
+    const lines = [`• ${'a'.repeat(116)}.ogg (0:12)`, ...Array.from({ length: 9 }, (_, i) => `• ${'n'.repeat(115)}${i}.ogg: ${skipped}`)];
+    const text = `${lines.join('\n')}\n\nPay $0.50 to transcribe it.`;
+    expect(text.length).toBeGreaterThan(2000);
+    fake.fail('POST', /^\/channels\/\d+\/messages$/, 400, { code: 50035, message: 'Invalid Form Body' });
+    await channel.send(to, {
+      key: 'q',
+      kind: 'quote',
+      orderId: 'o-long',
+      text,
+      action: { label: 'Pay $0.50', url: 'http://localhost:8080/pay/abc' },
+    });
+    const [quote] = fake.repliesTo(to.messageId);
+    expect(quote!.content!.length).toBeLessThanOrEqual(2000);
+    expect(quote!.content).toMatch(/…\n\nPay \$0\.50 to transcribe it\.\n\nPay \$0\.50: http:\/\/localhost:8080\/pay\/abc$/);
+    expect(quote!.content).toContain(lines[0]);
+  });
 
   it('replies to the message, with the pay link as a link button and no pings from the text', async () => {
     const { fake, channel, handler } = await setup();
