@@ -9,6 +9,7 @@ import {
   MessageReferenceType,
   Options,
   Partials,
+  PermissionFlagsBits,
   Routes,
   type Attachment,
   type Interaction,
@@ -180,7 +181,21 @@ function plainMessage(message: Message, botId: string): DcMessage {
       contentType: a.contentType,
     })),
     mentions: [...message.mentions.users.keys(), ...(botRole ? [botId] : [])],
+    canReply: mayReplyIn(message),
   };
+}
+
+/**
+ * Whether the bot may answer in the message's channel: send there (in a thread, send in threads), attach the
+ * transcript's files and reply to the message. True in DMs, and when the bot's own membership is not known yet.
+ */
+function mayReplyIn(message: Message): boolean {
+  if (!message.inGuild()) return true;
+  const me = message.guild.members.me;
+  const allowed = me ? message.channel.permissionsFor(me) : null;
+  if (!allowed) return true;
+  const send = message.channel.isThread() ? PermissionFlagsBits.SendMessagesInThreads : PermissionFlagsBits.SendMessages;
+  return allowed.has([send, PermissionFlagsBits.AttachFiles, PermissionFlagsBits.ReadMessageHistory]);
 }
 
 /** A slash command interaction's plain fields, or undefined for every other kind of interaction. */

@@ -47,6 +47,14 @@ export class Inbound {
 
   /** Handles one MESSAGE_CREATE. */
   handleMessage(message: DcMessage): Promise<void> {
+    if (message.guildId && message.canReply === false && message.mentions.includes(this.options.botId())) {
+      // Taking it would spend the sender's seconds on a transcript that can never be posted here.
+      this.options.log.warn(
+        { channelId: message.channelId, messageId: message.id },
+        'discord: addressed in a channel where I may not answer; ignored',
+      );
+      return Promise.resolve();
+    }
     const incoming = toIncoming(message, this.options.botId(), this.options.openAttachment);
     if (!incoming) return Promise.resolve();
     return this.track(incoming.id, async () => this.dispatch(incoming));

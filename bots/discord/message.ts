@@ -26,6 +26,8 @@ export interface DcMessage {
   attachments: DcAttachment[];
   /** Ids of the users the message mentions. */
   mentions: string[];
+  /** False in a server channel where the bot may not answer (send, attach its files, reply); unknown counts as true. */
+  canReply?: boolean;
 }
 
 /** Opens an attachment, bounded by the size Discord declared for it. */

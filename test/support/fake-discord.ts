@@ -187,6 +187,23 @@ export class FakeDiscord {
     return id;
   }
 
+  /**
+   * Takes rights from the bot's role in the server channel (a CHANNEL_UPDATE with a permission overwrite), as a
+   * server admin would: `deny` is Discord's permission bits.
+   */
+  restrictChannel(deny: bigint): void {
+    const { id, channelId } = this.guild;
+    const overwrite = { id: this.guild.botRoleId, type: 0, allow: '0', deny: String(deny) };
+    this.dispatch('CHANNEL_UPDATE', {
+      id: channelId,
+      type: 0,
+      name: 'general',
+      guild_id: id,
+      position: 0,
+      permission_overwrites: [overwrite],
+    });
+  }
+
   /** Dispatches a direct message from `user`; returns its id. */
   dm(user: FakeUser, options: { content?: string; attachments?: FakeAttachment[]; channelId?: string; id?: string } = {}): string {
     const id = options.id ?? this.id();
@@ -402,7 +419,8 @@ export class FakeDiscord {
         {
           id: this.guild.botRoleId,
           name: this.bot.username,
-          permissions: '68608',
+          // View channel, send messages, attach files, read message history: what the bot's invite asks for.
+          permissions: '101376',
           position: 1,
           color: 0,
           hoist: false,
@@ -414,7 +432,17 @@ export class FakeDiscord {
       ],
       emojis: [],
       stickers: [],
-      members: [],
+      // The bot's own membership, as Discord sends it: discord.js reads the bot's permissions from it.
+      members: [
+        {
+          user: this.userPayload(this.bot),
+          roles: [this.guild.botRoleId],
+          joined_at: new Date(0).toISOString(),
+          deaf: false,
+          mute: false,
+          flags: 0,
+        },
+      ],
       presences: [],
       voice_states: [],
       threads: [],

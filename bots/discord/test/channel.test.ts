@@ -165,6 +165,17 @@ describe('discord channel: incoming', () => {
     expect(await readAll(await message.attachments[0]!.open())).toEqual(audio);
   });
 
+  it('leaves alone a mention in a channel where it may not answer, so no seconds go on a transcript it cannot post', async () => {
+    const { fake, handler } = await setup();
+    fake.restrictChannel(1n << 15n); // attach files
+    fake.guildMessage(bob, { mention: true, attachments: [fake.addAttachment(Buffer.from('y'), 'talk.mp3', 'audio/mpeg')] });
+    // A DM after it is taken: the server message before it had its turn and was left alone.
+    const dm = fake.dm(ada, { attachments: [fake.addAttachment(Buffer.from('z'), 'voice.ogg', 'audio/ogg')] });
+    const [message] = await handler.waitFor(1);
+    expect(message.id).toBe(`dc:${dm}`);
+    expect(handler.messages.map((m) => m.id)).toEqual([`dc:${dm}`]);
+  });
+
   it('ignores messages from bots, itself included', async () => {
     const { fake, handler } = await setup();
     fake.dm(otherBot, { attachments: [fake.addAttachment(Buffer.from('x'), 'a.ogg', 'audio/ogg')] });
