@@ -1,9 +1,9 @@
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { BACKUP_CHECK_MS, BackupSchedule } from '../backup/schedule';
-import type { Config } from '../config';
+import { ConfigError, type Config } from '../config';
 import { openDatabase, type Db } from '../db';
-import { holdServiceLock, type ServiceLock } from '../db/service-lock';
+import { holdServiceLock, serviceLockPath, type ServiceLock } from '../db/service-lock';
 import { registerStateMetrics } from '../http/state-metrics';
 import { createHttpApp } from '../http/app';
 import { modelInfo } from '../domain/models';
@@ -78,8 +78,14 @@ export class Service {
     private readonly log: Logger,
   ) {
     // Held while the service runs: admin and restore ask for it before they change the database.
+    // A second service would run its own workers on the same database: each took the other's jobs for lost and
+    // failed them, refunded. Refused before anything is opened.
     this.lock = holdServiceLock(config.dataDir);
-    if (!this.lock.held) log.warn({ dataDir: config.dataDir }, 'another service runs on this DATA_DIR');
+    if (!this.lock.held) {
+      throw new ConfigError(
+        `another service is running on DATA_DIR ${config.dataDir} (it holds ${serviceLockPath(config.dataDir)}); one service per DATA_DIR: stop it first`,
+      );
+    }
     this.db = openDatabase(join(config.dataDir, 'service.db'));
     this.ledger = new Ledger(this.db);
     this.store = parts.store ?? blobStoreFromConfig(config);

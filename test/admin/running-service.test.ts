@@ -94,6 +94,26 @@ describe('admin and restore beside a running service', () => {
     expect(schemaOf(dataDir)).toBe(tags.length);
   });
 
+  it('a second service on the same DATA_DIR refuses to start, naming the lock, and leaves the first alone', async () => {
+    const dataDir = await tempDir('second-service-');
+    const first = await runningService(dataDir);
+    try {
+      const second = spawnSync(process.execPath, ['--import', 'tsx', 'src/app/main.ts'], {
+        env: { ...process.env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' },
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      expect([second.status, second.stderr]).toEqual([
+        1,
+        `Cannot start: another service is running on DATA_DIR ${dataDir} (it holds ${join(dataDir, 'service.lock')}); one service per DATA_DIR: stop it first\n`,
+      ]);
+      expect(first.exitCode).toBeNull();
+    } finally {
+      first.kill('SIGKILL');
+      await new Promise((resolve) => first.once('exit', resolve));
+    }
+  });
+
   it('admin works beside a running service whose schema is current', async () => {
     const svc = await startTestService({ channels: [], runner: new ScriptedRunner('pending') });
     try {
