@@ -43,7 +43,8 @@ async function main(argv: string[]): Promise<number> {
       print(
         result,
         `backed up ${path} (${mib(result.databaseBytes)}) to ${result.location} (${mib(result.storedBytes)} gzipped) in ${(result.durationMs / 1000).toFixed(1)} s` +
-          (result.removed.length ? `; removed ${result.removed.length} older (keeping ${config.backup.keep})` : ''),
+          (result.removed.length ? `; removed ${result.removed.length} older (keeping ${config.backup.keep})` : '') +
+          (result.leftovers.length ? `; removed ${result.leftovers.length} leftovers of runs killed midway` : ''),
       );
       return 0;
     } finally {

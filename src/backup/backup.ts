@@ -5,6 +5,7 @@ import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
+import { removeStale } from '../stale-files';
 import { backupName, listBackups, type BackupPlace } from './target';
 
 export interface BackupResult {
@@ -18,6 +19,8 @@ export interface BackupResult {
   durationMs: number;
   /** Older backups removed to keep `keep`. */
   removed: string[];
+  /** Leftovers of backups and restores killed midway, removed: working copies and half-stored files. */
+  leftovers: string[];
 }
 
 export interface BackupOptions {
@@ -40,6 +43,12 @@ export interface BackupOptions {
   pagesPerStep?: number;
   now?: () => Date;
 }
+
+/**
+ * How long a working copy or half-stored backup must lie untouched before it counts as left by a killed run. A run
+ * in progress writes to its files all the time; an hour leaves room for a slow disk.
+ */
+export const LEFTOVER_AGE_MS = 60 * 60 * 1000;
 
 /** Pages per step when copying beside the writers of the same connection (4 MiB with 4 KiB pages). */
 const PAGES_PER_STEP = 1024;
@@ -65,6 +74,11 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
     pipeline(createReadStream(copy), gzip, () => undefined);
     const { bytes } = await place.store.put(key, gzip, { contentType: 'application/gzip' });
     const removed = await pruneBackups(place, keep);
+    // A run killed midway (OOM, a container stopped) never reached its `finally`: each left a full-size copy.
+    const leftovers = [
+      ...(await removeStale(options.workDir, (name) => /^\.(backup|restore)-[\w-]+\.db$/.test(name), LEFTOVER_AGE_MS)),
+      ...((await place.store.removeLeftovers?.(place.folder, LEFTOVER_AGE_MS)) ?? []),
+    ];
     return {
       key,
       location: place.locate(key),
@@ -73,6 +87,7 @@ export async function takeBackup(options: BackupOptions): Promise<BackupResult> 
       takenAt: at.getTime(),
       durationMs: Date.now() - started,
       removed,
+      leftovers,
     };
   } finally {
     await rm(copy, { force: true });

@@ -28,7 +28,7 @@ export class BackupSchedule {
   /** One look: takes a backup when one is due. For a `Loop` every `BACKUP_CHECK_MS`. */
   tick = async (): Promise<BackupResult | undefined> => {
     const { place, intervalMs, log } = this.deps;
-    this.lastAt ??= (await listBackups(place))[0]?.takenAt ?? 0;
+    this.lastAt ??= await this.newestInThePast();
     if (Date.now() - this.lastAt < intervalMs) return undefined;
     const result = await takeBackup({ sqlite: this.deps.sqlite, workDir: this.deps.workDir, place, keep: this.deps.keep });
     this.lastAt = result.takenAt;
@@ -39,9 +39,25 @@ export class BackupSchedule {
         storedBytes: result.storedBytes,
         ms: result.durationMs,
         removed: result.removed.length,
+        leftovers: result.leftovers,
       },
       'database backed up',
     );
     return result;
   };
+
+  /**
+   * When the newest backup was taken, not counting any named after now: one taken while the clock was ahead (a VM
+   * restored from a snapshot, NTP stepping back) would otherwise stop every backup until that date comes.
+   */
+  private async newestInThePast(): Promise<number> {
+    const backups = await listBackups(this.deps.place);
+    const now = Date.now();
+    const ahead = backups.filter((b) => b.takenAt > now);
+    if (ahead.length > 0) {
+      const names = ahead.map((b) => b.key);
+      this.deps.log.warn({ backups: names }, 'backups named after the present (the clock was ahead when they were taken); not counted');
+    }
+    return backups.find((b) => b.takenAt <= now)?.takenAt ?? 0;
+  }
 }

@@ -34,6 +34,11 @@ export interface BlobEntry {
 export interface ListableBlobStore extends BlobStore {
   /** The objects directly in `folder` (`''` for the top), without sub-folders; an absent folder is empty. */
   list(folder: string): Promise<BlobEntry[]>;
+  /**
+   * Removes what writes into `folder` left behind when their process was killed (a store with such leftovers),
+   * untouched for `olderThanMs`; returns what it removed.
+   */
+  removeLeftovers?(folder: string, olderThanMs: number): Promise<string[]>;
 }
 
 export class BlobTooLargeError extends Error {

@@ -5,6 +5,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import { BlobNotFoundError, BlobTooLargeError, type BlobEntry, type ListableBlobStore } from '../ports/blob-store';
+import { removeStale } from '../stale-files';
 import { assertSafeKey } from './keys';
 
 /** A `BlobStore` in a local directory. Writes go to a temporary name and are renamed, so a crash never leaves half a file under a real key. */
@@ -80,6 +81,11 @@ export class LocalBlobStore implements ListableBlobStore {
 
   async deletePrefix(prefix: string): Promise<void> {
     await rm(this.localPath(prefix.replace(/\/+$/, '')), { recursive: true, force: true });
+  }
+
+  async removeLeftovers(folder: string, olderThanMs: number): Promise<string[]> {
+    const prefix = folder.replace(/\/+$/, '');
+    return removeStale(prefix ? this.localPath(prefix) : this.root, (name) => name.endsWith('.partial'), olderThanMs);
   }
 
   async list(folder: string): Promise<BlobEntry[]> {

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -263,6 +263,58 @@ describe('the backup schedule', () => {
       sqlite.close();
       await rm(path, { recursive: true, force: true });
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('backups that went wrong before', () => {
+  const scratch = async () => {
+    const path = await mkdtemp(join(tmpdir(), 'leftover-backups-'));
+    const dataDir = await mkdtemp(join(tmpdir(), 'leftover-db-'));
+    const sqlite = new Database(join(dataDir, 'service.db'));
+    sqlite.exec('CREATE TABLE t (x)');
+    const place = backupPlace({ kind: 'folder', path });
+    const done = async () => {
+      sqlite.close();
+      await rm(path, { recursive: true, force: true });
+      await rm(dataDir, { recursive: true, force: true });
+    };
+    return { path, dataDir, sqlite, place, done };
+  };
+
+  it('a backup named after the present (the clock was ahead) does not stop the schedule, and a restart takes no second one', async () => {
+    const { dataDir, sqlite, place, done } = await scratch();
+    const schedule = () => new BackupSchedule({ sqlite, workDir: dataDir, place, intervalMs: 6 * 60 * 60_000, keep: 5, log: silentLogger });
+    try {
+      await takeBackup({ sqlite, workDir: dataDir, place, keep: 5, now: () => new Date(Date.now() + 365 * 86_400_000) });
+      expect(await schedule().tick()).toBeDefined();
+      expect(await schedule().tick()).toBeUndefined();
+      expect(await listBackups(place)).toHaveLength(2);
+    } finally {
+      await done();
+    }
+  });
+
+  it('removes the working copies and half-stored files of runs killed midway, never those of a run still going', async () => {
+    const { path, dataDir, sqlite, place, done } = await scratch();
+    try {
+      const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60_000);
+      const killed = ['.backup-0b1d.db', '.restore-77aa.db'];
+      for (const name of killed) {
+        await writeFile(join(dataDir, name), Buffer.alloc(4096));
+        await utimes(join(dataDir, name), twoHoursAgo, twoHoursAgo);
+      }
+      const halfStored = 'service-20261201T000000Z.db.gz.5e6f.partial';
+      await writeFile(join(path, halfStored), Buffer.alloc(1024));
+      await utimes(join(path, halfStored), twoHoursAgo, twoHoursAgo);
+      await writeFile(join(dataDir, '.backup-running.db'), Buffer.alloc(4096)); // another run's copy, written just now
+
+      const result = await takeBackup({ sqlite, workDir: dataDir, place, keep: 5 });
+      expect(result.leftovers.sort()).toEqual([...killed, halfStored].sort());
+      expect((await readdir(dataDir)).sort()).toEqual(['.backup-running.db', 'service.db']);
+      expect(await readdir(path)).toEqual([result.key]);
+    } finally {
+      await done();
     }
   });
 });
