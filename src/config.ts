@@ -6,7 +6,16 @@ import { registerSecrets } from './secrets';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
-const url = z.string().url();
+/** An http(s) address with a host: `new URL` alone takes `host:8080` as a URL whose scheme is the host. */
+const url = z
+  .string()
+  .url()
+  .refine((text) => {
+    const parsed = new URL(text);
+    return (parsed.protocol === 'http:' || parsed.protocol === 'https:') && parsed.hostname !== '';
+  }, 'an http:// or https:// address with a host');
+/** The service's own address: links are built by appending paths to it, so it has no query or fragment. */
+const baseUrl = url.refine((text) => !/[?#]/.test(text), 'no query (?) or fragment (#): paths are appended to it');
 const optional = <T extends z.ZodTypeAny>(schema: T) => schema.optional();
 const duration = (min: number) =>
   z.string().transform((text, ctx) => {
@@ -21,14 +30,14 @@ const duration = (min: number) =>
 const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/([A-Za-z0-9][A-Za-z0-9._-]*(?:\/[A-Za-z0-9][A-Za-z0-9._-]*)*)?)?\/?$/;
 
 /**
- * Every environment variable the service reads, with its default. Empty strings count as unset.
+ * Every environment variable the service reads, with its default. Empty or blank values count as unset.
  * Exported so the docs test can hold `.env.example` and `docs/configuration.md` to exactly this list.
  */
 export const configSchema = z.object({
   PORT: int(0, 65535).default(8080),
   // Loopback unless told otherwise: the images set 0.0.0.0 themselves, behind nginx.
   HOST: z.string().min(1).default('127.0.0.1'),
-  PUBLIC_URL: url.default('http://localhost:8080'),
+  PUBLIC_URL: baseUrl.default('http://localhost:8080'),
   DATA_DIR: z.string().min(1).default('./data'),
   METRICS_TOKEN: optional(z.string().regex(/^[\x21-\x7e]{16,}$/, 'at least 16 characters, no spaces')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -214,7 +223,8 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Before anything can fail or log: from here on no log line, recorded error or admin output carries them.
   registerSecrets(env);
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  // Blank counts as unset too: `PORT= ` must not read as port 0, nor `NEW_USER_FREE_SECONDS= ` as no free seconds.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
   const parsed = configSchema.safeParse(present);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

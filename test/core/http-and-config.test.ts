@@ -62,6 +62,13 @@ describe('configuration', () => {
     expect(config.stripe).toBeUndefined();
   });
 
+  it('reads a blank value as unset, not as zero', () => {
+    const config = loadConfig({ PORT: ' ', NEW_USER_FREE_SECONDS: '  ', PUBLIC_URL: 'https://transcribe.example.com/' });
+    expect(config.port).toBe(8080);
+    expect(config.pricing.freeSeconds).toBe(600);
+    expect(config.publicUrl).toBe('https://transcribe.example.com');
+  });
+
   it('sells for Telegram Stars on Telegram by default, and sends the Stripe link there only when told to', () => {
     const token = { TELEGRAM_BOT_TOKEN: '123456:ABC-def' };
     expect(loadConfig(token).telegram?.stars).toEqual({ perMinute: 5, minimum: 25 });
@@ -83,6 +90,13 @@ describe('configuration', () => {
     [{ TELEGRAM_BOT_TOKEN: 'not a token' }, /^TELEGRAM_BOT_TOKEN is invalid/],
     [{ TELEGRAM_PAYMENTS: 'card' }, /^TELEGRAM_PAYMENTS is invalid/],
     [{ STARS_PER_MINUTE: '0' }, /^STARS_PER_MINUTE is invalid/],
+    // `new URL` reads these as URLs whose scheme is the host: every pay link would be built on them.
+    [{ PUBLIC_URL: 'transcribe.example.com:8443' }, /^PUBLIC_URL is invalid: an http:\/\/ or https:\/\/ address with a host/],
+    [{ PUBLIC_URL: 'localhost:8080' }, /^PUBLIC_URL is invalid/],
+    [{ PUBLIC_URL: 'ftp://transcribe.example.com' }, /^PUBLIC_URL is invalid/],
+    [{ PUBLIC_URL: 'https://transcribe.example.com/?via=ads' }, /^PUBLIC_URL is invalid: no query/],
+    [{ S3_ENDPOINT: 'minio:9000' }, /^S3_ENDPOINT is invalid/],
+    [{ STRIPE_API_BASE: 'localhost:12111' }, /^STRIPE_API_BASE is invalid/],
   ])('refuses %o with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
