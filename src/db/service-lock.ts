@@ -19,7 +19,7 @@ export interface ServiceLock {
  * would outlive a killed service and read as running. Works across containers sharing the volume.
  */
 export function holdServiceLock(dataDir: string): ServiceLock {
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const sqlite = new Database(serviceLockPath(dataDir), { fileMustExist: false });
   sqlite.pragma('busy_timeout = 0');
   try {
