@@ -15,7 +15,8 @@ const COMPOSITION_ROOT = ['src/app/**'];
 
 /**
  * What the worker (`whisper-container/`) may use of the service: the ports and result types it shares, the
- * formats and ffmpeg it renders and decodes with, and the two blob stores it reads and writes through.
+ * formats and ffmpeg it renders and decodes with, and the two blob stores it reads and writes through, with the
+ * rule for their keys (a manifest naming any other key is refused before work starts).
  */
 const WORKER_CONTRACT = [
   'whisper-container',
@@ -28,6 +29,7 @@ const WORKER_CONTRACT = [
   'src/tied-spawn',
   'src/storage/local-blob-store',
   'src/storage/s3-blob-store',
+  'src/storage/keys',
 ];
 
 export default tseslint.config(

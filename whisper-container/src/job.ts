@@ -89,7 +89,8 @@ function failure(file: string, error: unknown): TranscriptFailure {
  * Runs one job: every input of the manifest through one pool of engines started once (so the model loads once per
  * engine, not per input), each result written as `<key>_result.json` beside its input. Inputs run side by side,
  * as many as there are engines, and are reported in manifest order. One bad input becomes a `TranscriptFailure`
- * for that input and the job goes on; only a job that cannot start at all (no model, no engine) rejects.
+ * for that input and the job goes on; a job that cannot start at all (no model, no engine) rejects, and so does one
+ * whose results cannot be written (once the inputs already running have finished).
  */
 export async function runJob(manifest: JobManifest, store: BlobStore, options: RunJobOptions): Promise<JobReport> {
   const started = performance.now();
@@ -97,10 +98,17 @@ export async function runJob(manifest: JobManifest, store: BlobStore, options: R
   const done: ({ report: InputReport; result: ResultFile } | undefined)[] = manifest.inputs.map(() => undefined);
   let emitted = 0;
   let next = 0;
+  /** Why the job stopped: a result that could not be written (storage down). Lanes then take no new input. */
+  let stopped: { error: unknown } | undefined;
   const lane = async () => {
-    while (next < manifest.inputs.length) {
+    while (!stopped && next < manifest.inputs.length) {
       const index = next++;
-      done[index] = await runInput(manifest, index, store, pool, options);
+      try {
+        done[index] = await runInput(manifest, index, store, pool, options);
+      } catch (error) {
+        stopped ??= { error };
+        return;
+      }
       // Report in manifest order, so progress lines and the CLI's output follow the order inputs were given.
       while (emitted < done.length && done[emitted]) {
         const { report, result } = done[emitted++]!;
@@ -109,10 +117,13 @@ export async function runJob(manifest: JobManifest, store: BlobStore, options: R
     }
   };
   try {
+    // Lanes never reject: each stops on its own, so the engines are closed only once none is working. Closing them
+    // under a lane still running made its input fail as an engine error and left that engine running for ever.
     await Promise.all(Array.from({ length: Math.min(pool.size, manifest.inputs.length) }, lane));
   } finally {
     await pool.close();
   }
+  if (stopped) throw stopped.error;
   const reports = done.map((entry) => entry!.report);
   const failed = reports.filter((report) => !report.ok).length;
   return { jobId: manifest.jobId, inputs: reports, succeeded: reports.length - failed, failed, seconds: elapsed(started) };

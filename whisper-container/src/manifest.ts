@@ -1,11 +1,29 @@
 import { z } from 'zod';
 import type { JobManifest } from '../../src/ports/runner';
+import { assertSafeKey } from '../../src/storage/keys';
 import { isWhisperLanguage } from './languages';
+
+const isSafeKey = (key: string): boolean => {
+  try {
+    assertSafeKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const manifestSchema = z.object({
   version: z.literal(1),
   jobId: z.string().min(1),
-  inputs: z.array(z.object({ key: z.string().min(1), name: z.string(), chargedSeconds: z.number().positive().optional() })).min(1),
+  inputs: z
+    .array(
+      z.object({
+        key: z.string().refine(isSafeKey, 'a storage key of safe segments (no "..", no leading "/")'),
+        name: z.string(),
+        chargedSeconds: z.number().positive().optional(),
+      }),
+    )
+    .min(1),
   options: z
     .object({
       language: z.string().refine(isWhisperLanguage, 'unknown language code').optional(),

@@ -61,6 +61,11 @@ export class EnginePool {
   }
 
   private release(engine: Engine): void {
+    // Work that ends after `close` brings back an engine no one will use again: it is stopped, not kept.
+    if (this.closed) {
+      void engine.close().catch(() => undefined);
+      return;
+    }
     const next = this.waiting.shift();
     if (next) next(engine);
     else this.idle.push(engine);

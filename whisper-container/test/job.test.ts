@@ -10,6 +10,7 @@ import type { ResultFile } from '../../src/domain/transcript';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
 import type { Engine, EngineRequest, EngineResult } from '../src/engine';
 import { runJob } from '../src/job';
+import { parseManifest } from '../src/manifest';
 import { ffmpeg } from '../../test/support/speech';
 
 class FakeEngine implements Engine {
@@ -93,6 +94,53 @@ describe('runJob', () => {
     expect(report.inputs.map((input) => input.ok)).toEqual([true, false, true, true]);
     expect(report.inputs[1]!.error).toEqual({ code: 'engine', message: 'Transcription failed inside the engine.' });
     expect(started).toBe(2);
+  });
+
+  it('stops taking inputs when a result cannot be written, lets the running ones finish, and closes every engine', async () => {
+    for (const key of keys) await store.delete(`${key}_result.json`); // earlier jobs' results
+    let opened!: () => void;
+    const gate = new Promise<void>((resolve) => (opened = resolve));
+    // Storage that refuses the first input's result (S3 down); refusing it lets the other engine's input finish.
+    const flaky = Object.create(store) as LocalBlobStore;
+    flaky.put = async (key, body, options) => {
+      if (key !== 'jobs/a/1_result.json') return store.put(key, body, options);
+      opened();
+      throw new Error('S3 PutObject: socket hang up');
+    };
+    const engines: FakeEngine[] = [];
+    const job = runJob({ version: 1, jobId: 'j4', inputs: keys.map((key) => ({ key, name: 'x.wav' })), options: {} }, flaky, {
+      startEngine: async () => {
+        const engine = new FakeEngine((request) => said('Fine.', request));
+        // The second input waits until the first one's result has been refused.
+        engine.transcribe = async (request) => {
+          if (seconds(request) === 5) await gate;
+          return said('Fine.', request);
+        };
+        engines.push(engine);
+        return engine;
+      },
+      engines: 2,
+      model: 'tiny.en',
+    });
+    await expect(job).rejects.toThrow(/PutObject/);
+    expect(engines.map((engine) => engine.alive)).toEqual([false, false]);
+    // The input already running was transcribed, not failed as an engine error; none was started after the refusal.
+    const second = JSON.parse(await readFile(store.localPath('jobs/a/2_result.json'), 'utf8')) as ResultFile;
+    expect(second).toMatchObject({ text: 'Fine.' });
+    expect(await store.exists('jobs/a/3_result.json')).toBe(false);
+    expect(await store.exists('jobs/a/4_result.json')).toBe(false);
+  });
+
+  it('refuses a manifest naming a key outside the store before any work', () => {
+    const manifest = {
+      version: 1,
+      jobId: 'j5',
+      inputs: [
+        { key: 'jobs/a/1', name: 'a' },
+        { key: '../../etc/passwd', name: 'b' },
+      ],
+    };
+    expect(() => parseManifest(JSON.stringify(manifest))).toThrow(/inputs\.1\.key|key/);
   });
 
   it('rejects when no engine can start, so the entry point exits 1', async () => {
