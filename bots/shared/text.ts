@@ -6,6 +6,9 @@ export function splitText(text: string, limit: number): string[] {
     let cut = rest.lastIndexOf('\n', limit);
     if (cut < limit / 2) cut = rest.lastIndexOf(' ', limit);
     if (cut < limit / 2) cut = limit;
+    // Never between the two halves of one character (an emoji, much CJK punctuation): neither half is text.
+    const code = rest.charCodeAt(cut - 1);
+    if (code >= 0xd800 && code <= 0xdbff) cut -= 1;
     pieces.push(rest.slice(0, cut).trimEnd());
     rest = rest.slice(cut).trimStart();
   }
@@ -33,6 +36,12 @@ export function fitText(text: string, limit: number): string {
   if (text.length <= limit) return text;
   const at = text.lastIndexOf('\n\n');
   const tail = at >= 0 ? text.slice(at) : '';
-  if (!tail || tail.length > limit / 2) return `${text.slice(0, limit - 1)}…`;
-  return `${text.slice(0, limit - tail.length - 1)}…${tail}`;
+  if (!tail || tail.length > limit / 2) return `${head(text, limit - 1)}…`;
+  return `${head(text, limit - tail.length - 1)}…${tail}`;
+}
+
+/** The first `length` code units of `text`, one fewer when the cut would halve a character. */
+function head(text: string, length: number): string {
+  const code = text.charCodeAt(length - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? length - 1 : length);
 }

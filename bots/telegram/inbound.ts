@@ -53,6 +53,8 @@ interface PendingGroup {
  */
 export class Inbound {
   private seen = new RecentSet<number>(10_000);
+  /** Updates being handled, by id: a webhook delivers an update again when the first delivery is slow to answer. */
+  private handling = new Map<number, Promise<boolean>>();
   private groups = new Map<string, PendingGroup>();
   private inFlight = new Set<Promise<boolean>>();
   private stopping = new AbortController();
@@ -61,6 +63,10 @@ export class Inbound {
 
   /** Handles one update. */
   handleUpdate(update: TgUpdate): Promise<boolean> {
+    // A delivery of an update still being handled answers as the first one will: confirming it at once would let
+    // Telegram drop it while the first could still end unrecorded (a stop).
+    const running = this.handling.get(update.update_id);
+    if (running) return running;
     if (this.seen.has(update.update_id)) return Promise.resolve(true);
     if (this.stopping.signal.aborted) return Promise.resolve(false);
     this.seen.add(update.update_id);
@@ -69,8 +75,12 @@ export class Inbound {
       if (!done) this.seen.delete(update.update_id);
       return done;
     });
+    this.handling.set(update.update_id, work);
     this.inFlight.add(work);
-    void work.finally(() => this.inFlight.delete(work));
+    void work.finally(() => {
+      this.inFlight.delete(work);
+      this.handling.delete(update.update_id);
+    });
     return work;
   }
 
