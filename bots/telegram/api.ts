@@ -66,6 +66,9 @@ export class BotApi {
     this.telegram = new Telegram(token, { apiRoot });
   }
 
+  /** Groups that became supergroups: the old chat id, as orders were addressed, to the new one. */
+  private readonly migrations = new Map<string, number>();
+
   /**
    * One call, no retries: for long polls and best-effort calls such as chat actions. A call unanswered after
    * `timeoutMs` (a long poll: after its own wait and `timeoutMs`) is abandoned with `TelegramTimeout`: a server that
@@ -93,6 +96,21 @@ export class BotApi {
    * (`pacer.ts`), each attempt anew, and a 429 holds that chat back for its `retry_after`.
    */
   async call<T>(method: string, payload: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
+    const written = payload.chat_id as string | number | undefined;
+    const moved = written === undefined ? undefined : this.migrations.get(String(written));
+    try {
+      return await this.callPaced<T>(method, moved === undefined ? payload : { ...payload, chat_id: moved }, signal);
+    } catch (error) {
+      // A group that became a supergroup (made public, or past 200 members) has a new id; Telegram names it once.
+      const to = error instanceof TelegramError ? error.parameters?.migrate_to_chat_id : undefined;
+      if (to === undefined || written === undefined || moved !== undefined) throw error;
+      this.migrations.set(String(written), to);
+      this.log.info({ from: written, to }, 'telegram group became a supergroup; its replies go to the new chat');
+      return this.callPaced<T>(method, { ...payload, chat_id: to }, signal);
+    }
+  }
+
+  private async callPaced<T>(method: string, payload: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
     const chatId = PACED.has(method) ? (payload.chat_id as string | number | undefined) : undefined;
     if (chatId === undefined) return this.retrying(method, () => this.once<T>(method, payload, signal), signal);
     return this.retrying(

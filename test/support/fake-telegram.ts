@@ -85,6 +85,8 @@ export class FakeTelegram {
   private readonly hung = new Set<ServerResponse>();
   /** Files whose downloads stop, by path: after this many body bytes, or before the headers (undefined). */
   private readonly stalls = new Map<string, number | undefined>();
+  /** Groups that became supergroups: old chat id to new. */
+  private readonly migrated = new Map<string, number>();
   private pollers = new Set<() => void>();
   private callWaiters = new Set<() => void>();
   /** Bytes served by file downloads, to check nothing was fetched. */
@@ -265,6 +267,11 @@ export class FakeTelegram {
     this.stalls.set(filePath, afterBytes);
   }
 
+  /** The group `chatId` became the supergroup `to`: every call to the old id is refused naming the new one. */
+  migrateGroup(chatId: number, to: number): void {
+    this.migrated.set(String(chatId), to);
+  }
+
   /** Makes the next `count` calls of `method` get no answer at all, as a server that stopped answering. */
   hangNext(method: string, count = 1): void {
     this.hangs.set(method, (this.hangs.get(method) ?? 0) + count);
@@ -329,6 +336,15 @@ export class FakeTelegram {
       this.hangs.set(method, hangs - 1);
       this.hung.add(res);
       return;
+    }
+    const migratedTo = params.chat_id === undefined ? undefined : this.migrated.get(String(params.chat_id));
+    if (migratedTo !== undefined) {
+      return this.reply(res, 400, {
+        ok: false,
+        error_code: 400,
+        description: 'Bad Request: group chat was upgraded to a supergroup chat',
+        parameters: { migrate_to_chat_id: migratedTo },
+      });
     }
     const failure = this.failures.get(method)?.shift();
     if (failure) {

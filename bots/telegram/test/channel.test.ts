@@ -321,6 +321,20 @@ describe('telegram channel: replies', () => {
     expect(fake.sent.map((m) => m.text)).toEqual(['Transcribing…']);
   });
 
+  it('follows a group that became a supergroup: the reply and the later ones go to the new chat', async () => {
+    const { fake, channel } = await setup();
+    fake.migrateGroup(-4001, -1004001);
+    const group = (messageId: number): ReplyAddress => ({ channel: 'telegram', chatId: '-4001', messageId: String(messageId) });
+    await channel.send(group(5), { key: 'tr1', kind: 'transcript', orderId: 'o1', text: 'The transcript.' });
+    await channel.send(group(6), { key: 'tr2', kind: 'notice', text: 'Your balance.' });
+    expect(fake.sent.map((m) => [m.chat_id, m.text])).toEqual([
+      ['-1004001', 'The transcript.'],
+      ['-1004001', 'Your balance.'],
+    ]);
+    // The old id was tried once; the second reply went straight to the new chat.
+    expect(fake.callsOf('sendMessage').map((c) => String(c.params.chat_id))).toEqual(['-4001', '-1004001', '-1004001']);
+  });
+
   it('splits text with no spaces (a CJK transcript, emoji) between characters, never inside one', async () => {
     const { fake, channel } = await setup();
     const text = 'a' + '\u{1F600}'.repeat(3000);
