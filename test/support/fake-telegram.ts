@@ -337,7 +337,7 @@ export class FakeTelegram {
       this.hung.add(res);
       return;
     }
-    const migratedTo = params.chat_id === undefined ? undefined : this.migrated.get(String(params.chat_id));
+    const migratedTo = params.chat_id === undefined ? undefined : this.migrated.get(String(params.chat_id as string | number));
     if (migratedTo !== undefined) {
       return this.reply(res, 400, {
         ok: false,
