@@ -389,8 +389,10 @@ export function startJobs(db: Db, jobs: { order: Order; runnerJobId: string }[])
 }
 
 /** running -> queued: the runner lost the job or it failed and may be tried again. Keeps its place in the queue. */
-export function requeueOrder(db: Db, order: Order): boolean {
-  return moveOrder(db, order.id, 'running', 'queued', { runnerJobId: null });
+export function requeueOrder(db: Db, order: Order, options: { lostInRestart?: boolean } = {}): boolean {
+  // A job lost to the service's own restart gives its start back: a crash loop must not use up every order's tries.
+  const attempts = options.lostInRestart ? { attempts: sql`max(${orders.attempts} - 1, 0)` } : {};
+  return moveOrder(db, order.id, 'running', 'queued', { runnerJobId: null, ...attempts });
 }
 
 /**

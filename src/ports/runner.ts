@@ -36,6 +36,11 @@ export interface JobStatus {
   state: JobState;
   /** Why it failed, for logs; never shown to users verbatim. */
   reason?: string;
+  /**
+   * With `unknown`: the job was this runner's before the service restarted (a local job dies with the process).
+   * Losing it says nothing about the order, so the run again costs none of the order's tries.
+   */
+  lostInRestart?: boolean;
 }
 
 /** Runs worker jobs: local child processes by default, AWS Batch GPU jobs when configured. */

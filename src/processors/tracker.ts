@@ -17,9 +17,10 @@ import { findOrder } from '../orders/states';
 /** A job that failed as a whole is tried this many times before the order fails and is refunded. */
 const MAX_ATTEMPTS = 2;
 /**
- * A job the runner has no record of (a local job lost in a restart, a Batch job aged out) is run
- * again, but an order is started at most this many times in all: one whose jobs keep vanishing is
- * refunded instead of going round for ever.
+ * A job the runner has no record of (a Batch job aged out, a worker that vanished) is run again, but an order is
+ * started at most this many times in all: one whose jobs keep vanishing is refunded instead of going round for
+ * ever. A local job lost because the service itself restarted is run again without counting (`lostInRestart`):
+ * a crash loop would otherwise refund the whole queue.
  */
 const MAX_LOST_ATTEMPTS = 5;
 /** While the runner's API or the store cannot be read, an order is looked at again 2 s, 4 s, ... up to 5 min later, for as long as it takes. */
@@ -81,6 +82,9 @@ export class Tracker {
     if (!order || order.state !== 'running') return;
     if (status.state === 'succeeded') {
       await this.complete(order);
+    } else if (status.state === 'unknown' && status.lostInRestart) {
+      log.info({ orderId: order.id, attempts: order.attempts }, 'job lost in a restart; queued again');
+      if (requeueOrder(db, order, { lostInRestart: true })) wakeups.emit('queued');
     } else if (status.state === 'unknown' ? order.attempts < MAX_LOST_ATTEMPTS : order.attempts < MAX_ATTEMPTS) {
       log.warn(
         { orderId: order.id, state: status.state, attempts: order.attempts, reason: status.reason },

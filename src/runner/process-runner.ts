@@ -41,7 +41,10 @@ export class ProcessPerJobRunner implements Runner {
   }
 
   async status(runnerJobId: string): Promise<JobStatus> {
-    return this.jobs.get(runnerJobId)?.status ?? { state: 'unknown' };
+    const job = this.jobs.get(runnerJobId);
+    if (job) return job.status;
+    // Another boot's id: the job died with the service that ran it.
+    return runnerJobId.startsWith(`${this.boot}:`) ? { state: 'unknown' } : { state: 'unknown', lostInRestart: true };
   }
 
   /** Stops starting jobs; gives running ones `graceMs` to finish, then stops them (their orders are re-run on the next start). */

@@ -149,6 +149,35 @@ describe('SIGKILL at each step, then restart: every order finishes exactly once'
     });
   }
 
+  it('a crash loop while an order runs (six kills, more than an order may lose jobs) still delivers it, once', async () => {
+    const dataDir = await mkdtemp(join(dir, 'crash-loop-'));
+    for (let kill = 0; kill < 6; kill++) {
+      // A fresh marker each time: each start dies right after the order is recorded as running.
+      const app = startApp(dataDir, { CRASH_AT: 'running', CRASH_MARKER: join(dataDir, `crashed-${kill}`) });
+      if (kill === 0) {
+        await until(() => existsSync(join(dataDir, 'spool', 'in')), 30_000, 'spool');
+        await spoolMessage(join(dataDir, 'spool'), { id: 'm1', sender: 'pat', files: [voice] });
+      }
+      expect((await exited(app, 120_000)).signal).toBe('SIGKILL');
+    }
+    const last = startApp(dataDir);
+    try {
+      await until(() => settled(dataDir), 120_000, 'the order to be delivered and the outbox to drain');
+    } finally {
+      last.kill('SIGTERM');
+      await exited(last, 30_000);
+    }
+    const transcripts = sent(dataDir).filter((s) => s.reply.kind === 'transcript');
+    expect(transcripts).toHaveLength(1);
+    expect(transcripts[0].reply.text.toLowerCase()).toContain('finance');
+    const db = new Database(join(dataDir, 'service.db'), { readonly: true });
+    try {
+      expect(db.prepare('select state from orders').all()).toEqual([{ state: 'delivered' }]);
+    } finally {
+      db.close();
+    }
+  });
+
   it('SIGTERM while transcribing exits 0, and the next start finishes the order once', async () => {
     const dataDir = await mkdtemp(join(dir, 'term-'));
     const first = startApp(dataDir);
