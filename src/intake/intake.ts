@@ -259,6 +259,9 @@ export class Intake {
     const accepted = message.attachments.slice(0, this.maxFiles);
     const stored: NewFile[] = [];
     const budget = new ProbeBudget(this.probeBudgetMs);
+    // A run killed while it stored this message left half-written files; a sender's messages go through intake one
+    // at a time, so nothing is writing here now.
+    await store.removeLeftovers?.(`orders/${orderId}`, 0);
     for (const [position, attachment] of accepted.entries()) {
       const name = displayName(attachment.name, position);
       const key = `orders/${orderId}/${position}`;
@@ -327,6 +330,6 @@ function senderKey(message: IncomingMessage): string {
 }
 
 /** The order id of a message: derived from its platform id, so handling it again after a crash reuses it. */
-function orderIdFor(message: IncomingMessage): string {
+export function orderIdFor(message: IncomingMessage): string {
   return createHash('sha256').update(`${message.channel}\u0000${message.id}`).digest('hex').slice(0, 32);
 }

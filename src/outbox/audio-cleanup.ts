@@ -19,6 +19,8 @@ export class AudioCleanup {
     const { db, store, log } = this.deps;
     try {
       for (const file of orderFiles(db, orderId)) await store.delete(file.blobKey);
+      // Half-written copies from a run killed during the download: the order is done, no write of it is going on.
+      await store.removeLeftovers?.(`orders/${orderId}`, 0);
     } catch (error) {
       log.warn({ orderId, err: error }, 'audio not deleted after delivery; tried again later');
       return false;

@@ -22,6 +22,11 @@ export interface BlobStore {
   deletePrefix(prefix: string): Promise<void>;
   /** A filesystem path for `key` when the store is local, so tools like ffmpeg can read it in place. */
   localPath?(key: string): string;
+  /**
+   * Removes what writes into `folder` left behind when their process was killed (a store that leaves such files:
+   * the local one), untouched for `olderThanMs`; returns their names.
+   */
+  removeLeftovers?(folder: string, olderThanMs: number): Promise<string[]>;
 }
 
 /** An object found by `list`. */
@@ -34,11 +39,6 @@ export interface BlobEntry {
 export interface ListableBlobStore extends BlobStore {
   /** The objects directly in `folder` (`''` for the top), without sub-folders; an absent folder is empty. */
   list(folder: string): Promise<BlobEntry[]>;
-  /**
-   * Removes what writes into `folder` left behind when their process was killed (a store with such leftovers),
-   * untouched for `olderThanMs`; returns what it removed.
-   */
-  removeLeftovers?(folder: string, olderThanMs: number): Promise<string[]>;
 }
 
 export class BlobTooLargeError extends Error {
