@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Transform, Writable, type Readable } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MailParser, type AttachmentStream, type MessageText } from 'mailparser';
 import { AttachmentRefusal, type IncomingAttachment } from '../src/ports/channel';
@@ -58,6 +58,9 @@ function isSenderFile(part: AttachmentStream, mimeType: string, name: string): b
   return !SIGNATURE_TYPES.has(mimeType.split(';')[0].trim().toLowerCase());
 }
 
+/** A whole mail as a part: `message/rfc822`, or `message/global` with UTF-8 headers. */
+const ATTACHED_MAIL = /^message\/(rfc822|global)\b/i;
+
 /** Drops everything written to it. */
 const sink = (): Writable => new Writable({ write: (_c, _e, done) => done() });
 
@@ -72,6 +75,8 @@ export async function parseBody(
     maxFileBytes: number;
     tmpDir?: string;
     /** Text parts past this (4 MiB) fail the parse with `MailTextTooLarge`. */ maxTextBytes?: number;
+    /** Parsing a mail attached to another: its own attached mails are not opened again. */
+    attached?: boolean;
   },
 ): Promise<ParsedBody> {
   const dir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'mail-'));
@@ -93,6 +98,7 @@ export async function parseBody(
       await pipeline(part.content as Readable, sink());
       return;
     }
+    if (ATTACHED_MAIL.test(mimeType) && !options.attached) return saveAttachedMail(part, name, mimeType);
     const path = join(dir, String(index));
     // Reserve the slot now so the order of attachments is the order in the mail.
     const slot = attachments.push({ name, mimeType, open: async () => createReadStream(path) }) - 1;
@@ -111,6 +117,22 @@ export async function parseBody(
     } else {
       attachments[slot].size = limit.bytes;
     }
+  };
+
+  /**
+   * A mail forwarded as an attachment (Outlook's "forward as attachment", an .eml): its files are the sender's
+   * files. Read one level deep, into this mail's temp folder; a forwarded mail without files, or one that cannot
+   * be read, is named as what it is.
+   */
+  const saveAttachedMail = async (part: AttachmentStream, name: string, mimeType: string): Promise<void> => {
+    const content = part.content as Readable;
+    const inner = await parseBody(content, { ...options, tmpDir: dir, attached: true }).catch(() => undefined);
+    if (inner && inner.attachments.length > 0) {
+      attachments.push(...inner.attachments);
+      return;
+    }
+    content.resume();
+    attachments.push({ name, mimeType, size: 0, open: async () => Readable.from([]) });
   };
 
   parser.on('data', (data: AttachmentStream | MessageText) => {

@@ -135,3 +135,24 @@ describe('the text read from an HTML body', () => {
     expect(htmlToPlain('<b>'.repeat(20_000) + 'ok')).toBe('ok');
   });
 });
+
+describe('a mail forwarded as an attachment', () => {
+  const forwarded = (inner: string) =>
+    head('fwd', 'multipart/mixed; boundary="b"') +
+    '--b\r\nContent-Type: text/plain\r\n\r\nSee the recording below.\r\n' +
+    `--b\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename="fwd.eml"\r\n\r\n${inner}\r\n--b--\r\n`;
+
+  it('hands on the files of the forwarded mail', async () => {
+    const { ib, got } = inbound();
+    const inner = head('inner', 'multipart/mixed; boundary="c"') + 'Hi,\r\n' + recording.replaceAll('--b', '--c') + '--c--\r\n';
+    expect(await ib.handleMail(await fetched(Buffer.from(forwarded(inner))))).toBe('seen');
+    expect(got.map((m) => m.attachments.map((a) => [a.name, a.mimeType]))).toEqual([[['talk.mp3', 'audio/mpeg']]]);
+  });
+
+  it('names a forwarded mail without files as what it is, for the answer to say it was skipped', async () => {
+    const { ib, got } = inbound();
+    const inner = head('inner-text', 'text/plain') + 'Just words.\r\n';
+    expect(await ib.handleMail(await fetched(Buffer.from(forwarded(inner))))).toBe('seen');
+    expect(got.map((m) => m.attachments.map((a) => [a.name, a.mimeType]))).toEqual([[['fwd.eml', 'message/rfc822']]]);
+  });
+});
