@@ -5,7 +5,13 @@ import { parseDuration } from './durations';
 import { registerSecrets } from './secrets';
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+/** A whole number written in decimal: `Number()` alone would also take `0x1F90`, `1e3` and ` ` (as 0). */
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .regex(/^-?\d+$/, 'a whole number in decimal digits')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
 /** An http(s) address with a host: `new URL` alone takes `host:8080` as a URL whose scheme is the host. */
 const url = z
   .string()

@@ -78,6 +78,8 @@ describe('configuration', () => {
 
   it.each([
     [{ PORT: 'eighty' }, /^PORT is invalid/],
+    [{ PORT: '0x1F90' }, /^PORT is invalid: a whole number in decimal digits/],
+    [{ NEW_USER_FREE_SECONDS: '1e3' }, /^NEW_USER_FREE_SECONDS is invalid/],
     [{ CURRENCY: 'dollars' }, /^CURRENCY is invalid/],
     [{ STRIPE_SECRET_KEY: 'sk_test_x' }, /^STRIPE_WEBHOOK_SECRET is required/],
     [{ IMAP_HOST: 'imap.test' }, /^IMAP_USER is required/],
