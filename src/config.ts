@@ -116,12 +116,11 @@ export const configSchema = z.object({
   WHISPER_THREADS: int(1, 256).default(Math.max(1, cpus().length)),
   WORKER_CONCURRENCY: int(1, 64).default(1),
   BACKUP_TO: optional(
-    z
-      .string()
-      .refine(
-        (v) => !v.startsWith('s3:') || S3_URL.test(v),
-        's3://bucket/prefix (prefix of letters, digits, . _ - and /) or a folder path',
-      ),
+    z.string().refine(
+      // Any scheme (S3://, s3:/, https://) that is not a valid s3:// URL is a typo, not a folder named "S3:".
+      (v) => !/^[a-z][a-z0-9+.-]*:/i.test(v) || S3_URL.test(v),
+      's3://bucket/prefix (prefix of letters, digits, . _ - and /) or a folder path',
+    ),
   ),
   BACKUP_INTERVAL: optional(duration(60_000)),
   BACKUP_KEEP: int(1, 10_000).default(14),

@@ -79,6 +79,8 @@ describe('configuration', () => {
   it.each([
     [{ PORT: 'eighty' }, /^PORT is invalid/],
     [{ PORT: '0x1F90' }, /^PORT is invalid: a whole number in decimal digits/],
+    [{ BACKUP_TO: 'S3://bucket/backups' }, /^BACKUP_TO is invalid/],
+    [{ BACKUP_TO: 's3:/bucket/backups' }, /^BACKUP_TO is invalid/],
     [{ NEW_USER_FREE_SECONDS: '1e3' }, /^NEW_USER_FREE_SECONDS is invalid/],
     [{ CURRENCY: 'dollars' }, /^CURRENCY is invalid/],
     [{ STRIPE_SECRET_KEY: 'sk_test_x' }, /^STRIPE_WEBHOOK_SECRET is required/],
