@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TranscriptResult } from '../../../src/domain/transcript';
-import { silentLogger } from '../../../src/log';
 import { spokenFile } from '../../../test/support/audio';
-import { FakeTelegram, UNPACED, type SentMessage } from '../../../test/support/fake-telegram';
-import { startTestService, type TestService } from '../../../test/support/service';
-import { createTelegramChannel } from '../index';
+import { FakeTelegram, type SentMessage } from '../../../test/support/fake-telegram';
+import { type TestService } from '../../../test/support/service';
+import { startTelegramService, type TelegramTestService } from '../../../test/support/telegram-service';
 
 /**
  * Recordings that come with words or names that could trip the bot, through the real worker: a caption that
@@ -17,22 +16,15 @@ describe('Telegram: recordings with captions and clashing names', () => {
   let dir: string;
   let telegram: FakeTelegram;
   let svc: TestService;
+  let running: TelegramTestService;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'telegram-words-'));
-    telegram = await new FakeTelegram().start();
-    const channel = createTelegramChannel({
-      token: telegram.token,
-      apiRoot: telegram.url,
-      log: silentLogger,
-      polling: { timeoutSeconds: 5 },
-      sendLimits: UNPACED,
-    });
-    svc = await startTestService({ channels: [channel], env: { NEW_USER_FREE_SECONDS: '600' } });
+    running = await startTelegramService({ service: { env: { NEW_USER_FREE_SECONDS: '600' } } });
+    ({ telegram, svc } = running);
   });
   afterAll(async () => {
-    await svc?.stop();
-    await telegram?.stop();
+    await running?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -83,9 +75,12 @@ describe('Telegram: recordings with captions and clashing names', () => {
       ['talk.ogg', 'Our flight lands at seven in the morning.'],
       ['talk-2.ogg', 'The library closes early on Sundays.'],
     ] as const;
+    // Every part is spoken before the first is sent: an album's parts must arrive within its window (a second),
+    // and speaking one can take longer than that on a loaded machine.
+    const uploads = await Promise.all(parts.map(([name, words]) => upload(name, words)));
     const ids: number[] = [];
-    for (const [i, [name, words]] of parts.entries()) {
-      const { content, file } = await upload(name, words);
+    for (const [i, [name]] of parts.entries()) {
+      const { content, file } = uploads[i]!;
       const audio = {
         file_id: file.file_id,
         file_unique_id: `${file.file_unique_id}${i}`,
