@@ -24,7 +24,7 @@ export interface TelegramOptions {
   /** How long an album waits for its next part (ms). Default 1000. */
   mediaGroupWindowMs?: number;
   retry?: Partial<RetryPolicy>;
-  /** TELEGRAM_API_TIMEOUT_SECONDS: how long one Bot API call may go unanswered; 30 s when absent. */
+  /** PLATFORM_CALL_TIMEOUT_SECONDS: how long one Bot API call or file download may go unanswered; 30 s when absent. */
   callTimeoutMs?: number;
   /** Back-off while the core cannot record a message; `defaultHandlerRetry` when absent. */
   handlerRetry?: HandlerRetry;

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TranscriptResult } from '../../src/domain/transcript';
 import { silentLogger } from '../../src/log';
-import { createTelegramChannel } from '../../bots/telegram/index';
 import { loadConfig } from '../../src/config';
 import type { JobManifest, JobStatus, Runner } from '../../src/ports/runner';
 import { runnerFromConfig } from '../../src/app/runner';
 import { FakeTelegram, type SentMessage } from '../support/fake-telegram';
 import { forgedMp3, forgedMp4, forgedOgg, speechWav, type ForgedFile } from '../support/forged-audio';
-import { PREPARED_MODEL, startTestService, type TestService } from '../support/service';
+import { PREPARED_MODEL, type TestService } from '../support/service';
+import { startTelegramService, type TelegramTestService } from '../support/telegram-service';
 
 /**
  * A whole order through the Telegram bot with recordings whose headers say one second and whose Telegram
@@ -25,24 +25,18 @@ describe('forged recordings through a whole Telegram order', () => {
   let dir: string;
   let telegram: FakeTelegram;
   let svc: TestService;
+  let running: TelegramTestService;
   let files: ForgedFile[];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'forged-order-'));
     const { wav } = await speechWav(dir, SPEECH);
     files = [await forgedMp3(dir, wav), await forgedOgg(dir, wav), await forgedMp4(dir, wav)];
-    telegram = await new FakeTelegram().start();
-    const channel = createTelegramChannel({
-      token: telegram.token,
-      apiRoot: telegram.url,
-      log: silentLogger,
-      polling: { timeoutSeconds: 5 },
-    });
-    svc = await startTestService({ channels: [channel], env: { NEW_USER_FREE_SECONDS: String(FREE) } });
+    running = await startTelegramService({ service: { env: { NEW_USER_FREE_SECONDS: String(FREE) } } });
+    ({ telegram, svc } = running);
   });
   afterAll(async () => {
-    await svc?.stop();
-    await telegram?.stop();
+    await running?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -113,26 +107,20 @@ describe('a recording longer than it was charged for', () => {
   let dir: string;
   let telegram: FakeTelegram;
   let svc: TestService;
+  let running: TelegramTestService;
   let mp3: ForgedFile;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cut-order-'));
     mp3 = await forgedMp3(dir, (await speechWav(dir, SPEECH)).wav);
-    telegram = await new FakeTelegram().start();
-    const channel = createTelegramChannel({
-      token: telegram.token,
-      apiRoot: telegram.url,
-      log: silentLogger,
-      polling: { timeoutSeconds: 5 },
-    });
     const runner = new UnderchargedRunner();
-    svc = await startTestService({ channels: [channel], runner, env: { NEW_USER_FREE_SECONDS: String(FREE) } });
+    running = await startTelegramService({ service: { runner, env: { NEW_USER_FREE_SECONDS: String(FREE) } } });
+    ({ telegram, svc } = running);
     const config = loadConfig({ DATA_DIR: svc.dataDir, WHISPER_MODEL: PREPARED_MODEL, WHISPER_THREADS: '2', LOG_LEVEL: 'silent' });
     runner.inner = runnerFromConfig(config, silentLogger, svc.service.store);
   });
   afterAll(async () => {
-    await svc?.stop();
-    await telegram?.stop();
+    await running?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

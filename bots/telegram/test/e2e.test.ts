@@ -3,12 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TranscriptResult } from '../../../src/domain/transcript';
-import { silentLogger } from '../../../src/log';
 import { generatedVoiceNote, spokenFile } from '../../../test/support/audio';
-import { FakeTelegram, UNPACED, type SentMessage } from '../../../test/support/fake-telegram';
+import { FakeTelegram, type SentMessage } from '../../../test/support/fake-telegram';
 import { deliverWebhook, startFakeStripe, stripeEvent, type FakeStripe } from '../../../test/support/fake-stripe';
-import { startTestService, type TestService } from '../../../test/support/service';
-import { createTelegramChannel } from '../index';
+import { type TestService } from '../../../test/support/service';
+import { startTelegramService, type TelegramTestService } from '../../../test/support/telegram-service';
 
 /**
  * The Telegram bot end to end: telegraf against a loopback Bot API server, the real service core, the
@@ -25,34 +24,28 @@ describe('Telegram bot end to end', () => {
   let telegram: FakeTelegram;
   let stripe: FakeStripe;
   let svc: TestService;
+  let running: TelegramTestService;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'telegram-e2e-'));
-    telegram = await new FakeTelegram().start();
     stripe = await startFakeStripe();
-    const channel = createTelegramChannel({
-      token: telegram.token,
-      apiRoot: telegram.url,
-      log: silentLogger,
+    running = await startTelegramService({
       // Telegram's own 20 MB limit, scaled down so the test need not move 20 MB.
-      maxDownloadBytes: 200_000,
-      polling: { timeoutSeconds: 5 },
-      sendLimits: UNPACED,
-    });
-    svc = await startTestService({
-      channels: [channel],
-      env: {
-        NEW_USER_FREE_SECONDS: '8',
-        MAX_FILE_SECONDS: '30',
-        STRIPE_SECRET_KEY: stripe.secretKey,
-        STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-        STRIPE_API_BASE: stripe.url,
+      channel: { maxDownloadBytes: 200_000 },
+      service: {
+        env: {
+          NEW_USER_FREE_SECONDS: '8',
+          MAX_FILE_SECONDS: '30',
+          STRIPE_SECRET_KEY: stripe.secretKey,
+          STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+          STRIPE_API_BASE: stripe.url,
+        },
       },
     });
+    ({ telegram, svc } = running);
   });
   afterAll(async () => {
-    await svc?.stop();
-    await telegram?.stop();
+    await running?.stop();
     await stripe?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });

@@ -2,12 +2,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../../src/log';
 import { generatedVoiceNote } from '../../../test/support/audio';
-import { FakeTelegram, UNPACED } from '../../../test/support/fake-telegram';
+import { FakeTelegram } from '../../../test/support/fake-telegram';
 import { ScriptedRunner } from '../../../test/support/runners';
-import { startTestService, type TestService } from '../../../test/support/service';
-import { createTelegramChannel } from '../index';
+import { type TestService } from '../../../test/support/service';
+import { startTelegramService, type TelegramTestService } from '../../../test/support/telegram-service';
 
 /**
  * In a group the bot sees what members send to each other (with privacy mode off, or as an admin). A recording is
@@ -21,24 +20,17 @@ describe('Telegram groups: only recordings addressed to the bot', () => {
   let dir: string;
   let telegram: FakeTelegram;
   let svc: TestService;
+  let running: TelegramTestService;
   let note: Buffer;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'telegram-groups-'));
     note = await readFile(await generatedVoiceNote(dir, 'note.ogg', 'anullsrc=r=16000:cl=mono', 2));
-    telegram = await new FakeTelegram().start();
-    const channel = createTelegramChannel({
-      token: telegram.token,
-      apiRoot: telegram.url,
-      log: silentLogger,
-      polling: { timeoutSeconds: 5 },
-      sendLimits: UNPACED,
-    });
-    svc = await startTestService({ channels: [channel], runner: new ScriptedRunner('pending') });
+    running = await startTelegramService({ service: { runner: new ScriptedRunner('pending') } });
+    ({ telegram, svc } = running);
   });
   afterAll(async () => {
-    await svc?.stop();
-    await telegram?.stop();
+    await running?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
