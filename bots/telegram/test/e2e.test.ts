@@ -6,7 +6,7 @@ import type { TranscriptResult } from '../../../src/domain/transcript';
 import { generatedVoiceNote, spokenFile } from '../../../test/support/audio';
 import { FakeTelegram, type SentMessage } from '../../../test/support/fake-telegram';
 import { deliverWebhook, startFakeStripe, stripeEvent, type FakeStripe } from '../../../test/support/fake-stripe';
-import { type TestService } from '../../../test/support/service';
+import type { TestService } from '../../../test/support/service';
 import { startTelegramService, type TelegramTestService } from '../../../test/support/telegram-service';
 
 /**

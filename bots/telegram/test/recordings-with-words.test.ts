@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TranscriptResult } from '../../../src/domain/transcript';
 import { spokenFile } from '../../../test/support/audio';
 import { FakeTelegram, type SentMessage } from '../../../test/support/fake-telegram';
-import { type TestService } from '../../../test/support/service';
+import type { TestService } from '../../../test/support/service';
 import { startTelegramService, type TelegramTestService } from '../../../test/support/telegram-service';
 
 /**

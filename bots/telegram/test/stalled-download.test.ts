@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatedVoiceNote } from '../../../test/support/audio';
 import { FakeTelegram } from '../../../test/support/fake-telegram';
 import { ScriptedRunner } from '../../../test/support/runners';
-import { type TestService } from '../../../test/support/service';
+import type { TestService } from '../../../test/support/service';
 import { startTelegramService, type TelegramTestService } from '../../../test/support/telegram-service';
 
 /**
